@@ -1,0 +1,1 @@
+"""Everything that touches a wire. Never imports ``edge_agent``."""

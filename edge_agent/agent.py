@@ -1,0 +1,244 @@
+"""The supervisor: one TaskGroup, named tasks, isolated restarts, clean stop, live reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.backoff import full_jitter
+from edge_agent.bus import Bus, utc_now
+from edge_agent.clock import clock_is_synced
+from edge_agent.commands import CommandRouter
+from edge_agent.components import build_components
+from edge_agent.config import ConfigError, LoadedConfig, load_config, redacted_dump
+from edge_agent.envelope import utc_iso
+from edge_agent.health import HealthReporter
+from edge_agent.mqtt_link import MqttLink
+from edge_agent.outbox import Outbox
+from edge_agent.runtime import (
+    AgentContext,
+    CommandError,
+    CommandRequest,
+    Component,
+    ComponentStatus,
+    RetainedState,
+)
+from edge_agent.sd_notify import notify, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+RESTART_BASE_S = 1.0
+RESTART_CAP_S = 60.0
+STABLE_AFTER_S = 60.0  # a component that ran this long starts its backoff afresh
+
+
+class Agent:
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.boot_time = time.time()
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.state = RetainedState()
+        cfg = loaded.config
+        data_dir = cfg.storage.data_dir
+        self.outbox = Outbox(data_dir / "outbox.sqlite3",
+                             max_bytes=int(cfg.storage.outbox_max_mb * 1024 * 1024),
+                             commit_window_s=cfg.storage.outbox_commit_ms / 1000)
+        self.bus = Bus(cfg.base_topic, self.outbox, self.state)
+        self.router = CommandRouter(cfg.base_topic, self.bus.publish_reply)
+        self.link = MqttLink(cfg, self.outbox, self.router, self._birth, self._last_will)
+        self.bus.direct = self.link
+        self.health = HealthReporter(self.outbox, data_dir, self.boot_time, self._health_extra)
+        self.components: dict[str, ComponentStatus] = {}
+        self.last_reload_error: str | None = None
+        self._reload_accepted = False
+        self.ctx = self._make_context()
+        self._register_builtin_commands()
+
+    # -- context and messages ----------------------------------------------------------
+    def _make_context(self) -> AgentContext:
+        cfg = self.loaded.config
+        return AgentContext(
+            config=cfg, config_path=self.loaded.path, bus=self.bus, commands=self.router,
+            health=self.health, mqtt_port=self.link, state=self.state,
+            data_dir=cfg.storage.data_dir,
+            clock_synced=lambda: clock_is_synced(self.loaded.config.gateway.clock_sync),
+            components=self.components,
+        )
+
+    def _birth(self) -> Mapping[str, Any]:
+        return self.bus.envelope({
+            "state": "online", "version": __version__, "config_hash": self.loaded.digest,
+            "boot_time": utc_iso(_utc(self.boot_time)), "clock_synced": self.ctx.clock_synced(),
+            "gateway": self.loaded.config.gateway.id, "site": self.loaded.config.gateway.site,
+        })
+
+    def _last_will(self) -> Mapping[str, Any]:
+        return self.bus.envelope({"state": "offline", "version": __version__,
+                                  "gateway": self.loaded.config.gateway.id})
+
+    def _health_extra(self) -> Mapping[str, Any]:
+        return {
+            "clock_synced": self.ctx.clock_synced(),
+            "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
+                     "sent": self.link.sent, "last_error": self.link.last_error},
+            "commands": {"handled": self.router.handled, "rejected": self.router.rejected},
+            "components": {name: {"state": s.state, "restarts": s.restarts,
+                                  "last_error": s.last_error}
+                           for name, s in self.components.items()},
+        }
+
+    # -- run ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        await self.outbox.open()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(self.link.run(), name="mqtt-link"),
+                    tg.create_task(self._ready_when_link_tried(), name="sd-notify-ready"),
+                ]
+                if (interval := watchdog_interval_s()) is not None:
+                    background.append(tg.create_task(self._watchdog(interval),
+                                                     name="sd-watchdog"))
+                await self._run_generations()
+                notify("STOPPING=1")
+                if await self.link.publish_status(self.bus.envelope({"state": "stopped",
+                                                                     "version": __version__})):
+                    log.info("published 'stopped'")
+                for task in background:
+                    task.cancel()
+        finally:
+            await self.outbox.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        log.info("stopped cleanly; %d message(s) wait in the outbox", self.outbox.stats().depth)
+
+    def request_stop(self) -> None:
+        log.info("stop requested")
+        self._stop.set()
+
+    async def _run_generations(self) -> None:
+        """Run the components; on reload, stop them and start the new config's set."""
+        while not self._stop.is_set():
+            self._reload.clear()
+            components: list[Component] = [self.health, *build_components(self.loaded.config)]
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(self._supervise(c), name=c.name) for c in components]
+                stop = tg.create_task(self._stop.wait(), name="wait-stop")
+                reload = tg.create_task(self._wait_reload(), name="wait-reload")
+                await asyncio.wait([stop, reload], return_when=asyncio.FIRST_COMPLETED)
+                for task in [*tasks, stop, reload]:
+                    task.cancel()
+
+    async def _wait_reload(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            if self._reload_accepted or self.try_reload() is not None:
+                self._reload_accepted = False
+                return
+
+    def try_reload(self) -> str | None:
+        """Load the config file again. Returns the new hash, or None if it was refused."""
+        try:
+            new = load_config(self.loaded.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config:\n%s", exc)
+            self.last_reload_error = str(exc)
+            return None
+        if new.config.base_topic != self.loaded.config.base_topic or \
+                new.config.mqtt != self.loaded.config.mqtt or \
+                new.config.storage != self.loaded.config.storage:
+            log.error("reload refused: mqtt, storage and the gateway id/site need a restart")
+            self.last_reload_error = "mqtt, storage and gateway id/site changes need a restart"
+            return None
+        self.loaded = new
+        self.ctx.config = new.config
+        log.info("config reloaded (%s)", new.digest)
+        return new.digest
+
+    async def _supervise(self, component: Component) -> None:
+        status = self.components.setdefault(component.name, ComponentStatus())
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            status.state = "running"
+            try:
+                await component.run(self.ctx)
+                status.state = "stopped"
+                return
+            except asyncio.CancelledError:
+                status.state = "stopped"
+                raise
+            except Exception as exc:
+                if time.monotonic() - started > STABLE_AFTER_S:
+                    attempt = 0
+                delay = full_jitter(attempt, RESTART_BASE_S, RESTART_CAP_S) + 0.5
+                attempt += 1
+                status.state = "failed"
+                status.restarts += 1
+                status.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("%s failed: %s (restart %d in %.1f s)", component.name,
+                          status.last_error, status.restarts, delay,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+                await asyncio.sleep(delay)
+
+    async def _ready_when_link_tried(self) -> None:
+        try:
+            await asyncio.wait_for(self.link.connected.wait(), 5.0)
+        except TimeoutError:
+            log.warning("no broker yet; spooling messages to the outbox")
+        notify("READY=1")
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:  # pings only while the event loop really turns
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    # -- built-in commands -------------------------------------------------------------
+    def _register_builtin_commands(self) -> None:
+        self.router.register("ping", "", self._cmd_ping, has_subject=False)
+        self.router.register("config", "get", self._cmd_config_get, has_subject=False)
+        self.router.register("config", "reload", self._cmd_config_reload, has_subject=False)
+        self.router.register("outbox", "stats", self._cmd_outbox_stats, has_subject=False)
+
+    async def _cmd_ping(self, request: CommandRequest) -> Mapping[str, Any]:
+        return {"pong": True, "version": __version__,
+                "uptime_s": round(time.time() - self.boot_time, 1)}
+
+    async def _cmd_config_get(self, request: CommandRequest) -> Mapping[str, Any]:
+        return {"config": redacted_dump(self.loaded.config), "config_hash": self.loaded.digest}
+
+    async def _cmd_config_reload(self, request: CommandRequest) -> Mapping[str, Any]:
+        digest = self.try_reload()
+        if digest is None:
+            raise CommandError(f"reload refused, running config kept: "
+                               f"{self.last_reload_error}")
+        self._reload_now()
+        return {"config_hash": digest}
+
+    def _reload_now(self) -> None:
+        self._reload_accepted = True  # already loaded and checked: only restart components
+        self._reload.set()
+
+    async def _cmd_outbox_stats(self, request: CommandRequest) -> Mapping[str, Any]:
+        return {"outbox": self.outbox.stats().as_dict(),
+                "dropped_qos0_offline": self.outbox.dropped_not_connected}
+
+
+def _utc(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+__all__ = ["Agent", "utc_now"]

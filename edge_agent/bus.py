@@ -1,0 +1,68 @@
+"""The publisher components use: envelope, durable outbox, retained-state cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from edge_agent.envelope import encode, wrap
+from edge_agent.outbox import OutgoingMessage, Outbox
+from edge_agent.runtime import MessageClass, RetainedState
+
+
+class DirectSender(Protocol):
+    """The link's fire-and-forget path for QoS 0 (not stored; dropped when offline)."""
+
+    def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Bus:
+    def __init__(self, base_topic: str, outbox: Outbox, state: RetainedState,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.base_topic = base_topic
+        self._outbox = outbox
+        self._state = state
+        self._clock = clock
+        self.direct: DirectSender | None = None
+
+    def envelope(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return wrap(payload, seq=self._outbox.next_seq(), now=self._clock())
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Mapping[str, Any] | bytes,
+        *,
+        retain: bool = False,
+        qos: int = 1,
+        message_class: MessageClass = MessageClass.STATE,
+    ) -> None:
+        if isinstance(payload, bytes | bytearray):
+            data, is_json = bytes(payload), False
+            if retain:
+                self._state.update(topic, data)
+        else:
+            body = self.envelope(payload)
+            data, is_json = encode(body), True
+            if retain:
+                self._state.update(topic, body)
+        full_topic = f"{self.base_topic}/{topic}"
+        if qos == 0:
+            if self.direct is None or not self.direct.send_nowait(full_topic, data,
+                                                                  retain=retain):
+                self._outbox.dropped_not_connected += 1
+            return
+        await self._outbox.put(OutgoingMessage(full_topic, data, qos=qos, retain=retain,
+                                               message_class=message_class, is_json=is_json))
+
+    async def publish_reply(self, topic: str, body: Mapping[str, Any],
+                            correlation_data: bytes | None) -> None:
+        """A command reply to an absolute topic, durable, with MQTT 5 correlation data."""
+        props = {"correlation_data": correlation_data.hex()} if correlation_data else None
+        await self._outbox.put(OutgoingMessage(topic, encode(self.envelope(body)), qos=1,
+                                               message_class=MessageClass.EVENT, props=props))

@@ -1,0 +1,1 @@
+"""Cameras: RTSP ingest, motion events, snapshots and clips."""

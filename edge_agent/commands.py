@@ -1,0 +1,167 @@
+"""Command routing: ``cmd/{target}[/{subject}]/{action}`` → handler → exactly one reply.
+
+The reply goes to the MQTT 5 response topic with the request's correlation data when the
+request has one, otherwise to ``cmd/.../result`` echoing the request ``id``. Everything a
+handler or a sender can get wrong becomes ``{"ok": false, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from edge_agent.runtime import CommandError, CommandHandler, CommandRequest
+
+log = logging.getLogger(__name__)
+
+RESULT_SUFFIX = "result"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCommand:
+    """A message that arrived on ``{base}/cmd/...`` (``path`` is the part after ``cmd/``)."""
+
+    path: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    expiry_s: int | None = None  # MQTT 5 message expiry interval as delivered
+    received_monotonic: float = 0.0
+
+
+ReplySender = Callable[[str, Mapping[str, Any], bytes | None], Awaitable[None]]
+
+
+class CommandRouter:
+    def __init__(self, base_topic: str, send_reply: ReplySender,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._base = base_topic
+        self._send_reply = send_reply
+        self._clock = clock
+        self._handlers: dict[tuple[str, str, bool], CommandHandler] = {}
+        self.handled = 0
+        self.rejected = 0
+
+    # -- CommandRegistry ---------------------------------------------------------------
+    def register(self, target: str, action: str, handler: CommandHandler, *,
+                 has_subject: bool = True) -> None:
+        self._handlers[(target, action, has_subject)] = handler
+
+    def unregister_all(self, owner_prefix: str) -> None:
+        for key in [k for k in self._handlers if k[0].startswith(owner_prefix)]:
+            del self._handlers[key]
+
+    def known(self) -> list[str]:
+        return sorted(f"{t}/{{id}}/{a}" if s else "/".join(p for p in (t, a) if p)
+                      for t, a, s in self._handlers)
+
+    # -- dispatch ----------------------------------------------------------------------
+    @staticmethod
+    def is_reply(path: str) -> bool:
+        return path == RESULT_SUFFIX or path.endswith("/" + RESULT_SUFFIX)
+
+    async def handle(self, cmd: IncomingCommand) -> None:
+        """Run one command and send its one reply. Never raises."""
+        if self.is_reply(cmd.path):
+            return  # our own (or another gateway's) result messages
+        request_id: Any = None
+        try:
+            payload = _parse_payload(cmd.payload)
+            request_id = payload.get("id")
+            self._check_expiry(cmd, payload)
+            request, handler = self._resolve(cmd.path, payload)
+            result = await handler(request)
+            reply: dict[str, Any] = {"ok": True, **(dict(result) if result else {})}
+            self.handled += 1
+        except asyncio.CancelledError:
+            raise
+        except CommandError as exc:
+            reply = self._error(cmd, str(exc))
+        except ValidationError as exc:
+            reply = self._error(cmd, _validation_text(exc))
+        except Exception as exc:  # a handler bug must not take the command loop down
+            log.exception("command %s failed", cmd.path)
+            reply = self._error(cmd, f"internal error: {type(exc).__name__}: {exc}")
+        reply["command"] = cmd.path
+        if request_id is not None:
+            reply["request_id"] = request_id
+        await self._reply(cmd, reply)
+
+    def _error(self, cmd: IncomingCommand, message: str) -> dict[str, Any]:
+        self.rejected += 1
+        log.warning("command %s refused: %s", cmd.path, message)
+        return {"ok": False, "error": message}
+
+    async def _reply(self, cmd: IncomingCommand, reply: Mapping[str, Any]) -> None:
+        if cmd.response_topic:
+            await self._send_reply(cmd.response_topic, reply, cmd.correlation_data)
+        else:
+            await self._send_reply(f"{self._base}/cmd/{cmd.path}/{RESULT_SUFFIX}", reply, None)
+
+    def _check_expiry(self, cmd: IncomingCommand, payload: Mapping[str, Any]) -> None:
+        if cmd.expiry_s is not None and cmd.received_monotonic:
+            if time.monotonic() > cmd.received_monotonic + cmd.expiry_s:
+                raise CommandError("command expired before it could run (MQTT message expiry)")
+            sent = payload.get("ts")
+            if isinstance(sent, str):
+                try:
+                    sent_at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
+                except ValueError:
+                    raise CommandError(f"'ts' is not an ISO 8601 time: {sent!r}") from None
+                if sent_at.tzinfo and (self._clock() - sent_at).total_seconds() > cmd.expiry_s:
+                    raise CommandError(f"command expired: sent at {sent}, expiry "
+                                       f"{cmd.expiry_s} s")
+        expires = payload.get("expires_at")
+        if isinstance(expires, str):
+            try:
+                deadline = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+            except ValueError:
+                raise CommandError(f"'expires_at' is not an ISO 8601 time: {expires!r}") from None
+            if deadline.tzinfo is None:
+                raise CommandError("'expires_at' needs a timezone offset")
+            if self._clock() > deadline:
+                raise CommandError(f"command expired at {expires}")
+
+    def _resolve(self, path: str, payload: dict[str, Any]) -> tuple[CommandRequest,
+                                                                      CommandHandler]:
+        parts = path.split("/")
+        now = self._clock()
+        if len(parts) == 1 and (parts[0], "", False) in self._handlers:
+            request = CommandRequest(parts[0], None, "", payload, now)
+            return request, self._handlers[(parts[0], "", False)]
+        if len(parts) == 2 and (parts[0], parts[1], False) in self._handlers:
+            request = CommandRequest(parts[0], None, parts[1], payload, now)
+            return request, self._handlers[(parts[0], parts[1], False)]
+        if len(parts) == 3 and (parts[0], parts[2], True) in self._handlers:
+            request = CommandRequest(parts[0], parts[1], parts[2], payload, now)
+            return request, self._handlers[(parts[0], parts[2], True)]
+        known = ", ".join(self.known()) or "none"
+        raise CommandError(f"unknown command 'cmd/{path}' (known: {known})")
+
+
+def _parse_payload(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CommandError(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"payload must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid payload: " + "; ".join(parts)

@@ -1,0 +1,1 @@
+"""Wifi hotspots: probes, link statistics, state with hysteresis."""

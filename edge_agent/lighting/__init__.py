@@ -1,0 +1,1 @@
+"""Street lighting: schedules evaluated as state, reconciled onto relays."""

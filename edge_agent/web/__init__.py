@@ -1,0 +1,1 @@
+"""Local web page, /healthz, /metrics and the JSON status API."""

@@ -1,0 +1,86 @@
+"""Run the real agent as a subprocess (``python -m edge_agent run``) on a config file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
+                site: str = "testsite", **sections: Any) -> dict[str, Any]:
+    """The smallest config for a test agent; extra sections are merged in."""
+    config: dict[str, Any] = {
+        "gateway": {"id": gateway, "site": site, "clock_sync": "assume_synced"},
+        "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "storage": {"data_dir": str(tmp / f"data-{gateway}")},
+        "health": {"interval_s": 60},
+        "http": {"enabled": False},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return config
+
+
+class AgentProcess:
+    def __init__(self, config_path: Path, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "--log-level", "debug", "run", "-c",
+             str(self.config_path)], stdout=log, stderr=log, env=self.env)
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        code = self.proc.returncode
+        self.proc = None
+        return int(code)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{text!r} not in agent log:\n{self.log()[-3000:]}")
