@@ -68,7 +68,7 @@ class Agent:
             health=self.health, mqtt_port=self.link, state=self.state,
             data_dir=cfg.storage.data_dir,
             clock_synced=lambda: clock_is_synced(self.loaded.config.gateway.clock_sync),
-            components=self.components,
+            status=self.status, components=self.components,
         )
 
     def _birth(self) -> Mapping[str, Any]:
@@ -82,7 +82,18 @@ class Agent:
         return self.bus.envelope({"state": "offline", "version": __version__,
                                   "gateway": self.loaded.config.gateway.id})
 
-    def _health_extra(self) -> Mapping[str, Any]:
+    def status(self) -> dict[str, Any]:
+        """The agent's own state for the web page and /metrics."""
+        cfg = self.loaded.config
+        return {
+            "gateway": cfg.gateway.id, "site": cfg.gateway.site, "version": __version__,
+            "base_topic": cfg.base_topic, "config_hash": self.loaded.digest,
+            "boot_time": utc_iso(_utc(self.boot_time)),
+            "uptime_s": round(time.time() - self.boot_time, 1),
+            "outbox": self.outbox.stats().as_dict(), **self._health_extra(),
+        }
+
+    def _health_extra(self) -> dict[str, Any]:
         return {
             "clock_synced": self.ctx.clock_synced(),
             "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,

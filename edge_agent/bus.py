@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from edge_agent.envelope import encode, wrap
-from edge_agent.outbox import OutgoingMessage, Outbox
+from edge_agent.outbox import Outbox, OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
 
 

@@ -71,7 +71,12 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    schema = AgentConfig.model_json_schema()
+    if args.payloads:
+        from edge_agent.payloads import payload_schemas
+
+        schema = payload_schemas()
+    else:
+        schema = AgentConfig.model_json_schema()
     text = json.dumps(schema, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
     schema.add_argument("-o", "--output", help="write to this file instead of stdout")
+    schema.add_argument("--payloads", action="store_true",
+                        help="the MQTT payloads' JSON Schemas instead of the config's")
     schema.set_defaults(func=_cmd_schema)
 
     watch = sub.add_parser("watch", help="subscribe and pretty-print a gateway's messages")

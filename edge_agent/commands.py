@@ -69,35 +69,44 @@ class CommandRouter:
         return path == RESULT_SUFFIX or path.endswith("/" + RESULT_SUFFIX)
 
     async def handle(self, cmd: IncomingCommand) -> None:
-        """Run one command and send its one reply. Never raises."""
+        """Run one command from MQTT and send its one reply. Never raises."""
         if self.is_reply(cmd.path):
             return  # our own (or another gateway's) result messages
+        await self._reply(cmd, await self.execute(cmd.path, cmd.payload, cmd=cmd))
+
+    async def execute(self, path: str, raw: bytes | dict[str, Any],
+                      cmd: IncomingCommand | None = None) -> dict[str, Any]:
+        """Run a command and return its reply (``ok`` true/false). Never raises.
+
+        Used for MQTT commands and by the local web page, so both behave the same.
+        """
         request_id: Any = None
         try:
-            payload = _parse_payload(cmd.payload)
+            payload = raw if isinstance(raw, dict) else _parse_payload(raw)
             request_id = payload.get("id")
-            self._check_expiry(cmd, payload)
-            request, handler = self._resolve(cmd.path, payload)
+            if cmd is not None:
+                self._check_expiry(cmd, payload)
+            request, handler = self._resolve(path, payload)
             result = await handler(request)
             reply: dict[str, Any] = {"ok": True, **(dict(result) if result else {})}
             self.handled += 1
         except asyncio.CancelledError:
             raise
         except CommandError as exc:
-            reply = self._error(cmd, str(exc))
+            reply = self._error(path, str(exc))
         except ValidationError as exc:
-            reply = self._error(cmd, _validation_text(exc))
+            reply = self._error(path, _validation_text(exc))
         except Exception as exc:  # a handler bug must not take the command loop down
-            log.exception("command %s failed", cmd.path)
-            reply = self._error(cmd, f"internal error: {type(exc).__name__}: {exc}")
-        reply["command"] = cmd.path
+            log.exception("command %s failed", path)
+            reply = self._error(path, f"internal error: {type(exc).__name__}: {exc}")
+        reply["command"] = path
         if request_id is not None:
             reply["request_id"] = request_id
-        await self._reply(cmd, reply)
+        return reply
 
-    def _error(self, cmd: IncomingCommand, message: str) -> dict[str, Any]:
+    def _error(self, path: str, message: str) -> dict[str, Any]:
         self.rejected += 1
-        log.warning("command %s refused: %s", cmd.path, message)
+        log.warning("command %s refused: %s", path, message)
         return {"ok": False, "error": message}
 
     async def _reply(self, cmd: IncomingCommand, reply: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import aiomqtt
@@ -136,10 +136,8 @@ class MqttLink:
                 new_rows.clear()
                 rows = await self._outbox.fetch_after(cursor, limit=1000)
                 if not rows:
-                    try:
+                    with suppress(TimeoutError):
                         await asyncio.wait_for(new_rows.wait(), 1.0)
-                    except TimeoutError:
-                        pass
                     continue
                 for row in rows:
                     await window.acquire()

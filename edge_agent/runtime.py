@@ -88,6 +88,10 @@ class CommandRegistry(Protocol):
 
     def unregister_all(self, owner_prefix: str) -> None: ...
 
+    async def execute(self, path: str, raw: bytes | dict[str, Any]) -> dict[str, Any]:
+        """Run ``cmd/{path}`` locally (e.g. from the web page) and return its reply."""
+        ...
+
 
 HealthSource = Callable[[], Mapping[str, Any]]
 
@@ -130,6 +134,7 @@ class AgentContext:
     state: RetainedState
     data_dir: Path
     clock_synced: Callable[[], bool]
+    status: Callable[[], Mapping[str, Any]]  # gateway, version, mqtt, outbox, components...
     components: dict[str, ComponentStatus] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 

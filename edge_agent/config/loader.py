@@ -63,7 +63,8 @@ def load_config(path: str | Path) -> LoadedConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(file), [Problem(None, None, "", f"cannot read: {exc.strerror}")])
+        problem = Problem(None, None, "", f"cannot read: {exc.strerror}")
+        raise ConfigError(str(file), [problem]) from None
     config = parse_config(text, str(file))
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return LoadedConfig(config=config, path=file, digest=digest)

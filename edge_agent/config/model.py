@@ -107,7 +107,8 @@ class StorageConfig(StrictModel):
         64, gt=0, description="Largest size of unsent messages kept on disk, in MB."
     )
     outbox_commit_ms: int = Field(
-        50, ge=1, le=5000, description="Group-commit window: accepted messages are fsynced together."
+        50, ge=1, le=5000,
+        description="Group-commit window: accepted messages are fsynced together (ms).",
     )
 
 
@@ -150,8 +151,9 @@ class AgentConfig(StrictModel):
 
 def redacted_dump(config: AgentConfig) -> dict[str, object]:
     """The config as JSON-able data with every secret (and URL password) hidden."""
-    data = config.model_dump(mode="json")
-    return _redact(data)
+    redacted = _redact(config.model_dump(mode="json"))
+    assert isinstance(redacted, dict)
+    return redacted
 
 
 _URL_CREDS = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")

@@ -49,7 +49,8 @@ class Broker:
 
     def start(self) -> Broker:
         conf = self.workdir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'true' if self.anonymous else 'false'}",
+        anonymous = "true" if self.anonymous else "false"
+        lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {anonymous}",
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/", "max_queued_messages 100000",
                  "max_inflight_messages 0", self.extra_conf]
