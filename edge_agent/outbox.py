@@ -209,7 +209,7 @@ class Outbox:
             conn.execute("CREATE INDEX IF NOT EXISTS messages_cls ON messages(cls, id)")
             conn.execute("CREATE INDEX IF NOT EXISTS messages_topic ON messages(topic, id)")
         if "meta" not in db.table_names():
-            db.table("meta").create({"key": str, "value": int}, pk="key")
+            sqlite_utils.db.Table(db, "meta").create({"key": str, "value": int}, pk="key")
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         self._seq = int(meta.get("seq_reserved", 0))
         self._seq_reserved = self._seq + SEQ_BLOCK
