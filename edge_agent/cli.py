@@ -71,6 +71,15 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from edge_agent.config.reference import render_reference
+
+        text = render_reference()
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            print(text, end="")
+        return 0
     if args.payloads:
         from edge_agent.payloads import payload_schemas
 
@@ -115,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", help="write to this file instead of stdout")
     schema.add_argument("--payloads", action="store_true",
                         help="the MQTT payloads' JSON Schemas instead of the config's")
+    schema.add_argument("--markdown", action="store_true",
+                        help="the config reference for people (docs/config.md)")
     schema.set_defaults(func=_cmd_schema)
 
     watch = sub.add_parser("watch", help="subscribe and pretty-print a gateway's messages")
