@@ -14,6 +14,7 @@ CAPABILITIES: list[tuple[str, str]] = [
     ("edge_agent.cameras.component", "cameras"),
     ("edge_agent.hotspots.component", "hotspots"),
     ("edge_agent.web.component", "http"),
+    ("edge_agent.web.ha_discovery", "homeassistant"),
 ]
 
 

@@ -13,7 +13,7 @@ from edge_agent.cameras.config import CameraConfig
 from edge_agent.config.base import Secret, SecretsModel, StrictModel
 from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.lighting.config import LightingConfig
-from edge_agent.web.config import HttpConfig
+from edge_agent.web.config import HomeAssistantConfig, HttpConfig
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -127,6 +127,9 @@ class AgentConfig(StrictModel):
     cameras: list[CameraConfig] = Field(default_factory=list, description="RTSP cameras.")
     hotspots: list[HotspotConfig] = Field(default_factory=list, description="Wifi hotspots.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="Local web page.")
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AgentConfig:
