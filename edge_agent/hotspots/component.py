@@ -1,10 +1,135 @@
-"""Builds this capability's components from the config (filled in by the capability)."""
+"""The hotspots component: schedules every hotspot's rounds, publishes their state, answers
+``cmd/hotspot/{id}/probe`` and adds a per-hotspot summary to ``health``.
+
+Scheduling: hotspot *i* of *n* starts its rounds at ``i/n`` of its interval, so dozens of
+hotspots do not all probe at the same instant; each hotspot has its own task (a dead target
+only delays itself) and a shared semaphore bounds the probes running at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
 from edge_agent.config.model import AgentConfig
-from edge_agent.runtime import Component
+from edge_agent.hotspots.config import HotspotConfig
+from edge_agent.hotspots.messages import ProbeCommandReply
+from edge_agent.hotspots.service import Clock, HotspotMonitor
+from edge_agent.hotspots.uptime import DAY_S, UptimeLedger, UptimeStore
+from edge_agent.runtime import AgentContext, CommandError, CommandRequest, Component, MessageClass
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_PROBES = 16
+FLUSH_S = 60.0  # uptime seconds are written to SQLite this often (and at stop)
+UPTIME_DB = "hotspots.sqlite3"
+
+
+class HotspotsComponent:
+    name = "hotspots"
+
+    def __init__(self, configs: list[HotspotConfig], *,
+                 max_concurrent: int = MAX_CONCURRENT_PROBES, wall: Clock = time.time,
+                 mono: Clock = time.monotonic, flush_s: float = FLUSH_S) -> None:
+        self.configs = configs
+        self.max_concurrent = max_concurrent
+        self.wall = wall
+        self.mono = mono
+        self.flush_s = flush_s
+        self.monitors: dict[str, HotspotMonitor] = {}
+        self.ledger = UptimeLedger()
+        self.store: UptimeStore | None = None
+        self._ctx: AgentContext | None = None
+        self._last_published: dict[str, float] = {}
+
+    async def run(self, ctx: AgentContext) -> None:
+        self._ctx = ctx
+        self.store = await asyncio.to_thread(UptimeStore, ctx.data_dir / UPTIME_DB)
+        semaphore = asyncio.Semaphore(self.max_concurrent)
+        self.monitors = {c.id: HotspotMonitor(c, semaphore, self.ledger, wall=self.wall,
+                                              mono=self.mono) for c in self.configs}
+        ctx.commands.register("hotspot", "probe", self._probe_command)
+        ctx.health.add_source("hotspots", self.health)
+        try:
+            for monitor in self.monitors.values():  # retained "unknown" until the first round
+                await self.publish(monitor)
+            async with asyncio.TaskGroup() as tg:
+                count = len(self.monitors)
+                for index, monitor in enumerate(self.monitors.values()):
+                    offset = monitor.config.interval_s * index / count
+                    tg.create_task(self._loop(monitor, offset), name=f"hotspot-{monitor.id}")
+                tg.create_task(self._flush_loop(), name="hotspot-uptime-flush")
+        finally:
+            ctx.commands.unregister_all("hotspot")
+            for monitor in self.monitors.values():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(monitor.close())
+            self._flush()  # a few rows; losing them at stop would lose uptime
+            self.store.close()
+
+    async def _loop(self, monitor: HotspotMonitor, offset: float) -> None:
+        """Fixed-rate rounds: a round that overruns skips the slots it missed."""
+        interval = monitor.config.interval_s
+        start = self.mono() + offset
+        await asyncio.sleep(offset)
+        slot = 0
+        while True:
+            _, transition = await monitor.round()
+            last = self._last_published.get(monitor.id, 0.0)
+            if transition is not None or self.mono() - last >= monitor.config.stats_period_s:
+                await self.publish(monitor)
+            slot = max(slot + 1, int((self.mono() - start) / interval) + 1)
+            await asyncio.sleep(max(0.0, start + slot * interval - self.mono()))
+
+    async def publish(self, monitor: HotspotMonitor) -> dict[str, Any]:
+        assert self._ctx is not None and self.store is not None
+        self._last_published[monitor.id] = self.mono()
+        store, now = self.store, self.wall()
+        stored = await asyncio.to_thread(
+            lambda: (store.totals(monitor.id, now - DAY_S),
+                     store.totals(monitor.id, now - 30 * DAY_S)))
+        payload = monitor.payload(stored)
+        await self._ctx.bus.publish(f"hotspot/{monitor.id}/state", payload, retain=True,
+                                    message_class=MessageClass.STATE)
+        return payload
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        entries = self.ledger.take()
+        if entries and self.store is not None:
+            try:
+                self.store.write(entries, self.wall())
+            except Exception as exc:  # a full disk must not stop monitoring
+                log.error("hotspots: cannot save uptime: %s", exc)
+
+    async def _probe_command(self, req: CommandRequest) -> dict[str, Any]:
+        monitor = self.monitors.get(req.subject or "")
+        if monitor is None:
+            known = ", ".join(sorted(self.monitors)) or "none"
+            raise CommandError(f"unknown hotspot {req.subject!r} (known: {known})")
+        results, _ = await monitor.round()
+        state = await self.publish(monitor)
+        reply = ProbeCommandReply.model_validate({
+            "hotspot": monitor.id, "reachable": any(r.received > 0 for r in results),
+            "probes": [r.as_dict() for r in results], "state": state})
+        return reply.model_dump(mode="json", exclude_none=True)
+
+    def health(self) -> dict[str, Any]:
+        counts = {"up": 0, "degraded": 0, "down": 0, "unknown": 0}
+        per: dict[str, Any] = {}
+        for hotspot_id, monitor in self.monitors.items():
+            summary = monitor.summary()
+            counts[summary["state"]] += 1
+            per[hotspot_id] = summary
+        return {**counts, "hotspots": per}
 
 
 def build_components(config: AgentConfig) -> list[Component]:
-    return []
+    return [HotspotsComponent(list(config.hotspots))]

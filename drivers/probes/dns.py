@@ -1,0 +1,52 @@
+"""DNS resolve through the system resolver (what a visitor's phone would experience)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.probes.base import ProbeResult
+
+
+class DnsProbeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    probe: Literal["dns"] = Field("dns", description="Resolve a host name.")
+    name: str | None = Field(None, description="Name in reports; default 'dns'.")
+    query: str = Field(description="Host name to resolve, e.g. portal.lan.")
+    timeout_s: float = Field(3.0, gt=0, le=30, description="Give up after (s).")
+
+
+class DnsProbe:
+    kind = "dns"
+
+    def __init__(self, config: DnsProbeConfig) -> None:
+        self.config = config
+        self.name = config.name or "dns"
+
+    async def run(self) -> ProbeResult:
+        cfg = self.config
+        result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(cfg.timeout_s):
+                infos = await loop.getaddrinfo(cfg.query, None, type=socket.SOCK_STREAM)
+        except TimeoutError:
+            result.error = f"resolving {cfg.query!r}: no answer within {cfg.timeout_s:g} s"
+            return result
+        except OSError as exc:
+            result.error = f"resolving {cfg.query!r}: {exc.strerror or exc}"
+            return result
+        result.received = 1 if infos else 0
+        result.ok = bool(infos)
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.detail["addresses"] = sorted({str(i[4][0]) for i in infos})
+        return result
+
+    async def close(self) -> None:
+        return None
