@@ -1,0 +1,1 @@
+"""Relay drivers: one module per kind of hardware, each with its own config model."""

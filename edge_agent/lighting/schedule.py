@@ -1,0 +1,272 @@
+"""The schedule engine: what should a circuit be *now*? Pure, sans-IO, clock passed in.
+
+``evaluate(rules, override, default, instant, location, tz)`` gives the desired state, the
+reason, the active rule and the next instant the answer changes. Because it answers for any
+instant, a reboot at 21:00 finds the lights on, and a missed boundary is never lost.
+
+Rules are windows that belong to the local day they start on. Sun times come from astral in
+the *local* timezone (astral's UTC default gives the previous day's sunset west of
+Greenwich). Polar day and night have no sunrise/sunset: a rule waiting for dark starts at
+the beginning of a polar-night day and is skipped on a polar day; a rule that ends "when it
+gets light" runs until the first real sunrise (or the first polar day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from astral import Observer
+from astral.sun import elevation, noon, sunrise, sunset
+
+from edge_agent.lighting.timespec import (
+    DateSpec,
+    TimeSpec,
+    parse_date_spec,
+    parse_time_spec,
+    parse_weekdays,
+)
+
+if TYPE_CHECKING:
+    from edge_agent.lighting.config import RuleConfig
+
+LOOKBEHIND_DAYS = 2  # windows that started this many days ago may still be running
+LOOKAHEAD_DAYS = 9  # how far next_change looks (weekly rules need a week)
+_SEARCH_DAYS = 200  # polar night is at most ~6 months long
+_REFRACTION_DEG = -0.833
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    on: TimeSpec
+    off: TimeSpec
+    state: bool = True
+    weekdays: frozenset[int] | None = None
+    dates: tuple[DateSpec, ...] | None = None
+    except_dates: tuple[DateSpec, ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg: RuleConfig) -> Rule:
+        return cls.make(cfg.name or "rule", cfg.on, cfg.off, state=cfg.state == "on",
+                        weekdays=cfg.weekdays, dates=cfg.dates, except_dates=cfg.except_dates)
+
+    @classmethod
+    def make(cls, name: str, on: str, off: str, *, state: bool = True,
+             weekdays: Sequence[str] | None = None, dates: Sequence[str] | None = None,
+             except_dates: Sequence[str] = ()) -> Rule:
+        return cls(name, parse_time_spec(on), parse_time_spec(off), state,
+                   parse_weekdays(list(weekdays)) if weekdays is not None else None,
+                   tuple(parse_date_spec(d) for d in dates) if dates is not None else None,
+                   tuple(parse_date_spec(d) for d in except_dates))
+
+    def applies_on(self, day: date) -> bool:
+        if self.weekdays is not None and day.weekday() not in self.weekdays:
+            return False
+        if self.dates is not None and not any(d.contains(day) for d in self.dates):
+            return False
+        return not any(d.contains(day) for d in self.except_dates)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A commanded state from ``start`` (None: now) until ``until`` (None: until cleared)."""
+
+    state: bool
+    until: datetime | None = None
+    start: datetime | None = None
+
+    def active_at(self, instant: datetime) -> bool:
+        return (self.start is None or self.start <= instant) and \
+            (self.until is None or instant < self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+    index: int  # position of the rule in the list: the later rule wins
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    state: bool
+    reason: str  # "schedule" | "override" | "default"
+    rule: str | None
+    next_change: datetime | None
+    override_until: datetime | None = None
+
+
+# -- sun ---------------------------------------------------------------------------------
+@lru_cache(maxsize=8192)
+def _sun(kind: str, day: date, lat: float, lon: float, tz: tzinfo) -> datetime | str:
+    """The event's time, or "up"/"down" when the sun stays above/below all day."""
+    observer = Observer(lat, lon)
+    try:
+        fn = sunrise if kind == "sunrise" else sunset
+        return fn(observer, day, tzinfo=tz)
+    except ValueError as exc:
+        text = str(exc).lower()
+        if "above" in text:
+            return "up"
+        if "below" in text:
+            return "down"
+        midday = noon(observer, day, tzinfo=tz)
+        return "up" if elevation(observer, midday) > _REFRACTION_DEG else "down"
+
+
+def sun_times(day: date, location: Location, tz: tzinfo | str) -> tuple[datetime | str,
+                                                                         datetime | str]:
+    """(sunrise, sunset) of a local day; "up"/"down" on polar days/nights."""
+    zone = _zone(tz)
+    return (_sun("sunrise", day, location.latitude, location.longitude, zone),
+            _sun("sunset", day, location.latitude, location.longitude, zone))
+
+
+def _zone(tz: tzinfo | str) -> tzinfo:
+    return ZoneInfo(tz) if isinstance(tz, str) else tz
+
+
+def _start_of_day(day: date, tz: tzinfo) -> datetime:
+    return _local(day, time(0), tz)
+
+
+def _local(day: date, at: time, tz: tzinfo) -> datetime:
+    # Round trip through UTC so a time in a DST gap lands on a real instant.
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
+
+
+# "sunset" means "it gets dark", "sunrise" means "it gets light".
+_AFTER = {"sunset": "down", "sunrise": "up"}
+
+
+def _resolve_on(spec: TimeSpec, day: date, loc: Location, tz: tzinfo) -> datetime | None:
+    if spec.kind == "fixed":
+        assert spec.at is not None
+        return _local(day, spec.at, tz)
+    event = _sun(spec.kind, day, loc.latitude, loc.longitude, tz)
+    if isinstance(event, datetime):
+        return event + spec.offset
+    # No such event today: already in the state the event leads to → start of the day;
+    # never gets there today → no window today.
+    return _start_of_day(day, tz) if event == _AFTER[spec.kind] else None
+
+
+def _resolve_off(spec: TimeSpec, start: datetime, loc: Location, tz: tzinfo) -> datetime:
+    """The first instant after ``start`` that matches ``spec`` (an end is always found)."""
+    if spec.kind == "fixed":
+        assert spec.at is not None
+        day = start.astimezone(tz).date()
+        end = _local(day, spec.at, tz)
+        return end if end > start else _local(day + timedelta(days=1), spec.at, tz)
+    after = start - spec.offset  # event + offset > start  <=>  event > start - offset
+    first = after.astimezone(tz).date() - timedelta(days=1)
+    for n in range(_SEARCH_DAYS):
+        day = first + timedelta(days=n)
+        event = _sun(spec.kind, day, loc.latitude, loc.longitude, tz)
+        if isinstance(event, datetime):
+            if event > after:
+                return event + spec.offset
+        elif event == _AFTER[spec.kind]:
+            moment = _start_of_day(day, tz)
+            if moment + timedelta(days=1) > after:  # the state holds all day: ends at once
+                return max(moment, after) + spec.offset
+    return start + timedelta(days=_SEARCH_DAYS)
+
+
+def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
+            tz: tzinfo | str) -> list[Window]:
+    """Every rule window starting on a local day from ``first`` to ``last`` (inclusive)."""
+    zone = _zone(tz)
+    out: list[Window] = []
+    day = first
+    while day <= last:
+        for index, rule in enumerate(rules):
+            if not rule.applies_on(day):
+                continue
+            start = _resolve_on(rule.on, day, location, zone)
+            if start is None:
+                continue
+            end = _resolve_off(rule.off, start, location, zone)
+            if end > start:
+                out.append(Window(start, end, index, rule))
+        day += timedelta(days=1)
+    return out
+
+
+# -- evaluation --------------------------------------------------------------------------
+def _scheduled(wins: Sequence[Window], instant: datetime) -> Window | None:
+    best: Window | None = None
+    for w in wins:
+        if w.start <= instant < w.end and (best is None or w.index > best.index):
+            best = w
+    return best
+
+
+def _decide(wins: Sequence[Window], override: Override | None, default: bool,
+            instant: datetime) -> tuple[bool, str, str | None]:
+    if override is not None and override.active_at(instant):
+        return override.state, "override", None
+    window = _scheduled(wins, instant)
+    if window is not None:
+        return window.rule.state, "schedule", window.rule.name
+    return default, "default", None
+
+
+def evaluate(rules: Sequence[Rule], override: Override | None, default: bool,
+             instant: datetime, location: Location, tz: tzinfo | str) -> Decision:
+    """The desired state at ``instant`` (timezone-aware) and when it next changes."""
+    if instant.tzinfo is None:
+        raise ValueError("instant must be timezone-aware")
+    zone = _zone(tz)
+    today = instant.astimezone(zone).date()
+    wins = windows(rules, today - timedelta(days=LOOKBEHIND_DAYS),
+                   today + timedelta(days=LOOKAHEAD_DAYS), location, zone)
+    state, reason, rule = _decide(wins, override, default, instant)
+    edges = {w.start for w in wins} | {w.end for w in wins}
+    if override is not None:
+        edges |= {t for t in (override.start, override.until) if t is not None}
+    horizon = _start_of_day(today + timedelta(days=LOOKAHEAD_DAYS), zone)
+    next_change = None
+    for edge in sorted(e for e in edges if instant < e <= horizon):
+        if _decide(wins, override, default, edge)[0] != state:
+            next_change = edge
+            break
+    until = override.until if reason == "override" and override is not None else None
+    return Decision(state, reason, rule, next_change, until)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: datetime
+    state: bool
+    reason: str
+    rule: str | None
+
+
+def plan(rules: Sequence[Rule], override: Override | None, default: bool, day: date,
+         location: Location, tz: tzinfo | str,
+         evaluate_fn: Callable[..., Decision] = evaluate) -> list[Step]:
+    """The state at the start of a local day and every change during it."""
+    zone = _zone(tz)
+    moment = _start_of_day(day, zone)
+    end = _start_of_day(day + timedelta(days=1), zone)
+    steps: list[Step] = []
+    while moment < end:
+        decision = evaluate_fn(rules, override, default, moment, location, zone)
+        steps.append(Step(moment, decision.state, decision.reason, decision.rule))
+        if decision.next_change is None:
+            break
+        moment = decision.next_change
+    return steps
