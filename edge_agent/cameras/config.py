@@ -1,11 +1,200 @@
-"""Config section ``cameras`` (owned by the camera capability)."""
+"""Config section ``cameras`` (a list, one entry per camera).
+
+Only pydantic here: a gateway without cameras must not load OpenCV, numpy or PyAV.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from datetime import time
+from typing import Literal
 
-from edge_agent.config.base import StrictModel
+from pydantic import Field, field_validator, model_validator
+
+from edge_agent.config.base import Secret, SecretsModel, StrictModel
+
+_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+Point = tuple[float, float]
 
 
-class CameraConfig(StrictModel):
-    id: str = Field(description="Camera id used in topics, e.g. 'market-gate'.")
+def _check_polygon(points: list[Point]) -> list[Point]:
+    if len(points) < 3:
+        raise ValueError("a polygon needs at least 3 points [x, y]")
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point [{x}, {y}] is outside the frame: use relative "
+                             "coordinates from 0 (left/top) to 1 (right/bottom)")
+    return points
+
+
+class Zone(StrictModel):
+    name: str = Field(pattern=_ID_RE, description="Zone name reported in events, e.g. 'gate'.")
+    polygon: list[Point] = Field(
+        description="Corners as [x, y] from 0 to 1 (0,0 = top-left, 1,1 = bottom-right).")
+
+    @field_validator("polygon")
+    @classmethod
+    def _poly(cls, value: list[Point]) -> list[Point]:
+        return _check_polygon(value)
+
+
+class MotionConfig(StrictModel):
+    """How sensitive motion detection is. The defaults suit a village street at 320 px."""
+
+    threshold: float = Field(
+        22, ge=3, le=120,
+        description="How much brighter or darker (0-255 grey levels) a point must be than "
+        "the learned background to count as changed. Lower = more sensitive. It rises "
+        "automatically on noisy (night) images, up to twice this value.")
+    noise_factor: float = Field(
+        3.5, ge=0, le=10,
+        description="The threshold is at least this many times the average difference "
+        "(the picture's noise). 0 turns the automatic raise off.")
+    min_area: float = Field(
+        0.004, ge=0, le=1,
+        description="Smallest moving thing reported, as a fraction of the picture (0.004 = "
+        "0.4 %, about a person at 20 m on a 90° camera). Raise it to ignore birds and cats.")
+    min_moving_fraction: float = Field(
+        0.03, ge=0, le=1,
+        description="Part of a changed area that must also have changed since the previous "
+        "analysed frame for it to count as moving; a change that stays put is absorbed.")
+    persistence_frames: int = Field(
+        2, ge=1, le=20,
+        description="Analysed frames in a row a moving thing must be seen before motion "
+        "starts. 2 filters rain and sensor speckle; more = fewer false alarms, later start.")
+    end_s: float = Field(
+        2.5, ge=0, le=600,
+        description="Seconds without motion before an event ends.")
+    update_interval_s: float = Field(
+        2.0, ge=0.2, le=600,
+        description="Seconds between 'update' messages while an event goes on.")
+    max_event_s: float = Field(
+        600, ge=5, description="An event longer than this is ended and a new one started.")
+    background_rate: float = Field(
+        0.04, gt=0, le=1,
+        description="How fast the background learns slow changes, per analysed frame.")
+    static_absorb_rate: float = Field(
+        0.5, gt=0, le=1,
+        description="How fast a change that does not move (parked car, lit window, IR "
+        "residue) becomes background, per analysed frame.")
+    global_change_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="If more than this part of the picture changes at once (IR day/night "
+        "switch, lights switched on), the background is re-learned instead of reporting motion.")
+    require_zone: bool = Field(
+        False, description="Only report motion that touches one of the zones.")
+
+
+class ArmWindow(StrictModel):
+    start: str = Field(description="Local time HH:MM the camera becomes armed.")
+    end: str = Field(description="Local time HH:MM it is disarmed; before 'start' = next day.")
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
+        None, description="Only windows starting on these days (default every day).")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("expected a local time HH:MM, e.g. '18:30'")
+        return value
+
+    def times(self) -> tuple[time, time]:
+        s = [int(p) for p in self.start.split(":")]
+        e = [int(p) for p in self.end.split(":")]
+        return time(s[0], s[1]), time(e[0], e[1])
+
+
+class ArmingConfig(StrictModel):
+    schedule: list[ArmWindow] = Field(
+        default_factory=list,
+        description="When the camera is armed (reports motion). Empty = always armed. Example: "
+        "[{start: '18:00', end: '06:00'}] for night only.")
+
+
+class SnapshotConfig(StrictModel):
+    width: int | None = Field(
+        None, ge=64, le=4096, description="Snapshot width in pixels (default: full size).")
+    quality: int = Field(80, ge=10, le=100, description="JPEG quality, 10-100.")
+
+
+class ClipConfig(StrictModel):
+    enabled: bool = Field(False, description="Save a video clip of each event (no re-encode).")
+    pre_s: float = Field(3.0, ge=0, le=30, description="Seconds kept before motion starts.")
+    post_s: float = Field(3.0, ge=0, le=60, description="Seconds kept after motion ends.")
+    max_s: float = Field(120.0, ge=5, le=1800, description="Longest clip, in seconds.")
+
+
+class MediaConfig(StrictModel):
+    max_age_days: float = Field(7, gt=0, description="Delete snapshots and clips older "
+                                "than this many days.")
+    quota_mb: float = Field(500, gt=0, description="Most disk space this camera's media may "
+                            "use; the oldest files are deleted first.")
+    min_free_mb: float = Field(200, ge=0, description="Stop saving media when the disk has "
+                               "less free space than this (lights and telemetry go on).")
+
+
+class CameraConfig(SecretsModel):
+    id: str = Field(pattern=_ID_RE, description="Camera id used in topics, e.g. 'market-gate'.")
+    name: str | None = Field(None, description="Human name shown on the local page.")
+    url: str = Field(
+        description="rtsp://host:554/path (credentials may be inline, but prefer username/"
+        "password) or a video file path (looped; for demos and tests).")
+    username: str | None = Field(None, description="RTSP user name.")
+    password: Secret | None = Field(None, description="RTSP password (or password_file: PATH, "
+                                    "or ${ENV_VAR}). Never logged.")
+    decode: Literal["all", "keyframes", "adaptive"] = Field(
+        "adaptive",
+        description="'all' decodes every frame; 'keyframes' only key frames (every 1-4 s, least "
+        "CPU, slow to notice motion); 'adaptive' decodes key frames while the scene is still "
+        "and every frame as soon as the stream shows activity, until the event ends.")
+    analysis_fps: float = Field(10, gt=0, le=60, description="Most frames analysed per second.")
+    analysis_width: int = Field(320, ge=64, le=1280, description="Width (pixels) the picture "
+                                "is shrunk to before motion analysis.")
+    loop: bool = Field(True, description="For file sources: start again at the end.")
+    open_timeout_s: float = Field(8, gt=0, le=120, description="Give up connecting after this.")
+    read_timeout_s: float = Field(
+        5, gt=0, le=120, description="No data for this long = camera offline (hung camera).")
+    reconnect_min_s: float = Field(1, gt=0, description="First reconnect delay cap (s).")
+    reconnect_max_s: float = Field(30, gt=0, description="Largest reconnect delay cap (s).")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion detection.")
+    masks: list[list[Point]] = Field(
+        default_factory=list,
+        description="Areas ignored (trees, a road outside the village): polygons of [x, y] "
+        "relative points.")
+    zones: list[Zone] = Field(default_factory=list, description="Named areas reported in events.")
+    arming: ArmingConfig = Field(default_factory=ArmingConfig, description="When to arm.")
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig, description="Snapshots.")
+    clips: ClipConfig = Field(default_factory=ClipConfig, description="Event video clips.")
+    media: MediaConfig = Field(default_factory=MediaConfig, description="Media retention.")
+
+    @field_validator("masks")
+    @classmethod
+    def _masks(cls, value: list[list[Point]]) -> list[list[Point]]:
+        for poly in value:
+            _check_polygon(poly)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+    def source_url(self) -> str:
+        """The URL with username/password filled in (never log this)."""
+        if not self.username or "://" not in self.url:
+            return self.url
+        from urllib.parse import quote
+
+        scheme, rest = self.url.split("://", 1)
+        rest = rest.split("@", 1)[-1]
+        pw = self.password.get_secret_value() if self.password else ""
+        cred = quote(self.username, safe="") + (":" + quote(pw, safe="") if pw else "")
+        return f"{scheme}://{cred}@{rest}"
+
+
+__all__ = ["WEEKDAYS", "ArmWindow", "ArmingConfig", "CameraConfig", "ClipConfig",
+           "MediaConfig", "MotionConfig", "SnapshotConfig", "Zone"]

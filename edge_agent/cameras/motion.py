@@ -1,0 +1,217 @@
+"""The motion detector: pure numpy/OpenCV, no I/O, the frame time is passed in.
+
+One analysed frame goes through these steps (all at the small analysis size):
+
+1. Downscale the luma plane cheaply (strided view + area/linear resize), light blur.
+2. Photometric normalisation: the frame's mean/contrast over the unmasked area is matched to the
+   background's. A lighting ramp, auto-exposure or the IR switch's brightness jump is a global
+   gain/offset change and disappears here, while a local object still stands out.
+3. Difference against the background model with a threshold that rises with the measured noise.
+   When more than ``global_change_fraction`` of the frame still differs (IR colour→grey switch,
+   a lamp switched on), the background is re-seeded from this frame instead of reporting motion.
+4. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
+5. A blob counts as *moving* only if part of it also changed since the previous analysed frame: a
+   static change (IR residue, a parked car, a lit window) is absorbed into the background fast.
+6. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
+   (``persistence_frames`` in a row) before it is reported; random speckle never persists.
+
+The background learns slowly where nothing moves, very fast where a change is static and very
+slowly under moving blobs (so ghosts heal but moving objects are not absorbed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:  # only types: importing config first would be circular via edge_agent.config
+    from edge_agent.cameras.config import MotionConfig, Zone
+
+Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+Polygon = Sequence[tuple[float, float]]
+
+_KERNEL3 = np.ones((3, 3), np.uint8)
+_KERNEL_MERGE = np.ones((7, 7), np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    box: Box
+    area: float  # fraction of the frame
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    ts: float
+    motion: bool  # at least one confirmed moving blob
+    blobs: tuple[Blob, ...]
+    score: float  # fraction of the frame covered by confirmed moving blobs
+    changed_fraction: float
+    global_change: bool
+
+
+def downscale(grey: np.ndarray, width: int) -> np.ndarray:
+    """A small grey frame ``width`` pixels wide; a strided view first keeps it cheap at 720p."""
+    h, w = grey.shape[:2]
+    if w <= width:
+        return grey
+    height = max(2, round(h * width / w))
+    step = max(1, w // (2 * width))
+    view = grey[::step, ::step] if step > 1 else grey
+    return cv2.resize(view, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
+    """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
+    mask = np.zeros((height, width), np.uint8)
+    for poly in polygons:
+        pts = np.array([[round(x * (width - 1)), round(y * (height - 1))] for x, y in poly],
+                       np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    return mask
+
+
+class MotionDetector:
+    """Stateful detector for one camera. Feed frames in time order with ``analyse``."""
+
+    def __init__(self, cfg: MotionConfig, masks: Sequence[Polygon] = (),
+                 zones: Sequence[Zone] = (), width: int = 320) -> None:
+        self.cfg = cfg
+        self.width = width
+        self._mask_polys = list(masks)
+        self._zones = list(zones)
+        self._bg: np.ndarray | None = None
+        self._prev: np.ndarray | None = None
+        self._valid: np.ndarray | None = None
+        self._valid_count = 1
+        self._zone_masks: list[tuple[str, np.ndarray]] = []
+        self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
+
+    def reset(self) -> None:
+        """Forget the background (after a reconnect the scene may have changed)."""
+        self._bg = None
+        self._track = []
+
+    def analyse(self, grey: np.ndarray, ts: float) -> MotionResult:
+        return self.process(downscale(grey, self.width), ts)
+
+    def _setup(self, shape: tuple[int, ...]) -> None:
+        h, w = shape[:2]
+        valid = np.full((h, w), 255, np.uint8)
+        if self._mask_polys:
+            valid[polygon_mask(self._mask_polys, w, h) > 0] = 0
+        self._valid = valid
+        self._valid_count = max(1, cv2.countNonZero(valid))
+        self._zone_masks = [(z.name, polygon_mask([z.polygon], w, h)) for z in self._zones]
+
+    def process(self, small: np.ndarray, ts: float) -> MotionResult:
+        frame = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
+        if self._bg is None or self._bg.shape != frame.shape:
+            self._setup(frame.shape)
+            self._bg, self._prev, self._track = frame, frame, []
+            return MotionResult(ts, False, (), 0.0, 0.0, False)
+        bg, prev, valid = self._bg, self._prev, self._valid
+        assert prev is not None and valid is not None
+        norm = self._normalise(frame, bg, valid)
+        diff = cv2.absdiff(norm, bg)
+        noise = cv2.mean(diff, mask=valid)[0]
+        thr = min(max(self.cfg.threshold, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
+        fg = cv2.bitwise_and(_above(diff, thr), valid)
+        changed = cv2.countNonZero(fg) / self._valid_count
+        if changed > self.cfg.global_change_fraction:
+            # Sudden scene-wide change: start the background again from this frame.
+            self._bg, self._prev, self._track = frame, frame, []
+            return MotionResult(ts, False, (), 0.0, changed, True)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, _KERNEL3)
+        if cv2.countNonZero(fg) == 0:
+            cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
+            self._prev, self._track = norm, []
+            return MotionResult(ts, False, (), 0.0, changed, False)
+        moved = _above(cv2.absdiff(norm, prev), thr)
+        # Parts of one object whose colour happens to match the background split it in
+        # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
+        fg = cv2.dilate(fg, _KERNEL_MERGE)
+        blobs, moving_mask, static_mask = self._blobs(fg, moved)
+        self._learn(norm, bg, fg, moving_mask, static_mask)
+        self._prev = norm
+        confirmed = tuple(b for b in blobs if b is not None)
+        score = sum(b.area for b in confirmed)
+        return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False)
+
+    @staticmethod
+    def _normalise(frame: np.ndarray, bg: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        mf, sf = cv2.meanStdDev(frame, mask=valid)
+        mb, sb = cv2.meanStdDev(bg, mask=valid)
+        gain = float(np.clip(sb[0, 0] / max(sf[0, 0], 1e-3), 0.33, 3.0))
+        out: np.ndarray = frame * gain + float(mb[0, 0] - mf[0, 0] * gain)
+        return out
+
+    def _blobs(self, fg: np.ndarray, moved: np.ndarray
+               ) -> tuple[list[Blob | None], np.ndarray, np.ndarray]:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        h, w = fg.shape
+        frame_area = float(h * w)
+        moving_px = np.bincount(labels[moved > 0], minlength=count)
+        min_px = self.cfg.min_area * frame_area
+        lut = np.zeros(count, np.uint8)  # 1 = moving blob, 2 = static change
+        candidates: list[tuple[int, Box]] = []
+        for i in range(1, count):
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            if area < min_px:
+                lut[i] = 2  # too small to report: let the background absorb it
+                continue
+            if moving_px[i] < max(3, self.cfg.min_moving_fraction * area):
+                lut[i] = 2
+                continue
+            lut[i] = 1
+            candidates.append((i, (x / w, y / h, bw / w, bh / h)))
+        new_track: list[tuple[Box, int]] = []
+        blobs: list[Blob | None] = []
+        for i, box in candidates:
+            run = 1 + max((r for b, r in self._track if _near(b, box)), default=0)
+            new_track.append((box, run))
+            if run < self.cfg.persistence_frames:
+                continue
+            zones = self._zones_of(labels, i, stats[i])
+            if self.cfg.require_zone and self._zone_masks and not zones:
+                continue
+            blobs.append(Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
+                              round(int(stats[i][4]) / frame_area, 5), zones))
+        self._track = new_track
+        cls = lut[labels]
+        moving = (cls == 1).view(np.uint8)
+        static = (cls == 2).view(np.uint8)
+        return blobs, moving, static
+
+    def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
+        if not self._zone_masks:
+            return ()
+        x, y, bw, bh = (int(v) for v in stat[:4])
+        inside = labels[y:y + bh, x:x + bw] == i
+        return tuple(name for name, zm in self._zone_masks
+                     if np.any(inside & (zm[y:y + bh, x:x + bw] > 0)))
+
+    def _learn(self, norm: np.ndarray, bg: np.ndarray, fg: np.ndarray,
+               moving: np.ndarray, static: np.ndarray) -> None:
+        cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
+        cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
+        cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
+
+
+def _near(a: Box, b: Box) -> bool:
+    """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
+    return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
+
+
+def _above(img: np.ndarray, thr: float) -> np.ndarray:
+    """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
+    out: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT)  # type: ignore[call-overload]
+    return out

@@ -1,0 +1,185 @@
+"""Synthetic H.264 clips with per-frame ground truth, for the camera tests and benchmark.
+
+Frames are drawn with numpy (deterministic seed), piped to Debian ``ffmpeg -c:v libx264 -g G
+-bf 0`` and the ground truth (one list of relative boxes per frame, empty when nothing moves)
+is written beside the clip as JSON. Scenes:
+
+- ``moving``: two textured objects cross a textured scene one after the other, still gaps.
+- ``ramp``: brightness falls to 35 % over the clip (dusk); an object crosses mid-ramp.
+- ``ir``: colour scene, IR night switch (grey + brightness/contrast jump) in an empty
+  stretch, then an object crosses and the camera switches back to colour while it moves.
+- ``noise``: heavy sensor noise on every frame; an object crosses.
+- ``speckle``: rain-like bright streaks on every frame; an object crosses later.
+- ``empty``: a still scene with mild noise, nothing moves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+
+
+@dataclass(frozen=True)
+class Mover:
+    start_s: float
+    end_s: float
+    size: tuple[int, int]  # w, h in pixels at 320x240 (scaled with the clip)
+    y: float  # relative centre line
+    direction: int = 1
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    duration_s: float
+    movers: tuple[Mover, ...]
+    gain: Callable[[float], float] = lambda t: 1.0
+    grey: Callable[[float], bool] = lambda t: False
+    noise_sigma: float = 2.0
+    speckle: int = 0  # rain streaks per frame (at 320x240)
+
+
+def _ir(t: float) -> bool:
+    return 4.0 <= t < 9.5
+
+
+SCENES: dict[str, Scene] = {
+    "moving": Scene("moving", 16.0, (Mover(3.0, 8.0, (34, 46), 0.55, 1, 1),
+                                     Mover(10.0, 14.0, (52, 30), 0.35, -1, 2))),
+    "ramp": Scene("ramp", 16.0, (Mover(7.0, 12.0, (34, 46), 0.5, 1, 3),),
+                  gain=lambda t: 1.0 - 0.65 * min(t / 16.0, 1.0)),
+    "ir": Scene("ir", 16.0, (Mover(7.0, 12.5, (34, 46), 0.5, -1, 4),),
+                gain=lambda t: 1.45 if _ir(t) else 1.0, grey=_ir),
+    "noise": Scene("noise", 14.0, (Mover(5.0, 10.0, (34, 46), 0.5, 1, 5),), noise_sigma=14.0),
+    "speckle": Scene("speckle", 14.0, (Mover(6.0, 11.0, (34, 46), 0.5, 1, 6),), speckle=60),
+    "empty": Scene("empty", 10.0, ()),
+}
+STILL_STRETCHES: dict[str, list[tuple[float, float]]] = {
+    # (start, end) seconds where a false event would be wrong
+    "ramp": [(0.0, 7.0)],
+    "ir": [(0.0, 7.0)],
+    "speckle": [(0.0, 6.0)],
+    "empty": [(0.0, 10.0)],
+    "moving": [(0.0, 3.0)],
+    "noise": [(0.0, 5.0)],
+}
+
+
+def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+    """A colourful scene with texture: coloured blocks (houses), gradients, fine grain."""
+    img = np.zeros((h, w, 3), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img[..., 0] = 90 + 40 * np.sin(xx / w * 6.0)
+    img[..., 1] = 110 + 30 * np.cos(yy / h * 5.0)
+    img[..., 2] = 100 + 25 * np.sin((xx + yy) / w * 4.0)
+    for _ in range(14):
+        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
+        bw, bh = int(rng.integers(w // 16, w // 5)), int(rng.integers(h // 16, h // 5))
+        img[y0:y0 + bh, x0:x0 + bw] = rng.integers(30, 220, 3)
+    img += rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+    return img
+
+
+def _texture(w: int, h: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, 3).astype(np.float32)
+    tex = base + rng.normal(0, 25, (h, w, 1)).astype(np.float32)
+    tex[h // 3: h // 3 + max(2, h // 8)] = 255 - base  # a stripe, like a shirt
+    return tex
+
+
+def _mover_box(m: Mover, t: float, w: int, h: int, scale: float) -> tuple[int, int, int, int]:
+    mw, mh = int(m.size[0] * scale), int(m.size[1] * scale)
+    frac = (t - m.start_s) / (m.end_s - m.start_s)
+    travel = w + mw
+    x = int(-mw + frac * travel) if m.direction > 0 else int(w - frac * travel)
+    y = int(m.y * h - mh / 2)
+    return x, y, mw, mh
+
+
+def render(scene: Scene, width: int, height: int, fps: int,
+           seed: int = 7) -> tuple[list[np.ndarray], list[list[Box]]]:
+    rng = np.random.default_rng(seed)
+    scale = width / 320.0
+    bg = _background(width, height, rng)
+    textures = {m.seed: _texture(int(m.size[0] * scale), int(m.size[1] * scale), m.seed)
+                for m in scene.movers}
+    frames: list[np.ndarray] = []
+    truth: list[list[Box]] = []
+    for i in range(int(scene.duration_s * fps)):
+        t = i / fps
+        img = bg.copy()
+        boxes: list[Box] = []
+        for m in scene.movers:
+            if not m.start_s <= t < m.end_s:
+                continue
+            x, y, mw, mh = _mover_box(m, t, width, height, scale)
+            x0, x1 = max(x, 0), min(x + mw, width)
+            if x1 - x0 < max(4, mw // 3):  # mostly outside the frame: not labelled
+                continue
+            img[y:y + mh, x0:x1] = textures[m.seed][:, x0 - x:x1 - x]
+            boxes.append((x0 / width, y / height, (x1 - x0) / width, mh / height))
+        if scene.grey(t):
+            img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2) * 0.8 + 30
+        img = img * scene.gain(t)
+        if scene.noise_sigma:
+            img += rng.normal(0, scene.noise_sigma, (height, width, 1)).astype(np.float32)
+        if scene.speckle:
+            _rain(img, int(scene.speckle * scale * scale), rng, scale)
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+        truth.append(boxes)
+    return frames, truth
+
+
+def _rain(img: np.ndarray, count: int, rng: np.random.Generator, scale: float) -> None:
+    h, w = img.shape[:2]
+    length = max(2, int(4 * scale))
+    xs = rng.integers(0, w, count)
+    ys = rng.integers(0, h - length, count)
+    for x, y in zip(xs, ys, strict=True):
+        img[y:y + length, x] += 90
+
+
+def encode(frames: list[np.ndarray], path: Path, fps: int, gop: int) -> None:
+    h, w = frames[0].shape[:2]
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+           "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset",
+           "veryfast", "-tune", "zerolatency", "-g", str(gop), "-keyint_min", str(gop),
+           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-crf", "26",
+           "-movflags", "+faststart", str(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    for frame in frames:
+        proc.stdin.write(frame.tobytes())
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"ffmpeg failed for {path}")
+
+
+def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240,
+              fps: int = 10, gop: int = 20, scene: Scene | None = None) -> Path:
+    """Write ``{name}.mp4`` and ``{name}.json`` (ground truth) unless they already exist."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}-{width}x{height}-{fps}-{gop}.mp4"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        return path
+    frames, truth = render(scene or SCENES[name], width, height, fps)
+    encode(frames, path, fps, gop)
+    meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
+                                "boxes": truth,
+                                "still": STILL_STRETCHES.get(name, [])}))
+    return path
+
+
+def load_truth(clip: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(clip.with_suffix(".json").read_text())
+    return data
