@@ -1,0 +1,190 @@
+"""systemd: the unit file verifies and is hardened; READY=1 and the watchdog pings are real.
+
+The notify tests run the real agent with a fake ``NOTIFY_SOCKET`` (a unix datagram socket
+this test reads, exactly what systemd gives a ``Type=notify`` service) and ``WATCHDOG_USEC``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.infra.agent_proc import AgentProcess, base_config, write_config
+from tests.infra.broker import Broker
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "systemd" / "edge-agent.service"
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None,
+                                   reason="systemd-analyze missing (apt install systemd)")
+WATCHDOG_USEC = 1_000_000  # the agent pings every 0.5 s
+
+
+def render_unit(prefix: Path) -> Path:
+    """The unit as install.sh writes it for ``--prefix``, with a stub ExecStart binary."""
+    (prefix / "venv" / "bin").mkdir(parents=True, exist_ok=True)
+    stub = prefix / "venv" / "bin" / "edge-agent"
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    unit = prefix / "edge-agent.service"
+    unit.write_text(UNIT.read_text().replace("/opt/edge-agent", str(prefix)))
+    return unit
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for line in UNIT.read_text().splitlines():  # keys repeat (LoadCredential, DeviceAllow)
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        settings.setdefault(f"{section}.{key}", []).append(value)
+    return settings
+
+
+@needs_analyze
+def test_unit_verifies_clean(tmp_path: Path) -> None:
+    unit = render_unit(tmp_path)
+    result = subprocess.run([str(ANALYZE), "verify", "--man=no", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+@needs_analyze
+def test_unit_security_exposure_is_low(tmp_path: Path) -> None:
+    unit = render_unit(tmp_path)
+    result = subprocess.run([str(ANALYZE), "security", "--offline=yes", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", result.stdout)
+    if match is None:
+        pytest.skip(f"systemd-analyze security --offline not supported here: {result.stderr}")
+    print(f"\nsystemd-analyze security exposure: {match.group(1)} {match.group(2)}")
+    assert float(match.group(1)) <= 3.0, result.stdout  # "OK" band; regressions fail here
+
+
+def test_unit_has_the_required_settings() -> None:
+    s = unit_settings()
+    assert s["Service.Type"] == ["notify"]
+    assert s["Service.WatchdogSec"] == ["30"]
+    assert s["Service.Restart"] == ["on-failure"]
+    assert s["Service.User"] == ["edge-agent"]
+    assert {"gpio", "dialout"} <= set(s["Service.SupplementaryGroups"][0].split())
+    assert s["Service.ProtectSystem"] == ["strict"]
+    assert s["Service.ReadWritePaths"] == ["/var/lib/edge-agent"]
+    assert s["Service.NoNewPrivileges"] == ["yes"]
+    assert any(v.startswith("mqtt_password:") for v in s["Service.LoadCredential"])
+    # ICMP goes through unprivileged ICMP sockets: no raw-socket capability is handed out
+    assert s.get("Service.AmbientCapabilities") == [""]
+    assert s.get("Service.CapabilityBoundingSet") == [""]
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    yield sock, path
+    sock.close()
+
+
+def read_messages(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
+    found: list[tuple[float, str]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            continue
+        found.append((time.monotonic(), data.decode()))
+    return found
+
+
+def wait_message(sock: socket.socket, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for _, message in read_messages(sock, 0.2):
+            if text in message:
+                return
+    raise AssertionError(f"{text!r} never arrived on NOTIFY_SOCKET")
+
+
+def test_ready_then_watchdog_pings_stop_while_the_agent_is_frozen(
+        tmp_path: Path, broker: Broker, notify_socket: tuple[socket.socket, str]) -> None:
+    sock, path = notify_socket
+    config = write_config(tmp_path / "agent.yaml",
+                          base_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}"))
+    agent = AgentProcess(config, tmp_path / "agent.log",
+                         env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": str(WATCHDOG_USEC)})
+    agent.start()
+    try:
+        wait_message(sock, "READY=1", 15)
+        pings = [m for _, m in read_messages(sock, 1.6) if m == "WATCHDOG=1"]
+        assert len(pings) >= 2, pings
+        agent.signal(signal.SIGSTOP)  # a hung process: sockets open, nothing runs
+        read_messages(sock, 0.3)  # what was already in flight
+        assert [m for _, m in read_messages(sock, 2.0) if m == "WATCHDOG=1"] == []
+        agent.signal(signal.SIGCONT)
+        assert any(m == "WATCHDOG=1" for _, m in read_messages(sock, 2.0))
+    finally:
+        agent.signal(signal.SIGCONT)
+        assert agent.stop() == 0, agent.log()[-2000:]
+
+
+BLOCKER = """
+import asyncio, sys, time
+from edge_agent.agent import Agent
+from edge_agent.cli import setup_logging
+from edge_agent.config import load_config
+
+async def main() -> None:
+    agent = Agent(load_config(sys.argv[1]))
+    def hang() -> None:  # a component doing blocking work on the loop by mistake
+        print("BLOCKING", flush=True)
+        time.sleep(float(sys.argv[3]))
+        print("UNBLOCKED", flush=True)
+    asyncio.get_running_loop().call_later(float(sys.argv[2]), hang)
+    await agent.run()
+
+setup_logging("info")
+asyncio.run(main())
+"""
+
+
+def test_a_blocked_event_loop_stops_the_watchdog_pings(
+        tmp_path: Path, broker: Broker, notify_socket: tuple[socket.socket, str]) -> None:
+    sock, path = notify_socket
+    config = write_config(tmp_path / "agent.yaml",
+                          base_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}"))
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    block_s = 3.0
+    proc = subprocess.Popen([sys.executable, "-c", BLOCKER, str(config), "2.0", str(block_s)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=ROOT)
+    try:
+        messages = read_messages(sock, 7.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=15)[0].decode(errors="replace")
+    assert "BLOCKING" in output and "UNBLOCKED" in output, output
+    assert any(m == "READY=1" for _, m in messages), messages
+    times = [t for t, m in messages if m == "WATCHDOG=1"]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # pings before and after the stall, and none while the loop was blocked
+    assert len(times) >= 4, messages
+    assert max(gaps) >= block_s - WATCHDOG_USEC / 2e6, gaps
+    assert proc.returncode == 0, output
