@@ -103,6 +103,9 @@ class MqttLink:
             tls_context=tls_context(mqtt) if mqtt.uses_tls else None,
             tls_insecure=mqtt.tls.insecure_skip_verify if mqtt.uses_tls else None,
         )
+        # aiomqtt logs a warning for every publish once more than 10 await their PUBACK;
+        # many in flight is this link's normal state, not a problem worth a log line each
+        client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
         async with client:
             yield client
 
