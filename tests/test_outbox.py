@@ -1,0 +1,241 @@
+"""The durable outbox: bound and drop policy, seq across restarts, broker outage, kill -9.
+
+The outage and kill -9 tests run ``tests/infra/burst.py``: a process built from the agent's own
+Agent/Bus/Outbox/MqttLink, publishing to a real mosquitto, watched by a real subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.bus import Bus
+from edge_agent.health import HealthReporter
+from edge_agent.outbox import Outbox
+from edge_agent.runtime import MessageClass, RetainedState
+from tests.infra.agent_proc import base_config, write_config
+from tests.infra.broker import Broker
+from tests.infra.burst_proc import BurstProcess
+from tests.infra.mqtt_client import ControlRoom, Received
+
+BASE = "commune/testsite/gw-test"
+
+
+# -- bound and drop policy (no broker: the outbox alone) -----------------------------------
+async def _fill(bus: Bus, topic: str, count: int, cls: MessageClass, start: int = 0) -> None:
+    await asyncio.gather(*(bus.publish(topic, {"i": start + i, "pad": "x" * 100},
+                                       message_class=cls) for i in range(count)))
+
+
+def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    with sqlite3.connect(path) as conn:
+        return [(t, json.loads(p)) for t, p in
+                conn.execute("SELECT topic, payload FROM messages ORDER BY id")]
+
+
+async def test_overfill_drops_health_first_keeps_events_and_counts(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_bytes=60_000, commit_window_s=0.005)
+    await outbox.open()
+    bus = Bus(BASE, outbox, RetainedState())
+    await _fill(bus, "health", 150, MessageClass.TELEMETRY)  # ~33 KB, oldest
+    await _fill(bus, "camera/c1/motion", 100, MessageClass.EVENT)  # ~23 KB
+    await _fill(bus, "health", 100, MessageClass.TELEMETRY, start=150)  # overfills
+    stats = outbox.stats()
+    assert stats.bytes <= 60_000
+    assert stats.dropped["event"] == 0 and stats.dropped["state"] == 0
+    await outbox.close()
+
+    rows = _rows(path)
+    events = [b["i"] for t, b in rows if t.endswith("/camera/c1/motion")]
+    health = [b["i"] for t, b in rows if t.endswith("/health")]
+    assert events == list(range(100)), "every event is kept, in order"
+    assert stats.dropped["telemetry"] == 250 - len(health) > 0
+    assert health == list(range(250 - len(health), 250)), "the oldest health went first"
+    assert stats.depth == len(rows)
+
+    # counters and seq survive a restart; the health message reports the counters
+    seqs = [b["seq"] for _, b in rows]
+    reopened = Outbox(path, max_bytes=60_000, commit_window_s=0.005)
+    await reopened.open()
+    assert reopened.stats().dropped == stats.dropped
+    assert reopened.stats().depth == len(rows)
+    assert reopened.next_seq() > max(seqs)
+    sample = HealthReporter(reopened, tmp_path, time.time()).sample()
+    assert sample["outbox"]["dropped"]["telemetry"] == stats.dropped["telemetry"]
+    assert sample["outbox"]["depth"] == len(rows)
+
+    # only events left to drop: the oldest events go, counted
+    bus = Bus(BASE, reopened, RetainedState())
+    await _fill(bus, "camera/c1/motion", 200, MessageClass.EVENT, start=100)
+    after = reopened.stats()
+    assert after.bytes <= 60_000
+    assert after.dropped["telemetry"] == 250, "every health message went before any event"
+    assert after.dropped["event"] > 0
+    await reopened.close()
+    events = [b["i"] for t, b in _rows(path) if t.endswith("/motion")]
+    assert events == list(range(300 - len(events), 300))
+    assert after.dropped["event"] == 300 - len(events)
+
+
+async def test_seq_never_goes_back_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    last = 0
+    for _ in range(3):
+        outbox = Outbox(path, max_bytes=10_000_000, commit_window_s=0.005)
+        await outbox.open()
+        bus = Bus(BASE, outbox, RetainedState())
+        await bus.publish("x", {"a": 1})
+        seq = _rows(path)[-1][1]["seq"]
+        assert seq > last
+        last = seq
+        await outbox.close()
+
+
+# -- real broker, real publisher process ---------------------------------------------------
+def _subscriber(port: int, client_id: str, clean: bool) -> ControlRoom:
+    room = ControlRoom(port, f"{BASE}/burst/#", client_id=client_id, clean=clean)
+    room.client.reconnect_delay_set(1, 2)
+    return room
+
+
+def _first_receipts(messages: list[Received], run: str) -> tuple[dict[int, int], int]:
+    """k → index of its first receipt, and the number of duplicates."""
+    first: dict[int, int] = {}
+    duplicates = 0
+    for index, m in enumerate(messages):
+        body = m.json()
+        if body.get("run") != run:
+            continue
+        if body["k"] in first:
+            duplicates += 1
+        else:
+            first[body["k"]] = index
+    return first, duplicates
+
+
+def _wait_all(room: ControlRoom, run_ids: dict[str, set[int]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with room._cond:  # a consistent snapshot
+            seen: dict[str, set[int]] = defaultdict(set)
+            for m in room.messages:
+                body = m.json()
+                seen[body["run"]].add(body["k"])
+        missing = {run: len(ids - seen[run]) for run, ids in run_ids.items()}
+        if not any(missing.values()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"messages accepted but never delivered: {missing}")
+        time.sleep(0.2)
+
+
+def _check_order(messages: list[Received], run: str) -> list[int]:
+    """Per topic, first receipts come in publish order (n and seq increasing); returns seqs."""
+    seen: set[int] = set()
+    last_n: dict[str, int] = {}
+    last_seq: dict[str, int] = {}
+    seqs = []
+    for m in messages:
+        body = m.json()
+        if body.get("run") != run or body["k"] in seen:
+            continue
+        seen.add(body["k"])
+        assert body["n"] > last_n.get(m.topic, -1), f"order broken on {m.topic} at {body}"
+        assert body["seq"] > last_seq.get(m.topic, 0), f"seq went back on {m.topic}: {body}"
+        last_n[m.topic], last_seq[m.topic] = body["n"], body["seq"]
+        seqs.append(body["seq"])
+    return seqs
+
+
+@pytest.mark.timeout(120)
+def test_outage_5000_messages_all_delivered(tmp_path: Path) -> None:
+    # persistence on, saved (SIGUSR1) once the subscriber's session exists, so the session
+    # survives the kill -9 and queues what the agent replays before the subscriber is back
+    broker = Broker(tmp_path / "mosquitto", persistence=True).start()
+    room = _subscriber(broker.port, "control-room-outage", clean=False)
+    config = write_config(tmp_path / "agent.yaml", base_config(tmp_path, broker.url))
+    pub = BurstProcess(config, tmp_path / "publisher.log", run="o1")
+    try:
+        pub.send("burst 200")
+        pub.wait_line("BURST-DONE", 30)
+        _wait_all(room, {"o1": set(range(200))}, 20)
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert (tmp_path / "mosquitto" / "mosquitto.db").exists()
+
+        killed_at = time.monotonic()
+        broker.stop()  # kill -9
+        pub.send("burst 5000")
+        pub.wait_line("BURST-DONE", 60)
+        assert len(pub.accepted) == 5200
+        time.sleep(max(0.0, 10.0 - (time.monotonic() - killed_at)))
+        broker.start()
+        pub.send("burst 200")
+        pub.wait_line("BURST-DONE", 30)
+        _wait_all(room, {"o1": set(pub.accepted)}, 90)
+        pub.send("drain")
+        pub.wait_line("DRAINED", 30)
+
+        first, duplicates = _first_receipts(room.messages, "o1")
+        assert set(first) == set(range(5400))
+        _check_order(room.messages, "o1")
+        replayed = [room.messages[first[k]].json().get("replayed") for k in range(200, 5200)]
+        assert all(replayed), "messages accepted during the outage are flagged replayed"
+        print(f"outage: 5400 accepted, 5400 delivered, {duplicates} duplicates")
+        assert pub.quit() == 0
+    finally:
+        pub.quit()
+        room.close()
+        broker.stop()
+
+
+@pytest.mark.timeout(120)
+def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "mosquitto").start()
+    room = _subscriber(broker.port, "control-room-k9", clean=True)
+    config = write_config(tmp_path / "agent.yaml", base_config(tmp_path, broker.url))
+    first_pub = BurstProcess(config, tmp_path / "publisher1.log", run="k1")
+    second_pub: BurstProcess | None = None
+    try:
+        first_pub.send("burst 30000 2000")
+        first_pub.wait_accepted(8000, 60)
+        first_pub.kill9()
+        accepted1 = set(first_pub.accepted)
+        time.sleep(1.0)  # whatever the dead process had on the wire has arrived by now
+        before_restart = len(room.messages)
+
+        second_pub = BurstProcess(config, tmp_path / "publisher2.log", run="k2")
+        second_pub.send("burst 100")
+        second_pub.wait_line("BURST-DONE", 30)
+        second_pub.send("drain")
+        second_pub.wait_line("DRAINED", 60)
+        _wait_all(room, {"k1": accepted1, "k2": set(range(100))}, 60)
+
+        messages = list(room.messages)
+        first, duplicates = _first_receipts(messages, "k1")
+        assert accepted1 <= set(first)
+        late = [k for k, index in first.items() if index >= before_restart]
+        assert late, "the kill left messages in the outbox for the restart to replay"
+        assert all(messages[first[k]].json().get("replayed") is True for k in late)
+        seqs1 = _check_order(messages, "k1")
+        seqs2 = _check_order(messages, "k2")
+        assert min(seqs2) > max(seqs1), "seq never goes back after a crash"
+        print(f"kill -9: {len(accepted1)} accepted before the kill, {len(late)} replayed "
+              f"after restart, {duplicates} duplicates")
+        assert second_pub.quit() == 0
+    finally:
+        first_pub.quit()
+        if second_pub is not None:
+            second_pub.quit()
+        room.close()
+        broker.stop()
