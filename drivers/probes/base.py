@@ -70,6 +70,9 @@ class Probe(Protocol):
 def short_error(exc: BaseException) -> str:
     """A one-line, human description of a network exception."""
     text = str(exc).strip()
+    inner = getattr(exc, "os_error", None)  # aiohttp wraps the socket error
+    if isinstance(inner, OSError) and inner is not exc:
+        return short_error(inner)
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, TimeoutError):

@@ -60,6 +60,9 @@ class HttpProbe:
         except TimeoutError:
             result.error = f"no complete answer within {cfg.timeout_s:g} s"
             return result
+        except aiohttp.ClientConnectorError as exc:
+            result.error = f"cannot connect to {exc.host}:{exc.port}: {short_error(exc)}"
+            return result
         except (aiohttp.ClientError, OSError) as exc:
             result.error = short_error(exc)
             return result
