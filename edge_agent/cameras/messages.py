@@ -1,11 +1,54 @@
-"""Pydantic models of this capability's MQTT payloads (filled in by the capability).
+"""Pydantic models of the camera MQTT payloads (the bus adds v/ts/seq/id).
 
 ``PAYLOADS`` maps a topic pattern under the base topic to its model; the JSON Schemas in
-docs come from here.
+docs come from here. ``camera/{id}/snapshot`` is raw JPEG bytes (no model).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
 
-PAYLOADS: dict[str, type[BaseModel]] = {}
+from pydantic import BaseModel, Field
+
+
+class CameraStatus(BaseModel):
+    camera: str = Field(description="Camera id.")
+    state: Literal["online", "offline", "disarmed"] = Field(
+        description="online = frames arrive and motion is watched; disarmed = frames arrive "
+        "but motion is not reported; offline = no frames.")
+    armed: bool = Field(description="Whether motion is reported (schedule or command).")
+    connected: bool = Field(description="Whether frames arrive.")
+    decode: str = Field(description="Decode mode: all, keyframes or adaptive.")
+    fps_in: float = Field(description="Packets (frames) received per second.")
+    fps_decoded: float = Field(description="Frames decoded per second.")
+    fps_analysed: float = Field(description="Frames analysed for motion per second.")
+    codec: str | None = Field(None, description="Video codec, e.g. h264.")
+    width: int | None = Field(None, description="Picture width in pixels.")
+    height: int | None = Field(None, description="Picture height in pixels.")
+    keyframe_interval_s: float | None = Field(None, description="Seconds between key frames.")
+    reconnects_last_hour: int = Field(description="Reconnections in the last hour.")
+    last_error: str | None = Field(None, description="Last problem (credentials hidden).")
+    since: str = Field(description="When this state began, UTC ISO 8601.")
+    media_mb: float = Field(description="Disk space used by this camera's media, MB.")
+
+
+class MotionEvent(BaseModel):
+    camera: str = Field(description="Camera id.")
+    event: Literal["start", "update", "end"] = Field(description="Lifecycle step.")
+    event_id: str = Field(description="Same id on start, updates and end.")
+    started_at: str = Field(description="When motion started, UTC ISO 8601.")
+    boxes: list[tuple[float, float, float, float]] = Field(
+        description="Moving things as [x, y, w, h] relative to the picture (0-1).")
+    zones: list[str] = Field(description="Zones entered so far in this event.")
+    score: float = Field(description="Part of the picture moving now (0-1).")
+    peak_score: float = Field(description="Largest score so far in this event.")
+    duration_s: float = Field(description="Seconds since start (at end: length of motion).")
+    snapshot: str | None = Field(None, description="Snapshot file under the media folder, "
+                                 "e.g. 'gate/2026-11-22/ev123.jpg'.")
+    clip: str | None = Field(None, description="Clip file being written, when clips are on.")
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    "camera/{id}/status": CameraStatus,
+    "camera/{id}/motion": MotionEvent,
+}

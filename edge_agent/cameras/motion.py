@@ -53,6 +53,7 @@ class MotionResult:
     score: float  # fraction of the frame covered by confirmed moving blobs
     changed_fraction: float
     global_change: bool
+    activity: bool = False  # a moving blob, confirmed or not (adaptive decode wakes up)
 
 
 def downscale(grey: np.ndarray, width: int) -> np.ndarray:
@@ -141,7 +142,8 @@ class MotionDetector:
         self._prev = norm
         confirmed = tuple(b for b in blobs if b is not None)
         score = sum(b.area for b in confirmed)
-        return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False)
+        return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
+                            bool(self._track))
 
     @staticmethod
     def _normalise(frame: np.ndarray, bg: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -1,0 +1,279 @@
+"""Camera source with PyAV: RTSP over TCP or a (looped) video file, in its own thread.
+
+The thread demuxes packets, decides per packet whether to decode (``all``, ``keyframes``,
+``adaptive``), hands decoded frames to ``on_frame`` and every packet to an optional clip
+writer. It never touches the event loop: the owner passes thread-safe callbacks.
+
+Adaptive decode: while the scene is still only key frames are decoded (``skip_frame=NONKEY``).
+Inter-frame packet sizes are a free activity signal: when one jumps well above the largest
+recent still one (something big started to move), or when the owner asks (``hold_active``,
+e.g. a key frame showed a change), the decoder is
+flushed and the packets since the last key frame are decoded again, so the current frame is
+correct at once (no waiting up to a GOP for the next key frame).
+
+A hung camera (socket open, no data) is caught by FFmpeg's socket timeout and PyAV's read
+timeout; the owner also watches packet counters. URLs in every message are redacted.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import av
+from pydantic import BaseModel, ConfigDict, Field
+
+_CREDS = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide ``user:password@`` in any URL inside ``text``."""
+    return _CREDS.sub("****@", text)
+
+
+class PyAVSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    driver: Literal["pyav"] = "pyav"
+    url: str = Field(description="rtsp:// URL (credentials allowed) or a file path.")
+    decode: Literal["all", "keyframes", "adaptive"] = "adaptive"
+    loop: bool = Field(True, description="Files: start again at the end.")
+    realtime: bool = Field(True, description="Files: read at the clip's own pace.")
+    open_timeout_s: float = 8.0
+    read_timeout_s: float = 5.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    activity_factor: float = Field(2.0, description="Adaptive: an inter-frame packet larger "
+                                   "than this many times the largest recent still one = "
+                                   "activity (decode everything at once).")
+    activity_hold_s: float = Field(2.0, description="Adaptive: decode everything this long "
+                                   "after a trigger (the owner extends it while motion lasts).")
+
+
+class SourceError(Exception):
+    """A camera problem, with the URL redacted."""
+
+
+@dataclass(slots=True)
+class SourceStats:
+    packets: int = 0
+    decoded: int = 0
+    reconnects: int = 0
+    last_packet: float = 0.0  # time.monotonic() of the newest packet
+    key_interval: float | None = None  # seconds between key frames
+
+
+@dataclass(slots=True)
+class StreamInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    stream: Any = field(repr=False, default=None)  # the av VideoStream (clip templates)
+
+
+FrameCallback = Callable[[Any, float], None]  # (av.VideoFrame, pts seconds)
+StateCallback = Callable[[str, str | None], None]  # ("online"|"offline", error)
+PacketCallback = Callable[[Any, float], None]  # (av.Packet, pts seconds)
+
+
+def is_file(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def open_container(cfg: PyAVSourceConfig) -> Any:
+    """Open ``cfg.url`` with timeouts; raises ``SourceError`` with a redacted message."""
+    options: dict[str, str] = {}
+    if cfg.url.startswith("rtsp"):
+        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 1e6))}
+    try:
+        return av.open(cfg.url, options=options,
+                       timeout=(cfg.open_timeout_s, cfg.read_timeout_s))
+    except (av.FFmpegError, OSError) as exc:
+        raise SourceError(redact(f"cannot open {cfg.url}: {exc}")) from None
+
+
+class PyAVSource:
+    def __init__(self, cfg: PyAVSourceConfig, on_frame: FrameCallback,
+                 on_state: StateCallback, *, name: str = "camera",
+                 rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self.on_frame = on_frame
+        self.on_state = on_state
+        self.on_packet: PacketCallback | None = None
+        self.on_stream: Callable[[StreamInfo], None] | None = None
+        self.stats = SourceStats()
+        self.info: StreamInfo | None = None
+        self._name = name
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._active_until = 0.0
+        self._thread: threading.Thread | None = None
+
+    # -- owner API (any thread) ------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self._name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def hold_active(self, seconds: float) -> None:
+        """Adaptive mode: decode every frame for at least ``seconds`` from now."""
+        self._active_until = max(self._active_until, time.monotonic() + seconds)
+
+    # -- thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            decoded_before = self.stats.decoded
+            try:
+                self._session()
+                if self._stop.is_set():
+                    return
+                self.on_state("offline", "stream ended")
+            except SourceError as exc:
+                self.on_state("offline", str(exc))
+            except Exception as exc:  # any decoder/demuxer failure: report, reconnect
+                self.on_state("offline", redact(f"{type(exc).__name__}: {exc}"))
+            if self.stats.decoded > decoded_before:
+                attempt = 0  # it worked for a while: start the backoff again from the bottom
+            ceiling = min(self.cfg.reconnect_max_s, self.cfg.reconnect_min_s * 2 ** attempt)
+            attempt = min(attempt + 1, 20)
+            self.stats.reconnects += 1
+            # Jitter keeps a village's cameras (and gateways) from reconnecting in step.
+            self._stop.wait(self._rng.uniform(0.5 * ceiling, ceiling))
+
+    def _session(self) -> None:
+        container = open_container(self.cfg)
+        try:
+            stream = container.streams.video[0]
+        except IndexError:
+            container.close()
+            raise SourceError(redact(f"{self.cfg.url}: no video stream")) from None
+        try:
+            self._read(container, stream)
+        except av.FFmpegError as exc:
+            raise SourceError(redact(f"{self.cfg.url}: {exc}")) from None
+        finally:
+            container.close()
+
+    def _read(self, container: Any, stream: Any) -> None:
+        ctx = stream.codec_context
+        fps = float(stream.average_rate) if stream.average_rate else None
+        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, fps, stream)
+        if self.on_stream is not None:
+            self.on_stream(self.info)
+        tb = float(stream.time_base or 1 / 90000)
+        ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
+        state = _ReadState()
+        pace = _Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
+        packets = iter(container.demux(stream))
+        while not self._stop.is_set():
+            packet = next(packets, None)
+            if packet is None or packet.size == 0:  # end of the file / stream
+                if not (is_file(self.cfg.url) and self.cfg.loop):
+                    return
+                container.seek(0)
+                packets = iter(container.demux(stream))
+                state.offset = state.last_pts + (1 / fps if fps else 0.04)
+                ctx.flush_buffers()
+                state.gop = []
+                continue
+            if packet.pts is None and packet.dts is None:
+                continue
+            pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
+            state.last_pts = pts
+            if pace is not None:
+                pace.wait(pts, self._stop)
+            self.stats.packets += 1
+            self.stats.last_packet = time.monotonic()
+            if self.on_packet is not None:
+                self.on_packet(packet, pts)
+            if self._should_decode(ctx, packet, pts, tb, state):
+                self._decode(ctx, packet, tb, state.offset, emit=True)
+                if self.stats.decoded and not state.announced:
+                    state.announced = True
+                    self.on_state("online", None)
+
+    def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
+                       st: _ReadState) -> bool:
+        if packet.is_keyframe:
+            if st.last_key is not None and pts > st.last_key:
+                self.stats.key_interval = pts - st.last_key
+            st.last_key = pts
+            st.gop = [packet]
+            return True
+        if st.gop:
+            st.gop.append(packet)
+            if len(st.gop) > 600:  # a camera without key frames: do not grow forever
+                st.gop = []
+        if self.cfg.decode != "adaptive":
+            return self.cfg.decode == "all"
+        active = time.monotonic() < self._active_until
+        if not active and len(st.still_sizes) >= 10 and \
+                packet.size > self.cfg.activity_factor * max(st.still_sizes) + 200:
+            self.hold_active(self.cfg.activity_hold_s)  # something big started to move
+            active = True
+        if not active or not st.gop:
+            st.still_sizes.append(packet.size)
+            st.catching_up = False
+            ctx.skip_frame = "NONKEY"
+            return False
+        if not st.catching_up:
+            # Decode again from the key frame so the references of this frame are complete.
+            st.catching_up = True
+            ctx.skip_frame = "DEFAULT"
+            ctx.flush_buffers()
+            for old in st.gop[:-1]:
+                self._decode(ctx, old, tb, st.offset, emit=False)
+        return True
+
+    def _decode(self, ctx: Any, packet: Any, tb: float, offset: float, *, emit: bool) -> bool:
+        got = False
+        for frame in ctx.decode(packet):
+            got = True
+            self.stats.decoded += 1
+            if emit:
+                pts = (frame.pts * tb + offset) if frame.pts is not None else 0.0
+                self.on_frame(frame, pts)
+        return got
+
+
+@dataclass(slots=True)
+class _ReadState:
+    gop: list[Any] = field(default_factory=list)  # packets since the last key frame
+    # sizes of recent inter-frame packets while still (their maximum is the baseline)
+    still_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=90))
+    catching_up: bool = False
+    announced: bool = False
+    last_key: float | None = None
+    offset: float = 0.0  # added to timestamps after a file loops
+    last_pts: float = 0.0
+
+
+class _Pacer:
+    """Plays a file at its own frame rate, like a camera would deliver it."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+        self._p0 = 0.0
+
+    def wait(self, pts: float, stop: threading.Event) -> None:
+        now = time.monotonic()
+        if self._t0 is None or pts < self._p0:
+            self._t0, self._p0 = now, pts
+            return
+        delay = self._t0 + (pts - self._p0) - now
+        if delay > 1.0:  # a jump in timestamps: restart the clock rather than stall
+            self._t0, self._p0 = now, pts
+        elif delay > 0:
+            stop.wait(delay)
