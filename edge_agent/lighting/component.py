@@ -1,10 +1,114 @@
-"""Builds this capability's components from the config (filled in by the capability)."""
+"""Builds the lighting component: one service for all circuits, isolated per relay."""
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from drivers.relays.base import Relay, RelayError
+from drivers.relays.registry import connection_key, create_relay
 from edge_agent.config.model import AgentConfig
-from edge_agent.runtime import Component
+from edge_agent.lighting.control import LightingCommands
+from edge_agent.lighting.schedule import Location
+from edge_agent.lighting.service import LightingService
+from edge_agent.lighting.store import LightingStore
+from edge_agent.runtime import AgentContext, Component, MessageClass
+
+log = logging.getLogger("edge_agent.lighting")
+LOCK_NAME = "lighting.lock"
+STORE_NAME = "lighting.json"
+
+
+class BrokenRelay:
+    """Stands in for a relay whose driver could not even be built: every use says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def set(self, channel: int, state: bool) -> None:
+        raise RelayError(self.reason)
+
+    async def read(self, channel: int) -> bool | None:
+        raise RelayError(self.reason)
+
+    async def close(self) -> None:
+        return None
+
+
+def build_relays(config: AgentConfig, mqtt_port: Any = None) -> dict[str, Relay]:
+    """One driver per connection, shared by the circuits on it; keyed by circuit id."""
+    shared: dict[str, Relay] = {}
+    out: dict[str, Relay] = {}
+    for circuit in config.lighting.circuits:
+        key = connection_key(circuit.relay)
+        if key not in shared:
+            try:
+                shared[key] = create_relay(circuit.relay, mqtt_port=mqtt_port)
+            except RelayError as exc:
+                shared[key] = BrokenRelay(str(exc))
+        out[circuit.id] = shared[key]
+    return out
+
+
+def take_lock(data_dir: Path) -> int | None:
+    """An exclusive lock while the agent owns the relays (the ``relay`` CLI checks it)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+class LightingComponent:
+    name = "lighting"
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.service: LightingService | None = None
+
+    async def run(self, ctx: AgentContext) -> None:
+        fd = take_lock(ctx.data_dir)
+        if fd is None:
+            raise RuntimeError(f"{ctx.data_dir / LOCK_NAME} is held by another process "
+                               "(an 'edge-agent relay' test running?)")
+        gw = self.config.gateway
+
+        async def publish(circuit: str, payload: Mapping[str, Any]) -> None:
+            await ctx.bus.publish(f"light/{circuit}/state", payload, retain=True,
+                                  message_class=MessageClass.STATE)
+
+        service = LightingService(
+            self.config.lighting, Location(gw.latitude, gw.longitude), ZoneInfo(gw.timezone),
+            relays=build_relays(self.config, ctx.mqtt_port),
+            store=LightingStore(ctx.data_dir / STORE_NAME), publish=publish,
+            clock_synced=ctx.clock_synced)
+        self.service = service
+        LightingCommands(service).register(ctx.commands)
+        ctx.health.add_source("lighting", service.health)
+        ctx.extras["lighting"] = service
+        try:
+            await service.run()
+        finally:
+            # On cancellation relays stay as they are (street lights keep their scheduled
+            # state across an agent restart), unless a circuit sets on_stop.
+            await service.stop()
+            release_lock(fd)
 
 
 def build_components(config: AgentConfig) -> list[Component]:
-    return []
+    if not config.lighting.circuits:
+        return []
+    return [LightingComponent(config)]
