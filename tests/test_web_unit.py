@@ -182,7 +182,7 @@ async def test_metrics_cover_every_capability(
     h.state.update("camera/gate/status", {"status": "online", "fps_in": 12.5,
                                           "fps_decoded": 2.0, "reconnects_last_hour": 3})
     h.state.update("hotspot/school/state", {"state": "down", "rtt_median_ms": 31.5,
-                                            "loss_percent": 100.0, "flaps": 2,
+                                            "loss_pct": 100.0, "flaps_1h": 2,
                                             "since": datetime.now(UTC).isoformat()})
     text = await (await client.get("/metrics")).text()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value

@@ -19,14 +19,15 @@ from edge_agent.web.view import entities
 P = "edge_agent_"
 CAMERA_FPS_FIELDS = ("fps_in", "fps_decoded", "fps_analysed")
 HOTSPOT_STATES = ("up", "degraded", "down")
-HOTSPOT_GAUGES = {  # payload field -> (metric suffix, help)
-    "rtt_median_ms": ("rtt_median_ms", "Median round-trip time over the probe window (ms)."),
-    "rtt_p95_ms": ("rtt_p95_ms", "95th percentile round-trip time (ms)."),
-    "loss_percent": ("loss_percent", "Probe loss over the window (%)."),
-    "jitter_ms": ("jitter_ms", "Round-trip time jitter (ms)."),
-    "clients": ("clients", "Associated wifi clients."),
-    "uptime_24h": ("uptime_24h_percent", "Uptime over the last 24 hours (%)."),
-    "uptime_30d": ("uptime_30d_percent", "Uptime over the last 30 days (%)."),
+HOTSPOT_GAUGES = {  # metric suffix -> (payload field names, newest first; help)
+    "rtt_median_ms": (("rtt_median_ms",), "Median round-trip time over the window (ms)."),
+    "rtt_p95_ms": (("rtt_p95_ms",), "95th percentile round-trip time (ms)."),
+    "loss_percent": (("loss_pct", "loss_percent"), "Probe loss over the window (%)."),
+    "jitter_ms": (("jitter_ms",), "Round-trip time jitter (ms)."),
+    "clients": (("clients",), "Associated wifi clients."),
+    "uptime_24h_percent": (("uptime_24h_pct", "uptime_24h"), "Uptime, last 24 hours (%)."),
+    "uptime_30d_percent": (("uptime_30d_pct", "uptime_30d"), "Uptime, last 30 days (%)."),
+    "flaps_1h": (("flaps_1h", "flaps"), "State changes in the last hour."),
 }
 RELAY_SWITCH_FIELDS = ("switch_count", "switches", "relay_switches", "switch_count_total")
 
@@ -123,14 +124,24 @@ class AgentCollector(Collector):
         on = GaugeMetricFamily(P + "light_on", "1 when the circuit is on.", labels=["circuit"])
         switches = CounterMetricFamily(P + "relay_switches", "Relay switch operations.",
                                        labels=["circuit"])
+        today = GaugeMetricFamily(P + "relay_switches_today",
+                                  "Relay switch operations since local midnight.",
+                                  labels=["circuit"])
+        driver_ok = GaugeMetricFamily(P + "relay_driver_ok", "0 while the relay fails.",
+                                      labels=["circuit"])
+        on_hours = GaugeMetricFamily(P + "light_on_hours_today",
+                                     "Hours on since local midnight.", labels=["circuit"])
         for circuit, payload in sorted(entities(self._ctx.state, "light", "state").items()):
             state = str(payload.get("state", "")).lower()
             if state in ("on", "off"):
                 on.add_metric([circuit], 1 if state == "on" else 0)
             if (count := _find(payload, RELAY_SWITCH_FIELDS)) is not None:
                 switches.add_metric([circuit], count)
-        yield on
-        yield switches
+            for family, name in ((today, "switches_today"), (driver_ok, "driver_ok"),
+                                 (on_hours, "on_hours_today")):
+                if (value := _num(payload.get(name))) is not None:
+                    family.add_metric([circuit], value)
+        yield from (on, switches, today, driver_ok, on_hours)
 
     def _cameras(self) -> Iterator[Metric]:
         online = GaugeMetricFamily(P + "camera_online", "1 when the stream is up.",
@@ -153,22 +164,20 @@ class AgentCollector(Collector):
     def _hotspots(self) -> Iterator[Metric]:
         state = GaugeMetricFamily(P + "hotspot_state", "1 for the hotspot's current state.",
                                   labels=["hotspot", "state"])
-        gauges = {field: GaugeMetricFamily(f"{P}hotspot_{suffix}", text, labels=["hotspot"])
-                  for field, (suffix, text) in HOTSPOT_GAUGES.items()}
-        flaps = CounterMetricFamily(P + "hotspot_flaps", "State changes (flaps).",
-                                    labels=["hotspot"])
+        gauges = {suffix: (fields, GaugeMetricFamily(f"{P}hotspot_{suffix}", text,
+                                                     labels=["hotspot"]))
+                  for suffix, (fields, text) in HOTSPOT_GAUGES.items()}
         for hotspot, payload in sorted(entities(self._ctx.state, "hotspot", "state").items()):
             current = payload.get("state")
             for name in HOTSPOT_STATES:
                 state.add_metric([hotspot, name], 1 if current == name else 0)
-            for field, family in gauges.items():
-                if (value := _num(payload.get(field))) is not None:
+            for fields, family in gauges.values():
+                value = next((v for f in fields if (v := _num(payload.get(f))) is not None),
+                             None)
+                if value is not None:
                     family.add_metric([hotspot], value)
-            if (value := _num(payload.get("flaps"))) is not None:
-                flaps.add_metric([hotspot], value)
         yield state
-        yield from gauges.values()
-        yield flaps
+        yield from (family for _, family in gauges.values())
 
 
 def make_registry(ctx: AgentContext, health: Callable[[], Mapping[str, Any]]

@@ -42,6 +42,7 @@ details{font-size:14px;color:var(--mute);margin-top:6px}.empty{color:var(--mute)
 _JS = r"""
 const REFRESH_MS = __REFRESH_MS__;
 const TOKEN_KEY = "edgeAgentToken";
+const PULSE_S = 5;  // long enough to see a lamp or contactor react
 const $ = (id) => document.getElementById(id);
 function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
@@ -88,13 +89,14 @@ function toast(text, bad) {
   t.style.display = "block"; clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { t.style.display = "none"; }, 5000);
 }
-async function command(path, payload) {
+async function command(path, payload, busy) {
   let tok = token();
   if (!tok) {
     tok = prompt("Token for write actions (from the gateway config):") || "";
     if (!tok) { toast("No token: nothing was changed", true); return; }
     localStorage.setItem(TOKEN_KEY, tok);
   }
+  if (busy) toast(busy);
   try {
     const r = await fetch("/api/command/" + path, {method: "POST",
       headers: {"Content-Type": "application/json", "Authorization": "Bearer " + tok},
@@ -121,21 +123,30 @@ function override(circuit, state, input) {
 }
 function lightCard(id, s) {
   const state = (s.state || "").toLowerCase(), input = untilInput(id);
-  return h("div", {class: "card", "data-light": id},
+  const err = s.driver_error || s.error || s.last_error;
+  const base = "light/" + encodeURIComponent(id);
+  return h("div", {class: "card", "data-light": id, "data-state": state},
     h("div", {class: "row"}, h("span", {class: "name"}, s.name || id),
       pill(state ? state.toUpperCase() : "no data", state === "on" ? "on" : "")),
     kv("reason", s.reason), s.rule ? kv("rule", s.rule) : null,
-    s.override_until ? kv("override until", s.override_until) : null,
-    kv("next change", s.next_change),
-    s.error || s.last_error ? h("div", {class: "err"}, s.error || s.last_error) : null,
-    details(s, ["name", "state", "reason", "rule", "override_until", "next_change", "ts",
-                "error", "last_error"], "light:" + id),
+    s.override_until ? kv("override " + (s.override_state || "") + " until",
+                          s.override_until) : null,
+    kv("next change", s.next_state && s.next_change ?
+       s.next_state + " at " + when(s.next_change) : s.next_change),
+    s.pending_until ? kv("waiting for the contactor until", s.pending_until) : null,
+    err ? h("div", {class: "err"}, err) : null,
+    details(s, ["name", "state", "reason", "rule", "override_until", "override_state",
+                "next_change", "next_state", "pending_until", "ts", "error", "last_error",
+                "driver_error", "circuit"], "light:" + id),
     h("div", {class: "btns"},
-      h("button", {class: "pulse", onclick: () =>
-        command("light/" + encodeURIComponent(id) + "/pulse", {})}, "Test pulse"),
+      h("button", {class: "pulse", onclick: () => command(base + "/pulse",
+        {seconds: PULSE_S}, "Pulsing " + (s.name || id) + " for " + PULSE_S + " s…")},
+        "Test pulse"),
       h("button", {class: "sec", onclick: () => override(id, "on", input)}, "On until"),
       h("button", {class: "sec", onclick: () => override(id, "off", input)}, "Off until"),
-      input));
+      input,
+      s.override_state ? h("button", {class: "sec", onclick: () =>
+        command(base + "/clear", {})}, "Back to schedule") : null));
 }
 const GOOD = {online: "ok", up: "ok", degraded: "warn", disarmed: "", offline: "bad",
               down: "bad"};
@@ -155,16 +166,24 @@ function cameraCard(id, s) {
     command("camera/" + encodeURIComponent(id) + "/snapshot", {})}, "Take snapshot")));
   return card;
 }
+function pick(s, ...names) {
+  for (const n of names) if (s[n] !== undefined && s[n] !== null) return s[n];
+  return null;
+}
 function hotspotCard(id, s) {
   return h("div", {class: "card", "data-hotspot": id},
     h("div", {class: "row"}, h("span", {class: "name"}, s.name || id),
       pill(s.state || "no data", GOOD[s.state])),
     kv("RTT median / p95 ms", fmt(s.rtt_median_ms) + " / " + fmt(s.rtt_p95_ms)),
-    kv("loss %", s.loss_percent), kv("clients", s.clients),
-    kv("uptime 24 h / 30 d", fmt(s.uptime_24h) + " / " + fmt(s.uptime_30d)),
+    kv("loss %", pick(s, "loss_pct", "loss_percent")), kv("clients", s.clients),
+    kv("uptime 24 h / 30 d %", fmt(pick(s, "uptime_24h_pct", "uptime_24h")) + " / " +
+       fmt(pick(s, "uptime_30d_pct", "uptime_30d"))),
     kv("since", s.since),
-    details(s, ["name", "state", "rtt_median_ms", "rtt_p95_ms", "loss_percent", "clients",
-                "uptime_24h", "uptime_30d", "since", "ts"], "hotspot:" + id));
+    (s.reasons || []).length ? h("div", {class: "err"}, s.reasons.join("; ")) : null,
+    s.last_error ? h("div", {class: "err"}, s.last_error) : null,
+    details(s, ["name", "state", "rtt_median_ms", "rtt_p95_ms", "loss_pct", "loss_percent",
+                "clients", "uptime_24h_pct", "uptime_24h", "uptime_30d_pct", "uptime_30d",
+                "since", "ts", "reasons", "last_error", "hotspot"], "hotspot:" + id));
 }
 function fill(id, items, make) {
   const box = $(id), keys = Object.keys(items || {});
