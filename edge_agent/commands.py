@@ -120,6 +120,8 @@ class CommandRouter:
             if time.monotonic() > cmd.received_monotonic + cmd.expiry_s:
                 raise CommandError("command expired before it could run (MQTT message expiry)")
             sent = payload.get("ts")
+            if sent is not None and not isinstance(sent, str):
+                raise CommandError(f"'ts' must be an ISO 8601 time string, got {sent!r}")
             if isinstance(sent, str):
                 try:
                     sent_at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
@@ -129,6 +131,8 @@ class CommandRouter:
                     raise CommandError(f"command expired: sent at {sent}, expiry "
                                        f"{cmd.expiry_s} s")
         expires = payload.get("expires_at")
+        if expires is not None and not isinstance(expires, str):
+            raise CommandError(f"'expires_at' must be an ISO 8601 time string, got {expires!r}")
         if isinstance(expires, str):
             try:
                 deadline = datetime.fromisoformat(expires.replace("Z", "+00:00"))
