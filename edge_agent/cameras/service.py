@@ -1,0 +1,314 @@
+"""One camera: source thread → detector (in that thread) → events, snapshots, clips, status.
+
+The source thread decodes and runs the pure detector (PyAV and OpenCV release the GIL), then
+hands small results to the event loop with ``call_soon_threadsafe``. Everything slow on the
+loop side (JPEG encoding, file writes, retention) runs in ``asyncio.to_thread``; a full disk
+only costs media, never events, lights or telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+
+from drivers.cameras.clip_writer import ClipRecorder
+from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig, StreamInfo, redact
+from edge_agent.cameras.config import CameraConfig
+from edge_agent.cameras.events import ArmOverride, EventMessage, EventTracker, is_armed
+from edge_agent.cameras.media import MediaStore
+from edge_agent.cameras.messages import CameraStatus, MotionEvent
+from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.runtime import AgentContext, MessageClass
+
+log = logging.getLogger(__name__)
+STATUS_EVERY_S = 30.0
+
+
+def luma(frame: Any) -> np.ndarray:
+    """The frame's grey (Y) plane as a numpy view, without a colour conversion."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "nv12"):
+        plane = frame.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[
+            :, :frame.width]
+    grey: np.ndarray = frame.to_ndarray(format="gray")
+    return grey
+
+
+def encode_jpeg(frame: Any, width: int | None, quality: int) -> bytes:
+    if width and width < frame.width:
+        frame = frame.reformat(width=width, height=round(frame.height * width / frame.width))
+    img = frame.to_ndarray(format="bgr24")
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return bytes(buf)
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+class CameraService:
+    def __init__(self, cfg: CameraConfig, ctx: AgentContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.tz = ZoneInfo(ctx.config.gateway.timezone)
+        self.detector = MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width)
+        self.tracker = EventTracker(cfg.motion)
+        self.media = MediaStore(ctx.data_dir / "media", cfg.id,
+                                max_age_days=cfg.media.max_age_days,
+                                quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
+        self.source = PyAVSource(PyAVSourceConfig(
+            url=cfg.source_url(), decode=cfg.decode, loop=cfg.loop,
+            open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
+            reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s),
+            self._on_frame, self._on_state, name=cfg.id)
+        self.clips: ClipRecorder | None = None
+        if cfg.clips.enabled:
+            self.clips = ClipRecorder(cfg.clips.pre_s, cfg.clips.post_s, cfg.clips.max_s)
+            self.source.on_packet = self.clips.feed
+        self.source.on_stream = self._on_stream
+        self.override: ArmOverride | None = None
+        self.armed = True
+        self.connected = False
+        self.last_error: str | None = None
+        self.since = time.time()
+        self.analysed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._results: asyncio.Queue[tuple[MotionResult, Any, float]] = asyncio.Queue(200)
+        self._next_analysis = -1.0
+        self._event_active = False  # mirrored for the source thread
+        self._latest: tuple[Any, float] | None = None  # (frame, monotonic time)
+        self._offline_times: deque[float] = deque()
+        self._started_wall: dict[str, float] = {}
+        self._clip_ref: str | None = None
+        self._published_state: str | None = None
+
+    # -- source thread -------------------------------------------------------------------
+    def _on_stream(self, info: StreamInfo) -> None:
+        if self.clips is not None:
+            self.clips.template = info.stream
+
+    def _on_frame(self, frame: Any, pts: float) -> None:
+        self._latest = (frame, time.monotonic())
+        if pts < self._next_analysis - 1.0:  # the file looped / stream restarted
+            self._next_analysis = pts
+        if pts < self._next_analysis:
+            return
+        self._next_analysis = max(pts, self._next_analysis) + 1.0 / self.cfg.analysis_fps - 1e-3
+        result = self.detector.analyse(luma(frame), pts)
+        self.analysed += 1
+        if self.cfg.decode == "adaptive" and (result.activity or self._event_active):
+            self.source.hold_active(self.cfg.motion.end_s + 1.0)
+        if self.armed and self._loop is not None:
+            # Only a possible event start needs the frame (snapshot); do not hold others.
+            keep = frame if result.motion and not self._event_active else None
+            self._loop.call_soon_threadsafe(self._offer, result, keep, time.time())
+
+    def _offer(self, result: MotionResult, frame: Any, wall: float) -> None:
+        if self._results.full():
+            self._results.get_nowait()  # the loop fell behind: drop the oldest result
+        self._results.put_nowait((result, frame, wall))
+
+    def _on_state(self, state: str, error: str | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._set_connected, state == "online", error)
+
+    # -- event loop ----------------------------------------------------------------------
+    def _set_connected(self, online: bool, error: str | None) -> None:
+        if error:
+            self.last_error = redact(error)
+            log.warning("camera %s: %s", self.cfg.id, self.last_error)
+        if online != self.connected:
+            self.connected = online
+            self.since = time.time()
+            if not online:
+                self._offline_times.append(time.monotonic())
+                self.detector.reset()
+            log.info("camera %s is %s", self.cfg.id, "online" if online else "offline")
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.armed = self._armed_now()
+        self.source.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._consume(), name=f"camera-{self.cfg.id}-events")
+                tg.create_task(self._supervise(), name=f"camera-{self.cfg.id}-status")
+                tg.create_task(self._retention(), name=f"camera-{self.cfg.id}-media")
+        finally:
+            await asyncio.to_thread(self.source.stop)
+
+    def _armed_now(self) -> bool:
+        return is_armed(self.cfg.arming, self.override, datetime.now(self.tz))
+
+    @property
+    def state(self) -> str:
+        if not self.connected:
+            return "offline"
+        return "online" if self.armed else "disarmed"
+
+    async def _supervise(self) -> None:
+        """Watchdog (no packets = offline), arming schedule, status publishing."""
+        last_pub = 0.0
+        counters = (0, 0, 0, time.monotonic())
+        rates = (0.0, 0.0, 0.0)
+        while True:
+            now = time.monotonic()
+            age = now - self.source.stats.last_packet
+            if self.connected and age > self.cfg.read_timeout_s + 1.0:
+                self._set_connected(False, f"no data for {age:.0f} s (camera hung?)")
+            if not self.connected and self.tracker.active:
+                await self._emit(self.tracker.end(self._latest_ts()), time.time())
+            armed = self._armed_now()
+            if armed != self.armed:
+                self.armed = armed
+                if not armed:
+                    await self._emit(self.tracker.end(self._latest_ts()), time.time())
+            changed = self.state != self._published_state
+            if changed or now - last_pub >= STATUS_EVERY_S:
+                stats = self.source.stats
+                span = max(1e-3, now - counters[3])
+                if now - counters[3] >= 1.0:
+                    rates = ((stats.packets - counters[0]) / span,
+                             (stats.decoded - counters[1]) / span,
+                             (self.analysed - counters[2]) / span)
+                    counters = (stats.packets, stats.decoded, self.analysed, now)
+                await self.publish_status(rates)
+                last_pub = now
+            await asyncio.sleep(0.5)
+
+    def _latest_ts(self) -> float:
+        return self._next_analysis
+
+    async def publish_status(self, rates: tuple[float, float, float] = (0.0, 0.0, 0.0)
+                             ) -> None:
+        hour_ago = time.monotonic() - 3600
+        while self._offline_times and self._offline_times[0] < hour_ago:
+            self._offline_times.popleft()
+        info = self.source.info
+        last_error = self.last_error or self.media.stats.last_error or \
+            (self.clips.last_error if self.clips else None)
+        status = CameraStatus(
+            camera=self.cfg.id, state=self.state,
+            armed=self.armed, connected=self.connected, decode=self.cfg.decode,
+            fps_in=round(rates[0], 1), fps_decoded=round(rates[1], 1),
+            fps_analysed=round(rates[2], 1), codec=info.codec if info else None,
+            width=info.width if info else None, height=info.height if info else None,
+            keyframe_interval_s=round(self.source.stats.key_interval, 2)
+            if self.source.stats.key_interval else None,
+            reconnects_last_hour=len(self._offline_times),
+            last_error=redact(last_error) if last_error else None,
+            since=utc_iso(self.since),
+            media_mb=round(self.media.stats.bytes_used / 1048576, 2))
+        self._published_state = status.state
+        await self.ctx.bus.publish(f"camera/{self.cfg.id}/status",
+                                   status.model_dump(mode="json"), retain=True,
+                                   message_class=MessageClass.STATE)
+
+    async def _consume(self) -> None:
+        while True:
+            result, frame, wall = await self._results.get()
+            if not self.armed:
+                continue
+            was_active = self.tracker.active
+            messages = self.tracker.feed(result)
+            if not was_active and self.tracker.active:
+                self._event_active = True
+                if frame is not None:
+                    await self._on_event_start(frame, wall)
+            await self._emit(messages, wall)
+
+    async def _on_event_start(self, frame: Any, wall: float) -> None:
+        event_id = self.tracker.event_id
+        assert event_id is not None
+        self._started_wall[event_id] = wall
+        when = datetime.fromtimestamp(wall, self.tz)
+        if self.clips is not None:
+            path = self.media.path_for(event_id, ".mp4", when)
+            if await asyncio.to_thread(self.media.room_for, int(self.cfg.clips.max_s * 250e3)):
+                self.clips.start(path)
+                self._clip_ref = self.media.ref(path)
+        # The snapshot is saved and published right after the start message (latency).
+        asyncio.get_running_loop().create_task(self._event_snapshot(event_id, frame, when))
+        ref = self.media.ref(self.media.path_for(event_id, ".jpg", when))
+        self.tracker.set_snapshot(ref)
+
+    async def _event_snapshot(self, event_id: str, frame: Any, when: datetime) -> None:
+        try:
+            jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
+                                           self.cfg.snapshot.quality)
+        except Exception as exc:  # a broken frame must not stop the camera
+            self.last_error = f"snapshot failed: {exc}"
+            return
+        path = self.media.path_for(event_id, ".jpg", when)
+        await asyncio.to_thread(self.media.save, path, jpeg)
+        await self.ctx.bus.publish(f"camera/{self.cfg.id}/snapshot", jpeg, retain=True,
+                                   message_class=MessageClass.STATE)
+
+    async def _emit(self, messages: list[EventMessage], wall: float) -> None:
+        for msg in messages:
+            started = self._started_wall.get(msg.event_id, wall)
+            payload = MotionEvent(
+                camera=self.cfg.id, event=msg.kind, event_id=msg.event_id,
+                started_at=utc_iso(started), boxes=list(msg.boxes), zones=list(msg.zones),
+                score=msg.score, peak_score=msg.peak_score, duration_s=msg.duration_s,
+                snapshot=msg.snapshot, clip=self._clip_ref)
+            await self.ctx.bus.publish(f"camera/{self.cfg.id}/motion",
+                                       payload.model_dump(mode="json"),
+                                       message_class=MessageClass.EVENT)
+            if msg.kind == "end":
+                self._started_wall.pop(msg.event_id, None)
+                self._event_active = False
+                self._clip_ref = None
+                if self.clips is not None:
+                    self.clips.finish()
+
+    async def _retention(self) -> None:
+        while True:
+            deleted = await asyncio.to_thread(self.media.enforce)
+            if deleted:
+                log.info("camera %s: deleted %d old media file(s)", self.cfg.id, deleted)
+            await asyncio.sleep(60)
+
+    # -- commands ------------------------------------------------------------------------
+    async def set_override(self, armed: bool, until: datetime | None) -> dict[str, Any]:
+        self.override = ArmOverride(armed, until)
+        self.armed = self._armed_now()
+        if not self.armed:
+            await self._emit(self.tracker.end(self._latest_ts()), time.time())
+        await self.publish_status()
+        return {"camera": self.cfg.id, "armed": self.armed,
+                "until": until.isoformat() if until else None}
+
+    async def snapshot(self, timeout: float = 4.0) -> dict[str, Any]:
+        """A fresh JPEG: wait for a frame decoded after the request, publish it retained."""
+        asked = time.monotonic()
+        self.source.hold_active(1.5)  # adaptive: decode the current frame, not the last key
+        while True:
+            latest = self._latest
+            if latest is not None and latest[1] >= asked:
+                break
+            if time.monotonic() - asked > timeout:
+                raise_offline = "camera is offline" if not self.connected else "no new frame"
+                from edge_agent.runtime import CommandError
+
+                raise CommandError(f"no snapshot: {raise_offline} ({self.last_error or 'n/a'})")
+            await asyncio.sleep(0.05)
+        jpeg = await asyncio.to_thread(encode_jpeg, latest[0], self.cfg.snapshot.width,
+                                       self.cfg.snapshot.quality)
+        when = datetime.now(self.tz)
+        path = self.media.path_for(f"snap-{when:%H%M%S}", ".jpg", when)
+        saved = await asyncio.to_thread(self.media.save, path, jpeg)
+        await self.ctx.bus.publish(f"camera/{self.cfg.id}/snapshot", jpeg, retain=True,
+                                   message_class=MessageClass.STATE)
+        return {"camera": self.cfg.id, "topic": f"camera/{self.cfg.id}/snapshot",
+                "bytes": len(jpeg), "file": self.media.ref(path) if saved else None}
