@@ -23,6 +23,9 @@ from edge_agent.runtime import CommandError, CommandHandler, CommandRequest
 log = logging.getLogger(__name__)
 
 RESULT_SUFFIX = "result"
+# The router's fields, not the handler's: strict (extra="forbid") payload models must not see
+# them, or every command carrying a request id would be refused.
+ENVELOPE_KEYS = frozenset({"v", "ts", "seq", "id", "expires_at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,8 @@ class CommandRouter:
             request_id = payload.get("id")
             if cmd is not None:
                 self._check_expiry(cmd, payload)
-            request, handler = self._resolve(path, payload)
+            request, handler = self._resolve(
+                path, {k: v for k, v in payload.items() if k not in ENVELOPE_KEYS})
             result = await handler(request)
             reply: dict[str, Any] = {"ok": True, **(dict(result) if result else {})}
             self.handled += 1
