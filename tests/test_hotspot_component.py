@@ -1,0 +1,148 @@
+"""The hotspots component in-process: rounds spread over the interval, bounded concurrency,
+the health summary. Real loopback servers; the agent context is assembled from the real
+command router and retained-state cache, with a bus that records instead of sending (the
+outbox/MQTT path is covered by test_hotspot_agent.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from aiohttp import web
+
+import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.config cycle)
+from edge_agent.commands import CommandRouter
+from edge_agent.hotspots.component import HotspotsComponent
+from edge_agent.hotspots.config import HotspotConfig
+from edge_agent.runtime import AgentContext, HealthSource, MessageClass, RetainedState
+
+
+class RecordingBus:
+    def __init__(self, state: RetainedState) -> None:
+        self.state = state
+        self.sent: list[tuple[str, dict[str, Any], bool]] = []
+
+    async def publish(self, topic: str, payload: Mapping[str, Any] | bytes, *,
+                      retain: bool = False, qos: int = 1,
+                      message_class: MessageClass = MessageClass.STATE) -> None:
+        assert isinstance(payload, Mapping)
+        self.sent.append((topic, dict(payload), retain))
+        if retain:
+            self.state.update(topic, payload)
+
+
+class Health:
+    def __init__(self) -> None:
+        self.sources: dict[str, HealthSource] = {}
+
+    def add_source(self, name: str, source: HealthSource) -> None:
+        self.sources[name] = source
+
+
+def make_ctx(tmp_path: Path) -> tuple[AgentContext, RecordingBus, Health]:
+    async def no_reply(*_: Any) -> None:
+        return None
+
+    state = RetainedState()
+    bus = RecordingBus(state)
+    health = Health()
+    ctx = AgentContext(config=cast(Any, None), config_path=None, bus=bus,
+                       commands=CommandRouter("base", no_reply), health=health,
+                       mqtt_port=cast(Any, None), state=state, data_dir=tmp_path,
+                       clock_synced=lambda: True, status=lambda: {})
+    return ctx, bus, health
+
+
+@contextlib.asynccontextmanager
+async def running(component: HotspotsComponent, ctx: AgentContext) -> AsyncIterator[None]:
+    task = asyncio.create_task(component.run(ctx))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
+    first_seen: dict[int, float] = {}
+
+    def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = writer.get_extra_info("sockname")[1]
+        first_seen.setdefault(port, time.monotonic())
+        writer.close()
+
+    servers = [await asyncio.start_server(on_connect, "127.0.0.1", 0) for _ in range(4)]
+    ports = [s.sockets[0].getsockname()[1] for s in servers]
+    configs = [HotspotConfig.model_validate({
+        "id": f"h{i}", "interval_s": 2.0,
+        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+        for i, port in enumerate(ports)]
+    ctx, bus, health = make_ctx(tmp_path)
+    component = HotspotsComponent(configs)
+    async with running(component, ctx):
+        for _ in range(200):
+            if len(first_seen) == 4:
+                break
+            await asyncio.sleep(0.05)
+    for server in servers:
+        server.close()
+    assert len(first_seen) == 4
+    starts = [first_seen[p] for p in ports]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # hotspot i starts at i/4 of the 2 s interval: ~0.5 s apart, never all at once
+    assert all(0.3 < g < 0.8 for g in gaps), gaps
+    summary = health.sources["hotspots"]()
+    assert summary["up"] >= 1 and set(summary["hotspots"]) == {"h0", "h1", "h2", "h3"}
+    assert all(retain for _, _, retain in bus.sent)
+    assert ctx.state.get("hotspot/h0/state") is not None
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
+    gauge = {"now": 0, "max": 0, "total": 0}
+
+    async def slow(_: web.Request) -> web.Response:
+        gauge["now"] += 1
+        gauge["total"] += 1
+        gauge["max"] = max(gauge["max"], gauge["now"])
+        try:
+            await asyncio.sleep(0.3)
+        finally:
+            gauge["now"] -= 1
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.add_routes([web.get("/", slow)])
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/", gauge
+    await runner.cleanup()
+
+
+async def test_concurrency_is_bounded_and_probe_command_runs_a_round(
+        tmp_path: Path, slow_server: tuple[str, dict[str, int]]) -> None:
+    url, gauge = slow_server
+    config = HotspotConfig.model_validate({
+        "id": "school", "interval_s": 60,
+        "probes": [{"probe": "http", "name": f"page{i}", "url": url} for i in range(6)]})
+    ctx, _, _ = make_ctx(tmp_path)
+    component = HotspotsComponent([config], max_concurrent=2)
+    async with running(component, ctx):
+        for _ in range(200):  # wait for the first scheduled round
+            if gauge["total"] >= 6:
+                break
+            await asyncio.sleep(0.05)
+        reply = await ctx.commands.execute("hotspot/school/probe", {})
+    assert reply["ok"] is True, reply
+    assert [p["probe"] for p in reply["probes"]] == [f"page{i}" for i in range(6)]
+    assert all(p["ok"] for p in reply["probes"])
+    assert reply["state"]["state"] == "up"
+    assert gauge["total"] == 12 and gauge["max"] == 2  # six probes, never more than two
