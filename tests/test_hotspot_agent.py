@@ -8,8 +8,11 @@ its reply; uptime survives a restart of the agent.
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,3 +119,21 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
         assert market
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
+
+
+def test_cli_probe_runs_one_round_without_a_broker(tmp_path: Path, listener: int) -> None:
+    closed = free_port()
+    hotspots = [
+        {"id": "library", "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": listener}]},
+        {"id": "market", "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": closed}]},
+    ]
+    config = write_config(tmp_path / "agent.yaml",
+                          base_config(tmp_path, "mqtt://127.0.0.1:1", hotspots=hotspots))
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "hotspot", "probe", "-c",
+                           str(config), "--json"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr  # 3: some hotspot did not answer
+    reports = {r["hotspot"]: r for r in json.loads(proc.stdout)}
+    assert reports["library"]["reachable"] is True
+    assert reports["library"]["probes"][0]["received"] == 3
+    assert reports["market"]["reachable"] is False
+    assert reports["market"]["probes"][0]["error"] == f"127.0.0.1:{closed}: connection refused"
