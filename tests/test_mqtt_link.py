@@ -1,0 +1,114 @@
+"""The MQTT link against a TLS + password mosquitto: verified mqtts://, auth, clear errors."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.agent_proc import AgentProcess, base_config, write_config
+from tests.infra.broker import Broker
+from tests.infra.mqtt_client import ControlRoom
+from tests.infra.tls import PASSWORD, USER, TlsFiles, make_tls
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, TlsFiles]]:
+    tmp = tmp_path_factory.mktemp("tls-broker")
+    files = make_tls(tmp / "pki")
+    broker = Broker(tmp / "mosquitto", extra_conf=files.broker_conf(), anonymous=False).start()
+    yield broker, files
+    broker.stop()
+
+
+@pytest.fixture
+def tls_room(tls_broker: tuple[Broker, TlsFiles]) -> Iterator[ControlRoom]:
+    broker, files = tls_broker
+    room = ControlRoom(broker.port, "commune/#", username=USER, password=PASSWORD,
+                       ca_certs=str(files.ca))
+    yield room
+    room.close()
+
+
+def _agent(tmp: Path, broker: Broker, gateway: str, mqtt: dict[str, Any]) -> AgentProcess:
+    config = write_config(tmp / f"{gateway}.yaml",
+                          base_config(tmp, broker.url, gateway=gateway, mqtt=mqtt))
+    return AgentProcess(config, tmp / f"{gateway}.log").start()
+
+
+def _status(room: ControlRoom, gateway: str, state: str, timeout: float = 15.0
+            ) -> dict[str, Any]:
+    topic = f"commune/testsite/{gateway}/status"
+    found = room.wait_for(lambda m: m.topic == topic and m.json().get("state") == state,
+                          timeout)
+    return dict(found[-1].json())
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_mqtts_with_ca_verification_and_password(
+        tmp_path: Path, tls_broker: tuple[Broker, TlsFiles], tls_room: ControlRoom,
+        protocol: str) -> None:
+    broker, files = tls_broker
+    assert broker.url.startswith("mqtts://")
+    secret = tmp_path / "mqtt_password"
+    secret.write_text(PASSWORD + "\n")
+    gateway = f"gw-tls-{protocol.replace('.', '')}"
+    agent = _agent(tmp_path, broker, gateway,
+                   {"protocol": protocol, "username": USER, "password_file": str(secret),
+                    "tls": {"ca_file": str(files.ca)}})
+    try:
+        birth = _status(tls_room, gateway, "online")
+        assert birth["clock_synced"] is True and len(birth["config_hash"]) == 12
+        assert {"v", "ts", "seq", "id", "version", "boot_time"} <= set(birth)
+        reply = tls_room.command(f"commune/testsite/{gateway}", "ping", {})
+        assert reply["ok"] is True
+        assert PASSWORD not in agent.log()
+    finally:
+        assert agent.stop() == 0
+    stopped = _status(tls_room, gateway, "stopped", 5)
+    assert stopped["state"] == "stopped"
+
+
+def test_wrong_ca_is_a_clear_error_and_retried(
+        tmp_path: Path, tls_broker: tuple[Broker, TlsFiles]) -> None:
+    broker, files = tls_broker
+    agent = _agent(tmp_path, broker, "gw-wrong-ca",
+                   {"username": USER, "password": PASSWORD,
+                    "tls": {"ca_file": str(files.other_ca)}})
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and \
+                agent.log().count("certificate verify failed") < 3:
+            time.sleep(0.1)
+        failures = [line for line in agent.log().splitlines()
+                    if "certificate verify failed" in line]
+        assert len(failures) >= 3, agent.log()[-2000:]  # it keeps trying
+        assert re.search(r"mqtt: 127\.0\.0\.1:\d+ unavailable: .*certificate verify failed",
+                         failures[0])
+        assert "Traceback" not in agent.log()
+        assert "connected to" not in agent.log()
+    finally:
+        assert agent.stop() == 0
+
+
+def test_wrong_password_is_a_clear_error_and_retried(
+        tmp_path: Path, tls_broker: tuple[Broker, TlsFiles]) -> None:
+    broker, files = tls_broker
+    agent = _agent(tmp_path, broker, "gw-wrong-pw",
+                   {"username": USER, "password": "not-the-password",
+                    "tls": {"ca_file": str(files.ca)}})
+    try:
+        agent.wait_log("unavailable", 15)
+        time.sleep(2.0)
+        failures = [line for line in agent.log().splitlines() if "unavailable" in line]
+        assert len(failures) >= 2, agent.log()[-2000:]
+        assert re.search(r"not authori[sz]ed|bad user name or password", failures[0], re.I), \
+            failures[0]
+        assert "not-the-password" not in agent.log()
+        assert "Traceback" not in agent.log()
+    finally:
+        assert agent.stop() == 0
