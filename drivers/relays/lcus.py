@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import threading
 import time
 from typing import Any, Literal
@@ -109,8 +111,19 @@ class LcusRelay:
             self._drop()
 
 
+_HINTS = {errno.ENOENT: " (unplugged? wrong port?)",
+          errno.EACCES: " (add the service user to the 'dialout' group)",
+          errno.EBUSY: " (another program uses the port)"}
+
+
 def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "strerror", None) or exc)
+    """pyserial wraps OSError as SerialException(errno, long text): keep it short."""
+    code = getattr(exc, "errno", None)
+    if code is None and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code) + _HINTS.get(code, "")
+    return str(exc)
 
 
 def _word(state: bool | None) -> str:
