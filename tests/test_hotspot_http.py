@@ -107,3 +107,12 @@ async def _closed_port() -> int:
     server.close()
     await server.wait_closed()
     return port
+
+
+async def test_dns_probe_resolves_localhost() -> None:
+    """Resolved from /etc/hosts: no DNS traffic leaves the machine."""
+    from drivers.probes.dns import DnsProbeConfig
+
+    result = await build_probe(DnsProbeConfig(query="localhost")).run()
+    assert result.ok and result.received == 1
+    assert "127.0.0.1" in result.detail["addresses"] or "::1" in result.detail["addresses"]
