@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from drivers.relays.registry import RelayDriverConfig, connection_key
 from edge_agent.config.base import StrictModel
 from edge_agent.lighting.timespec import parse_date_spec, parse_time_spec, parse_weekdays
 
-OnOff = Literal["on", "off"]
-StopAction = Literal["keep", "on", "off"]
+
+
+def _yaml_bool_word(value: Any) -> Any:
+    # YAML 1.1 reads a bare on/off as true/false; a technician means the word.
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
+OnOff = Annotated[Literal["on", "off"], BeforeValidator(_yaml_bool_word)]
+StopAction = Annotated[Literal["keep", "on", "off"], BeforeValidator(_yaml_bool_word)]
 
 
 class RuleConfig(StrictModel):
@@ -35,6 +42,17 @@ class RuleConfig(StrictModel):
     except_dates: list[str] = Field(
         default_factory=list, description="No window starting on these dates (holidays); "
         "same forms as 'dates'.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_bool_keys(cls, data: Any) -> Any:
+        # YAML 1.1 turns the keys 'on:'/'off:' into booleans (the config loader then makes
+        # them the strings "True"/"False"): map them back to the words the technician wrote.
+        if isinstance(data, dict):
+            words = {True: "on", False: "off", "True": "on", "False": "off"}
+            return {words.get(k, k) if isinstance(k, bool | str) else k: v
+                    for k, v in data.items()}
+        return data
 
     @field_validator("on", "off")
     @classmethod
