@@ -11,7 +11,6 @@ from edge_agent.config.base import StrictModel
 from edge_agent.lighting.timespec import parse_date_spec, parse_time_spec, parse_weekdays
 
 
-
 def _yaml_bool_word(value: Any) -> Any:
     # YAML 1.1 reads a bare on/off as true/false; a technician means the word.
     return ("on" if value else "off") if isinstance(value, bool) else value
