@@ -90,7 +90,10 @@ def open_container(cfg: PyAVSourceConfig) -> Any:
     """Open ``cfg.url`` with timeouts; raises ``SourceError`` with a redacted message."""
     options: dict[str, str] = {}
     if cfg.url.startswith("rtsp"):
-        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 1e6))}
+        # TCP: no lost packets, passes NAT. Socket timeout in µs. A short analysis: the SDP
+        # already names the codec and size, and 5 s of probing delays every reconnect.
+        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 1e6)),
+                   "analyzeduration": "500000"}
     try:
         return av.open(cfg.url, options=options,
                        timeout=(cfg.open_timeout_s, cfg.read_timeout_s))

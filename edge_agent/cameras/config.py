@@ -154,6 +154,8 @@ class CameraConfig(SecretsModel):
     analysis_width: int = Field(320, ge=64, le=1280, description="Width (pixels) the picture "
                                 "is shrunk to before motion analysis.")
     loop: bool = Field(True, description="For file sources: start again at the end.")
+    status_interval_s: float = Field(30, ge=0.5, le=3600, description="Seconds between status "
+                                     "messages (also sent at once when the state changes).")
     open_timeout_s: float = Field(8, gt=0, le=120, description="Give up connecting after this.")
     read_timeout_s: float = Field(
         5, gt=0, le=120, description="No data for this long = camera offline (hung camera).")

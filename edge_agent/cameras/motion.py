@@ -122,8 +122,10 @@ class MotionDetector:
         diff = cv2.absdiff(norm, bg)
         noise = cv2.mean(diff, mask=valid)[0]
         thr = min(max(self.cfg.threshold, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
+        # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
+        changed = cv2.countNonZero(cv2.bitwise_and(_above(diff, self.cfg.threshold), valid)) \
+            / self._valid_count
         fg = cv2.bitwise_and(_above(diff, thr), valid)
-        changed = cv2.countNonZero(fg) / self._valid_count
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
             self._bg, self._prev, self._track = frame, frame, []

@@ -29,7 +29,6 @@ from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.runtime import AgentContext, MessageClass
 
 log = logging.getLogger(__name__)
-STATUS_EVERY_S = 30.0
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -91,6 +90,7 @@ class CameraService:
         self._started_wall: dict[str, float] = {}
         self._clip_ref: str | None = None
         self._published_state: str | None = None
+        self._session_up = False
 
     # -- source thread -------------------------------------------------------------------
     def _on_stream(self, info: StreamInfo) -> None:
@@ -120,7 +120,11 @@ class CameraService:
 
     def _on_state(self, state: str, error: str | None) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._set_connected, state == "online", error)
+            self._loop.call_soon_threadsafe(self._session_state, state == "online", error)
+
+    def _session_state(self, up: bool, error: str | None) -> None:
+        self._session_up = up
+        self._set_connected(up, error)
 
     # -- event loop ----------------------------------------------------------------------
     def _set_connected(self, online: bool, error: str | None) -> None:
@@ -164,8 +168,11 @@ class CameraService:
         while True:
             now = time.monotonic()
             age = now - self.source.stats.last_packet
-            if self.connected and age > self.cfg.read_timeout_s + 1.0:
+            if self.connected and age > self.cfg.read_timeout_s:
+                # The source's own read timeout will reconnect; report it now.
                 self._set_connected(False, f"no data for {age:.0f} s (camera hung?)")
+            elif self._session_up and not self.connected and age < 1.0:
+                self._set_connected(True, None)  # data flows again on the same connection
             if not self.connected and self.tracker.active:
                 await self._emit(self.tracker.end(self._latest_ts()), time.time())
             armed = self._armed_now()
@@ -174,7 +181,7 @@ class CameraService:
                 if not armed:
                     await self._emit(self.tracker.end(self._latest_ts()), time.time())
             changed = self.state != self._published_state
-            if changed or now - last_pub >= STATUS_EVERY_S:
+            if changed or now - last_pub >= self.cfg.status_interval_s:
                 stats = self.source.stats
                 span = max(1e-3, now - counters[3])
                 if now - counters[3] >= 1.0:
@@ -184,7 +191,7 @@ class CameraService:
                     counters = (stats.packets, stats.decoded, self.analysed, now)
                 await self.publish_status(rates)
                 last_pub = now
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.25)
 
     def _latest_ts(self) -> float:
         return self._next_analysis

@@ -1,0 +1,137 @@
+"""A real RTSP server (Debian GStreamer) serving an H.264 clip in a loop, for tests.
+
+Run as a script by Debian's ``/usr/bin/python3`` (python3-gi lives there, not in the venv):
+the clip's access units are demuxed once (``qtdemux ! h264parse ! appsink``) and pushed into
+``appsrc`` with rising timestamps, looping; every client starts at frame 0 so the ground truth
+lines up. It prints ``PORT n`` once listening and ``CLIENT <wall time>`` when a client's first
+frame is pushed. ``RtspServer`` below drives it from the tests (start, kill, SIGSTOP = hung).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+LAUNCH = ("( appsrc name=src is-live=true format=time "
+          "caps=video/x-h264,stream-format=byte-stream,alignment=au ! h264parse ! "
+          "rtph264pay name=pay0 pt=96 config-interval=-1 )")
+
+
+def _serve(clip: str, port: int) -> None:  # runs under /usr/bin/python3
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtspServer
+
+    Gst.init(None)
+    demux = Gst.parse_launch(
+        f'filesrc location="{clip}" ! qtdemux ! h264parse ! '
+        "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false")
+    sink = demux.get_by_name("sink")
+    demux.set_state(Gst.State.PLAYING)
+    units: list[tuple[bytes, bool]] = []
+    frame_ns = 0
+    while True:
+        sample = sink.emit("try-pull-sample", 5 * Gst.SECOND)
+        if sample is None:
+            break
+        buf = sample.get_buffer()
+        if not frame_ns and buf.duration != Gst.CLOCK_TIME_NONE:
+            frame_ns = buf.duration
+        units.append((buf.extract_dup(0, buf.get_size()),
+                      not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
+    demux.set_state(Gst.State.NULL)
+    frame_ns = frame_ns or Gst.SECOND // 10
+
+    def need_data(src: object, _length: int, state: dict[str, int]) -> None:
+        i = state["i"]
+        if i == 0:
+            print(f"CLIENT {time.time():.4f}", flush=True)
+        data, key = units[i % len(units)]
+        out = Gst.Buffer.new_wrapped(data)
+        out.pts = out.dts = i * frame_ns
+        out.duration = frame_ns
+        if not key:
+            out.set_flags(Gst.BufferFlags.DELTA_UNIT)
+        state["i"] = i + 1
+        src.emit("push-buffer", out)  # type: ignore[attr-defined]
+
+    def configure(_factory: object, media: object) -> None:
+        src = media.get_element().get_child_by_name("src")  # type: ignore[attr-defined]
+        src.connect("need-data", need_data, {"i": 0})
+
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(LAUNCH)
+    factory.set_shared(False)
+    factory.connect("media-configure", configure)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(port))
+    server.get_mount_points().add_factory("/cam", factory)
+    server.attach(None)
+    print(f"PORT {server.get_bound_port()}", flush=True)
+    GLib.MainLoop().run()
+
+
+class RtspServer:
+    """Start/stop/hang the GStreamer RTSP server subprocess serving ``clip`` at ``/cam``."""
+
+    def __init__(self, clip: Path, port: int = 0) -> None:
+        self.clip = clip
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.client_times: list[float] = []
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def start(self) -> RtspServer:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+        self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.clip),
+                                      str(self.port)], stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith("PORT "):
+                self.port = int(line.split()[1])
+                threading.Thread(target=self._lines, daemon=True).start()
+                return self
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError("RTSP server did not start")
+
+    def _lines(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("CLIENT "):
+                self.client_times.append(float(line.split()[1]))
+
+    def hang(self) -> None:
+        """SIGSTOP: sockets stay open, no data flows (a hung camera)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
