@@ -16,7 +16,7 @@ _CSS = """
 background:var(--bg);color:var(--ink)}
 header{background:#17324d;color:#fff;padding:12px 14px;position:sticky;top:0;z-index:2}
 header h1{font-size:18px;margin:0}header .sub{font-size:13px;opacity:.85}
-main{padding:10px;max-width:720px;margin:auto}
+main{padding:10px 10px 90px;max-width:720px;margin:auto}
 section{margin-bottom:14px}h2{font-size:15px;text-transform:uppercase;letter-spacing:.04em;
 color:var(--mute);margin:14px 4px 6px}
 .card{background:var(--card);border-radius:10px;padding:12px;margin-bottom:8px;
@@ -54,12 +54,14 @@ function h(tag, attrs, ...kids) {
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   return el;
 }
+let TZ;  // the site's timezone: times are shown as the village sees them
 function when(iso) {
   if (!iso || typeof iso !== "string") return iso;
   const d = new Date(iso); if (isNaN(d)) return iso;
-  const t = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-  return d.toDateString() === new Date().toDateString() ? t :
-    d.toLocaleDateString([], {day: "2-digit", month: "2-digit"}) + " " + t;
+  const t = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", timeZone: TZ});
+  const day = (x) => x.toLocaleDateString([], {day: "2-digit", month: "2-digit",
+                                               timeZone: TZ});
+  return day(d) === day(new Date()) ? t : day(d) + " " + t;
 }
 function fmt(v) {
   if (v === null || v === undefined || v === "") return "–";
@@ -218,15 +220,19 @@ async function refresh() {
   try {
     const r = await fetch("/api/status", {cache: "no-store"});
     const d = await r.json();
+    TZ = d.timezone || undefined;
     gateway(d);
     // do not rebuild the lights while the technician is picking a time in them
-    if (!$("lights").contains(document.activeElement)) fill("lights", d.lights, lightCard);
+    const active = document.activeElement;
+    if (!(active && active.tagName === "INPUT" && $("lights").contains(active)))
+      fill("lights", d.lights, lightCard);
     fill("cameras", d.cameras, cameraCard);
     fill("hotspots", d.hotspots, hotspotCard);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     document.body.dataset.loaded = "1";
   } catch (e) { $("updated").textContent = "gateway not answering: " + e; }
 }
+$("toast").onclick = () => { $("toast").style.display = "none"; };  // tap to dismiss
 $("save").onclick = () => { localStorage.setItem(TOKEN_KEY, $("token").value.trim());
                             $("token").value = ""; toast("Token saved on this phone"); };
 $("forget").onclick = () => { localStorage.removeItem(TOKEN_KEY); toast("Token forgotten"); };

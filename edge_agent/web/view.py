@@ -71,6 +71,7 @@ def api_status(ctx: AgentContext, health: Mapping[str, Any],
                                   if jpeg else None)
     return {
         "gateway": dict(ctx.status()),
+        "timezone": cfg.gateway.timezone,
         "health": dict(health),
         "writes_enabled": writes_enabled,
         "lights": _merge(configured_ids(getattr(cfg, "lighting", None)),

@@ -1,0 +1,154 @@
+"""The technician page in a REAL headless Chromium (Debian chromium + chromedriver) against a
+REAL running agent on simulated hardware, at a phone's size (412 x 915)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.agent_proc import AgentProcess
+from tests.infra.broker import Broker
+from tests.infra.web import (
+    CIRCUIT,
+    TOKEN,
+    free_port,
+    get_json,
+    relay_states,
+    start_web_agent,
+    wait_until,
+    web_config,
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="chromium/chromedriver missing (apt install chromium chromium-driver)")
+
+PHONE = (412, 915)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-test-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
+                 f"--window-size={PHONE[0]},{PHONE[1]}"):
+        options.add_argument(flag)
+    options.add_experimental_option("mobileEmulation", {
+        "deviceMetrics": {"width": PHONE[0], "height": PHONE[1], "pixelRatio": 1.0}})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def web_agent(tmp_path: Path, broker: Broker) -> Iterator[tuple[str, AgentProcess]]:
+    port = free_port()
+    agent = start_web_agent(tmp_path, web_config(tmp_path, broker.port, port))
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: get_json(f"{url}/api/status")["hotspots"].get("school", {})
+               .get("state") == "up", what="hotspot up")
+    yield url, agent
+    assert agent.stop() == 0, agent.log()[-3000:]
+
+
+def text_of(driver: Any, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def click(driver: Any, css: str) -> None:
+    """Click, again if the periodic re-render replaced the element under our feet."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    for _ in range(5):
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{css} kept being replaced")
+
+
+def toast(driver: Any, contains: str) -> str:
+    return wait_until(lambda: t if contains in (t := text_of(driver, "#toast")) else None,
+                      10, f"toast with {contains!r}")
+
+
+def test_page_shows_live_state_and_guards_the_relay_pulse(
+        browser: Any, web_agent: tuple[str, AgentProcess], tmp_path: Path,
+        artifacts_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, _ = web_agent
+    browser.get(url + "/")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "body[data-loaded='1']"),
+               what="first data load")
+    gateway = text_of(browser, "#gw")
+    assert "MQTT: connected" in gateway and "Clock: synced" in gateway
+    assert "Outbox:" in gateway and "waiting" in gateway
+    assert text_of(browser, "#title") == "Gateway gw-test"
+    light = text_of(browser, f"[data-light='{CIRCUIT}']")
+    api = get_json(f"{url}/api/status")["lights"][CIRCUIT]
+    assert "Main road" in light and api["state"].upper() in light
+    assert f"reason: {api['reason']}" in light and "next change:" in light
+    hotspot = text_of(browser, "[data-hotspot='school']")
+    assert "up" in hotspot and "RTT median" in hotspot
+    # the page fits a phone: nothing wider than the screen
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+
+    before = relay_states(tmp_path).get("1", False)
+    pulse = f"[data-light='{CIRCUIT}'] button.pulse"
+    # no token stored: the page asks for one; cancelling changes nothing
+    click(browser, pulse)
+    wait_until(lambda: _alert(browser), 5, "token prompt").dismiss()
+    toast(browser, "No token")
+    # a wrong token is refused by the server
+    browser.execute_script("localStorage.setItem('edgeAgentToken', 'wrong-token-123456')")
+    click(browser, pulse)
+    toast(browser, "Refused: wrong token")
+    assert relay_states(tmp_path).get("1", False) == before
+    assert browser.execute_script("return localStorage.getItem('edgeAgentToken')") is None
+
+    click(browser, "#toast")  # tap the message away
+    # the right token, typed into the page's token field
+    browser.find_element(By.ID, "token").send_keys(TOKEN)
+    click(browser, "#save")
+    click(browser, pulse)
+    pulsed = "OFF" if before else "ON"
+    toast(browser, "Pulsing Main road")
+    card = wait_until(lambda: t if "reason: manual" in (t := text_of(
+        browser, f"[data-light='{CIRCUIT}']")) and pulsed in t else None, 10,
+        "the light card showing the pulse")
+    assert relay_states(tmp_path)["1"] is (not before)  # the simulated relay really moved
+    browser.save_screenshot(str(artifacts_dir / "web_page_phone.png"))
+    assert "manual" in card
+    toast(browser, f"Done: light/{CIRCUIT}/pulse")
+    assert relay_states(tmp_path)["1"] is before  # and back after the pulse
+
+
+def _alert(driver: Any) -> Any:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        alert = driver.switch_to.alert
+        _ = alert.text
+        return alert
+    except NoAlertPresentException:
+        return None
