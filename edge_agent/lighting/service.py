@@ -203,11 +203,13 @@ class LightingService:
             log.info("circuit %s: relay works again", c.id)
         c.driver_ok, c.driver_error = True, None
         c.last_assert_mono = self._mono()
-        if c.actual is not None and c.actual != target:
-            # A first set from an unknown state does not start the protection interval.
-            c.record_switch(self._now(), self._mono(), self.tz)
+        if c.actual != target:
             rule = f", rule {c.decision.rule}" if c.decision and c.decision.rule else ""
-            log.info("circuit %s: switched %s (%s%s)", c.id, on_off(target), c.reason, rule)
+            verb = "switched" if c.actual is not None else "set (state was unknown)"
+            log.info("circuit %s: %s %s (%s%s)", c.id, verb, on_off(target), c.reason, rule)
+            if c.actual is not None:
+                # A first set from an unknown state does not start the protection interval.
+                c.record_switch(self._now(), self._mono(), self.tz)
         c.actual = target
         if self.store.last_state.get(c.id) is not target:
             self.store.last_state[c.id] = target
