@@ -7,10 +7,12 @@ test run; everything is removed on exit, even when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -43,11 +45,15 @@ class Netns:
         self.host_if = f"vh{tag}"  # interface names are limited to 15 characters
         self.peer_if = f"vn{tag}"
         base = (198 << 24) | (18 << 16) | (random.randrange(0, 2**17 // 4) * 4)
+        self.subnet = f"{_ip(base)}/30"
         self.host_ip = _ip(base + 1)
         self.peer_ip = _ip(base + 2)
 
     def __enter__(self) -> Netns:
         try:
+            # safety net: if the veth's own route ever goes away, packets for this /30 must
+            # fail here instead of following the default route out of the machine
+            run("ip", "route", "add", "unreachable", self.subnet, "metric", "4000")
             run("ip", "netns", "add", self.name)
             run("ip", "link", "add", self.host_if, "type", "veth", "peer", "name",
                 self.peer_if, "netns", self.name)
@@ -80,12 +86,30 @@ class Netns:
         self.exec("iptables", "-F", "INPUT")
 
     def link(self, up: bool) -> None:
-        run("ip", "link", "set", self.host_if, "up" if up else "down")
+        """Take the namespace's end down (or up): the station goes silent, the host end
+        loses carrier, and packets sent to it are lost on the wire as in a real outage."""
+        self.exec("ip", "link", "set", self.peer_if, "up" if up else "down")
+        if up:
+            # forget the neighbour entry that failed during the outage, so the first packets
+            # after the link is back are not lost to ARP's back-off
+            self.wait_carrier()
+            run("ip", "neigh", "flush", "dev", self.host_if)
+
+    def wait_carrier(self, timeout: float = 5.0) -> None:
+        carrier = Path(f"/sys/class/net/{self.host_if}/carrier")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if carrier.read_text().strip() == "1":
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.host_if} has no carrier after {timeout} s")
 
     def cleanup(self) -> None:
         # deleting the host end removes the pair at once; netns deletion alone is lazy
         run("ip", "link", "del", self.host_if, check=False)
         run("ip", "netns", "del", self.name, check=False)
+        run("ip", "route", "del", "unreachable", self.subnet, "metric", "4000", check=False)
 
 
 def _ip(value: int) -> str:
