@@ -1,0 +1,139 @@
+"""scripts/install.sh on this Debian machine, into temporary directories, up to the point
+where systemd is absent: this test machine (a container) has no running systemd, so the unit
+is written and verified but not enabled or started, and the sysctl is written, not applied.
+
+To stay fast and offline the agent is installed from a wheel built from this checkout with
+``--no-deps`` (its dependencies are pip's business and are installed for real on a Pi);
+set EDGE_AGENT_TEST_FULL_INSTALL=1 to let pip install every dependency from PyPI too.
+As root, a real system user (``edge-agent-test``) is created and removed by ``--purge``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "install.sh"
+USER = "edge-agent-test"
+IS_ROOT = os.geteuid() == 0
+SYSTEMD_RUNNING = Path("/run/systemd/system").is_dir()
+FULL = os.environ.get("EDGE_AGENT_TEST_FULL_INSTALL") == "1"
+
+pytestmark = pytest.mark.skipif(SYSTEMD_RUNNING, reason="this box runs systemd: the test "
+                                "would enable a real service; run it in a container/CI")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The agent as a wheel, built from a copy of the checkout (keeps the tree clean)."""
+    work = tmp_path_factory.mktemp("wheel")
+    src = work / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for package in ("edge_agent", "drivers"):
+        shutil.copytree(ROOT / package, src / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
+                    str(work / "dist"), str(src)], check=True, timeout=180)
+    return next((work / "dist").glob("commune_edge_agent-*.whl"))
+
+
+def layout(tmp: Path) -> dict[str, Path]:
+    return {"prefix": tmp / "opt", "config-dir": tmp / "etc", "state-dir": tmp / "var",
+            "unit-dir": tmp / "units", "bin-dir": tmp / "bin", "sysctl-dir": tmp / "sysctl",
+            "udev-dir": tmp / "udev"}
+
+
+def run(tmp: Path, wheel: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = ["bash", str(SCRIPT)]
+    for key, path in layout(tmp).items():
+        args += [f"--{key}", str(path)]
+    args += ["--user", USER, "--from", str(wheel)]
+    if not IS_ROOT:
+        args += ["--no-user", "--no-apt"]
+    env = {**os.environ, "EDGE_AGENT_PIP_ARGS": "" if FULL else "--no-deps"}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run([*args, *extra], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_install_is_idempotent_keeps_the_config_and_uninstalls(
+        tmp_path: Path, wheel: Path) -> None:
+    paths = layout(tmp_path)
+    first = run(tmp_path, wheel)
+    assert "systemd is not running here" in first.stdout
+
+    config = paths["config-dir"] / "config.yaml"
+    assert config.read_text() == (ROOT / "config" / "example.yaml").read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    token = paths["config-dir"] / "credentials" / "http_token"
+    assert len(token.read_text()) == 32
+    assert stat.S_IMODE((paths["config-dir"] / "credentials").stat().st_mode) == 0o700
+
+    venv_python = paths["prefix"] / "venv" / "bin" / "python"
+    version = subprocess.run([str(venv_python), "-c", "import edge_agent, drivers; "
+                              "print(edge_agent.__version__)"], capture_output=True,
+                             text=True, check=True)
+    assert version.stdout.strip() == "0.1.0"
+    assert (paths["bin-dir"] / "edge-agent").resolve() == \
+        (paths["prefix"] / "venv" / "bin" / "edge-agent").resolve()
+
+    unit = paths["unit-dir"] / "edge-agent.service"
+    text = unit.read_text()
+    assert f"ExecStart={paths['prefix']}/venv/bin/edge-agent run -c {config}" in text
+    assert f"User={USER}" in text and "/opt/edge-agent" not in text
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # the file the installer wrote, with its real ExecStart, verifies clean
+        check = subprocess.run([analyze, "verify", "--man=no", str(unit)],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0 and not check.stderr.strip(), check.stderr
+    sysctl = (paths["sysctl-dir"] / "60-edge-agent-ping.conf").read_text()
+    assert "net.ipv4.ping_group_range" in sysctl
+    assert "gpiochip" in (paths["udev-dir"] / "60-edge-agent-gpio.rules").read_text()
+
+    if IS_ROOT:
+        user = pwd.getpwnam(USER)
+        assert paths["state-dir"].stat().st_uid == user.pw_uid
+        assert config.stat().st_gid == user.pw_gid  # the service can read its config
+        groups = subprocess.run(["id", "-nG", USER], capture_output=True, text=True).stdout
+        assert {"gpio", "dialout", "video"} <= set(groups.split())
+
+    # a technician edited the config; a second run (upgrade) must not touch it
+    config.write_text(config.read_text() + "# edited on site\n")
+    unit_mtime, old_token = unit.stat().st_mtime_ns, token.read_text()
+    second = run(tmp_path, wheel)
+    assert "keeping the existing" in second.stdout
+    assert config.read_text().endswith("# edited on site\n")
+    assert token.read_text() == old_token
+    assert unit.stat().st_mtime_ns == unit_mtime  # unchanged unit is not rewritten
+
+    run(tmp_path, wheel, "--uninstall")
+    assert not paths["prefix"].exists() and not unit.exists()
+    assert not (paths["bin-dir"] / "edge-agent").exists()
+    assert config.exists() and paths["state-dir"].exists()  # data and config stay
+
+    run(tmp_path, wheel, "--uninstall", "--purge")
+    assert not paths["config-dir"].exists() and not paths["state-dir"].exists()
+    if IS_ROOT:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(USER)
+
+
+def test_uninstall_refuses_to_delete_a_foreign_prefix(tmp_path: Path, wheel: Path) -> None:
+    foreign = tmp_path / "opt"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("not ours")
+    result = run(tmp_path, wheel, "--uninstall")
+    assert "not removing it" in result.stderr
+    assert (foreign / "precious.txt").exists()
