@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.probes.base import ProbeResult, short_error
+
+if TYPE_CHECKING:  # aiohttp costs ~19 MB: loaded only when a probe runs, not with the config
+    import aiohttp
 
 
 class HttpProbeConfig(BaseModel):
@@ -41,6 +43,8 @@ class HttpProbe:
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             # no keep-alive: every round measures a fresh request like a visitor's phone would
             connector = aiohttp.TCPConnector(force_close=True,
@@ -49,6 +53,8 @@ class HttpProbe:
         return self._session
 
     async def run(self) -> ProbeResult:
+        import aiohttp
+
         cfg = self.config
         started = time.perf_counter()
         result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)

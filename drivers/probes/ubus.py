@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from drivers.probes.base import ProbeResult, short_error
+
+if TYPE_CHECKING:  # aiohttp costs ~19 MB: loaded only when a probe runs, not with the config
+    import aiohttp
 
 NULL_SESSION = "0" * 32
 UBUS_STATUS_PERMISSION_DENIED = 6
@@ -72,6 +74,8 @@ class UbusProbe:
         self.logins = 0  # how many times we logged in (tests and diagnostics)
 
     async def run(self) -> ProbeResult:
+        import aiohttp
+
         started = time.perf_counter()
         result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
         try:
@@ -164,6 +168,8 @@ class UbusProbe:
         return _unwrap(reply, f"{obj} {method}")
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         return self._session
