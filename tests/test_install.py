@@ -137,3 +137,16 @@ def test_uninstall_refuses_to_delete_a_foreign_prefix(tmp_path: Path, wheel: Pat
     result = run(tmp_path, wheel, "--uninstall")
     assert "not removing it" in result.stderr
     assert (foreign / "precious.txt").exists()
+
+
+def test_the_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_agent.config import load_config
+
+    for name in ("mqtt_password", "camera_market_gate"):
+        (tmp_path / name).write_text("secret")
+    (tmp_path / "http_token").write_text("0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    loaded = load_config(ROOT / "config" / "example.yaml")
+    assert loaded.config.http.token is not None
+    assert loaded.config.homeassistant.enabled is False
+    assert [c.id for c in loaded.config.lighting.circuits] == ["main-road", "market"]
