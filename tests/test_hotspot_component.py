@@ -146,3 +146,22 @@ async def test_concurrency_is_bounded_and_probe_command_runs_a_round(
     assert all(p["ok"] for p in reply["probes"])
     assert reply["state"]["state"] == "up"
     assert gauge["total"] == 12 and gauge["max"] == 2  # six probes, never more than two
+
+
+async def test_unusable_data_dir_still_monitors_without_uptime(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data dir should be")
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = HotspotConfig.model_validate({
+        "id": "clinic", "interval_s": 0.2, "stats_period_s": 0.2,
+        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+    ctx, bus, _ = make_ctx(blocker)
+    async with running(HotspotsComponent([config]), ctx):
+        for _ in range(100):
+            if any(p.get("state") == "up" for _, p, _ in bus.sent):
+                break
+            await asyncio.sleep(0.05)
+    server.close()
+    up = [p for _, p, _ in bus.sent if p.get("state") == "up"]
+    assert up and up[-1]["uptime_24h_pct"] is None

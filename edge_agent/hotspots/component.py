@@ -47,7 +47,12 @@ class HotspotsComponent:
 
     async def run(self, ctx: AgentContext) -> None:
         self._ctx = ctx
-        self.store = await asyncio.to_thread(UptimeStore, ctx.data_dir / UPTIME_DB)
+        try:
+            self.store = await asyncio.to_thread(UptimeStore, ctx.data_dir / UPTIME_DB)
+        except Exception as exc:  # monitoring matters more than the uptime history
+            log.error("hotspots: cannot open %s (%s); uptime will not be kept",
+                      ctx.data_dir / UPTIME_DB, exc)
+            self.store = None
         semaphore = asyncio.Semaphore(self.max_concurrent)
         self.monitors = {c.id: HotspotMonitor(c, semaphore, self.ledger, wall=self.wall,
                                               mono=self.mono) for c in self.configs}
@@ -68,7 +73,8 @@ class HotspotsComponent:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(monitor.close())
             self._flush()  # a few rows; losing them at stop would lose uptime
-            self.store.close()
+            if self.store is not None:
+                self.store.close()
 
     async def _loop(self, monitor: HotspotMonitor, offset: float) -> None:
         """Fixed-rate rounds: a round that overruns skips the slots it missed."""
@@ -85,12 +91,17 @@ class HotspotsComponent:
             await asyncio.sleep(max(0.0, start + slot * interval - self.mono()))
 
     async def publish(self, monitor: HotspotMonitor) -> dict[str, Any]:
-        assert self._ctx is not None and self.store is not None
+        assert self._ctx is not None
         self._last_published[monitor.id] = self.mono()
         store, now = self.store, self.wall()
-        stored = await asyncio.to_thread(
-            lambda: (store.totals(monitor.id, now - DAY_S),
-                     store.totals(monitor.id, now - 30 * DAY_S)))
+        stored = None
+        if store is not None:
+            try:
+                stored = await asyncio.to_thread(
+                    lambda: (store.totals(monitor.id, now - DAY_S),
+                             store.totals(monitor.id, now - 30 * DAY_S)))
+            except Exception as exc:  # e.g. a damaged file: publish without uptime
+                log.error("hotspots: cannot read uptime: %s", exc)
         payload = monitor.payload(stored)
         await self._ctx.bus.publish(f"hotspot/{monitor.id}/state", payload, retain=True,
                                     message_class=MessageClass.STATE)

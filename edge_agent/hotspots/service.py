@@ -107,7 +107,9 @@ class HotspotMonitor:
         transition = self.machine.observe(verdict, now_wall)
         self.last_results = results
         self.last_round_at = now_wall
-        errors = [f"{r.probe}: {r.error}" for r in results if r.error]
+        # real failures before "cannot run here" ones, which repeat every round
+        errors = [f"{r.probe}: {r.error}" for r in sorted(
+            results, key=lambda r: bool(r.detail.get("unavailable"))) if r.error]
         if errors:
             self.last_error = errors[0]
         if transition is not None:
