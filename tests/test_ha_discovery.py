@@ -53,10 +53,17 @@ def test_agent_publishes_retained_discovery_and_obeys_the_switch(
         tmp_path: Path, broker: Broker) -> None:
     port = free_port()
     config = web_config(tmp_path, broker.port, port, homeassistant={"enabled": True})
+    # an entity published by an earlier config, whose circuit has since been removed
+    old_topic = "homeassistant/switch/edge_gw-test/light_old-lane/config"
+    data_dir = Path(config["storage"]["data_dir"])
+    data_dir.mkdir(parents=True)
+    (data_dir / "homeassistant-discovery.json").write_text(json.dumps([old_topic]))
+    room = ControlRoom(broker.port, "#")
+    room.publish(old_topic, {"name": "Light old-lane"}, retain=True)
     agent = AgentProcess(write_config(tmp_path / "agent.yaml", config),
                          tmp_path / "agent.log").start()
-    room = ControlRoom(broker.port, "#")
     try:
+        room.wait_for(lambda m: m.topic == old_topic and m.payload == b"", 15)  # removed
         switch_topic = "homeassistant/switch/edge_gw-test/light_main-road/config"
         room.wait_for(lambda m: m.topic == switch_topic and m.payload != b"", 15)
         room.wait_for(lambda m: m.topic ==
