@@ -6,23 +6,22 @@ instant, a reboot at 21:00 finds the lights on, and a missed boundary is never l
 
 Rules are windows that belong to the local day they start on. Sun times come from astral in
 the *local* timezone (astral's UTC default gives the previous day's sunset west of
-Greenwich). Polar day and night have no sunrise/sunset: a rule waiting for dark starts at
-the beginning of a polar-night day and is skipped on a polar day; a rule that ends "when it
-gets light" runs until the first real sunrise (or the first polar day).
+Greenwich), see ``sun.py``. "sunset" means "it gets dark", "sunrise" "it gets light". On a
+day without the event (polar night/day and the days around them) a window that waits for
+dark starts at midnight if it is already dark then, else there is none that day; a window
+that ends at sunrise ends at the next real sunrise within two days, at once if it is already
+light, or else at the end of the next day (the next day's window continues it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from astral import Observer
-from astral.sun import elevation, noon, sunrise, sunset
-
+from edge_agent.lighting.sun import local_midnight, local_time, sun_event, sun_events, sun_up
 from edge_agent.lighting.timespec import (
     DateSpec,
     TimeSpec,
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
 LOOKBEHIND_DAYS = 2  # windows that started this many days ago may still be running
 LOOKAHEAD_DAYS = 9  # how far next_change looks (weekly rules need a week)
-_SEARCH_DAYS = 200  # polar night is at most ~6 months long
-_REFRACTION_DEG = -0.833
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,80 +106,58 @@ class Decision:
 
 
 # -- sun ---------------------------------------------------------------------------------
-@lru_cache(maxsize=8192)
-def _sun(kind: str, day: date, lat: float, lon: float, tz: tzinfo) -> datetime | str:
-    """The event's time, or "up"/"down" when the sun stays above/below all day."""
-    observer = Observer(lat, lon)
-    try:
-        fn = sunrise if kind == "sunrise" else sunset
-        return fn(observer, day, tzinfo=tz)
-    except ValueError as exc:
-        text = str(exc).lower()
-        if "above" in text:
-            return "up"
-        if "below" in text:
-            return "down"
-        midday = noon(observer, day, tzinfo=tz)
-        return "up" if elevation(observer, midday) > _REFRACTION_DEG else "down"
-
-
 def sun_times(day: date, location: Location, tz: tzinfo | str) -> tuple[datetime | str,
                                                                          datetime | str]:
-    """(sunrise, sunset) of a local day; "up"/"down" on polar days/nights."""
+    """(sunrise, sunset) of a local day; "up"/"down" when the day has no such event."""
     zone = _zone(tz)
-    return (_sun("sunrise", day, location.latitude, location.longitude, zone),
-            _sun("sunset", day, location.latitude, location.longitude, zone))
+    return (sun_event("sunrise", day, location.latitude, location.longitude, zone),
+            sun_event("sunset", day, location.latitude, location.longitude, zone))
 
 
 def _zone(tz: tzinfo | str) -> tzinfo:
     return ZoneInfo(tz) if isinstance(tz, str) else tz
 
 
-def _start_of_day(day: date, tz: tzinfo) -> datetime:
-    return _local(day, time(0), tz)
+# "sunset" means "it gets dark" (the sun goes down), "sunrise" means "it gets light".
+_LEADS_TO_UP = {"sunset": False, "sunrise": True}
 
 
-def _local(day: date, at: time, tz: tzinfo) -> datetime:
-    # Round trip through UTC so a time in a DST gap lands on a real instant.
-    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
-
-
-# "sunset" means "it gets dark", "sunrise" means "it gets light".
-_AFTER = {"sunset": "down", "sunrise": "up"}
-
-
-def _resolve_on(spec: TimeSpec, day: date, loc: Location, tz: tzinfo) -> datetime | None:
+def _resolve_on(spec: TimeSpec, day: date, loc: Location, tz: tzinfo) -> list[datetime]:
     if spec.kind == "fixed":
         assert spec.at is not None
-        return _local(day, spec.at, tz)
-    event = _sun(spec.kind, day, loc.latitude, loc.longitude, tz)
-    if isinstance(event, datetime):
-        return event + spec.offset
-    # No such event today: already in the state the event leads to → start of the day;
-    # never gets there today → no window today.
-    return _start_of_day(day, tz) if event == _AFTER[spec.kind] else None
+        return [local_time(day, spec.at, tz)]
+    events = sun_events(spec.kind, day, loc.latitude, loc.longitude, tz)
+    if events:
+        return [event + spec.offset for event in events]
+    # No such event today (polar night/day and the days around them): if the sun is
+    # already where the event would bring it, the window starts with the day.
+    midnight = local_midnight(day, tz)
+    if sun_up(midnight, loc.latitude, loc.longitude) == _LEADS_TO_UP[spec.kind]:
+        return [midnight]
+    return []
 
 
 def _resolve_off(spec: TimeSpec, start: datetime, loc: Location, tz: tzinfo) -> datetime:
-    """The first instant after ``start`` that matches ``spec`` (an end is always found)."""
+    """The end of a window that began at ``start``."""
     if spec.kind == "fixed":
         assert spec.at is not None
         day = start.astimezone(tz).date()
-        end = _local(day, spec.at, tz)
-        return end if end > start else _local(day + timedelta(days=1), spec.at, tz)
+        end = local_time(day, spec.at, tz)
+        return end if end > start else local_time(day + timedelta(days=1), spec.at, tz)
     after = start - spec.offset  # event + offset > start  <=>  event > start - offset
     first = after.astimezone(tz).date() - timedelta(days=1)
-    for n in range(_SEARCH_DAYS):
-        day = first + timedelta(days=n)
-        event = _sun(spec.kind, day, loc.latitude, loc.longitude, tz)
-        if isinstance(event, datetime):
+    for n in range(3):
+        for event in sun_events(spec.kind, first + timedelta(days=n), loc.latitude,
+                                loc.longitude, tz):
             if event > after:
                 return event + spec.offset
-        elif event == _AFTER[spec.kind]:
-            moment = _start_of_day(day, tz)
-            if moment + timedelta(days=1) > after:  # the state holds all day: ends at once
-                return max(moment, after) + spec.offset
-    return start + timedelta(days=_SEARCH_DAYS)
+    # No such event for two days: polar day or night, judged by the sun at tomorrow's noon.
+    # Already there (a fixed 23:00 start under the midnight sun, ending at sunrise) → empty
+    # window; otherwise run to the end of the next day, where that day's window continues.
+    noon = local_time(first + timedelta(days=2), time(12), tz)
+    if sun_up(noon, loc.latitude, loc.longitude) == _LEADS_TO_UP[spec.kind]:
+        return start
+    return local_midnight(first + timedelta(days=3), tz)
 
 
 def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
@@ -195,12 +170,10 @@ def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
         for index, rule in enumerate(rules):
             if not rule.applies_on(day):
                 continue
-            start = _resolve_on(rule.on, day, location, zone)
-            if start is None:
-                continue
-            end = _resolve_off(rule.off, start, location, zone)
-            if end > start:
-                out.append(Window(start, end, index, rule))
+            for start in _resolve_on(rule.on, day, location, zone):
+                end = _resolve_off(rule.off, start, location, zone)
+                if end > start:
+                    out.append(Window(start, end, index, rule))
         day += timedelta(days=1)
     return out
 
@@ -237,7 +210,7 @@ def evaluate(rules: Sequence[Rule], override: Override | None, default: bool,
     edges = {w.start for w in wins} | {w.end for w in wins}
     if override is not None:
         edges |= {t for t in (override.start, override.until) if t is not None}
-    horizon = _start_of_day(today + timedelta(days=LOOKAHEAD_DAYS), zone)
+    horizon = local_midnight(today + timedelta(days=LOOKAHEAD_DAYS), zone)
     next_change = None
     for edge in sorted(e for e in edges if instant < e <= horizon):
         if _decide(wins, override, default, edge)[0] != state:
@@ -260,8 +233,8 @@ def plan(rules: Sequence[Rule], override: Override | None, default: bool, day: d
          evaluate_fn: Callable[..., Decision] = evaluate) -> list[Step]:
     """The state at the start of a local day and every change during it."""
     zone = _zone(tz)
-    moment = _start_of_day(day, zone)
-    end = _start_of_day(day + timedelta(days=1), zone)
+    moment = local_midnight(day, zone)
+    end = local_midnight(day + timedelta(days=1), zone)
     steps: list[Step] = []
     while moment < end:
         decision = evaluate_fn(rules, override, default, moment, location, zone)
