@@ -104,11 +104,13 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
         finally:
             late.close()
         control_room.wait_for(state_of("stalled", state="down"), timeout=20)
+        market_since = market["since"]
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
     assert (tmp_path / "data-gw-test" / "hotspots.sqlite3").exists()
 
     # restart: the first publication (still 'unknown') already carries the stored uptime
+    before = {id(m) for m in control_room.messages}
     agent = AgentProcess(config, tmp_path / "agent2.log").start()
     try:
         first = control_room.wait_for(state_of("library", state="unknown", rounds=0,
@@ -117,6 +119,11 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
         market = control_room.wait_for(state_of("market", state="unknown",
                                                 uptime_24h_pct=0.0), timeout=15)
         assert market
+        # still down: the outage that began before the restart keeps its 'since'
+        down = state_of("market", state="down")
+        again = control_room.wait_for(lambda m: id(m) not in before and down(m), timeout=15)
+        assert again[0].json()["since"] == market_since
+        assert again[0].json()["flaps_1h"] == 0
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
 

@@ -168,3 +168,30 @@ def test_uptime_store_survives_reopen(tmp_path: Path) -> None:
     after = store.uptime("pagoda", now + 600)
     assert after.pct_24h == pytest.approx(100 * 3600 / 4200, abs=1e-3)
     store.close()
+
+
+def test_restart_keeps_since_of_an_unchanged_state_and_recent_flaps() -> None:
+    sm = StateMachine(down_after=2, up_after=2, degraded_after=2)
+    sm.restore(State.DOWN, since=500.0, flaps=[100.0, 400.0])
+    sm.observe(FAIL, 1000)
+    change = sm.observe(FAIL, 1001)
+    assert change is not None and change.new is State.DOWN
+    assert sm.since == 500.0  # still the outage that began before the restart
+    assert sm.flaps(1001) == 2
+    other = StateMachine(down_after=2, up_after=2, degraded_after=2)
+    other.restore(State.DOWN, since=500.0, flaps=[])
+    change = other.observe(GOOD, 1000)  # it came back while the agent was off
+    assert change is not None and change.old is State.DOWN and change.new is State.UP
+    assert other.since == 1000 and other.flaps(1000) == 1
+
+
+def test_store_keeps_state_history(tmp_path: Path) -> None:
+    store = UptimeStore(tmp_path / "hotspots.sqlite3")
+    store.add_transition("pagoda", 100.0, "unknown", "up")
+    store.add_transition("pagoda", 200.0, "up", "down")
+    store.add_transition("pagoda", 300.0, "down", "up")
+    store.close()
+    store = UptimeStore(tmp_path / "hotspots.sqlite3")
+    assert store.history("pagoda", since=150.0) == ("up", 300.0, [200.0, 300.0])
+    assert store.history("school", since=0.0) == (None, None, [])
+    store.close()

@@ -14,10 +14,12 @@ import logging
 import time
 from typing import Any
 
+from drivers.probes import ProbeResult
 from edge_agent.config.model import AgentConfig
 from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.hotspots.messages import ProbeCommandReply
 from edge_agent.hotspots.service import Clock, HotspotMonitor
+from edge_agent.hotspots.state import FLAP_WINDOW_S, State, Transition
 from edge_agent.hotspots.uptime import DAY_S, UptimeLedger, UptimeStore
 from edge_agent.runtime import AgentContext, CommandError, CommandRequest, Component, MessageClass
 
@@ -56,6 +58,7 @@ class HotspotsComponent:
         semaphore = asyncio.Semaphore(self.max_concurrent)
         self.monitors = {c.id: HotspotMonitor(c, semaphore, self.ledger, wall=self.wall,
                                               mono=self.mono) for c in self.configs}
+        await self._restore_history()
         ctx.commands.register("hotspot", "probe", self._probe_command)
         ctx.health.add_source("hotspots", self.health)
         try:
@@ -83,12 +86,37 @@ class HotspotsComponent:
         await asyncio.sleep(offset)
         slot = 0
         while True:
-            _, transition = await monitor.round()
+            _, transition = await self._round(monitor)
             last = self._last_published.get(monitor.id, 0.0)
             if transition is not None or self.mono() - last >= monitor.config.stats_period_s:
                 await self.publish(monitor)
             slot = max(slot + 1, int((self.mono() - start) / interval) + 1)
             await asyncio.sleep(max(0.0, start + slot * interval - self.mono()))
+
+    async def _round(self, monitor: HotspotMonitor) -> tuple[list[ProbeResult],
+                                                            Transition | None]:
+        results, transition = await monitor.round()
+        if transition is not None and self.store is not None:
+            store = self.store
+            try:
+                await asyncio.to_thread(store.add_transition, monitor.id, transition.at,
+                                        transition.old.value, transition.new.value)
+            except Exception as exc:  # history is a nicety; monitoring goes on
+                log.error("hotspots: cannot save a state change: %s", exc)
+        return results, transition
+
+    async def _restore_history(self) -> None:
+        """Flaps of the last hour and the last state's ``since`` survive a restart."""
+        if self.store is None:
+            return
+        store, since = self.store, self.wall() - FLAP_WINDOW_S
+        for monitor in self.monitors.values():
+            try:
+                last, at, flaps = await asyncio.to_thread(store.history, monitor.id, since)
+            except Exception as exc:
+                log.error("hotspots: cannot read the state history: %s", exc)
+                return
+            monitor.machine.restore(State(last) if last else None, at, flaps)
 
     async def publish(self, monitor: HotspotMonitor) -> dict[str, Any]:
         assert self._ctx is not None
@@ -125,7 +153,7 @@ class HotspotsComponent:
         if monitor is None:
             known = ", ".join(sorted(self.monitors)) or "none"
             raise CommandError(f"unknown hotspot {req.subject!r} (known: {known})")
-        results, _ = await monitor.round()
+        results, _ = await self._round(monitor)
         state = await self.publish(monitor)
         reply = ProbeCommandReply.model_validate({
             "hotspot": monitor.id, "reachable": any(r.received > 0 for r in results),

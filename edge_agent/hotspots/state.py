@@ -70,6 +70,14 @@ class StateMachine:
     _good_streak: int = 0
     _poor_streak: int = 0
     _flaps: deque[float] = field(default_factory=deque)
+    _resumed: tuple[State, float] | None = None  # the state (and since) before a restart
+
+    def restore(self, last: State | None, since: float | None, flaps: list[float]) -> None:
+        """Continue from before a restart: earlier flaps still count for the hour, and if
+        the first state found is the one we had when we stopped, its ``since`` is kept."""
+        self._flaps.extend(sorted(flaps))
+        if last is not None and last is not State.UNKNOWN and since is not None:
+            self._resumed = (last, since)
 
     def observe(self, verdict: Verdict, now: float) -> Transition | None:
         """Feed one round's verdict; returns the transition if the state changed."""
@@ -105,9 +113,17 @@ class StateMachine:
         old = self.state
         self.state = new
         self.since = now
-        if old is not State.UNKNOWN:
+        if old is State.UNKNOWN and self._resumed is not None:
+            last, since = self._resumed
+            if new is last:
+                self.since = since  # the same state as before the restart: not a change
+            else:
+                self._flaps.append(now)  # it changed while we were not looking
+                old = last
+        elif old is not State.UNKNOWN:
             self._flaps.append(now)
-        return Transition(old, new, now, self.reasons)
+        self._resumed = None
+        return Transition(old, new, self.since, self.reasons)
 
     def flaps(self, now: float) -> int:
         while self._flaps and now - self._flaps[0] > FLAP_WINDOW_S:

@@ -73,6 +73,11 @@ class UptimeStore:
             self.db["uptime"].create(  # type: ignore[union-attr]
                 {"hotspot": str, "bucket": int, "up": float, "degraded": float, "down": float},
                 pk=("hotspot", "bucket"), if_not_exists=True)
+            self.db["transitions"].create(  # type: ignore[union-attr]
+                {"hotspot": str, "at": float, "old": str, "new": str},
+                if_not_exists=True)
+            self.db.execute("CREATE INDEX IF NOT EXISTS transitions_by_hotspot "
+                            "ON transitions (hotspot, at)")
 
     def write(self, entries: dict[tuple[str, int], dict[str, float]], now: float) -> None:
         """Add the ledger's seconds to the stored buckets and forget very old ones."""
@@ -83,6 +88,26 @@ class UptimeStore:
                 "degraded = degraded + excluded.degraded, down = down + excluded.down",
                 [(h, b, v["up"], v["degraded"], v["down"]) for (h, b), v in entries.items()])
             self.db.conn.execute("DELETE FROM uptime WHERE bucket < ?", (now - KEEP_S,))
+
+    def add_transition(self, hotspot: str, at: float, old: str, new: str) -> None:
+        with self._lock, self.db.conn:
+            self.db.conn.execute("INSERT INTO transitions (hotspot, at, old, new) "
+                                 "VALUES (?, ?, ?, ?)", (hotspot, at, old, new))
+            self.db.conn.execute("DELETE FROM transitions WHERE at < ?", (at - KEEP_S,))
+
+    def history(self, hotspot: str, since: float) -> tuple[str | None, float | None,
+                                                           list[float]]:
+        """The last state and when it began, and the times of state changes since
+        ``since`` (changes out of 'unknown' are not flaps)."""
+        with self._lock:
+            last = self.db.conn.execute(
+                "SELECT new, at FROM transitions WHERE hotspot = ? ORDER BY at DESC LIMIT 1",
+                (hotspot,)).fetchone()
+            rows = self.db.conn.execute(
+                "SELECT at FROM transitions WHERE hotspot = ? AND at >= ? AND old != 'unknown'",
+                (hotspot, since)).fetchall()
+        flaps = [float(r[0]) for r in rows]
+        return (str(last[0]), float(last[1]), flaps) if last else (None, None, flaps)
 
     def totals(self, hotspot: str, since: float) -> tuple[float, float, float]:
         with self._lock:
