@@ -195,3 +195,14 @@ def test_store_keeps_state_history(tmp_path: Path) -> None:
     assert store.history("pagoda", since=150.0) == ("up", 300.0, [200.0, 300.0])
     assert store.history("school", since=0.0) == (None, None, [])
     store.close()
+
+
+def test_reasons_stay_while_degraded_and_clear_when_up() -> None:
+    sm = StateMachine(down_after=3, up_after=2, degraded_after=1)
+    sm.observe(GOOD, 0)
+    sm.observe(POOR, 1)
+    assert sm.state is State.DEGRADED and sm.reasons == POOR.reasons
+    sm.observe(GOOD, 2)  # one good round: still degraded, still saying why
+    assert sm.state is State.DEGRADED and sm.reasons == POOR.reasons
+    sm.observe(GOOD, 3)
+    assert sm.state is State.UP and sm.reasons == ()

@@ -81,7 +81,8 @@ class StateMachine:
 
     def observe(self, verdict: Verdict, now: float) -> Transition | None:
         """Feed one round's verdict; returns the transition if the state changed."""
-        self.reasons = verdict.reasons
+        if verdict.poor:  # while degraded/down, show why it last looked bad
+            self.reasons = verdict.reasons
         if not verdict.reachable:
             self._fail_streak += 1
             self._reach_streak = self._good_streak = self._poor_streak = 0
@@ -113,6 +114,8 @@ class StateMachine:
         old = self.state
         self.state = new
         self.since = now
+        if new is State.UP:
+            self.reasons = ()
         if old is State.UNKNOWN and self._resumed is not None:
             last, since = self._resumed
             if new is last:
