@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho_mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -99,13 +100,15 @@ class MqttLink:
             properties=props,
             keepalive=mqtt.keepalive_s,
             timeout=10,
-            max_inflight_messages=mqtt.max_inflight,
+            max_inflight_messages=0,  # unlimited in paho: _InflightWindow bounds it
             tls_context=tls_context(mqtt) if mqtt.uses_tls else None,
             tls_insecure=mqtt.tls.insecure_skip_verify if mqtt.uses_tls else None,
         )
         # aiomqtt logs a warning for every publish once more than 10 await their PUBACK;
         # many in flight is this link's normal state, not a problem worth a log line each
         client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
+        if not logging.getLogger("mqtt").isEnabledFor(logging.DEBUG):
+            client._client.disable_logger()  # paho formats a debug line per packet otherwise
         async with client:
             yield client
 
@@ -131,41 +134,40 @@ class MqttLink:
 
     # -- outgoing ----------------------------------------------------------------------
     async def _drain_outbox(self, client: aiomqtt.Client) -> None:
-        window = asyncio.Semaphore(self._cfg.mqtt.max_inflight)
+        window = _InflightWindow(client, self._cfg.mqtt.max_inflight, self._acked)
         cursor = 0  # each connection starts over: unacknowledged rows are sent again
         new_rows = self._outbox.new_rows
-        async with asyncio.TaskGroup() as sends:
+        try:
             while True:
                 new_rows.clear()
                 rows = await self._outbox.fetch_after(cursor, limit=1000)
                 if not rows:
                     with suppress(TimeoutError):
                         await asyncio.wait_for(new_rows.wait(), 1.0)
+                    window.check_stuck()
                     continue
-                for row in rows:
-                    await window.acquire()
+                for index, row in enumerate(rows):
+                    await window.wait_open()
+                    replayed = row.accepted_at < self.connected_since
+                    window.publish(row.id, row.topic, row.payload_for_send(replayed), row.qos,
+                                   row.retain, self._properties(row))
                     cursor = row.id
-                    sends.create_task(self._send_one(client, row, window))
-
-    async def _send_one(self, client: aiomqtt.Client, row: StoredMessage,
-                        window: asyncio.Semaphore) -> None:
-        try:
-            replayed = row.accepted_at < self.connected_since
-            await client.publish(row.topic, row.payload_for_send(replayed), qos=row.qos,
-                                 retain=row.retain, properties=self._properties(row),
-                                 timeout=PUBLISH_TIMEOUT_S)
-            self._outbox.ack(row.id)
-            self.sent += 1
+                    if index % 100 == 99:
+                        await asyncio.sleep(0)  # publishing 1000 rows must not hog the loop
         finally:
-            window.release()
+            window.close()
+
+    def _acked(self, row_id: int) -> None:
+        self._outbox.ack(row_id)
+        self.sent += 1
 
     def _properties(self, row: StoredMessage) -> Properties | None:
         if self._cfg.mqtt.protocol != "5":
             return None
-        props = Properties(PacketTypes.PUBLISH)
-        props.ContentType = "application/json" if row.is_json else "application/octet-stream"
-        if row.props and row.props.get("correlation_data"):
-            props.CorrelationData = bytes.fromhex(row.props["correlation_data"])
+        if not (row.props and row.props.get("correlation_data")):
+            return _JSON_PROPS if row.is_json else _BINARY_PROPS  # shared: paho only reads
+        props = _content_type(row.is_json)
+        props.CorrelationData = bytes.fromhex(row.props["correlation_data"])
         return props
 
     def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool:
@@ -226,6 +228,97 @@ class MqttLink:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
+
+
+def _content_type(is_json: bool) -> Properties:
+    props = Properties(PacketTypes.PUBLISH)
+    props.ContentType = "application/json" if is_json else "application/octet-stream"
+    return props
+
+
+class _PackedProperties(Properties):
+    """Properties shared by every plain row, packed once (paho packs them per publish)."""
+
+    _packed: bytes
+
+    def __init__(self, is_json: bool) -> None:
+        super().__init__(PacketTypes.PUBLISH)
+        self.ContentType = "application/json" if is_json else "application/octet-stream"
+        object.__setattr__(self, "_packed", super().pack())  # Properties vets attribute names
+
+    def pack(self) -> bytes:
+        return self._packed
+
+
+_JSON_PROPS = _PackedProperties(True)
+_BINARY_PROPS = _PackedProperties(False)
+
+
+class _InflightWindow:
+    """Outbox rows in flight on one connection: paho mid → row id, at most ``limit`` of them.
+
+    Rows go to paho's ``publish`` directly and their PUBACKs come back through paho's
+    ``on_publish`` (both on the event loop: aiomqtt drives paho from it). aiomqtt's own
+    ``publish`` costs a task, an Event, a timer and a scan of every pending call per message,
+    which capped the drain far below a plain paho loop. Other PUBACKs (birth, raw publishes)
+    go on to aiomqtt's handler.
+    """
+
+    def __init__(self, client: aiomqtt.Client, limit: int,
+                 on_ack: Callable[[int], None]) -> None:
+        self._paho = client._client  # aiomqtt 2.5 keeps its paho client here
+        self._limit = limit
+        self._on_ack = on_ack
+        self._rows: dict[int, int] = {}
+        self._open = asyncio.Event()
+        self._open.set()
+        self._progress = time.monotonic()
+        self._fallback: Callable[..., None] | None = self._paho.on_publish
+        self._paho.on_publish = self._on_publish
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+                    properties: Any) -> None:
+        row_id = self._rows.pop(mid, None)
+        if row_id is None:
+            if self._fallback is not None:
+                self._fallback(client, userdata, mid, reason, properties)
+            return
+        self._progress = time.monotonic()
+        if getattr(reason, "is_failure", False):
+            log.warning("mqtt: broker refused outbox row %d: %s (dropped)", row_id, reason)
+        self._on_ack(row_id)
+        if len(self._rows) < self._limit:
+            self._open.set()
+
+    def publish(self, row_id: int, topic: str, payload: bytes, qos: int, retain: bool,
+                properties: Properties | None) -> None:
+        info = self._paho.publish(topic, payload, qos, retain, properties)
+        if info.rc != paho_mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if qos == 0:
+            self._on_ack(row_id)  # nothing to wait for
+            return
+        if not self._rows:
+            self._progress = time.monotonic()
+        self._rows[info.mid] = row_id
+        if len(self._rows) >= self._limit:
+            self._open.clear()
+
+    async def wait_open(self) -> None:
+        while not self._open.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._open.wait(), 1.0)
+            self.check_stuck()
+
+    def check_stuck(self) -> None:
+        """A broker that stops acknowledging is treated as a dead link: reconnect."""
+        if self._rows and time.monotonic() - self._progress > PUBLISH_TIMEOUT_S:
+            raise aiomqtt.MqttError(f"no PUBACK for {PUBLISH_TIMEOUT_S:.0f} s "
+                                    f"({len(self._rows)} message(s) in flight)")
+
+    def close(self) -> None:
+        self._paho.on_publish = self._fallback
+        self._rows.clear()
 
 
 def _incoming_command(path: str, payload: bytes, message: aiomqtt.Message) -> IncomingCommand:
