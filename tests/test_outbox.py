@@ -224,6 +224,8 @@ def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) ->
         messages = list(room.messages)
         first, duplicates = _first_receipts(messages, "k1")
         assert accepted1 <= set(first)
+        assert all(getattr(m.properties, "ContentType", None) == "application/json"
+                   for m in messages[:50]), "MQTT 5 content type on every outbox message"
         late = [k for k, index in first.items() if index >= before_restart]
         assert late, "the kill left messages in the outbox for the restart to replay"
         assert all(messages[first[k]].json().get("replayed") is True for k in late)
