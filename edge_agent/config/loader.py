@@ -177,6 +177,8 @@ def _data_loc(loc: Loc, data: Any) -> Loc:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             out.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part in node.values():
+            continue  # a discriminated union's tag (e.g. 'tcp' for probe: tcp), not a key
         elif isinstance(node, dict | list):
             if isinstance(part, str) and not _looks_internal(part) and isinstance(node, dict):
                 out.append(part)  # a missing or unknown key: keep it, it names the problem
