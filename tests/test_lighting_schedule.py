@@ -178,6 +178,23 @@ def test_clock_jumps_are_just_other_instants() -> None:
     assert jumped_back.state is True  # 19:00 local on 2000-01-01: dark
 
 
+def test_fixed_times_on_dst_change_days() -> None:
+    """Oslo: 02:30 does not exist on 29 March and happens twice on 25 October."""
+    rule = Rule.make("r", "02:30", "03:30")
+    # 02:30 falls in the gap and is read as 03:30 (PEP 495): that night's window is empty,
+    # and above all not 24 hours long.
+    spring = windows([rule], date(2026, 3, 28), date(2026, 3, 30), TROMSO, OSLO)
+    assert [w.start.day for w in spring] == [28, 30]
+    assert all(w.end - w.start == timedelta(hours=1) for w in spring)
+    assert not evaluate([rule], None, False, at(date(2026, 3, 29), 12, tz=OSLO), TROMSO,
+                        OSLO).state
+    autumn = windows([rule], date(2026, 10, 25), date(2026, 10, 25), TROMSO, OSLO)
+    assert len(autumn) == 1 and autumn[0].end - autumn[0].start == timedelta(hours=2)
+    overnight = Rule.make("o", "22:00", "02:30")
+    for w in windows([overnight], date(2026, 3, 27), date(2026, 3, 30), TROMSO, OSLO):
+        assert timedelta(hours=3) <= w.end - w.start <= timedelta(hours=5)
+
+
 def test_plan_lists_the_day() -> None:
     steps = plan([NIGHT], None, False, D, COMMUNE, VN)
     assert [s.state for s in steps] == [True, False, True]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -90,8 +90,8 @@ class Override:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    start: datetime
-    end: datetime
+    start: datetime  # UTC
+    end: datetime  # UTC
     index: int  # position of the rule in the list: the later rule wins
     rule: Rule
 
@@ -108,10 +108,12 @@ class Decision:
 # -- sun ---------------------------------------------------------------------------------
 def sun_times(day: date, location: Location, tz: tzinfo | str) -> tuple[datetime | str,
                                                                          datetime | str]:
-    """(sunrise, sunset) of a local day; "up"/"down" when the day has no such event."""
+    """(sunrise, sunset) of a local day in local time; "up"/"down" when the day has none."""
     zone = _zone(tz)
-    return (sun_event("sunrise", day, location.latitude, location.longitude, zone),
-            sun_event("sunset", day, location.latitude, location.longitude, zone))
+    out = [sun_event(kind, day, location.latitude, location.longitude, zone)
+           for kind in ("sunrise", "sunset")]
+    rise, sset = (v.astimezone(zone) if isinstance(v, datetime) else v for v in out)
+    return rise, sset
 
 
 def _zone(tz: tzinfo | str) -> tzinfo:
@@ -137,13 +139,16 @@ def _resolve_on(spec: TimeSpec, day: date, loc: Location, tz: tzinfo) -> list[da
     return []
 
 
-def _resolve_off(spec: TimeSpec, start: datetime, loc: Location, tz: tzinfo) -> datetime:
-    """The end of a window that began at ``start``."""
+def _resolve_off(spec: TimeSpec, start: datetime, loc: Location, tz: tzinfo,
+                 start_wall: time | None = None) -> datetime:
+    """The end of a window that began at ``start`` (``start_wall``: its nominal local time
+    when it was a fixed one; a DST gap moves the instant, the day arithmetic must not)."""
     if spec.kind == "fixed":
         assert spec.at is not None
-        day = start.astimezone(tz).date()
-        end = local_time(day, spec.at, tz)
-        return end if end > start else local_time(day + timedelta(days=1), spec.at, tz)
+        local = start.astimezone(tz)
+        wall = start_wall if start_wall is not None else local.time()
+        end_day = local.date() if spec.at > wall else local.date() + timedelta(days=1)
+        return local_time(end_day, spec.at, tz)
     after = start - spec.offset  # event + offset > start  <=>  event > start - offset
     first = after.astimezone(tz).date() - timedelta(days=1)
     for n in range(3):
@@ -171,7 +176,7 @@ def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
             if not rule.applies_on(day):
                 continue
             for start in _resolve_on(rule.on, day, location, zone):
-                end = _resolve_off(rule.off, start, location, zone)
+                end = _resolve_off(rule.off, start, location, zone, rule.on.at)
                 if end > start:
                     out.append(Window(start, end, index, rule))
         day += timedelta(days=1)
@@ -202,6 +207,7 @@ def evaluate(rules: Sequence[Rule], override: Override | None, default: bool,
     """The desired state at ``instant`` (timezone-aware) and when it next changes."""
     if instant.tzinfo is None:
         raise ValueError("instant must be timezone-aware")
+    instant = instant.astimezone(UTC)  # see sun.local_time: compare instants in UTC only
     zone = _zone(tz)
     today = instant.astimezone(zone).date()
     wins = windows(rules, today - timedelta(days=LOOKBEHIND_DAYS),
@@ -217,7 +223,8 @@ def evaluate(rules: Sequence[Rule], override: Override | None, default: bool,
             next_change = edge
             break
     until = override.until if reason == "override" and override is not None else None
-    return Decision(state, reason, rule, next_change, until)
+    return Decision(state, reason, rule,
+                    next_change.astimezone(zone) if next_change is not None else None, until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +245,8 @@ def plan(rules: Sequence[Rule], override: Override | None, default: bool, day: d
     steps: list[Step] = []
     while moment < end:
         decision = evaluate_fn(rules, override, default, moment, location, zone)
-        steps.append(Step(moment, decision.state, decision.reason, decision.rule))
+        steps.append(Step(moment.astimezone(zone), decision.state, decision.reason,
+                          decision.rule))
         if decision.next_change is None:
             break
         moment = decision.next_change

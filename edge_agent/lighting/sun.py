@@ -27,8 +27,10 @@ def local_midnight(day: date, tz: tzinfo) -> datetime:
 
 
 def local_time(day: date, at: time, tz: tzinfo) -> datetime:
-    # Round trip through UTC so a time in a DST gap lands on a real instant.
-    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
+    """A local wall time as a UTC instant. Instants are kept in UTC on purpose: Python
+    compares and subtracts two datetimes with the *same* tzinfo by wall time, which is
+    wrong across a DST change. (A time in a DST gap is read with the offset before it.)"""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
 def sun_up(instant: datetime, lat: float, lon: float) -> bool:
@@ -42,7 +44,7 @@ _NEAR_MIDNIGHT, _BEFORE_MIDNIGHT = time(1, 0), time(23, 0)
 @lru_cache(maxsize=8192)
 def sun_events(kind: str, day: date, lat: float, lon: float, tz: tzinfo) -> tuple[datetime,
                                                                                    ...]:
-    """Every sunrise (or sunset) during a local day, in order; usually exactly one.
+    """Every sunrise (or sunset) during a local day, in order, in UTC; usually one.
 
     Near the poles a day can have none (polar day/night) or two (the sunset drifts across
     midnight: 00:00:40 and 23:59:10 of the same date); there the day is scanned."""
@@ -57,7 +59,7 @@ def sun_events(kind: str, day: date, lat: float, lon: float, tz: tzinfo) -> tupl
     if abs(lat) >= HIGH_LATITUDE and not _NEAR_MIDNIGHT <= local.time() <= _BEFORE_MIDNIGHT:
         # The event drifts by minutes a day: a second one the same day needs it near 00:00.
         return _scan(kind == "sunrise", day, lat, lon, tz)
-    return (event,)
+    return (event.astimezone(UTC),)
 
 
 def sun_event(kind: str, day: date, lat: float, lon: float, tz: tzinfo) -> datetime | str:
@@ -84,6 +86,6 @@ def _scan(rising: bool, day: date, lat: float, lon: float, tz: tzinfo) -> tuple[
                 else:
                     lo = mid
             if hi < end:
-                found.append(hi.astimezone(tz))
+                found.append(hi)
         prev_t, prev_up = t, up
     return tuple(found)
