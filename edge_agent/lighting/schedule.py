@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -168,7 +169,12 @@ def _resolve_off(spec: TimeSpec, start: datetime, loc: Location, tz: tzinfo,
 def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
             tz: tzinfo | str) -> list[Window]:
     """Every rule window starting on a local day from ``first`` to ``last`` (inclusive)."""
-    zone = _zone(tz)
+    return list(_windows(tuple(rules), first, last, location, _zone(tz)))
+
+
+@lru_cache(maxsize=512)  # the service asks for the same days every few seconds
+def _windows(rules: tuple[Rule, ...], first: date, last: date, location: Location,
+             zone: tzinfo) -> tuple[Window, ...]:
     out: list[Window] = []
     day = first
     while day <= last:
@@ -180,7 +186,7 @@ def windows(rules: Sequence[Rule], first: date, last: date, location: Location,
                 if end > start:
                     out.append(Window(start, end, index, rule))
         day += timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 # -- evaluation --------------------------------------------------------------------------
@@ -210,8 +216,8 @@ def evaluate(rules: Sequence[Rule], override: Override | None, default: bool,
     instant = instant.astimezone(UTC)  # see sun.local_time: compare instants in UTC only
     zone = _zone(tz)
     today = instant.astimezone(zone).date()
-    wins = windows(rules, today - timedelta(days=LOOKBEHIND_DAYS),
-                   today + timedelta(days=LOOKAHEAD_DAYS), location, zone)
+    wins = _windows(tuple(rules), today - timedelta(days=LOOKBEHIND_DAYS),
+                    today + timedelta(days=LOOKAHEAD_DAYS), location, zone)
     state, reason, rule = _decide(wins, override, default, instant)
     edges = {w.start for w in wins} | {w.end for w in wins}
     if override is not None:
