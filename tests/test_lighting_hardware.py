@@ -1,6 +1,7 @@
 """The real agent drives real serial relays: an LCUS board simulated on a pty (with status
-read-back), a Modbus RTU module (pymodbus server on a socat pty pair), and an LCUS board
-whose port does not exist yet. Each failure is reported with a clear error and retried;
+read-back), a Modbus RTU module (pymodbus server on a socat pty pair), an LCUS board whose
+port does not exist yet, and a Tasmota-style plug on the same broker (through the agent's
+own MQTT link). Each failure is reported with a clear error and retried;
 the other circuits keep working."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.infra.broker import Broker
 from tests.infra.mqtt_client import ControlRoom
 from tests.infra.relay_boards import LcusBoard, ModbusModule, SocatPair
 from tests.test_lighting_agent import after, state_of
+from tests.test_relay_mqtt import Plug
 
 GW = "gw-light"
 BASE = f"commune/testsite/{GW}"
@@ -60,6 +62,7 @@ def test_agent_switches_serial_relays(tmp_path: Path, broker: Broker,
                                       control_room: ControlRoom,
                                       hardware: dict[str, Any]) -> None:
     board, spare, pair, module = (hardware[k] for k in ("board", "spare", "pair", "modbus"))
+    plug = Plug(broker.port, f"tasmota_{GW}", relays=1)
     now = datetime.now(VN)
     rules = [{"name": "night", "on": (now - timedelta(hours=1)).strftime("%H:%M"),
               "off": (now + timedelta(hours=2)).strftime("%H:%M")}]
@@ -73,6 +76,8 @@ def test_agent_switches_serial_relays(tmp_path: Path, broker: Broker,
                    "timeout_s": 0.5, "retries": 0}},
         {"id": "ghost", "rules": rules,
          "relay": {"driver": "lcus", "port": str(ghost_port), "channel": 1}},
+        {"id": "plug", "rules": rules,
+         "relay": {"driver": "mqtt", "topic": plug.topic, "channel": 1, "timeout_s": 2}},
     ]}
     config = write_config(tmp_path / "agent.yaml", base_config(
         tmp_path, broker.url, gateway=GW, lighting=lighting))
@@ -80,8 +85,10 @@ def test_agent_switches_serial_relays(tmp_path: Path, broker: Broker,
     try:
         control_room.wait_for(state_of("lcus-1", state="on", driver_ok=True), 15)
         control_room.wait_for(state_of("modbus-4", state="on", driver_ok=True), 10)
+        control_room.wait_for(state_of("plug", state="on", driver_ok=True), 10)
         assert board.states == {1: True, 2: False, 3: False, 4: False}
         assert module.coil(4) is True
+        assert plug.power[1] is True
         ghost = control_room.wait_for(state_of("ghost", driver_ok=False), 10)[-1].json()
         assert ghost["driver_error"] == (f"cannot open relay board {ghost_port}: No such file "
                                          "or directory (unplugged? wrong port?)")
@@ -107,5 +114,7 @@ def test_agent_switches_serial_relays(tmp_path: Path, broker: Broker,
         assert board.states[1] is False
     finally:
         agent.stop()
-    assert board.states[1] is False and module.coil(4) is True  # stop switched nothing
+        plug.close()
+    # stopping switched nothing
+    assert board.states[1] is False and module.coil(4) is True and plug.power[1] is True
     assert "Traceback" not in agent.log()

@@ -118,6 +118,9 @@ class LightingService:
             if self._dirty or mono - self._energy_saved > ENERGY_SAVE_S:
                 self.store.save()
                 self._dirty, self._energy_saved = False, mono
+        # A pass run by a command changes what the loop waits for (a retry, a pending
+        # switch, an override expiry): make the loop recompute its sleep.
+        self._wake.set()
 
     def _clock_events(self, now: datetime, mono: float, synced: bool) -> bool:
         force = False
