@@ -4,7 +4,9 @@ REAL running agent on simulated hardware, at a phone's size (412 x 915)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,23 @@ def browser() -> Iterator[Any]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def make_clip(path: Path) -> Path:
+    """A short H.264 test-pattern file: the camera service loops file sources."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc=size=320x240:rate=10", "-t", "4", "-c:v", "libx264", "-g", "10",
+                    "-bf", "0", "-pix_fmt", "yuv420p", str(path)], check=True, timeout=60)
+    return path
+
+
 @pytest.fixture
 def web_agent(tmp_path: Path, broker: Broker) -> Iterator[tuple[str, AgentProcess]]:
     port = free_port()
-    agent = start_web_agent(tmp_path, web_config(tmp_path, broker.port, port))
+    cameras: list[dict[str, Any]] = []
+    if shutil.which("ffmpeg"):
+        cameras = [{"id": "gate", "name": "Village gate", "analysis_fps": 2,
+                    "url": str(make_clip(tmp_path / "gate.mp4"))}]
+    agent = start_web_agent(tmp_path, web_config(tmp_path, broker.port, port,
+                                                 cameras=cameras))
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: get_json(f"{url}/api/status")["hotspots"].get("school", {})
                .get("state") == "up", what="hotspot up")
@@ -67,9 +82,15 @@ def web_agent(tmp_path: Path, broker: Broker) -> Iterator[tuple[str, AgentProces
 
 
 def text_of(driver: Any, css: str) -> str:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    for _ in range(10):
+        try:
+            return str(driver.find_element(By.CSS_SELECTOR, css).text)
+        except StaleElementReferenceException:  # re-rendered between find and read
+            time.sleep(0.05)
+    raise AssertionError(f"{css} kept being replaced")
 
 
 def click(driver: Any, css: str) -> None:
@@ -77,12 +98,15 @@ def click(driver: Any, css: str) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    for _ in range(5):
+    for _ in range(10):
         try:
-            driver.find_element(By.CSS_SELECTOR, css).click()
+            element = driver.find_element(By.CSS_SELECTOR, css)
+            # away from the sticky header and the message bar, as a thumb would
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+            element.click()
             return
         except StaleElementReferenceException:
-            continue
+            time.sleep(0.1)
     raise AssertionError(f"{css} kept being replaced")
 
 
@@ -137,10 +161,28 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
         browser, f"[data-light='{CIRCUIT}']")) and pulsed in t else None, 10,
         "the light card showing the pulse")
     assert relay_states(tmp_path)["1"] is (not before)  # the simulated relay really moved
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(artifacts_dir / "web_page_phone.png"))
     assert "manual" in card
     toast(browser, f"Done: light/{CIRCUIT}/pulse")
     assert relay_states(tmp_path)["1"] is before  # and back after the pulse
+
+    if not shutil.which("ffmpeg"):
+        return
+    # a camera (file source, looped) with a snapshot taken from the page
+    wait_until(lambda: "online" in text_of(browser, "[data-camera='gate']"), 20,
+               "camera online on the page")
+    assert "Village gate" in text_of(browser, "[data-camera='gate']")  # name from the config
+    click(browser, "#toast")
+    click(browser, "[data-camera='gate'] button")
+    toast(browser, "Done: camera/gate/snapshot")
+    width = wait_until(lambda: browser.execute_script(
+        "const i = document.querySelector(\"[data-camera='gate'] img.snap\");"
+        "return i && i.complete ? i.naturalWidth : 0;"), 10, "snapshot shown")
+    assert width == 320
+    browser.execute_script(
+        "document.querySelector(\"[data-camera='gate']\").scrollIntoView()")
+    browser.save_screenshot(str(artifacts_dir / "web_page_phone_camera.png"))
 
 
 def _alert(driver: Any) -> Any:

@@ -73,14 +73,14 @@ async def test_status_api_renders_whatever_the_capabilities_publish(
     h, client = harness
     h.state.update("light/main-road/state", {"v": 1, "id": "msg-1", "state": "on",
                                              "reason": "schedule", "future_field": 7})
-    h.state.update("camera/gate/status", {"status": "online", "fps_in": 12.5})
+    h.state.update("camera/gate/status", {"state": "online", "fps_in": 12.5})
     h.state.update("camera/gate/snapshot", JPEG)
     h.state.update("hotspot/school/state", {"state": "degraded", "loss_percent": 12.0})
     h.state.update("light/odd", {"state": "on"})  # not an entity topic: ignored
     body = await (await client.get("/api/status")).json()
     assert body["lights"] == {"main-road": {"state": "on", "reason": "schedule",
                                             "future_field": 7}}
-    assert body["cameras"]["gate"]["status"] == "online"
+    assert body["cameras"]["gate"]["state"] == "online"
     assert body["cameras"]["gate"]["snapshot_url"].startswith("/snapshot/gate.jpg?v=")
     assert body["hotspots"]["school"]["state"] == "degraded"
     assert body["writes_enabled"] is True and body["gateway"]["gateway"] == "gw-unit"
@@ -179,7 +179,7 @@ async def test_metrics_cover_every_capability(
         harness: tuple[Harness, TestClient[Any, Any]]) -> None:
     h, client = harness
     h.state.update("light/main-road/state", {"state": "on", "driver": {"switch_count": 41}})
-    h.state.update("camera/gate/status", {"status": "online", "fps_in": 12.5,
+    h.state.update("camera/gate/status", {"state": "online", "fps_in": 12.5,
                                           "fps_decoded": 2.0, "reconnects_last_hour": 3})
     h.state.update("hotspot/school/state", {"state": "down", "rtt_median_ms": 31.5,
                                             "loss_pct": 100.0, "flaps_1h": 2,
@@ -191,6 +191,7 @@ async def test_metrics_cover_every_capability(
     assert samples[("edge_agent_relay_switches_total", (("circuit", "main-road"),))] == 41
     assert samples[("edge_agent_camera_fps", (("camera", "gate"), ("stage", "in")))] == 12.5
     assert samples[("edge_agent_camera_reconnects_last_hour", (("camera", "gate"),))] == 3
+    assert samples[("edge_agent_camera_online", (("camera", "gate"),))] == 1
     assert samples[("edge_agent_hotspot_state", (("hotspot", "school"), ("state", "down")))] == 1
     assert samples[("edge_agent_hotspot_state", (("hotspot", "school"), ("state", "up")))] == 0
     assert samples[("edge_agent_hotspot_rtt_median_ms", (("hotspot", "school"),))] == 31.5

@@ -98,7 +98,7 @@ class Discovery:
         status = f"{self.base}/camera/{camera}/status"
         link = self._common("camera", camera, f"Camera {camera}") | {
             "state_topic": status, "device_class": "connectivity",
-            "value_template": "{{ 'ON' if value_json.status == 'online' else 'OFF' }}",
+            "value_template": "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",
             "json_attributes_topic": status, "entity_category": "diagnostic",
         }
         return [(self._topic("binary_sensor", "motion", camera), motion),

@@ -151,7 +151,8 @@ class AgentCollector(Collector):
         reconnects = GaugeMetricFamily(P + "camera_reconnects_last_hour",
                                        "Stream reconnects in the last hour.", labels=["camera"])
         for camera, payload in sorted(entities(self._ctx.state, "camera", "status").items()):
-            online.add_metric([camera], 1 if payload.get("status") == "online" else 0)
+            status = payload.get("state", payload.get("status"))
+            online.add_metric([camera], 1 if status == "online" else 0)
             for name in CAMERA_FPS_FIELDS:
                 if (value := _num(payload.get(name))) is not None:
                     fps.add_metric([camera, name.removeprefix("fps_")], value)

@@ -12,7 +12,7 @@ import html
 _CSS = """
 :root{--bg:#f4f5f7;--card:#fff;--ink:#1d232b;--mute:#5f6b7a;--ok:#1a7f37;--warn:#b26b00;
 --bad:#c62828;--off:#6b7280;--acc:#0b63c5}
-*{box-sizing:border-box}body{margin:0;font:16px/1.4 system-ui,-apple-system,Roboto,sans-serif;
+*{box-sizing:border-box}html{scroll-padding:80px 0 90px}body{margin:0;font:16px/1.4 system-ui,-apple-system,Roboto,sans-serif;
 background:var(--bg);color:var(--ink)}
 header{background:#17324d;color:#fff;padding:12px 14px;position:sticky;top:0;z-index:2}
 header h1{font-size:18px;margin:0}header .sub{font-size:13px;opacity:.85}
@@ -72,6 +72,10 @@ function fmt(v) {
     return Object.entries(v).map(([k, x]) => k + " " + fmt(x)).join(", ");
   }
   return /^\d{4}-\d\d-\d\dT/.test(v) ? when(v) : String(v);
+}
+function pick(s, ...names) {  // payload field names differ a little between capabilities
+  for (const n of names) if (s[n] !== undefined && s[n] !== null) return s[n];
+  return null;
 }
 function kv(label, value) {
   return h("div", {class: "kv"}, label + ": ", h("b", {}, fmt(value)));
@@ -153,24 +157,23 @@ function lightCard(id, s) {
 const GOOD = {online: "ok", up: "ok", degraded: "warn", disarmed: "", offline: "bad",
               down: "bad"};
 function cameraCard(id, s) {
+  const status = pick(s, "state", "status");
   const card = h("div", {class: "card", "data-camera": id},
     h("div", {class: "row"}, h("span", {class: "name"}, s.name || id),
-      pill(s.status || "no data", GOOD[s.status])),
+      pill(status || "no data", GOOD[status])),
     kv("fps in / decoded / analysed",
        [s.fps_in, s.fps_decoded, s.fps_analysed].map(fmt).join(" / ")),
     kv("reconnects last hour", s.reconnects_last_hour),
     s.last_error ? h("div", {class: "err"}, s.last_error) : null,
-    details(s, ["name", "status", "fps_in", "fps_decoded", "fps_analysed", "snapshot_url",
-                "reconnects_last_hour", "last_error", "ts"], "camera:" + id));
+    s.armed === false && status !== "disarmed" ? kv("armed", false) : null,
+    details(s, ["name", "state", "status", "fps_in", "fps_decoded", "fps_analysed",
+                "snapshot_url", "reconnects_last_hour", "last_error", "ts", "camera"],
+            "camera:" + id));
   if (s.snapshot_url) card.append(h("img", {class: "snap", src: s.snapshot_url,
                                             alt: "latest snapshot of " + id}));
   card.append(h("div", {class: "btns"}, h("button", {class: "sec", onclick: () =>
     command("camera/" + encodeURIComponent(id) + "/snapshot", {})}, "Take snapshot")));
   return card;
-}
-function pick(s, ...names) {
-  for (const n of names) if (s[n] !== undefined && s[n] !== null) return s[n];
-  return null;
 }
 function hotspotCard(id, s) {
   return h("div", {class: "card", "data-hotspot": id},
@@ -187,10 +190,22 @@ function hotspotCard(id, s) {
                 "clients", "uptime_24h_pct", "uptime_24h", "uptime_30d_pct", "uptime_30d",
                 "since", "ts", "reasons", "last_error", "hotspot"], "hotspot:" + id));
 }
+const shown = {};  // section -> {key: JSON last rendered}: only changed cards are rebuilt,
+                  // so a button is not replaced under the technician's finger every refresh
 function fill(id, items, make) {
-  const box = $(id), keys = Object.keys(items || {});
-  box.replaceChildren(...(keys.length ? keys.map((k) => make(k, items[k]))
-                                      : [h("div", {class: "empty"}, "none configured")]));
+  const box = $(id), keys = Object.keys(items || {}), before = shown[id] || {}, now = {};
+  keys.forEach((k) => { now[k] = JSON.stringify(items[k]); });
+  shown[id] = now;
+  if (!keys.length) {
+    box.replaceChildren(h("div", {class: "empty"}, "none configured"));
+  } else if (Object.keys(before).join("\n") !== keys.join("\n") ||
+             box.children.length !== keys.length) {
+    box.replaceChildren(...keys.map((k) => make(k, items[k])));
+  } else {
+    keys.forEach((k, i) => {
+      if (now[k] !== before[k]) box.children[i].replaceWith(make(k, items[k]));
+    });
+  }
 }
 function gateway(d) {
   const g = d.gateway, ob = g.outbox || {}, m = g.mqtt || {};

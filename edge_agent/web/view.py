@@ -32,29 +32,40 @@ def snapshots(state: RetainedState) -> dict[str, bytes]:
     return found
 
 
-def configured_ids(section: Any) -> list[str]:
-    """Ids of the items of a config section: a list of models, a dict, or a model with
-    ``circuits``. Tolerant on purpose: capability configs grow while this page exists."""
+def configured(section: Any) -> dict[str, str | None]:
+    """``{id: human name}`` of the items of a config section: a list of models, a dict, or a
+    model with ``circuits``. Tolerant on purpose: capability configs grow independently."""
     if section is None:
-        return []
+        return {}
     if hasattr(section, "circuits"):
         section = section.circuits
     if isinstance(section, Mapping):
-        return [str(key) for key in section]
-    ids: list[str] = []
+        return {str(key): None for key in section}
+    found: dict[str, str | None] = {}
     if isinstance(section, list | tuple):
         for item in section:
-            ident = getattr(item, "id", None) or getattr(item, "name", None)
-            if isinstance(item, Mapping):
-                ident = item.get("id") or item.get("name")
+            get = item.get if isinstance(item, Mapping) else \
+                lambda key, obj=item: getattr(obj, key, None)
+            ident = get("id") or get("name")
             if ident:
-                ids.append(str(ident))
-    return ids
+                name = get("name")
+                found[str(ident)] = str(name) if name and name != ident else None
+    return found
 
 
-def _merge(configured: list[str], live: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {ident: {} for ident in configured}
+def configured_ids(section: Any) -> list[str]:
+    return list(configured(section))
+
+
+def _merge(config: dict[str, str | None],
+           live: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Configured items (even before their first message) plus live ones; the config's
+    human name fills in when the payload has none."""
+    merged: dict[str, dict[str, Any]] = {ident: {} for ident in config}
     merged.update(live)
+    for ident, name in config.items():
+        if name and not merged[ident].get("name"):
+            merged[ident]["name"] = name
     return dict(sorted(merged.items()))
 
 
@@ -63,7 +74,7 @@ def api_status(ctx: AgentContext, health: Mapping[str, Any],
     """The body of ``/api/status``: one fetch gives the page everything."""
     cfg = ctx.config
     shots = snapshots(ctx.state)
-    cameras = _merge(configured_ids(cfg.cameras), entities(ctx.state, "camera", "status"))
+    cameras = _merge(configured(cfg.cameras), entities(ctx.state, "camera", "status"))
     for ident, camera in cameras.items():
         jpeg = shots.get(ident)
         # the checksum changes the URL only when the image changes (no needless reloads)
@@ -74,8 +85,8 @@ def api_status(ctx: AgentContext, health: Mapping[str, Any],
         "timezone": cfg.gateway.timezone,
         "health": dict(health),
         "writes_enabled": writes_enabled,
-        "lights": _merge(configured_ids(getattr(cfg, "lighting", None)),
+        "lights": _merge(configured(getattr(cfg, "lighting", None)),
                          entities(ctx.state, "light", "state")),
         "cameras": cameras,
-        "hotspots": _merge(configured_ids(cfg.hotspots), entities(ctx.state, "hotspot", "state")),
+        "hotspots": _merge(configured(cfg.hotspots), entities(ctx.state, "hotspot", "state")),
     }
