@@ -12,7 +12,8 @@ import html
 _CSS = """
 :root{--bg:#f4f5f7;--card:#fff;--ink:#1d232b;--mute:#5f6b7a;--ok:#1a7f37;--warn:#b26b00;
 --bad:#c62828;--off:#6b7280;--acc:#0b63c5}
-*{box-sizing:border-box}html{scroll-padding:80px 0 90px}body{margin:0;font:16px/1.4 system-ui,-apple-system,Roboto,sans-serif;
+*{box-sizing:border-box}html{scroll-padding:80px 0 90px}
+body{margin:0;font:16px/1.4 system-ui,-apple-system,Roboto,sans-serif;
 background:var(--bg);color:var(--ink)}
 header{background:#17324d;color:#fff;padding:12px 14px;position:sticky;top:0;z-index:2}
 header h1{font-size:18px;margin:0}header .sub{font-size:13px;opacity:.85}
