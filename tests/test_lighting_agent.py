@@ -26,9 +26,9 @@ BASE = f"commune/testsite/{GW}"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def state_of(circuit: str, **expected: Any) -> Callable[[Received], bool]:
+def state_of(circuit: str, base: str = BASE, **expected: Any) -> Callable[[Received], bool]:
     def match(m: Received) -> bool:
-        if m.topic != f"{BASE}/light/{circuit}/state":
+        if m.topic != f"{base}/light/{circuit}/state":
             return False
         body = m.json()
         return all(body.get(k) == v for k, v in expected.items())
@@ -95,7 +95,7 @@ def test_agent_lights_end_to_end(tmp_path: Path, broker: Broker,
         assert len(replies) == 1
 
         # Override off until a few seconds from now, then back to schedule by itself.
-        until = (datetime.now(VN) + timedelta(seconds=6)).isoformat(timespec="seconds")
+        until = (datetime.now(VN) + timedelta(seconds=8)).isoformat(timespec="seconds")
         reply = control_room.command(BASE, "light/main-road/override",
                                      {"state": "off", "until": until})
         assert reply["ok"] is True and reply["state"] == "off" and reply["reason"] == "override"
