@@ -232,6 +232,7 @@ async def test_override_survives_restart_and_expires(tmp_path: Path) -> None:
     state = last(published2, "main")
     assert (state["state"], state["reason"], state["override_until"]) == \
         ("on", "override", until.isoformat())
+    assert state["switch_count"] == 1  # off→on before the reboot, kept on disk
     clock.advance((until - clock.wall).total_seconds())
     await again.reconcile()
     assert (last(published2, "main")["state"], last(published2, "main")["reason"]) == \

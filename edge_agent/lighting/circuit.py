@@ -37,6 +37,7 @@ class Circuit:
     pulsing: bool = False
     switches_today: int = 0
     switches_day: str = ""
+    switch_count: int = 0
     energy: Energy = field(default_factory=Energy)
 
     @property
@@ -52,6 +53,7 @@ class Circuit:
         if day != self.switches_day:
             self.switches_day, self.switches_today = day, 0
         self.switches_today += 1
+        self.switch_count += 1
         self.last_switch_mono, self.last_switch_at = mono, now
 
     def state_payload(self, override: Override | None, synced: bool) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class Circuit:
             pending_until=_iso(self.pending_until),
             driver=describe(self.cfg.relay), driver_ok=self.driver_ok,
             driver_error=self.driver_error, last_switch=_iso(self.last_switch_at),
-            switches_today=self.switches_today,
+            switches_today=self.switches_today, switch_count=self.switch_count,
             on_hours_today=round(self.energy.on_s / 3600, 3),
             on_hours_yesterday=round(self.energy.yesterday_on_s / 3600, 3)
             if self.energy.yesterday_on_s is not None else None,

@@ -36,6 +36,8 @@ class LightState(BaseModel):
     driver_error: str | None = Field(None, description="The last relay error, for a human.")
     last_switch: str | None = Field(None, description="When the relay last changed state.")
     switches_today: int = Field(0, description="Relay changes today (local day).")
+    switch_count: int = Field(0, description="Relay changes in total, kept across restarts "
+                              "(contactor wear).")
     on_hours_today: float = Field(description="Hours on since local midnight (energy).")
     on_hours_yesterday: float | None = Field(None, description="Hours on yesterday.")
     clock_synced: bool = Field(description="False until the system clock is known good.")

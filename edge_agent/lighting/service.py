@@ -65,6 +65,7 @@ class LightingService:
             if c.id in self.store.energy:
                 c.energy = self.store.energy[c.id]
             self.store.energy[c.id] = c.energy
+            c.switch_count = self.store.switch_count.get(c.id, 0)
         await asyncio.gather(*(self._read_initial(c) for c in self.circuits.values()))
 
     async def _read_initial(self, c: Circuit) -> None:
@@ -213,6 +214,7 @@ class LightingService:
             if c.actual is not None:
                 # A first set from an unknown state does not start the protection interval.
                 c.record_switch(self._now(), self._mono(), self.tz)
+                self.store.switch_count[c.id] = c.switch_count
         c.actual = target
         if self.store.last_state.get(c.id) is not target:
             self.store.last_state[c.id] = target

@@ -62,6 +62,7 @@ class LightingStore:
     overrides: dict[str, Override] = field(default_factory=dict)
     last_state: dict[str, bool] = field(default_factory=dict)
     energy: dict[str, Energy] = field(default_factory=dict)
+    switch_count: dict[str, int] = field(default_factory=dict)
 
     def load(self) -> None:
         try:
@@ -78,6 +79,7 @@ class LightingStore:
             except (KeyError, TypeError, ValueError):
                 log.warning("lighting: ignoring a bad saved override for %s", circuit)
         self.last_state = {k: bool(v) for k, v in data.get("last_state", {}).items()}
+        self.switch_count = {k: int(v) for k, v in data.get("switch_count", {}).items()}
         for circuit, item in data.get("energy", {}).items():
             self.energy[circuit] = Energy(str(item.get("day", "")), float(item.get("on_s", 0)),
                                           item.get("yesterday_on_s"))
@@ -87,6 +89,7 @@ class LightingStore:
             "overrides": {c: {"state": o.state, "until": _iso(o.until), "start": _iso(o.start)}
                           for c, o in self.overrides.items()},
             "last_state": self.last_state,
+            "switch_count": self.switch_count,
             "energy": {c: {"day": e.day, "on_s": round(e.on_s, 1),
                            "yesterday_on_s": e.yesterday_on_s} for c, e in self.energy.items()},
         }
