@@ -48,13 +48,18 @@ class Circuit:
     def channel(self) -> int:
         return self.cfg.relay.channel
 
-    def record_switch(self, now: datetime, mono: float, tz: tzinfo) -> None:
+    def count_switch(self, now: datetime, tz: tzinfo) -> None:
         day = now.astimezone(tz).date().isoformat()
         if day != self.switches_day:
             self.switches_day, self.switches_today = day, 0
         self.switches_today += 1
         self.switch_count += 1
-        self.last_switch_mono, self.last_switch_at = mono, now
+        self.last_switch_at = now
+
+    def record_switch(self, now: datetime, mono: float, tz: tzinfo) -> None:
+        """A scheduled/commanded change: counted, and it starts the protection interval."""
+        self.count_switch(now, tz)
+        self.last_switch_mono = mono
 
     def state_payload(self, override: Override | None, synced: bool) -> dict[str, Any]:
         d = self.decision

@@ -100,4 +100,5 @@ class LightingCommands:
         except (RelayError, TimeoutError) as exc:
             raise CommandError(f"relay of circuit {c.id} failed: "
                                f"{exc or 'no answer'}") from None
-        c.switches_today += 1
+        c.count_switch(self.service._now(), self.service.tz)
+        self.service.store.switch_count[c.id] = c.switch_count
