@@ -44,7 +44,7 @@ class LightingCommands:
     async def override(self, request: CommandRequest) -> dict[str, Any]:
         c = self._circuit(request)
         req = OverrideRequest.model_validate(request.payload)
-        now = self.service._now()
+        now = self.service.now()
         if req.until <= now:
             raise CommandError(f"'until' {req.until.isoformat()} is already past (gateway "
                                f"time {now.astimezone(self.service.tz).isoformat()})")
@@ -74,7 +74,7 @@ class LightingCommands:
         interval on purpose: someone is standing at the cabinet watching the contactor."""
         c = self._circuit(request)
         req = PulseRequest.model_validate(request.payload)
-        async with self.service._lock:
+        async with self.service.lock:
             if c.pulsing:
                 raise CommandError(f"circuit {c.id} is already being pulsed")
             c.pulsing = True
@@ -100,5 +100,5 @@ class LightingCommands:
         except (RelayError, TimeoutError) as exc:
             raise CommandError(f"relay of circuit {c.id} failed: "
                                f"{exc or 'no answer'}") from None
-        c.count_switch(self.service._now(), self.service.tz)
+        c.count_switch(self.service.now(), self.service.tz)
         self.service.store.switch_count[c.id] = c.switch_count

@@ -49,7 +49,7 @@ class LightingService:
         self._now, self._mono = now, monotonic
         self.circuits = {c.id: Circuit(c, relays[c.id], [Rule.from_config(r) for r in c.rules])
                          for c in config.circuits}
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one pass (or a pulse's bookkeeping) at a time
         self._wake = asyncio.Event()
         self._was_synced: bool | None = None
         self._last_clock: tuple[datetime, float] | None = None
@@ -102,9 +102,12 @@ class LightingService:
     def wake(self) -> None:
         self._wake.set()
 
+    def now(self) -> datetime:
+        return self._now()
+
     # -- one pass ----------------------------------------------------------------------------
     async def reconcile(self, force: bool = False) -> None:
-        async with self._lock:
+        async with self.lock:
             now, mono = self._now(), self._mono()
             synced = self._clock_synced()
             force = self._clock_events(now, mono, synced) or force
