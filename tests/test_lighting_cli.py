@@ -89,3 +89,32 @@ def test_bad_rule_is_a_clear_config_error(tmp_path: Path,
     err: Any = capsys.readouterr().err
     assert "lighting.circuits[0].rules[0].on" in err
     assert "'sundown+15m' is not a time" in err
+
+
+def test_relay_goes_through_the_running_agent(tmp_path: Path, broker: Any,
+                                              control_room: Any,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """With the agent running (and http.token set) ``relay`` sends an override to it."""
+    from tests.infra.agent_proc import AgentProcess
+    from tests.infra.broker import free_port
+
+    data = base_config(tmp_path, broker.url, gateway="gw-light-cli",
+                       http={"enabled": True, "bind": "127.0.0.1", "port": free_port(),
+                             "token": "technician-token-123"})
+    data["lighting"] = {"circuits": [{"id": "main-road", "min_switch_interval_s": 0,
+                                      "relay": {"driver": "sim", "board": "cli-agent",
+                                                "state_file": str(tmp_path / "r.json")}}]}
+    path = write_config(tmp_path / "agent.yaml", data)
+    agent = AgentProcess(path, tmp_path / "agent.log").start()
+    try:
+        control_room.wait_for(lambda m: m.topic.endswith("gw-light-cli/light/main-road/state"),
+                              15)
+        agent.wait_log("web: page on", 10)
+        assert main(["relay", "main-road", "on", "--minutes", "5", "-c", str(path)]) == 0
+        assert "override on until" in capsys.readouterr().out
+        assert json.loads((tmp_path / "r.json").read_text()) == {"1": True}
+        control_room.wait_for(lambda m: m.topic.endswith("gw-light-cli/light/main-road/state")
+                              and m.json().get("reason") == "override"
+                              and m.json().get("state") == "on", 10)
+    finally:
+        agent.stop()
