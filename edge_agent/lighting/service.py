@@ -27,6 +27,7 @@ log = logging.getLogger("edge_agent.lighting")
 MAX_TICK_S = 5.0
 JUMP_S = 5.0  # wall clock moved this much more/less than the monotonic clock: a jump
 SWITCH_TIMEOUT_S = 15.0
+INITIAL_READ_S = 5.0
 ENERGY_SAVE_S = 600.0
 
 PublishFn = Callable[[str, Mapping[str, Any]], Awaitable[None]]
@@ -70,7 +71,8 @@ class LightingService:
 
     async def _read_initial(self, c: Circuit) -> None:
         try:
-            c.actual = await asyncio.wait_for(c.relay.read(c.channel), SWITCH_TIMEOUT_S)
+            # Bounded tighter than a switch: a dead device must not hold up the first pass.
+            c.actual = await asyncio.wait_for(c.relay.read(c.channel), INITIAL_READ_S)
         except (RelayError, TimeoutError) as exc:
             self._failed(c, exc)
             c.retry_at = 0.0  # try switching at once anyway
