@@ -206,6 +206,9 @@ def test_time_spec_grammar() -> None:
     assert str(parse_time_spec("SUNRISE - 10m")) == "sunrise-10m"
     assert str(parse_time_spec("5:07")) == "05:07"
     assert parse_weekdays(["fri-mon"]) == frozenset({4, 5, 6, 0})
+    assert parse_weekdays(["Monday", "wed"]) == frozenset({0, 2})
+    with pytest.raises(ValueError, match="'funday' is not a weekday"):
+        parse_weekdays(["funday"])
     for bad in ("25:00", "sunset+", "noon", "sunset+7h"):
         with pytest.raises(ValueError):
             parse_time_spec(bad)

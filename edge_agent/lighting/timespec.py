@@ -13,6 +13,8 @@ _FIXED = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _ASTRO = re.compile(r"^(sunset|sunrise)\s*(?:([+-])\s*((?:\d+h)?(?:\d+m)?(?:\d+s)?))?$")
 _PART = re.compile(r"(\d+)([hms])")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                  "sunday")
 _RANGE_SEP = ".."
 
 
@@ -64,24 +66,26 @@ def parse_time_spec(text: str) -> TimeSpec:
 
 
 def parse_weekdays(items: list[str]) -> frozenset[int]:
-    """``["mon", "fri-sun"]`` → {0, 4, 5, 6} (Monday is 0)."""
+    """``["mon", "fri-sun"]`` → {0, 4, 5, 6} (Monday is 0). Full names work too."""
     out: set[int] = set()
     for item in items:
         word = str(item).strip().lower()
         if "-" in word:
-            first, last = (w.strip()[:3] for w in word.split("-", 1))
+            first, last = word.split("-", 1)
             a, b = _weekday(first), _weekday(last)
-            span = range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]
-            out.update(span)
+            out.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
         else:
-            out.add(_weekday(word[:3]))
+            out.add(_weekday(word))
     return frozenset(out)
 
 
 def _weekday(word: str) -> int:
-    if word not in _WEEKDAYS:
-        raise ValueError(f"{word!r} is not a weekday (mon, tue, ..., sun, or a range fri-sun)")
-    return _WEEKDAYS.index(word)
+    word = word.strip()
+    if word in _WEEKDAYS:
+        return _WEEKDAYS.index(word)
+    if word in _FULL_WEEKDAYS:
+        return _FULL_WEEKDAYS.index(word)
+    raise ValueError(f"{word!r} is not a weekday (mon, tue, ..., sun, or a range fri-sun)")
 
 
 @dataclass(frozen=True, slots=True)
