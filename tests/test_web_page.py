@@ -167,6 +167,19 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
     toast(browser, f"Done: light/{CIRCUIT}/pulse")
     assert relay_states(tmp_path)["1"] is before  # and back after the pulse
 
+    # an override until the time in the box (default: in an hour), then back to schedule
+    click(browser, "#toast")
+    wanted = "OFF" if before else "ON"
+    click(browser, f"[data-light='{CIRCUIT}'] button:nth-of-type({3 if before else 2})")
+    card = wait_until(lambda: t if "reason: override" in (t := text_of(
+        browser, f"[data-light='{CIRCUIT}']")) else None, 10, "override shown")
+    assert wanted in card and "Back to schedule" in card
+    assert relay_states(tmp_path)["1"] is (not before)
+    click(browser, f"[data-light='{CIRCUIT}'] button:last-of-type")
+    wait_until(lambda: "reason: override" not in text_of(
+        browser, f"[data-light='{CIRCUIT}']"), 10, "back to schedule")
+    assert relay_states(tmp_path)["1"] is before
+
     if not shutil.which("ffmpeg"):
         return
     # a camera (file source, looped) with a snapshot taken from the page
