@@ -189,3 +189,24 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(
     assert len(times) >= 4, messages
     assert max(gaps) >= block_s - WATCHDOG_USEC / 2e6, gaps
     assert proc.returncode == 0, output
+
+
+def test_ready_comes_even_when_the_broker_is_unreachable(
+        tmp_path: Path, notify_socket: tuple[socket.socket, str]) -> None:
+    """A village without uplink must still start (and switch its lights): systemd would
+    kill a Type=notify service that never says READY=1 (TimeoutStartSec=60)."""
+    sock, path = notify_socket
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    config = write_config(tmp_path / "agent.yaml",
+                          base_config(tmp_path, f"mqtt://127.0.0.1:{dead_port}"))
+    agent = AgentProcess(config, tmp_path / "agent.log",
+                         env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": str(WATCHDOG_USEC)})
+    agent.start()
+    try:
+        wait_message(sock, "READY=1", 20)
+        assert "spooling messages to the outbox" in agent.log()
+        assert any(m == "WATCHDOG=1" for _, m in read_messages(sock, 1.5))
+    finally:
+        assert agent.stop() == 0, agent.log()[-2000:]
