@@ -264,6 +264,28 @@ async def test_failing_relay_is_reported_retried_and_isolated(tmp_path: Path) ->
     assert (bad["state"], bad["driver_ok"], bad["driver_error"]) == ("on", True, None)
 
 
+async def test_driver_bug_is_isolated(tmp_path: Path) -> None:
+    class Buggy:
+        async def set(self, channel: int, state: bool) -> None:
+            raise KeyError("oops")
+
+        async def read(self, channel: int) -> bool | None:
+            raise ZeroDivisionError
+
+        async def close(self) -> None:
+            return None
+
+    clock = Clock(local(21))
+    service, published, _ = make(tmp_path, clock, [circuit("bug", board()),
+                                                        circuit("ok", board())])
+    service.circuits["bug"].relay = Buggy()
+    await service.start()
+    await service.reconcile()
+    assert last(published, "ok")["state"] == "on"
+    bug = last(published, "bug")
+    assert bug["driver_ok"] is False and "driver error: KeyError" in bug["driver_error"]
+
+
 async def test_staggered_switching(tmp_path: Path) -> None:
     clock = Clock(local(21))
     service, _, relays = make(tmp_path, clock, [circuit("a", board()), circuit("b", board()),

@@ -56,8 +56,12 @@ class SimRelay:
         path = self._cfg.state_file
         if path is not None:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({str(k): v for k, v in sorted(self._channels.items())}))
-            tmp.replace(path)
+            try:
+                tmp.write_text(json.dumps({str(k): v for k, v in
+                                           sorted(self._channels.items())}))
+                tmp.replace(path)
+            except OSError as exc:
+                raise RelayError(f"simulated board state file {path}: {exc}") from None
 
     async def set(self, channel: int, state: bool) -> None:
         self._check()

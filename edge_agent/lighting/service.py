@@ -73,9 +73,9 @@ class LightingService:
         try:
             # Bounded tighter than a switch: a dead device must not hold up the first pass.
             c.actual = await asyncio.wait_for(c.relay.read(c.channel), INITIAL_READ_S)
-        except (RelayError, TimeoutError) as exc:
+        except Exception as exc:  # RelayError, a timeout, or a driver bug: switch anyway
             self._failed(c, exc)
-            c.retry_at = 0.0  # try switching at once anyway
+            c.retry_at = 0.0
 
     async def run(self) -> None:
         await self.start()
@@ -92,7 +92,7 @@ class LightingService:
             try:
                 await asyncio.wait_for(c.relay.set(c.channel, c.cfg.on_stop == "on"), 3.0)
                 log.info("circuit %s: set %s on stop (on_stop)", c.id, c.cfg.on_stop)
-            except (RelayError, TimeoutError) as exc:
+            except Exception as exc:  # stopping must go on for the other circuits
                 log.error("circuit %s: on_stop %s failed: %s", c.id, c.cfg.on_stop, exc)
         for relay in {id(c.relay): c.relay for c in self.circuits.values()}.values():
             try:
@@ -207,6 +207,10 @@ class LightingService:
             await asyncio.wait_for(c.relay.set(c.channel, target), SWITCH_TIMEOUT_S)
         except (RelayError, TimeoutError) as exc:
             self._failed(c, exc)
+            return
+        except Exception as exc:  # a driver bug must not take the other circuits down
+            log.exception("circuit %s: relay driver error", c.id)
+            self._failed(c, RelayError(f"driver error: {type(exc).__name__}: {exc}"))
             return
         if not c.driver_ok:
             log.info("circuit %s: relay works again", c.id)
