@@ -139,8 +139,12 @@ class Agent:
 
     async def _run_generations(self) -> None:
         """Run the components; on reload, stop them and start the new config's set."""
+        generation = 0
         while not self._stop.is_set():
             self._reload.clear()
+            if generation:  # a reload: the retained birth must show the new config hash
+                await self.link.publish_status(self._birth())
+            generation += 1
             components: list[Component] = [self.health, *build_components(self.loaded.config)]
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(self._supervise(c), name=c.name) for c in components]

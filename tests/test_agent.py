@@ -152,20 +152,30 @@ def test_sigterm_publishes_stopped_exits_0_outbox_intact(broker: Broker,
 def test_sigterm_while_broker_down_keeps_messages_on_disk(tmp_path: Path) -> None:
     agent, _, _ = _start(tmp_path, f"mqtt://127.0.0.1:{free_port()}", "gw-nobroker",
                          health={"interval_s": 1})
+    db = tmp_path / "data-gw-nobroker" / "outbox.sqlite3"
     try:
-        agent.wait_log("spooling messages to the outbox", 10)
-        time.sleep(1.0)
+        deadline = time.monotonic() + 15
+        while _count_rows(db) < 2:  # health every 1 s, committed while the broker is away
+            assert time.monotonic() < deadline, agent.log()[-2000:]
+            time.sleep(0.2)
         agent.signal(signal.SIGTERM)
         assert agent.proc is not None
         assert agent.proc.wait(10) == 0
     finally:
         agent.stop()
-    db = tmp_path / "data-gw-nobroker" / "outbox.sqlite3"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = conn.execute("SELECT topic FROM messages").fetchall()
     assert len(rows) >= 2 and all(t.endswith("/health") for (t,) in rows)
     assert f"{len(rows)} message(s) wait in the outbox" in agent.log()
+
+
+def _count_rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created yet
 
 
 def test_sighup_refuses_broken_config_and_applies_good_one(broker: Broker,
@@ -194,6 +204,8 @@ def test_sighup_refuses_broken_config_and_applies_good_one(broker: Broker,
         second = room.command(base, "config/get", {})
         assert second["config_hash"] == _digest(config) != first
         assert second["config"]["health"]["interval_s"] == 30
+        room.wait_for(lambda m: m.topic == f"{base}/status" and
+                      m.json().get("config_hash") == second["config_hash"], 5)
 
         config.write_text(good_text)
         assert room.command(base, "config/reload", {})["config_hash"] == first
