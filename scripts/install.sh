@@ -41,7 +41,11 @@ APT_PACKAGES=(python3 python3-venv python3-pip python3-dev gcc ca-certificates
 MARKER=".edge-agent-install"
 UNIT_NAME="edge-agent.service"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+  say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '==> %s\n' "$*"; }
+fi
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
