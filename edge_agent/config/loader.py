@@ -111,7 +111,9 @@ class _Builder:
             self._scalar_loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = str(self._scalar_loader.construct_object(key_node))
+                # the key as written: YAML 1.1 would turn 'on:'/'off:' keys into booleans
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else \
+                    str(self._scalar_loader.construct_object(key_node))
                 if key in result:
                     self._add(key_node, loc + (key,), "duplicate key (the later one would win)")
                 self.marks[loc + (key,)] = (key_node.start_mark.line + 1,

@@ -37,7 +37,7 @@ class ControlRoom:
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
                                   protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-                                  **({} if v5 else {"clean_session": clean}))
+                                  clean_session=None if v5 else clean)
         self.client.max_queued_messages_set(0)
         if "username" in tls_and_auth:
             self.client.username_pw_set(tls_and_auth["username"], tls_and_auth.get("password"))
@@ -108,7 +108,7 @@ class ControlRoom:
         if response_topic:
             self.client.subscribe(response_topic, qos=1)
             time.sleep(0.1)
-            expected = props.CorrelationData if props else None
+            expected = getattr(props, "CorrelationData", None)
             self.publish(f"{base}/cmd/{path}", body, properties=props)
             reply = self.wait_for(lambda m: m.topic == response_topic and m.properties is
                                   not None and getattr(m.properties, "CorrelationData", None)
