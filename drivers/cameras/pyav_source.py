@@ -90,9 +90,12 @@ def open_container(cfg: PyAVSourceConfig) -> Any:
     """Open ``cfg.url`` with timeouts; raises ``SourceError`` with a redacted message."""
     options: dict[str, str] = {}
     if cfg.url.startswith("rtsp"):
-        # TCP: no lost packets, passes NAT. Socket timeout in µs. A short analysis: the SDP
-        # already names the codec and size, and 5 s of probing delays every reconnect.
-        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 1e6)),
+        # TCP: no lost packets, passes NAT. The socket timeout (µs) is a backstop at twice the
+        # read timeout: when it fires first, FFmpeg flushes a buffered frame and the "hung"
+        # clock starts again; PyAV's read timeout is the one meant to end a hung session.
+        # A short analysis: the SDP already names the codec and size, and FFmpeg's default
+        # 5 s of probing would delay every reconnect.
+        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 2e6)),
                    "analyzeduration": "500000"}
     try:
         return av.open(cfg.url, options=options,
@@ -178,6 +181,7 @@ class PyAVSource:
         tb = float(stream.time_base or 1 / 90000)
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         state = _ReadState()
+        self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
         pace = _Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
         while not self._stop.is_set():
@@ -197,8 +201,14 @@ class PyAVSource:
             state.last_pts = pts
             if pace is not None:
                 pace.wait(pts, self._stop)
+            now = time.monotonic()
+            gap = now - self.stats.last_packet
+            if not is_file(self.cfg.url) and gap >= self.cfg.read_timeout_s:
+                # On a read timeout FFmpeg's RTSP demuxer hands out the frame it was holding
+                # instead of failing; a gap this long means the camera hung: reconnect.
+                raise SourceError(f"no data for {gap:.1f} s (camera hung?)")
             self.stats.packets += 1
-            self.stats.last_packet = time.monotonic()
+            self.stats.last_packet = now
             if self.on_packet is not None:
                 self.on_packet(packet, pts)
             if self._should_decode(ctx, packet, pts, tb, state):

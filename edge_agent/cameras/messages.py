@@ -22,6 +22,8 @@ class CameraStatus(BaseModel):
     fps_in: float = Field(description="Packets (frames) received per second.")
     fps_decoded: float = Field(description="Frames decoded per second.")
     fps_analysed: float = Field(description="Frames analysed for motion per second.")
+    packets_total: int = Field(description="Packets received since the agent started.")
+    decoded_total: int = Field(description="Frames decoded since the agent started.")
     codec: str | None = Field(None, description="Video codec, e.g. h264.")
     width: int | None = Field(None, description="Picture width in pixels.")
     height: int | None = Field(None, description="Picture height in pixels.")

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,7 +87,8 @@ class CameraService:
         self._next_analysis = -1.0
         self._event_active = False  # mirrored for the source thread
         self._latest: tuple[Any, float] | None = None  # (frame, monotonic time)
-        self._offline_times: deque[float] = deque()
+        self._reconnect_times: deque[float] = deque()  # back online after offline
+        self._ever_online = False
         self._started_wall: dict[str, float] = {}
         self._clip_ref: str | None = None
         self._published_state: str | None = None
@@ -134,8 +136,10 @@ class CameraService:
         if online != self.connected:
             self.connected = online
             self.since = time.time()
+            if online and self._ever_online:
+                self._reconnect_times.append(time.monotonic())
+            self._ever_online = self._ever_online or online
             if not online:
-                self._offline_times.append(time.monotonic())
                 self.detector.reset()
             log.info("camera %s is %s", self.cfg.id, "online" if online else "offline")
 
@@ -199,8 +203,8 @@ class CameraService:
     async def publish_status(self, rates: tuple[float, float, float] = (0.0, 0.0, 0.0)
                              ) -> None:
         hour_ago = time.monotonic() - 3600
-        while self._offline_times and self._offline_times[0] < hour_ago:
-            self._offline_times.popleft()
+        while self._reconnect_times and self._reconnect_times[0] < hour_ago:
+            self._reconnect_times.popleft()
         info = self.source.info
         last_error = self.last_error or self.media.stats.last_error or \
             (self.clips.last_error if self.clips else None)
@@ -208,11 +212,12 @@ class CameraService:
             camera=self.cfg.id, state=self.state,
             armed=self.armed, connected=self.connected, decode=self.cfg.decode,
             fps_in=round(rates[0], 1), fps_decoded=round(rates[1], 1),
-            fps_analysed=round(rates[2], 1), codec=info.codec if info else None,
+            fps_analysed=round(rates[2], 1), packets_total=self.source.stats.packets,
+            decoded_total=self.source.stats.decoded, codec=info.codec if info else None,
             width=info.width if info else None, height=info.height if info else None,
             keyframe_interval_s=round(self.source.stats.key_interval, 2)
             if self.source.stats.key_interval else None,
-            reconnects_last_hour=len(self._offline_times),
+            reconnects_last_hour=len(self._reconnect_times),
             last_error=redact(last_error) if last_error else None,
             since=utc_iso(self.since),
             media_mb=round(self.media.stats.bytes_used / 1048576, 2))
@@ -231,10 +236,12 @@ class CameraService:
             if not was_active and self.tracker.active:
                 self._event_active = True
                 if frame is not None:
-                    await self._on_event_start(frame, wall)
+                    ref = await self._on_event_start(frame, wall)
+                    messages = [replace(m, snapshot=ref) if m.kind == "start" else m
+                                for m in messages]
             await self._emit(messages, wall)
 
-    async def _on_event_start(self, frame: Any, wall: float) -> None:
+    async def _on_event_start(self, frame: Any, wall: float) -> str:
         event_id = self.tracker.event_id
         assert event_id is not None
         self._started_wall[event_id] = wall
@@ -248,6 +255,7 @@ class CameraService:
         asyncio.get_running_loop().create_task(self._event_snapshot(event_id, frame, when))
         ref = self.media.ref(self.media.path_for(event_id, ".jpg", when))
         self.tracker.set_snapshot(ref)
+        return ref
 
     async def _event_snapshot(self, event_id: str, frame: Any, when: datetime) -> None:
         try:

@@ -97,7 +97,7 @@ class RtspServer:
                if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
         self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.clip),
                                       str(self.port)], stdout=subprocess.PIPE, text=True,
-                                     env=env)
+                                     stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
