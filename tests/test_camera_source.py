@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from datetime import datetime
@@ -177,3 +178,29 @@ def test_hung_rtsp_server_is_detected_and_reconnected(moving_clip: Path) -> None
     finally:
         src.stop()
         server.stop()
+
+
+def test_probe_cli_over_rtsp_prints_stream_facts_and_saves_a_frame(
+        moving_clip: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    server = RtspServer(moving_clip).start()
+    try:
+        url = server.url.replace("rtsp://", "rtsp://tech:hunter2@")
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "camera", "probe", url,
+                              "--save", str(tmp_path / "f.jpg"), "--seconds", "4.5"],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    assert "codec:      h264" in out.stdout and "resolution: 320x240" in out.stdout
+    assert re.search(r"key frames: every 2\.0\d s", out.stdout), out.stdout
+    assert "hunter2" not in out.stdout
+    assert (tmp_path / "f.jpg").read_bytes()[:2] == b"\xff\xd8"
+    refused = subprocess.run([sys.executable, "-m", "edge_agent", "camera", "probe",
+                              "rtsp://tech:hunter2@127.0.0.1:1/x"], capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode == 1 and "hunter2" not in refused.stderr
+    assert "hint: nothing listens there" in refused.stderr
+    assert "Traceback" not in refused.stderr

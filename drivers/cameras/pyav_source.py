@@ -220,6 +220,11 @@ class PyAVSource:
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
                        st: _ReadState) -> bool:
         if packet.is_keyframe:
+            if st.last_key is not None and abs(pts - st.last_key) < 1e-6:
+                # Over RTSP a multi-slice key frame can arrive as several packets with the
+                # same timestamp: they all belong at the head of the GOP.
+                st.gop.append(packet)
+                return True
             if st.last_key is not None and pts > st.last_key:
                 self.stats.key_interval = pts - st.last_key
             st.last_key = pts
