@@ -201,10 +201,21 @@ class MqttLink:
         except aiomqtt.MqttError as exc:
             raise LinkDown(f"MQTT publish failed: {exc}") from None
 
-    def subscribe_raw(self, topic_filter: str, callback: MessageCallback) -> None:
-        self._raw_subs.append((topic_filter, callback))
+    def subscribe_raw(self, topic_filter: str,
+                      callback: MessageCallback) -> Callable[[], None]:
+        entry = (topic_filter, callback)
+        self._raw_subs.append(entry)
         if self._client is not None:
             self._spawn(self._client.subscribe(topic_filter, qos=1))
+
+        def unsubscribe() -> None:
+            if entry in self._raw_subs:
+                self._raw_subs.remove(entry)
+            still_wanted = any(f == topic_filter for f, _ in self._raw_subs)
+            if self._client is not None and not still_wanted:
+                self._spawn(self._client.unsubscribe(topic_filter))
+
+        return unsubscribe
 
     # -- incoming ----------------------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:

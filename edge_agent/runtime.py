@@ -111,8 +111,12 @@ class MqttPort(Protocol):
     async def publish_raw(self, topic: str, payload: bytes, *, qos: int = 1,
                           retain: bool = False) -> None: ...
 
-    def subscribe_raw(self, topic_filter: str, callback: MessageCallback) -> None:
-        """Deliver every message matching ``topic_filter`` to ``callback(topic, payload)``."""
+    def subscribe_raw(self, topic_filter: str,
+                      callback: MessageCallback) -> Callable[[], None]:
+        """Deliver every message matching ``topic_filter`` to ``callback(topic, payload)``.
+
+        Returns a function that ends the subscription (call it when the owner closes).
+        """
         ...
 
 
@@ -157,8 +161,11 @@ class RetainedState:
     def matching(self, prefix: str) -> dict[str, Mapping[str, Any] | bytes]:
         return {t: p for t, p in self._latest.items() if t.startswith(prefix)}
 
-    def on_update(self, listener: Callable[[str], None]) -> None:
+    def on_update(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(topic)`` on every update; returns the function that stops it."""
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners \
+            else None
 
 
 class Component(Protocol):

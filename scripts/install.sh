@@ -242,7 +242,7 @@ do_install() {
   install_udev_rule
   install_unit
   "$PREFIX/venv/bin/python" -c 'import edge_agent; print("edge-agent", edge_agent.__version__, "installed")'
-  say "check the config with: sudo CREDENTIALS_DIRECTORY=$CONFIG_DIR/credentials $BIN_DIR/edge-agent check-config $CONFIG_DIR/config.yaml"
+  say "check the config with: sudo $BIN_DIR/edge-agent check-config $CONFIG_DIR/config.yaml"
 }
 
 do_uninstall() {

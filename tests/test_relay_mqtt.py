@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -50,9 +50,11 @@ class PahoPort:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         await asyncio.to_thread(info.wait_for_publish, 5)
 
-    def subscribe_raw(self, topic_filter: str, callback: Any) -> None:
-        self.subs.append((topic_filter, callback))
+    def subscribe_raw(self, topic_filter: str, callback: Any) -> Callable[[], None]:
+        entry = (topic_filter, callback)
+        self.subs.append(entry)
         self.client.subscribe(topic_filter, qos=1)
+        return lambda: self.subs.remove(entry)
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -8,6 +8,7 @@ street-light contactor must not drop when the agent restarts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -38,4 +39,4 @@ class MqttPortLike(Protocol):
     async def publish_raw(self, topic: str, payload: bytes, *, qos: int = 1,
                           retain: bool = False) -> None: ...
 
-    def subscribe_raw(self, topic_filter: str, callback: Any) -> None: ...
+    def subscribe_raw(self, topic_filter: str, callback: Any) -> Callable[[], None]: ...

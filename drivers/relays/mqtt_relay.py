@@ -38,7 +38,8 @@ class MqttRelay:
         self._port = port
         self._known: dict[int, bool] = {}
         self._changed = asyncio.Event()
-        port.subscribe_raw(f"{config.stat_prefix}/{config.topic}/+", self._on_message)
+        self._unsubscribe = port.subscribe_raw(f"{config.stat_prefix}/{config.topic}/+",
+                                               self._on_message)
 
     def _power(self, channel: int) -> str:
         return "POWER" if channel == 0 else f"POWER{channel}"
@@ -112,7 +113,7 @@ class MqttRelay:
         return got
 
     async def close(self) -> None:
-        return None  # the MQTT link belongs to the agent
+        self._unsubscribe()  # the MQTT link itself belongs to the agent
 
 
 def create(config: MqttRelayConfig, port: MqttPortLike | None) -> MqttRelay:

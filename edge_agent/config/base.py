@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_validator
 
 
+LOCAL_CREDENTIALS = Path("/etc/edge-agent/credentials")
+
+
 class StrictModel(BaseModel):
     """Every config model: unknown keys are errors, values are validated on assignment."""
 
@@ -19,9 +22,12 @@ def read_secret_file(path_text: str) -> str:
     """Read a secret from a file; relative names are looked up in systemd's credentials dir."""
     path = Path(path_text)
     if not path.is_absolute():
-        creds = os.environ.get("CREDENTIALS_DIRECTORY")
-        if creds and (Path(creds) / path).is_file():
-            path = Path(creds) / path
+        # systemd's LoadCredential= dir first, then where install.sh keeps the originals
+        # (so a technician's `edge-agent check-config` works outside the service too)
+        for folder in (os.environ.get("CREDENTIALS_DIRECTORY"), str(LOCAL_CREDENTIALS)):
+            if folder and (Path(folder) / path).is_file():
+                path = Path(folder) / path
+                break
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:

@@ -194,12 +194,13 @@ class HaDiscoveryComponent:
                               ha.node_id, ha.device_name)
         store = ctx.data_dir / STORE_NAME
         saved = _load(store)
-        ctx.mqtt_port.subscribe_raw(f"{ha.prefix}/status", self._ha_status)
+        unsubscribe = ctx.mqtt_port.subscribe_raw(f"{ha.prefix}/status", self._ha_status)
         self._ctx = ctx
         ctx.commands.register("homeassistant", "switch", self._switch)
         try:
             await self._publish_forever(ctx, discovery, store, saved)
         finally:
+            unsubscribe()
             ctx.commands.unregister_all("homeassistant")
 
     async def _publish_forever(self, ctx: AgentContext, discovery: Discovery, store: Path,
