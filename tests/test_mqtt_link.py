@@ -112,3 +112,28 @@ def test_wrong_password_is_a_clear_error_and_retried(
         assert "Traceback" not in agent.log()
     finally:
         assert agent.stop() == 0
+
+
+def test_mutual_tls_with_client_certificate(tmp_path: Path,
+                                           tls_broker: tuple[Broker, TlsFiles]) -> None:
+    _, files = tls_broker
+    broker = Broker(tmp_path / "mtls", extra_conf=files.mutual_tls_conf(),
+                    anonymous=False).start()
+    room = ControlRoom(broker.port, "commune/#", ca_certs=str(files.ca),
+                       certfile=str(files.client_cert), keyfile=str(files.client_key))
+    with_cert = _agent(tmp_path, broker, "gw-mtls",
+                       {"tls": {"ca_file": str(files.ca), "cert_file": str(files.client_cert),
+                                "key_file": str(files.client_key)}})
+    without_cert = _agent(tmp_path, broker, "gw-nocert", {"tls": {"ca_file": str(files.ca)}})
+    try:
+        _status(room, "gw-mtls", "online")
+        without_cert.wait_log("unavailable", 15)
+        time.sleep(1.5)
+        failures = [line for line in without_cert.log().splitlines() if "unavailable" in line]
+        assert len(failures) >= 2 and "connected to" not in without_cert.log()
+        assert "Traceback" not in without_cert.log()
+    finally:
+        assert with_cert.stop() == 0
+        assert without_cert.stop() == 0
+        room.close()
+        broker.stop()

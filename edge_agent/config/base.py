@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_validator
 
-
 LOCAL_CREDENTIALS = Path("/etc/edge-agent/credentials")
 
 

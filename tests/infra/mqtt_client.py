@@ -42,7 +42,9 @@ class ControlRoom:
         if "username" in tls_and_auth:
             self.client.username_pw_set(tls_and_auth["username"], tls_and_auth.get("password"))
         if "ca_certs" in tls_and_auth:
-            self.client.tls_set(ca_certs=tls_and_auth["ca_certs"])
+            self.client.tls_set(ca_certs=tls_and_auth["ca_certs"],
+                                certfile=tls_and_auth.get("certfile"),
+                                keyfile=tls_and_auth.get("keyfile"))
         self.client.on_message = self._on_message
         connected = threading.Event()
         self.client.on_connect = lambda *a: connected.set()

@@ -17,10 +17,17 @@ class TlsFiles:
     key: Path
     other_ca: Path  # a CA that did not sign the server certificate
     passwd: Path
+    client_cert: Path  # signed by ``ca``, CN = USER (mutual TLS)
+    client_key: Path
 
     def broker_conf(self) -> str:
         return "\n".join([f"cafile {self.ca}", f"certfile {self.cert}", f"keyfile {self.key}",
                           f"password_file {self.passwd}"])
+
+    def mutual_tls_conf(self) -> str:
+        """Clients must show a certificate from ``ca``; its CN is their user name."""
+        return "\n".join([f"cafile {self.ca}", f"certfile {self.cert}", f"keyfile {self.key}",
+                          "require_certificate true", "use_identity_as_username true"])
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -46,8 +53,14 @@ def make_tls(directory: Path) -> TlsFiles:
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
              "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert),
              cwd=directory)
+    client_key, client_csr = directory / "client.key", directory / "client.csr"
+    client_cert = directory / "client.crt"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={USER}",
+             "-keyout", str(client_key), "-out", str(client_csr), cwd=directory)
+    _openssl("x509", "-req", "-in", str(client_csr), "-CA", str(ca), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-days", "2", "-out", str(client_cert), cwd=directory)
     passwd = directory / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD], check=True,
                    capture_output=True)
     passwd.chmod(0o600)
-    return TlsFiles(ca, cert, key, other_ca, passwd)
+    return TlsFiles(ca, cert, key, other_ca, passwd, client_cert, client_key)
