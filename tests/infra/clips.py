@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,14 +106,13 @@ def _mover_box(m: Mover, t: float, w: int, h: int, scale: float) -> tuple[int, i
 
 
 def render(scene: Scene, width: int, height: int, fps: int,
-           seed: int = 7) -> tuple[list[np.ndarray], list[list[Box]]]:
+           seed: int = 7) -> Iterator[tuple[np.ndarray, list[Box]]]:
+    """Yield (BGR frame, ground-truth boxes) one frame at a time (720p clips are large)."""
     rng = np.random.default_rng(seed)
     scale = width / 320.0
     bg = _background(width, height, rng)
     textures = {m.seed: _texture(int(m.size[0] * scale), int(m.size[1] * scale), m.seed)
                 for m in scene.movers}
-    frames: list[np.ndarray] = []
-    truth: list[list[Box]] = []
     for i in range(int(scene.duration_s * fps)):
         t = i / fps
         img = bg.copy()
@@ -134,9 +133,7 @@ def render(scene: Scene, width: int, height: int, fps: int,
             img += rng.normal(0, scene.noise_sigma, (height, width, 1)).astype(np.float32)
         if scene.speckle:
             _rain(img, int(scene.speckle * scale * scale), rng, scale)
-        frames.append(np.clip(img, 0, 255).astype(np.uint8))
-        truth.append(boxes)
-    return frames, truth
+        yield np.clip(img, 0, 255).astype(np.uint8), boxes
 
 
 def _rain(img: np.ndarray, count: int, rng: np.random.Generator, scale: float) -> None:
@@ -148,8 +145,10 @@ def _rain(img: np.ndarray, count: int, rng: np.random.Generator, scale: float) -
         img[y:y + length, x] += 90
 
 
-def encode(frames: list[np.ndarray], path: Path, fps: int, gop: int) -> None:
-    h, w = frames[0].shape[:2]
+def encode(frames: Iterable[tuple[np.ndarray, list[Box]]], path: Path, size: tuple[int, int],
+           fps: int, gop: int) -> list[list[Box]]:
+    """Pipe the frames to ffmpeg/libx264; return the ground truth."""
+    w, h = size
     cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset",
            "veryfast", "-tune", "zerolatency", "-g", str(gop), "-keyint_min", str(gop),
@@ -157,11 +156,14 @@ def encode(frames: list[np.ndarray], path: Path, fps: int, gop: int) -> None:
            "-movflags", "+faststart", str(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     assert proc.stdin is not None
-    for frame in frames:
+    truth: list[list[Box]] = []
+    for frame, boxes in frames:
         proc.stdin.write(frame.tobytes())
+        truth.append(boxes)
     proc.stdin.close()
     if proc.wait() != 0:
         raise RuntimeError(f"ffmpeg failed for {path}")
+    return truth
 
 
 def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240,
@@ -172,8 +174,8 @@ def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    frames, truth = render(scene or SCENES[name], width, height, fps)
-    encode(frames, path, fps, gop)
+    truth = encode(render(scene or SCENES[name], width, height, fps), path, (width, height),
+                   fps, gop)
     meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
                                 "boxes": truth,
                                 "still": STILL_STRETCHES.get(name, [])}))
