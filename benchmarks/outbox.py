@@ -204,7 +204,8 @@ def memory_run(broker: Broker, tmp: Path, minutes: float) -> dict[str, Any]:
     slope = _slope(steady) * 3600 if len(steady) > 2 else 0.0
     return {"minutes": minutes, "samples": len(samples), "rss_mb_start": samples[0][1],
             "rss_mb_max": max(r for _, r in samples), "rss_mb_end": samples[-1][1],
-            "slope_mb_per_hour": slope, "heavy_modules_loaded": modules}
+            "slope_mb_per_hour": slope, "heavy_modules_loaded": modules,
+            "samples_s_mb": [(round(t, 1), round(r, 2)) for t, r in samples]}
 
 
 def _loaded_heavy_modules(pid: int) -> list[str]:
