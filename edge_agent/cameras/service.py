@@ -30,6 +30,9 @@ from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.runtime import AgentContext, MessageClass
 
 log = logging.getLogger(__name__)
+# One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
+# would only add wake-ups and contention on a 4-core Pi running several cameras.
+cv2.setNumThreads(1)
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -121,6 +124,8 @@ class CameraService:
         self._results.put_nowait((result, frame, wall))
 
     def _on_state(self, state: str, error: str | None) -> None:
+        if state != "online":
+            self.detector.reset()  # here, in the thread that runs the detector
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._session_state, state == "online", error)
 
@@ -139,8 +144,6 @@ class CameraService:
             if online and self._ever_online:
                 self._reconnect_times.append(time.monotonic())
             self._ever_online = self._ever_online or online
-            if not online:
-                self.detector.reset()
             log.info("camera %s is %s", self.cfg.id, "online" if online else "offline")
 
     async def run(self) -> None:
