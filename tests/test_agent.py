@@ -127,14 +127,15 @@ def _start(tmp: Path, broker_url: str, gateway: str, **sections: Any
     return agent, config, f"commune/testsite/{gateway}"
 
 
-def test_sigterm_publishes_stopped_exits_0_outbox_intact(broker: Broker,
-                                                         tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_sigterm_publishes_stopped_exits_0_outbox_intact(broker: Broker, tmp_path: Path,
+                                                         sig: signal.Signals) -> None:
     room = ControlRoom(broker.port, "commune/testsite/gw-term/#")
     agent, _, base = _start(tmp_path, broker.url, "gw-term")
     try:
         _status(room, base, "online")
         assert room.command(base, "ping", {})["ok"] is True
-        agent.signal(signal.SIGTERM)
+        agent.signal(sig)
         assert agent.proc is not None
         assert agent.proc.wait(10) == 0
         _status(room, base, "stopped", 5)
