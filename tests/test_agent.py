@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,23 @@ def test_last_will_offline_after_kill9(broker: Broker, tmp_path: Path) -> None:
         agent.stop()
         room.close()
     assert _retained_status(broker.port, base)["state"] == "offline"
+
+
+def test_watch_shows_a_gateway_and_reports_an_unreachable_broker(broker: Broker,
+                                                                  tmp_path: Path) -> None:
+    room = ControlRoom(broker.port, "commune/testsite/gw-watch/#")
+    agent, _, base = _start(tmp_path, broker.url, "gw-watch")
+    watch = [sys.executable, "-m", "edge_agent", "watch", "--gateway", "gw-watch"]
+    try:
+        _status(room, base, "online")
+        shown = subprocess.run([*watch, "--broker", broker.url, "--count", "1",
+                                "--duration", "10"], capture_output=True, text=True, timeout=20)
+        assert shown.returncode == 0, shown.stderr
+        assert "gw-watch/status (retained)" in shown.stdout and "state=online" in shown.stdout
+    finally:
+        assert agent.stop() == 0
+        room.close()
+    down = subprocess.run([*watch, "--broker", f"mqtt://127.0.0.1:{free_port()}",
+                           "--duration", "5"], capture_output=True, text=True, timeout=20)
+    assert down.returncode == 1 and "cannot reach 127.0.0.1" in down.stderr
+    assert "Traceback" not in down.stderr
