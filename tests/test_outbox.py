@@ -86,6 +86,26 @@ async def test_overfill_drops_health_first_keeps_events_and_counts(tmp_path: Pat
     assert after.dropped["event"] == 300 - len(events)
 
 
+async def test_overfill_without_telemetry_drops_superseded_state_before_events(
+        tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_bytes=30_000, commit_window_s=0.005)
+    await outbox.open()
+    bus = Bus(BASE, outbox, RetainedState())
+    for version in range(60):  # one retained topic, 60 versions: only the newest matters
+        await bus.publish("light/main-road/state", {"i": version, "pad": "x" * 100},
+                          retain=True)
+    await _fill(bus, "camera/c1/motion", 100, MessageClass.EVENT)
+    stats = outbox.stats()
+    await outbox.close()
+    rows = _rows(path)
+    states = [b["i"] for t, b in rows if t.endswith("/light/main-road/state")]
+    events = [b["i"] for t, b in rows if t.endswith("/motion")]
+    assert events == list(range(100)) and stats.dropped["event"] == 0
+    assert states[-1] == 59, "the newest retained state is never the one dropped"
+    assert stats.dropped["state"] == 60 - len(states) > 0
+
+
 async def test_seq_never_goes_back_across_restarts(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     last = 0
