@@ -113,7 +113,9 @@ class CameraService:
         self.analysed += 1
         if self.cfg.decode == "adaptive" and (result.activity or self._event_active):
             self.source.hold_active(self.cfg.motion.end_s + 1.0)
-        if self.armed and self._loop is not None:
+        # The event loop only hears about frames that can start, extend or end an event: a
+        # still scene costs it nothing.
+        if self.armed and self._loop is not None and (result.motion or self._event_active):
             # Only a possible event start needs the frame (snapshot); do not hold others.
             keep = frame if result.motion and not self._event_active else None
             self._loop.call_soon_threadsafe(self._offer, result, keep, time.time())

@@ -146,13 +146,16 @@ def _rain(img: np.ndarray, count: int, rng: np.random.Generator, scale: float) -
 
 
 def encode(frames: Iterable[tuple[np.ndarray, list[Box]]], path: Path, size: tuple[int, int],
-           fps: int, gop: int) -> list[list[Box]]:
-    """Pipe the frames to ffmpeg/libx264; return the ground truth."""
+           fps: int, gop: int, bitrate_k: int | None = None) -> list[list[Box]]:
+    """Pipe the frames to ffmpeg/libx264 (constant quality, or a camera-like constant bit
+    rate when ``bitrate_k`` is given); return the ground truth."""
+    rate = ["-crf", "26"] if bitrate_k is None else \
+        ["-b:v", f"{bitrate_k}k", "-maxrate", f"{bitrate_k}k", "-bufsize", f"{bitrate_k}k"]
     w, h = size
     cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", "-c:v", "libx264", "-preset",
            "veryfast", "-tune", "zerolatency", "-g", str(gop), "-keyint_min", str(gop),
-           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-crf", "26",
+           "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", *rate,
            "-movflags", "+faststart", str(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     assert proc.stdin is not None
@@ -167,15 +170,17 @@ def encode(frames: Iterable[tuple[np.ndarray, list[Box]]], path: Path, size: tup
 
 
 def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240,
-              fps: int = 10, gop: int = 20, scene: Scene | None = None) -> Path:
+              fps: int = 10, gop: int = 20, scene: Scene | None = None,
+              bitrate_k: int | None = None) -> Path:
     """Write ``{name}.mp4`` and ``{name}.json`` (ground truth) unless they already exist."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}-{width}x{height}-{fps}-{gop}.mp4"
+    rate = f"-{bitrate_k}k" if bitrate_k else ""
+    path = directory / f"{name}-{width}x{height}-{fps}-{gop}{rate}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
     truth = encode(render(scene or SCENES[name], width, height, fps), path, (width, height),
-                   fps, gop)
+                   fps, gop, bitrate_k)
     meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
                                 "boxes": truth,
                                 "still": STILL_STRETCHES.get(name, [])}))

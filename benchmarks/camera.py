@@ -1,0 +1,250 @@
+"""Camera benchmark: decode CPU, agent overhead, adaptive savings, detector cost, latency, RSS.
+
+One run, side by side on the same machine (ratios matter, absolute numbers are noisy):
+
+- a 720p 15 fps H.264 clip, key frame every 2 s, 1.5 Mbit/s, sensor noise, 60 s, mostly still
+  with two crossings (12-16 s and 38-42 s), served in a loop by the local RTSP server;
+- (a) pure PyAV decode of every frame of that stream (a minimal subprocess);
+- (b) the real agent (``python -m edge_agent run``) with the camera in ``all`` mode;
+- (c) the real agent in ``adaptive`` mode;
+  CPU seconds per minute of video are measured with psutil on each process over the same
+  56 s window of the clip (2 s after the client's first frame);
+- the detector alone: CPU ms per frame on 720p luma planes (downscale included);
+- motion onset → ``camera/{id}/motion`` start at a paho subscriber (onset = the first frame
+  with ground truth, timed from the server's first pushed frame);
+- RSS of the agent with 4 cameras at 720p (``all`` mode), sampled every 2 s.
+
+Usage: ``.venv/bin/python benchmarks/camera.py`` → table on stdout and
+``benchmarks/results/camera.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.infra.agent_proc import AgentProcess, base_config, write_config  # noqa: E402
+from tests.infra.broker import Broker  # noqa: E402
+from tests.infra.clips import Mover, Scene, load_truth, make_clip  # noqa: E402
+from tests.infra.rtsp_server import RtspServer  # noqa: E402
+
+WIDTH, HEIGHT, FPS, GOP = 1280, 720, 15, 30
+# Sensor noise and a constant bit rate like a real camera's (1.5 Mbit/s at 720p): with a
+# noiseless, constant-quality clip the inter frames are nearly empty and decoding costs
+# almost nothing, which no real camera does.
+SCENE = Scene("bench", 60.0, (Mover(12.0, 16.0, (34, 46), 0.55, 1, 1),
+                              Mover(38.0, 42.0, (40, 30), 0.35, -1, 2)), noise_sigma=4.0)
+BITRATE_K = 1500
+WINDOW = (2.0, 58.0)  # seconds of clip time measured
+
+DECODE_ONLY = """
+import sys, av
+c = av.open(sys.argv[1], options={"rtsp_transport": "tcp", "analyzeduration": "500000"})
+for frame in c.decode(video=0):
+    pass
+"""
+
+
+def cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    total = t.user + t.system
+    for child in proc.children(recursive=True):
+        ct = child.cpu_times()
+        total += ct.user + ct.system
+    return float(total)
+
+
+def window_cpu(pid: int, server: RtspServer, clients_before: int) -> float:
+    """CPU seconds per minute of video over WINDOW of the newest client's stream."""
+    proc = psutil.Process(pid)
+    deadline = time.time() + 20
+    while len(server.client_times) <= clients_before and time.time() < deadline:
+        time.sleep(0.02)
+    t0 = server.client_times[clients_before]
+    time.sleep(max(0.0, t0 + WINDOW[0] - time.time()))
+    c0 = cpu_s(proc)
+    time.sleep(max(0.0, t0 + WINDOW[1] - time.time()))
+    c1 = cpu_s(proc)
+    return (c1 - c0) / (WINDOW[1] - WINDOW[0]) * 60
+
+
+class Subscriber:
+    """Records the arrival time of every motion start at the control room."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as paho
+
+        self.starts: list[tuple[float, str]] = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("commune/+/+/camera/+/motion", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        now = time.time()
+        body = json.loads(msg.payload)
+        if body.get("event") == "start":
+            self.starts.append((now, msg.topic.split("/")[-2]))
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def latencies(starts: list[tuple[float, str]], client_t0: dict[str, float],
+              onsets: list[float], period: float) -> list[float]:
+    out = []
+    for arrival, cam in starts:
+        clip_t = (arrival - client_t0[cam]) % period
+        best = min((clip_t - o for o in onsets if clip_t - o >= -0.05), default=None)
+        if best is not None and best < 3.0:
+            out.append(best)
+    return out
+
+
+def run_agent(tmp: Path, broker: Broker, server: RtspServer, decode: str, cams: int,
+              sub: Subscriber, rss: list[float] | None = None) -> tuple[float, dict[str, float]]:
+    gw = f"bench-{decode}-{cams}"
+    cameras = [{"id": f"c{i}", "url": server.url, "decode": decode, "status_interval_s": 30}
+               for i in range(cams)]
+    cfg = base_config(tmp, broker.url, gateway=gw, cameras=cameras)
+    agent = AgentProcess(write_config(tmp / f"{gw}.yaml", cfg), tmp / f"{gw}.log").start()
+    assert agent.proc is not None
+    before = len(server.client_times)
+    try:
+        if rss is None:
+            cpu = window_cpu(agent.proc.pid, server, before)
+        else:
+            proc = psutil.Process(agent.proc.pid)
+            end = time.time() + 32
+            while time.time() < end:
+                rss.append(proc.memory_info().rss / 1048576)
+                time.sleep(2)
+            cpu = 0.0
+        t0 = {f"c{i}": server.client_times[before + i] for i in range(cams)
+              if len(server.client_times) > before + i}
+    finally:
+        agent.stop()
+    return cpu, t0
+
+
+def detector_ms(clip: Path) -> float:
+    import av
+    import cv2
+
+    import edge_agent.config  # noqa: F401
+    from edge_agent.cameras.config import MotionConfig
+    from edge_agent.cameras.motion import MotionDetector
+    from edge_agent.cameras.service import luma
+
+    cv2.setNumThreads(1)
+    with av.open(str(clip)) as c:
+        planes = [luma(f).copy() for i, f in enumerate(c.decode(video=0)) if i < 300]
+    det = MotionDetector(MotionConfig())
+    t = time.process_time()
+    for i, plane in enumerate(planes):
+        det.analyse(plane, i / FPS)
+    return (time.process_time() - t) / len(planes) * 1000
+
+
+def main() -> int:
+    results: dict[str, Any] = {}
+    cache = ROOT / "benchmarks" / "results" / ".cache"
+    t = time.time()
+    clip = make_clip("bench", cache, width=WIDTH, height=HEIGHT, fps=FPS, gop=GOP, scene=SCENE,
+                     bitrate_k=BITRATE_K)
+    truth = load_truth(clip)
+    boxes = truth["boxes"]
+    onsets = [i / FPS for i in range(len(boxes)) if boxes[i] and (i == 0 or not boxes[i - 1])]
+    print(f"clip {clip.name} ready in {time.time() - t:.0f} s; onsets {onsets}")
+    results["detector_ms_per_frame_720p"] = round(detector_ms(clip), 3)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        broker = Broker(tmp / "mq").start()
+        server = RtspServer(clip).start()
+        sub = Subscriber(broker.port)
+        try:
+            before = len(server.client_times)
+            dec = subprocess.Popen([sys.executable, "-c", DECODE_ONLY, server.url])
+            results["cpu_s_per_min_decode_all"] = round(window_cpu(dec.pid, server, before), 2)
+            dec.kill()
+            dec.wait()
+            lat: dict[str, list[float]] = {}
+            for mode in ("all", "adaptive"):
+                n = len(sub.starts)
+                cpu, t0 = run_agent(tmp, broker, server, mode, 1, sub)
+                results[f"cpu_s_per_min_agent_{mode}"] = round(cpu, 2)
+                lat[mode] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
+            rss: list[float] = []
+            n = len(sub.starts)
+            _, t0 = run_agent(tmp, broker, server, "all", 4, sub, rss)
+            lat["all_4_cameras"] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
+        finally:
+            sub.close()
+            server.stop()
+            broker.stop()
+    a = results["cpu_s_per_min_decode_all"]
+    results["ratio_all_vs_decode"] = round(results["cpu_s_per_min_agent_all"] / a, 3)
+    results["ratio_adaptive_vs_decode"] = round(results["cpu_s_per_min_agent_adaptive"] / a, 3)
+    for key, values in lat.items():
+        results[f"latency_{key}_ms"] = {
+            "samples": [round(v * 1000) for v in values],
+            "p50": round(statistics.median(values) * 1000) if values else None,
+            "p95": round(_p95(values) * 1000) if values else None}
+    results["rss_mb_4_cameras"] = {"samples": [round(v, 1) for v in rss],
+                                   "max": round(max(rss), 1) if rss else None,
+                                   "last_minus_first": round(rss[-1] - rss[1], 1)
+                                   if len(rss) > 2 else None}
+    results["machine"] = {"cpus": psutil.cpu_count(), "load_1m": round(
+        psutil.getloadavg()[0], 2)}
+    _print(results)
+    out = ROOT / "benchmarks" / "results" / "camera.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def _print(r: dict[str, Any]) -> None:
+    rows = [
+        ("(a) PyAV decode every frame, CPU s / min of video", r["cpu_s_per_min_decode_all"], ""),
+        ("(b) agent, decode all, CPU s / min", r["cpu_s_per_min_agent_all"], ""),
+        ("(c) agent, adaptive, CPU s / min", r["cpu_s_per_min_agent_adaptive"], ""),
+        ("(b)/(a)", r["ratio_all_vs_decode"], "target <= 1.10"),
+        ("(c)/(a)", r["ratio_adaptive_vs_decode"], "target <= 0.25"),
+        ("detector alone, CPU ms / 720p frame", r["detector_ms_per_frame_720p"],
+         "target <= 0.3"),
+    ]
+    for key in ("all", "adaptive", "all_4_cameras"):
+        lat = r.get(f"latency_{key}_ms", {})
+        rows.append((f"onset -> MQTT start, {key}, p50 / p95 ms",
+                     f"{lat.get('p50')} / {lat.get('p95')} (n={len(lat.get('samples', []))})",
+                     "target p95 <= 400" if key == "all" else ""))
+    rows.append(("RSS with 4 cameras at 720p, max MB", r["rss_mb_4_cameras"]["max"],
+                 "target <= 160"))
+    rows.append(("RSS growth over the run, MB", r["rss_mb_4_cameras"]["last_minus_first"], ""))
+    width = max(len(k) for k, _, _ in rows)
+    for key, value, target in rows:
+        print(f"{key:<{width}}  {value!s:>22}  {target}")
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "benchmark"
+    raise SystemExit(main())
