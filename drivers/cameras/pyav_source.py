@@ -48,6 +48,8 @@ class PyAVSourceConfig(BaseModel):
     read_timeout_s: float = 5.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
+                                "CPU). One per camera suits a Pi running several cameras.")
     activity_factor: float = Field(2.0, description="Adaptive: an inter-frame packet larger "
                                    "than this many times the largest recent still one = "
                                    "activity (decode everything at once).")
@@ -174,6 +176,7 @@ class PyAVSource:
 
     def _read(self, container: Any, stream: Any) -> None:
         ctx = stream.codec_context
+        ctx.thread_count = self.cfg.decode_threads  # before the first decode opens it
         fps = float(stream.average_rate) if stream.average_rate else None
         self.info = StreamInfo(ctx.name, ctx.width, ctx.height, fps, stream)
         if self.on_stream is not None:

@@ -150,6 +150,9 @@ class CameraConfig(SecretsModel):
         description="'all' decodes every frame; 'keyframes' only key frames (every 1-4 s, least "
         "CPU, slow to notice motion); 'adaptive' decodes key frames while the scene is still "
         "and every frame as soon as the stream shows activity, until the event ends.")
+    decode_threads: int = Field(
+        1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
+        "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")
     analysis_fps: float = Field(10, gt=0, le=60, description="Most frames analysed per second.")
     analysis_width: int = Field(320, ge=64, le=1280, description="Width (pixels) the picture "
                                 "is shrunk to before motion analysis.")

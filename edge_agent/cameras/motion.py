@@ -115,8 +115,10 @@ class MotionDetector:
             valid[polygon_mask(self._mask_polys, w, h) > 0] = 0
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
-        self._zone_masks = [(z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
-                            for z in self._zones]  # half resolution, like the blob labels
+        # Zone masks at half resolution, like the blob labels.
+        self._zone_masks = [
+            (z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
+            for z in self._zones]
 
     def process(self, small: np.ndarray, ts: float) -> MotionResult:
         frame = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
