@@ -187,9 +187,18 @@ class PyAVSource:
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
         pace = _Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
+        # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
+        # decoded one by one they give half-drawn frames. They are joined before decoding,
+        # which costs one frame interval of delay (files already hold whole frames).
+        join = not is_file(self.cfg.url)
+        pending: list[Any] = []
+        pending_pts = 0.0
         while not self._stop.is_set():
             packet = next(packets, None)
             if packet is None or packet.size == 0:  # end of the file / stream
+                if pending:
+                    self._unit(ctx, pending, pending_pts, tb, state)
+                    pending = []
                 if not (is_file(self.cfg.url) and self.cfg.loop):
                     return
                 container.seek(0)
@@ -206,19 +215,39 @@ class PyAVSource:
                 pace.wait(pts, self._stop)
             now = time.monotonic()
             gap = now - self.stats.last_packet
-            if not is_file(self.cfg.url) and gap >= self.cfg.read_timeout_s:
+            if join and gap >= self.cfg.read_timeout_s:
                 # On a read timeout FFmpeg's RTSP demuxer hands out the frame it was holding
                 # instead of failing; a gap this long means the camera hung: reconnect.
                 raise SourceError(f"no data for {gap:.1f} s (camera hung?)")
-            self.stats.packets += 1
             self.stats.last_packet = now
-            if self.on_packet is not None:
-                self.on_packet(packet, pts)
-            if self._should_decode(ctx, packet, pts, tb, state):
-                self._decode(ctx, packet, tb, state.offset, emit=True)
-                if self.stats.decoded and not state.announced:
-                    state.announced = True
-                    self.on_state("online", None)
+            if not join:
+                self._unit(ctx, [packet], pts, tb, state)
+                continue
+            if pending and abs(pts - pending_pts) < 1e-6:
+                pending.append(packet)  # another slice of the same frame
+                continue
+            if pending:
+                self._unit(ctx, pending, pending_pts, tb, state)
+            pending, pending_pts = [packet], pts
+
+    def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
+              state: _ReadState) -> None:
+        """Handle one whole frame's packet (joined from its slices when needed)."""
+        packet = parts[0] if len(parts) == 1 else _join(parts)
+        self.stats.packets += 1
+        if self.on_packet is not None:
+            self.on_packet(packet, pts)
+        if packet.is_keyframe and pts != state.last_key:
+            state.keys_seen += 1
+        if self._should_decode(ctx, packet, pts, tb, state):
+            # The first GOP of a network stream often starts with an incomplete key frame
+            # (the stream joined mid-frame) and every frame until the next key frame is
+            # smeared: decode it (the decoder needs it) but do not hand it out.
+            trusted = state.keys_seen >= 2 or is_file(self.cfg.url)
+            self._decode(ctx, packet, tb, state.offset, emit=trusted)
+            if self.stats.decoded and not state.announced:
+                state.announced = True
+                self.on_state("online", None)
 
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
                        st: _ReadState) -> bool:
@@ -240,12 +269,14 @@ class PyAVSource:
         if self.cfg.decode != "adaptive":
             return self.cfg.decode == "all"
         active = time.monotonic() < self._active_until
-        if not active and len(st.still_sizes) >= 10 and \
+        # The baseline is the largest inter frame of the last few GOPs: sizes swing within a
+        # GOP (a rate-controlled camera sends small frames right after a big key frame).
+        if not active and len(st.still_sizes) >= 60 and \
                 packet.size > self.cfg.activity_factor * max(st.still_sizes) + 200:
             self.hold_active(self.cfg.activity_hold_s)  # something big started to move
             active = True
+        st.still_sizes.append(packet.size)
         if not active or not st.gop:
-            st.still_sizes.append(packet.size)
             st.catching_up = False
             ctx.skip_frame = "NONKEY"
             return False
@@ -269,13 +300,22 @@ class PyAVSource:
         return got
 
 
+def _join(parts: list[Any]) -> Any:
+    first = parts[0]
+    packet = av.Packet(b"".join(bytes(p) for p in parts))
+    packet.pts, packet.dts, packet.time_base = first.pts, first.dts, first.time_base
+    packet.is_keyframe = any(p.is_keyframe for p in parts)
+    return packet
+
+
 @dataclass(slots=True)
 class _ReadState:
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
-    # sizes of recent inter-frame packets while still (their maximum is the baseline)
-    still_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=90))
+    # sizes of recent inter-frame packets (their maximum is the activity baseline)
+    still_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=120))
     catching_up: bool = False
     announced: bool = False
+    keys_seen: int = 0
     last_key: float | None = None
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
