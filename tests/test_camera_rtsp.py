@@ -58,6 +58,7 @@ def test_motion_events_over_rtsp_arrive_with_the_right_timing(
     gw = "gw-cam-events"
     agent = _agent(tmp_path, broker, gw, [_camera(
         "gate", server.url, decode="all", motion={"end_s": 1.0},
+        clips={"enabled": True, "pre_s": 1, "post_s": 1},
         zones=[{"name": "road", "polygon": [[0, 0.4], [1, 0.4], [1, 0.8], [0, 0.8]]}])])
     try:
         motion = f"{gw}/camera/gate/motion"
@@ -82,6 +83,15 @@ def test_motion_events_over_rtsp_arrive_with_the_right_timing(
         assert snap[0].payload[:2] == b"\xff\xd8"  # JPEG
         saved = tmp_path / f"data-{gw}" / "media" / start1["snapshot"]
         assert saved.read_bytes()[:2] == b"\xff\xd8"
+        # the event's clip: the camera's own H.264 packets from the key frame before the
+        # pre-capture to the post-capture (closed ~1 s after the end, before start2 arrives)
+        assert end1["clip"] == start1["clip"] and start1["clip"].endswith(".mp4")
+        import av
+
+        with av.open(str(tmp_path / f"data-{gw}" / "media" / start1["clip"])) as clip:
+            frames = sum(1 for p in clip.demux(video=0) if p.size)
+            assert clip.streams.video[0].codec_context.name == "h264"
+        assert 55 <= frames <= 85, frames  # ~2.0 s (key frame) to ~9.8 s at 10 fps
         reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/snapshot")
         assert reply["ok"] and reply["bytes"] > 1000
         bad = control_room.command(f"commune/testsite/{gw}", "camera/nope/snapshot")
