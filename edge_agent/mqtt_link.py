@@ -55,6 +55,7 @@ class MqttLink:
         self.connects = 0
         self.last_error: str | None = None
         self.sent = 0
+        self.broker_receive_maximum: int | None = None
 
     @property
     def status_topic(self) -> str:
@@ -109,8 +110,23 @@ class MqttLink:
         client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
         if not logging.getLogger("mqtt").isEnabledFor(logging.DEBUG):
             client._client.disable_logger()  # paho formats a debug line per packet otherwise
+        self._watch_connack(client)
         async with client:
             yield client
+
+    def _watch_connack(self, client: aiomqtt.Client) -> None:
+        """Note the broker's MQTT 5 Receive Maximum: sending more in flight is a protocol
+        error that a strict broker answers by disconnecting."""
+        self.broker_receive_maximum = None
+        aiomqtt_on_connect = client._client.on_connect
+
+        def on_connect(*args: Any) -> None:
+            props = args[4] if len(args) > 4 else None
+            self.broker_receive_maximum = getattr(props, "ReceiveMaximum", None)
+            if aiomqtt_on_connect is not None:
+                aiomqtt_on_connect(*args)
+
+        client._client.on_connect = on_connect
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(f"{self._cfg.base_topic}/cmd/#", qos=1)
@@ -134,7 +150,8 @@ class MqttLink:
 
     # -- outgoing ----------------------------------------------------------------------
     async def _drain_outbox(self, client: aiomqtt.Client) -> None:
-        window = _InflightWindow(client, self._cfg.mqtt.max_inflight, self._acked)
+        limit = min(self._cfg.mqtt.max_inflight, self.broker_receive_maximum or 65535)
+        window = _InflightWindow(client, limit, self._acked)
         cursor = 0  # each connection starts over: unacknowledged rows are sent again
         new_rows = self._outbox.new_rows
         try:
