@@ -170,7 +170,7 @@ def test_adaptive_mode_skips_decoding_while_still_and_catches_motion(
         t0 = server.client_times[0]
         onset = _wall(start[0]) - t0
         # object enters at 3.2 s, still scene before; key frames every 2 s (4.0 s next)
-        assert 3.2 <= onset <= 5.0, onset
+        assert 3.2 <= onset <= 5.5, onset  # caught at the 4.0 s key frame (next is 6.0 s)
         control_room.wait_for(_is(f"{gw}/camera/gate/motion", event="update"), 10)
         statuses = [(_wall(m) - t0, m.json()) for m in control_room.messages
                     if m.topic.endswith(f"{gw}/camera/gate/status")]
@@ -179,7 +179,7 @@ def test_adaptive_mode_skips_decoding_while_still_and_catches_motion(
         print("adaptive status (clip time, in, decoded, analysed, packets, decoded total):",
               [(round(t, 1), s["fps_in"], s["fps_decoded"], s["fps_analysed"],
                 s["packets_total"], s["decoded_total"]) for t, s in statuses])
-        still = [s for t, s in statuses if 0.5 <= t <= 3.3 and s["state"] == "online"]
+        still = [s for t, s in statuses if 0.4 <= t <= 3.9 and s["state"] == "online"]
         packets = still[-1]["packets_total"] - still[0]["packets_total"]
         decoded = still[-1]["decoded_total"] - still[0]["decoded_total"]
         assert packets >= 15 and decoded <= 3, (packets, decoded)  # key frames (+ catch-up)
