@@ -17,6 +17,7 @@ from edge_agent.runtime import AgentContext, HealthSource, MessageClass
 log = logging.getLogger(__name__)
 
 THERMAL_ZONES = Path("/sys/class/thermal")
+FIRST_REPORT_DELAY_S = 2.0
 
 
 def soc_temperature_c(zones: Path = THERMAL_ZONES) -> float | None:
@@ -75,6 +76,9 @@ class HealthReporter:
 
     async def run(self, ctx: AgentContext) -> None:
         interval = ctx.config.health.interval_s
+        # the first report waits briefly, so it says whether the link came up rather than
+        # the "not connected yet" of the first milliseconds after start
+        await asyncio.sleep(min(FIRST_REPORT_DELAY_S, interval))
         while True:
             await ctx.bus.publish("health", self.sample(), retain=False,
                                   message_class=MessageClass.TELEMETRY)
