@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig, ConfigError, load_config
-
-DEFAULT_CONFIG = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.yaml"))
+from edge_agent.cli_support import DEFAULT_CONFIG, load_or_report
+from edge_agent.config import AgentConfig
 
 CLI_EXTENSIONS = [
     "edge_agent.lighting.cli",
@@ -41,10 +40,8 @@ def setup_logging(level: str) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent import Agent
 
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     logging.getLogger(__name__).info("edge-agent %s starting with %s (%s)", __version__,
                                      loaded.path, loaded.digest)
@@ -58,10 +55,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
     cfg = loaded.config
     print(f"{loaded.path}: OK (hash {loaded.digest}); gateway {cfg.gateway.id} at "

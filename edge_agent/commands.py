@@ -123,29 +123,17 @@ class CommandRouter:
         if cmd.expiry_s is not None and cmd.received_monotonic:
             if time.monotonic() > cmd.received_monotonic + cmd.expiry_s:
                 raise CommandError("command expired before it could run (MQTT message expiry)")
-            sent = payload.get("ts")
-            if sent is not None and not isinstance(sent, str):
-                raise CommandError(f"'ts' must be an ISO 8601 time string, got {sent!r}")
-            if isinstance(sent, str):
-                try:
-                    sent_at = datetime.fromisoformat(sent.replace("Z", "+00:00"))
-                except ValueError:
-                    raise CommandError(f"'ts' is not an ISO 8601 time: {sent!r}") from None
-                if sent_at.tzinfo and (self._clock() - sent_at).total_seconds() > cmd.expiry_s:
-                    raise CommandError(f"command expired: sent at {sent}, expiry "
-                                       f"{cmd.expiry_s} s")
-        expires = payload.get("expires_at")
-        if expires is not None and not isinstance(expires, str):
-            raise CommandError(f"'expires_at' must be an ISO 8601 time string, got {expires!r}")
-        if isinstance(expires, str):
-            try:
-                deadline = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-            except ValueError:
-                raise CommandError(f"'expires_at' is not an ISO 8601 time: {expires!r}") from None
+            sent_at = _payload_time(payload, "ts")
+            if sent_at and sent_at.tzinfo and \
+                    (self._clock() - sent_at).total_seconds() > cmd.expiry_s:
+                raise CommandError(f"command expired: sent at {payload['ts']}, expiry "
+                                   f"{cmd.expiry_s} s")
+        deadline = _payload_time(payload, "expires_at")
+        if deadline is not None:
             if deadline.tzinfo is None:
                 raise CommandError("'expires_at' needs a timezone offset")
             if self._clock() > deadline:
-                raise CommandError(f"command expired at {expires}")
+                raise CommandError(f"command expired at {payload['expires_at']}")
 
     def _resolve(self, path: str, payload: dict[str, Any]) -> tuple[CommandRequest,
                                                                       CommandHandler]:
@@ -162,6 +150,19 @@ class CommandRouter:
             return request, self._handlers[(parts[0], parts[2], True)]
         known = ", ".join(self.known()) or "none"
         raise CommandError(f"unknown command 'cmd/{path}' (known: {known})")
+
+
+def _payload_time(payload: Mapping[str, Any], key: str) -> datetime | None:
+    """An ISO 8601 time field of the request, None when absent; refused when malformed."""
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CommandError(f"'{key}' must be an ISO 8601 time string, got {value!r}")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"'{key}' is not an ISO 8601 time: {value!r}") from None
 
 
 def _parse_payload(raw: bytes) -> dict[str, Any]:

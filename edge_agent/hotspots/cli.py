@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.yaml"))
+from edge_agent.cli_support import DEFAULT_CONFIG, load_or_report
 
 
 def register_cli(subparsers: Any) -> None:
@@ -25,13 +24,10 @@ def register_cli(subparsers: Any) -> None:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from edge_agent.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config).config
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = load_or_report(args.config)
+    if loaded is None:
         return 1
+    config = loaded.config
     known = {h.id: h for h in config.hotspots}
     unknown = [i for i in args.ids if i not in known]
     if unknown:

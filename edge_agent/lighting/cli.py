@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-DEFAULT_CONFIG = Path(os.environ.get("EDGE_AGENT_CONFIG", "/etc/edge-agent/config.yaml"))
+from edge_agent.cli_support import DEFAULT_CONFIG, load_or_report
 
 
 def register_cli(subparsers: Any) -> None:
@@ -41,13 +40,8 @@ def register_cli(subparsers: Any) -> None:
 
 
 def _load(path: Path) -> Any:
-    from edge_agent.config import ConfigError, load_config
-
-    try:
-        return load_config(path).config
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
+    loaded = load_or_report(path)
+    return loaded.config if loaded else None
 
 
 def _parse_day(text: str, tz: ZoneInfo) -> date:
