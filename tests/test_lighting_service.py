@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -392,3 +393,42 @@ def test_broken_driver_does_not_break_config() -> None:
     with pytest.raises(RelayError, match="running agent"):
         create_relay(LightingConfig.model_validate({"circuits": [
             {"id": "m", "relay": {"driver": "mqtt", "topic": "t"}}]}).circuits[0].relay)
+
+
+async def test_store_save_runs_off_the_loop_and_keeps_the_latest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow fsync (an SD card) must not stall the event loop, and overlapping saves must
+    leave the newest state on disk, not whichever thread finished last."""
+    import edge_agent.lighting.store as store_mod
+
+    real_fsync = store_mod.os.fsync
+    loop_thread = threading.get_ident()
+    fsync_threads: list[int] = []
+
+    def slow_fsync(fd: int) -> None:
+        fsync_threads.append(threading.get_ident())
+        threading.Event().wait(0.2)  # a slow SD card
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_mod.os, "fsync", slow_fsync)
+    store = LightingStore(tmp_path / "lighting.json")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    store.last_state["a"] = False
+    first = asyncio.create_task(store.save())
+    await asyncio.sleep(0)
+    store.last_state["a"] = True
+    await asyncio.gather(first, store.save())
+    task.cancel()
+    assert fsync_threads and loop_thread not in fsync_threads
+    assert ticks > 0  # the loop ran while the fsyncs slept (it cannot if they block it)
+    reloaded = LightingStore(tmp_path / "lighting.json")
+    reloaded.load()
+    assert reloaded.last_state == {"a": True}

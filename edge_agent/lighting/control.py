@@ -53,7 +53,7 @@ class LightingCommands:
         if req.start is not None and req.start >= req.until:
             raise CommandError("'start' must be before 'until'")
         self.service.store.overrides[c.id] = Override(req.state == "on", req.until, req.start)
-        self.service.store.save()
+        await self.service.store.save()
         log.info("circuit %s: override %s until %s", c.id, req.state, req.until.isoformat())
         await self.service.reconcile()
         return {**self._summary(c), "override": {"state": req.state,
@@ -64,7 +64,7 @@ class LightingCommands:
         ClearRequest.model_validate(request.payload)
         existed = self.service.store.overrides.pop(c.id, None) is not None
         if existed:
-            self.service.store.save()
+            await self.service.store.save()
             log.info("circuit %s: override cleared; back to schedule", c.id)
         await self.service.reconcile()
         return {**self._summary(c), "cleared": existed}

@@ -61,7 +61,7 @@ class LightingService:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        self.store.load()
+        await asyncio.to_thread(self.store.load)
         for c in self.circuits.values():
             if c.id in self.store.energy:
                 c.energy = self.store.energy[c.id]
@@ -99,7 +99,7 @@ class LightingService:
                 await relay.close()
             except Exception as exc:  # closing must never switch or hang the stop
                 log.warning("lighting: closing a relay failed: %s", exc)
-        self.store.save()
+        await self.store.save()
 
     def wake(self) -> None:
         self._wake.set()
@@ -122,7 +122,7 @@ class LightingService:
             await self._publish_states(synced)
             self.passes += 1
             if self._dirty or mono - self._energy_saved > ENERGY_SAVE_S:
-                self.store.save()
+                await self.store.save()
                 self._dirty, self._energy_saved = False, mono
         # A pass run by a command changes what the loop waits for (a retry, a pending
         # switch, an override expiry): make the loop recompute its sleep.

@@ -3,10 +3,15 @@
 Active overrides (a reboot during an override keeps it until its expiry), each circuit's last
 relay state (kept while the clock is unsynced) and on-hours per local day. Written atomically
 (temp file + rename) only when something changed, to spare the SD card.
+
+``save`` is async: the snapshot is taken on the event loop (the service mutates the store
+there), the write and its fsync run in a worker thread (an SD card fsync can take hundreds
+of milliseconds). Saves are serialised, so a later snapshot is never overwritten by an older one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -63,6 +68,7 @@ class LightingStore:
     last_state: dict[str, bool] = field(default_factory=dict)
     energy: dict[str, Energy] = field(default_factory=dict)
     switch_count: dict[str, int] = field(default_factory=dict)
+    _save_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     def load(self) -> None:
         try:
@@ -84,15 +90,24 @@ class LightingStore:
             self.energy[circuit] = Energy(str(item.get("day", "")), float(item.get("on_s", 0)),
                                           item.get("yesterday_on_s"))
 
-    def save(self) -> None:
-        data: dict[str, Any] = {
+    async def save(self) -> None:
+        """Write the current state; never raises for disk trouble (logged instead)."""
+        async with self._save_lock:
+            await asyncio.to_thread(self.write, self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of the state (taken on the loop, so it is consistent)."""
+        return {
             "overrides": {c: {"state": o.state, "until": _iso(o.until), "start": _iso(o.start)}
                           for c, o in self.overrides.items()},
-            "last_state": self.last_state,
-            "switch_count": self.switch_count,
+            "last_state": dict(self.last_state),
+            "switch_count": dict(self.switch_count),
             "energy": {c: {"day": e.day, "on_s": round(e.on_s, 1),
                            "yesterday_on_s": e.yesterday_on_s} for c, e in self.energy.items()},
         }
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Blocking atomic write of ``data`` (call from a worker thread)."""
         tmp = self.path.with_suffix(".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
