@@ -170,6 +170,10 @@ class Agent:
             log.error("reload refused, keeping the running config:\n%s", exc)
             self.last_reload_error = str(exc)
             return None
+        except Exception as exc:  # whatever a reload hits, the running config stays
+            log.exception("reload refused, keeping the running config")
+            self.last_reload_error = f"{type(exc).__name__}: {exc}"
+            return None
         if new.config.base_topic != self.loaded.config.base_topic or \
                 new.config.mqtt != self.loaded.config.mqtt or \
                 new.config.storage != self.loaded.config.storage:

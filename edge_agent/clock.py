@@ -13,12 +13,25 @@ _STA_UNSYNC = 0x0040
 _TIMEX_SIZE = 256  # struct timex is 208 bytes on 64-bit Linux; over-allocate
 
 
+def _load_libc() -> ctypes.CDLL | None:
+    # once, at import: find_library runs `ldconfig -p` in a subprocess (ms on a Pi), far too
+    # slow for a check made on every reconcile and every status request
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def kernel_reports_synced() -> bool | None:
     """The kernel's NTP state via adjtimex(2) (read-only call), or None if unavailable."""
+    if _LIBC is None:
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         buf = ctypes.create_string_buffer(_TIMEX_SIZE)  # modes = 0: only read
-        state = libc.adjtimex(buf)
+        state = _LIBC.adjtimex(buf)
     except (OSError, AttributeError):
         return None
     if state < 0:

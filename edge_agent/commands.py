@@ -8,6 +8,7 @@ handler or a sender can get wrong becomes ``{"ok": false, "error": "..."}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -75,6 +76,15 @@ class CommandRouter:
         """Run one command from MQTT and send its one reply. Never raises."""
         if self.is_reply(cmd.path):
             return  # our own (or another gateway's) result messages
+        if cmd.response_topic and not valid_publish_topic(cmd.response_topic):
+            # not run: its reply could never be sent there; answer on cmd/.../result instead
+            reply = self._error(cmd.path, f"invalid MQTT 5 response topic "
+                                          f"{cmd.response_topic[:80]!r} (no '+', '#' or NUL)")
+            reply["command"] = cmd.path
+            with contextlib.suppress(CommandError):
+                reply["request_id"] = _parse_payload(cmd.payload).get("id")
+            await self._reply(IncomingCommand(cmd.path, cmd.payload), reply)
+            return
         await self._reply(cmd, await self.execute(cmd.path, cmd.payload, cmd=cmd))
 
     async def execute(self, path: str, raw: bytes | dict[str, Any],
@@ -120,14 +130,13 @@ class CommandRouter:
             await self._send_reply(f"{self._base}/cmd/{cmd.path}/{RESULT_SUFFIX}", reply, None)
 
     def _check_expiry(self, cmd: IncomingCommand, payload: Mapping[str, Any]) -> None:
-        if cmd.expiry_s is not None and cmd.received_monotonic:
-            if time.monotonic() > cmd.received_monotonic + cmd.expiry_s:
-                raise CommandError("command expired before it could run (MQTT message expiry)")
-            sent_at = _payload_time(payload, "ts")
-            if sent_at and sent_at.tzinfo and \
-                    (self._clock() - sent_at).total_seconds() > cmd.expiry_s:
-                raise CommandError(f"command expired: sent at {payload['ts']}, expiry "
-                                   f"{cmd.expiry_s} s")
+        # The broker hands over the *remaining* MQTT 5 expiry interval (and drops commands
+        # whose interval ran out while queued), so only the wait on this gateway counts here;
+        # comparing the sender's 'ts' with it would count the broker's wait twice and trust
+        # a clock that a Pi without RTC may not have yet.
+        if cmd.expiry_s is not None and cmd.received_monotonic and \
+                time.monotonic() > cmd.received_monotonic + cmd.expiry_s:
+            raise CommandError("command expired before it could run (MQTT message expiry)")
         deadline = _payload_time(payload, "expires_at")
         if deadline is not None:
             if deadline.tzinfo is None:
@@ -150,6 +159,12 @@ class CommandRouter:
             return request, self._handlers[(parts[0], parts[2], True)]
         known = ", ".join(self.known()) or "none"
         raise CommandError(f"unknown command 'cmd/{path}' (known: {known})")
+
+
+def valid_publish_topic(topic: str) -> bool:
+    """Whether a message can be published to ``topic`` (MQTT: no wildcards, no NUL)."""
+    return bool(topic) and len(topic.encode()) <= 65535 and not any(
+        c in topic for c in "+#\0")
 
 
 def _payload_time(payload: Mapping[str, Any], key: str) -> datetime | None:

@@ -65,6 +65,10 @@ def load_config(path: str | Path) -> LoadedConfig:
     except OSError as exc:
         problem = Problem(None, None, "", f"cannot read: {exc.strerror}")
         raise ConfigError(str(file), [problem]) from None
+    except UnicodeDecodeError as exc:
+        problem = Problem(None, None, "", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                                          f"at offset {exc.start} (save the file as UTF-8)")
+        raise ConfigError(str(file), [problem]) from None
     config = parse_config(text, str(file))
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return LoadedConfig(config=config, path=file, digest=digest)
