@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.c
 from edge_agent.commands import CommandRouter
 from edge_agent.hotspots.component import HotspotsComponent
 from edge_agent.hotspots.config import HotspotConfig
+from edge_agent.hotspots.uptime import UptimeLedger, UptimeStore
 from edge_agent.runtime import AgentContext, HealthSource, MessageClass, RetainedState
 
 
@@ -165,3 +167,49 @@ async def test_unusable_data_dir_still_monitors_without_uptime(tmp_path: Path) -
     server.close()
     up = [p for _, p, _ in bus.sent if p.get("state") == "up"]
     assert up and up[-1]["uptime_24h_pct"] is None
+
+
+class LoopOnlyLedger(UptimeLedger):
+    """Records which threads touch the ledger and how many seconds went into it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+        self.recorded = 0.0
+
+    def record(self, hotspot: str, state: str, start: float, end: float) -> None:
+        self.threads.add(threading.get_ident())
+        if state in ("up", "degraded", "down") and end > start:
+            self.recorded += end - start
+        super().record(hotspot, state, start, end)
+
+    def take(self) -> dict[tuple[str, int], dict[str, float]]:
+        self.threads.add(threading.get_ident())
+        return super().take()
+
+
+async def test_uptime_ledger_is_only_touched_on_the_loop_and_loses_nothing(
+        tmp_path: Path) -> None:
+    """Flushes hand SQLite a detached copy: a take() in a worker thread while the loop records
+    could lose seconds or fail with 'dictionary changed size during iteration'."""
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = HotspotConfig.model_validate({
+        "id": "market", "interval_s": 0.1, "stats_period_s": 0.1,
+        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+    ctx, _, _ = make_ctx(tmp_path)
+    component = HotspotsComponent([config], flush_s=0.02)
+    ledger = LoopOnlyLedger()
+    component.ledger = ledger
+    async with running(component, ctx):
+        for _ in range(200):
+            if ledger.recorded > 0.5:
+                break
+            await asyncio.sleep(0.05)
+    server.close()
+    assert ledger.threads == {threading.get_ident()}
+    assert ledger.recorded > 0.5
+    store = UptimeStore(tmp_path / "hotspots.sqlite3")  # flushed and closed at stop
+    up, degraded, down = store.totals("market", 0.0)
+    store.close()
+    assert up + degraded + down == pytest.approx(ledger.recorded, abs=1e-6)

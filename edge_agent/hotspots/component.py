@@ -46,6 +46,10 @@ class HotspotsComponent:
         self.store: UptimeStore | None = None
         self._ctx: AgentContext | None = None
         self._last_published: dict[str, float] = {}
+        # Held while ledger seconds move to SQLite and while a payload combines stored totals
+        # with the pending ledger: otherwise a payload could miss (or count twice) the
+        # seconds of a write in flight.
+        self._uptime_lock = asyncio.Lock()
 
     async def run(self, ctx: AgentContext) -> None:
         self._ctx = ctx
@@ -75,9 +79,8 @@ class HotspotsComponent:
             for monitor in self.monitors.values():
                 with contextlib.suppress(Exception):
                     await asyncio.shield(monitor.close())
-            self._flush()  # a few rows; losing them at stop would lose uptime
-            if self.store is not None:
-                self.store.close()
+            # a few rows; losing them at stop would lose uptime
+            await asyncio.shield(self._flush(close=True))
 
     async def _loop(self, monitor: HotspotMonitor, offset: float) -> None:
         """Fixed-rate rounds: a round that overruns skips the slots it missed."""
@@ -121,16 +124,17 @@ class HotspotsComponent:
     async def publish(self, monitor: HotspotMonitor) -> dict[str, Any]:
         assert self._ctx is not None
         self._last_published[monitor.id] = self.mono()
-        store, now = self.store, self.wall()
         stored = None
-        if store is not None:
-            try:
-                stored = await asyncio.to_thread(
-                    lambda: (store.totals(monitor.id, now - DAY_S),
-                             store.totals(monitor.id, now - 30 * DAY_S)))
-            except Exception as exc:  # e.g. a damaged file: publish without uptime
-                log.error("hotspots: cannot read uptime: %s", exc)
-        payload = monitor.payload(stored)
+        async with self._uptime_lock:
+            store, now = self.store, self.wall()
+            if store is not None:
+                try:
+                    stored = await asyncio.to_thread(
+                        lambda: (store.totals(monitor.id, now - DAY_S),
+                                 store.totals(monitor.id, now - 30 * DAY_S)))
+                except Exception as exc:  # e.g. a damaged file: publish without uptime
+                    log.error("hotspots: cannot read uptime: %s", exc)
+            payload = monitor.payload(stored)
         await self._ctx.bus.publish(f"hotspot/{monitor.id}/state", payload, retain=True,
                                     message_class=MessageClass.STATE)
         return payload
@@ -138,15 +142,18 @@ class HotspotsComponent:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_s)
-            await asyncio.to_thread(self._flush)
+            await self._flush()
 
-    def _flush(self) -> None:
-        entries = self.ledger.take()
-        if entries and self.store is not None:
-            try:
-                self.store.write(entries, self.wall())
-            except Exception as exc:  # a full disk must not stop monitoring
-                log.error("hotspots: cannot save uptime: %s", exc)
+    async def _flush(self, close: bool = False) -> None:
+        """Move the ledger's seconds to SQLite. The ledger is only touched on the loop (the
+        monitors record into it there); the worker thread gets a detached copy."""
+        async with self._uptime_lock:
+            entries, store, now = self.ledger.take(), self.store, self.wall()
+            if store is None:
+                return
+            await asyncio.to_thread(_write_uptime, store, entries, now, close)
+            if close:
+                self.store = None
 
     async def _probe_command(self, req: CommandRequest) -> dict[str, Any]:
         monitor = self.monitors.get(req.subject or "")
@@ -168,6 +175,18 @@ class HotspotsComponent:
             counts[summary["state"]] += 1
             per[hotspot_id] = summary
         return {**counts, "hotspots": per}
+
+
+def _write_uptime(store: UptimeStore, entries: dict[tuple[str, int], dict[str, float]],
+                  now: float, close: bool) -> None:
+    try:
+        if entries:
+            store.write(entries, now)
+    except Exception as exc:  # a full disk must not stop monitoring
+        log.error("hotspots: cannot save uptime: %s", exc)
+    finally:
+        if close:
+            store.close()
 
 
 def build_components(config: AgentConfig) -> list[Component]:

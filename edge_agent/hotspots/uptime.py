@@ -25,11 +25,17 @@ COUNTED = ("up", "degraded", "down")
 
 
 class UptimeLedger:
-    """Seconds per (hotspot, bucket, state) not yet written to the store."""
+    """Seconds per (hotspot, bucket, state) not yet written to the store.
+
+    Not thread-safe: record, take and reads of ``pending`` all happen on the event loop;
+    only what ``take`` returns is handed to a worker thread."""
 
     def __init__(self) -> None:
-        self.pending: dict[tuple[str, int], dict[str, float]] = defaultdict(
-            lambda: dict.fromkeys(COUNTED, 0.0))
+        self.pending = self._empty()
+
+    @staticmethod
+    def _empty() -> dict[tuple[str, int], dict[str, float]]:
+        return defaultdict(lambda: dict.fromkeys(COUNTED, 0.0))
 
     def record(self, hotspot: str, state: str, start: float, end: float) -> None:
         """Account [start, end) spent in ``state``, split across bucket boundaries."""
@@ -44,9 +50,8 @@ class UptimeLedger:
 
     def take(self) -> dict[tuple[str, int], dict[str, float]]:
         """Everything pending, emptying the ledger (the caller writes it)."""
-        taken = dict(self.pending)
-        self.pending.clear()
-        return taken
+        taken, self.pending = self.pending, self._empty()
+        return dict(taken)
 
 
 @dataclass(frozen=True, slots=True)
