@@ -9,7 +9,7 @@ import threading
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -432,3 +432,40 @@ async def test_store_save_runs_off_the_loop_and_keeps_the_latest(
     reloaded = LightingStore(tmp_path / "lighting.json")
     reloaded.load()
     assert reloaded.last_state == {"a": True}
+
+
+@pytest.mark.parametrize("failure", ["relays", "register"])
+async def test_component_failure_at_start_releases_the_relay_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """A start that fails after the relay lock was taken (a driver bug building the relays,
+    a clash registering commands) must not leak the lock: the supervisor's restart would
+    then fail "held by another process" forever."""
+    import edge_agent.lighting.component as component_mod
+    from edge_agent.commands import CommandRouter
+    from edge_agent.config.model import AgentConfig
+    from edge_agent.runtime import AgentContext, RetainedState
+    from tests.infra.agent_proc import base_config
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise ValueError(f"simulated bug in {failure}")
+
+    if failure == "relays":
+        monkeypatch.setattr(component_mod, "build_relays", boom)
+    else:
+        monkeypatch.setattr(LightingCommands, "register", boom)
+    config = AgentConfig.model_validate(base_config(
+        tmp_path, "mqtt://127.0.0.1:1", lighting={"circuits": [circuit("a", board())]}))
+
+    async def no_reply(*_: Any) -> None:
+        return None
+
+    none = cast(Any, None)  # the run fails before it publishes or reports health
+    ctx = AgentContext(config=config, config_path=None, bus=none,
+                       commands=CommandRouter("base", no_reply), health=none, mqtt_port=none,
+                       state=RetainedState(), data_dir=tmp_path, clock_synced=lambda: True,
+                       status=lambda: {})
+    with pytest.raises(ValueError, match="simulated bug"):
+        await component_mod.LightingComponent(config).run(ctx)
+    fd = component_mod.take_lock(tmp_path)
+    assert fd is not None, "the relay lock leaked"
+    component_mod.release_lock(fd)

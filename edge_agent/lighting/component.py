@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -84,28 +85,42 @@ class LightingComponent:
         if fd is None:
             raise RuntimeError(f"{ctx.data_dir / LOCK_NAME} is held by another process "
                                "(an 'edge-agent relay' test running?)")
+        try:
+            await self._run_locked(ctx)
+        finally:
+            # Whatever fails (a bad relay config, a driver bug, a register clash), the lock
+            # goes: a leaked flock would make every restart fail "held by another process".
+            release_lock(fd)
+
+    async def _run_locked(self, ctx: AgentContext) -> None:
         gw = self.config.gateway
 
         async def publish(circuit: str, payload: Mapping[str, Any]) -> None:
             await ctx.bus.publish(f"light/{circuit}/state", payload, retain=True,
                                   message_class=MessageClass.STATE)
 
-        service = LightingService(
-            self.config.lighting, Location(gw.latitude, gw.longitude), ZoneInfo(gw.timezone),
-            relays=build_relays(self.config, ctx.mqtt_port),
-            store=LightingStore(ctx.data_dir / STORE_NAME), publish=publish,
-            clock_synced=ctx.clock_synced)
-        self.service = service
-        LightingCommands(service).register(ctx.commands)
-        ctx.health.add_source("lighting", service.health)
-        ctx.extras["lighting"] = service
+        relays = build_relays(self.config, ctx.mqtt_port)
         try:
+            service = LightingService(
+                self.config.lighting, Location(gw.latitude, gw.longitude),
+                ZoneInfo(gw.timezone), relays=relays,
+                store=LightingStore(ctx.data_dir / STORE_NAME), publish=publish,
+                clock_synced=ctx.clock_synced)
+        except BaseException:  # the relays are open (serial ports): give them back
+            for relay in {id(r): r for r in relays.values()}.values():
+                with contextlib.suppress(Exception):
+                    await relay.close()
+            raise
+        self.service = service
+        try:
+            LightingCommands(service).register(ctx.commands)
+            ctx.health.add_source("lighting", service.health)
+            ctx.extras["lighting"] = service
             await service.run()
         finally:
             # On cancellation relays stay as they are (street lights keep their scheduled
             # state across an agent restart), unless a circuit sets on_stop.
             await service.stop()
-            release_lock(fd)
 
 
 def build_components(config: AgentConfig) -> list[Component]:
