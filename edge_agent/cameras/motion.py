@@ -36,6 +36,19 @@ Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
 _KERNEL_MERGE = np.ones((7, 7), np.uint8)
+_GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
+
+
+class _Buffers:
+    """Per-frame work arrays at the analysis size, allocated once."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.frame = np.empty(shape, np.float32)
+        self.norm = np.empty(shape, np.float32)
+        self.diff = np.empty(shape, np.float32)
+        self.base = np.empty(shape, np.uint8)
+        self.fg = np.empty(shape, np.uint8)
+        self.eroded = np.empty(shape, np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,7 @@ class MotionDetector:
         self._valid_count = 1
         self._zone_masks: list[tuple[str, np.ndarray]] = []
         self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
+        self._bufs = _Buffers((1, 1))
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -115,47 +129,63 @@ class MotionDetector:
             valid[polygon_mask(self._mask_polys, w, h) > 0] = 0
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
+        self._bufs = _Buffers((h, w))
         # Zone masks at half resolution, like the blob labels.
         self._zone_masks = [
             (z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
             for z in self._zones]
 
     def process(self, small: np.ndarray, ts: float) -> MotionResult:
-        frame = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
-        if self._bg is None or self._bg.shape != frame.shape:
-            self._setup(frame.shape)
-            self._bg, self._prev, self._track = frame, frame, []
+        # Still frames are the common case: they go through a fixed set of passes into
+        # preallocated buffers (no per-frame allocation, a small cache footprint next to the
+        # decoder) and stop as soon as nothing survives the noise filter.
+        if self._bg is None or self._bg.shape != small.shape:
+            self._setup(small.shape)
+            frame = self._smooth(small, np.empty(small.shape, np.float32))
+            self._bg, self._prev, self._track = frame, frame.copy(), []
             return MotionResult(ts, False, (), 0.0, 0.0, False)
+        bufs = self._bufs
+        frame = self._smooth(small, bufs.frame)
         bg, prev = self._bg, self._prev
         assert prev is not None
-        norm = self._normalise(frame, bg)
-        diff = cv2.absdiff(norm, bg)
+        norm = self._normalise(frame, bg, bufs.norm)
+        diff = cv2.absdiff(norm, bg, dst=bufs.diff)
         noise = float(cv2.mean(diff, mask=self._valid if self._mask_polys else None)[0])
         thr = min(max(self.cfg.threshold, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
         # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
-        base = self._masked(_above(diff, self.cfg.threshold))
+        base = self._masked(_above(diff, self.cfg.threshold, bufs.base))
         changed = cv2.countNonZero(base) / self._valid_count
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
-            self._bg, self._prev, self._track = frame, frame, []
+            self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
             return MotionResult(ts, False, (), 0.0, changed, True)
-        fg = base if thr == self.cfg.threshold else self._masked(_above(diff, thr))
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, _KERNEL3)
-        if cv2.countNonZero(fg) == 0:
+        fg = base if thr == self.cfg.threshold else self._masked(_above(diff, thr, bufs.fg))
+        # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
+        # scene) the dilation cannot bring anything back: skip it.
+        eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded)
+        if cv2.countNonZero(eroded) == 0:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
-            self._prev, self._track = norm, []
+            np.copyto(prev, norm)
+            self._track = []
             return MotionResult(ts, False, (), 0.0, changed, False)
+        fg = cv2.dilate(eroded, _KERNEL3)
         moved = _above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(fg, _KERNEL_MERGE)
         blobs, moving_mask, static_mask = self._blobs(fg, moved)
         self._learn(norm, bg, fg, moving_mask, static_mask)
-        self._prev = norm
+        np.copyto(prev, norm)
         confirmed = tuple(b for b in blobs if b is not None)
         score = sum(b.area for b in confirmed)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
                             bool(self._track))
+
+    @staticmethod
+    def _smooth(small: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Light 3x3 Gaussian blur (noise) and conversion to float32 in one pass."""
+        cv2.sepFilter2D(small, cv2.CV_32F, _GAUSS3, _GAUSS3, dst=out)
+        return out
 
     def _masked(self, mask: np.ndarray) -> np.ndarray:
         if not self._mask_polys:
@@ -163,7 +193,7 @@ class MotionDetector:
         assert self._valid is not None
         return cv2.bitwise_and(mask, self._valid)
 
-    def _normalise(self, frame: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    def _normalise(self, frame: np.ndarray, bg: np.ndarray, out: np.ndarray) -> np.ndarray:
         # Statistics from every 4th pixel (of the unmasked area) are plenty and 16x cheaper.
         f4, b4 = np.ascontiguousarray(frame[::4, ::4]), np.ascontiguousarray(bg[::4, ::4])
         mask = None
@@ -171,11 +201,11 @@ class MotionDetector:
             mask = np.ascontiguousarray(self._valid[::4, ::4])
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
-        gain = float(np.clip(sb[0, 0] / max(sf[0, 0], 1e-3), 0.33, 3.0))
+        gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
         if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
             return frame  # nothing to correct: skip a pass over the frame
-        out: np.ndarray = cv2.addWeighted(frame, gain, frame, 0.0, offset)
+        cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
         return out
 
     def _blobs(self, fg: np.ndarray, moved: np.ndarray
@@ -244,7 +274,7 @@ def _near(a: Box, b: Box) -> bool:
     return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
 
 
-def _above(img: np.ndarray, thr: float) -> np.ndarray:
+def _above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndarray:
     """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
-    out: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT)  # type: ignore[call-overload]
-    return out
+    res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
+    return res
