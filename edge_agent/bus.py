@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -9,6 +12,8 @@ from typing import Any, Protocol
 from edge_agent.envelope import encode, wrap
 from edge_agent.outbox import Outbox, OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
+
+log = logging.getLogger(__name__)
 
 
 class DirectSender(Protocol):
@@ -29,6 +34,7 @@ class Bus:
         self._state = state
         self._clock = clock
         self.direct: DirectSender | None = None
+        self._last_store_warning = -1e9
 
     def envelope(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         return wrap(payload, seq=self._outbox.next_seq(), now=self._clock())
@@ -57,12 +63,28 @@ class Bus:
                                                                   retain=retain):
                 self._outbox.dropped_not_connected += 1
             return
-        await self._outbox.put(OutgoingMessage(full_topic, data, qos=qos, retain=retain,
-                                               message_class=message_class, is_json=is_json))
+        await self._put(OutgoingMessage(full_topic, data, qos=qos, retain=retain,
+                                        message_class=message_class, is_json=is_json))
+
+    async def _put(self, message: OutgoingMessage) -> None:
+        """Store durably; when the database refuses (disk full, I/O error), still send it live
+        (QoS 0, no guarantee) so a full disk never silences the gateway, and count it."""
+        try:
+            await self._outbox.put(message)
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            now = time.monotonic()
+            if now - self._last_store_warning > 60:
+                self._last_store_warning = now
+                log.warning("outbox cannot store messages (%s): sending them live without "
+                            "the delivery guarantee", exc)
+            if self.direct is None or not self.direct.send_nowait(message.topic,
+                                                                  message.payload,
+                                                                  retain=message.retain):
+                self._outbox.dropped_not_connected += 1
 
     async def publish_reply(self, topic: str, body: Mapping[str, Any],
                             correlation_data: bytes | None) -> None:
         """A command reply to an absolute topic, durable, with MQTT 5 correlation data."""
         props = {"correlation_data": correlation_data.hex()} if correlation_data else None
-        await self._outbox.put(OutgoingMessage(topic, encode(self.envelope(body)), qos=1,
-                                               message_class=MessageClass.EVENT, props=props))
+        await self._put(OutgoingMessage(topic, encode(self.envelope(body)), qos=1,
+                                        message_class=MessageClass.EVENT, props=props))

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 24 * 3600  # the broker keeps our command subscription across outages
 PUBLISH_TIMEOUT_S = 30.0
+STABLE_SESSION_S = 60.0
 
 
 class LinkDown(ConnectionError):
@@ -66,17 +67,22 @@ class MqttLink:
         mqtt = self._cfg.mqtt
         attempt = 0
         while True:
+            started = time.monotonic()
             try:
                 async with self._connect() as client:
-                    attempt = 0
                     await self._session(client)
             except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
                 self.last_error = _describe(exc)
                 log.warning("mqtt: %s:%d unavailable: %s (messages are kept in the outbox)",
                             mqtt.host, mqtt.port, self.last_error)
+            except Exception as exc:  # the link must never take the whole agent down
+                self.last_error = f"{type(exc).__name__}: {_describe(exc)}"
+                log.exception("mqtt: link failed, reconnecting")
             finally:
                 self._client = None
                 self.connected.clear()
+            if time.monotonic() - started > STABLE_SESSION_S:
+                attempt = 0  # only a session that lasted resets the backoff (no kick storms)
             delay = full_jitter(attempt, mqtt.reconnect_min_s, mqtt.reconnect_max_s)
             attempt += 1
             await asyncio.sleep(delay)
@@ -166,9 +172,14 @@ class MqttLink:
                 for index, row in enumerate(rows):
                     await window.wait_open()
                     replayed = row.accepted_at < self.connected_since
-                    window.publish(row.id, row.topic, row.payload_for_send(replayed), row.qos,
-                                   row.retain, self._properties(row))
                     cursor = row.id
+                    try:
+                        window.publish(row.id, row.topic, row.payload_for_send(replayed),
+                                       row.qos, row.retain, self._properties(row))
+                    except (ValueError, TypeError) as exc:  # e.g. a topic MQTT cannot carry
+                        log.error("mqtt: outbox message %d to %r can never be sent (%s): "
+                                  "dropped", row.id, row.topic[:80], exc)
+                        self._outbox.ack(row.id)
                     if index % 100 == 99:
                         await asyncio.sleep(0)  # publishing 1000 rows must not hog the loop
         finally:

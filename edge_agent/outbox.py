@@ -78,10 +78,12 @@ class OutboxStats:
     max_bytes: int
     oldest_age_s: float | None
     dropped: dict[str, int]
+    write_failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"depth": self.depth, "bytes": self.bytes, "max_bytes": self.max_bytes,
-                "oldest_age_s": self.oldest_age_s, "dropped": dict(self.dropped)}
+                "oldest_age_s": self.oldest_age_s, "dropped": dict(self.dropped),
+                "write_failures": self.write_failures}
 
 
 _CREATE_MESSAGES = """
@@ -118,6 +120,8 @@ class Outbox:
         self._oldest: float | None = None
         self._dropped = {cls.name.lower(): 0 for cls in MessageClass}
         self.dropped_not_connected = 0  # QoS 0 messages that had no link (never stored)
+        self.write_failures = 0  # messages the database refused (disk full, I/O error)
+        self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -127,7 +131,10 @@ class Outbox:
     async def close(self) -> None:
         """Commit everything accepted so far and close the database."""
         if self._writer is not None:
-            self._writer.cancel()
+            # let the writer finish the commit it may be in (a cancel would tell those
+            # producers "not stored" while the database thread stores them anyway)
+            self._closing = True
+            self._wake.set()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
         await self._flush()
@@ -143,6 +150,8 @@ class Outbox:
 
     async def put(self, message: OutgoingMessage) -> int:
         """Accept a message; returns its outbox id once it is committed to disk."""
+        if self._writer is None or self._writer.done():
+            raise RuntimeError("the outbox is not running")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
         self._wake.set()
@@ -164,7 +173,8 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         age = None if self._oldest is None else max(0.0, time.time() - self._oldest)
-        return OutboxStats(self._depth, self._bytes, self.max_bytes, age, dict(self._dropped))
+        return OutboxStats(self._depth, self._bytes, self.max_bytes, age, dict(self._dropped),
+                           self.write_failures)
 
     # -- internals ---------------------------------------------------------------------
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -174,6 +184,8 @@ class Outbox:
         last_commit = 0.0
         while True:
             await self._wake.wait()
+            if self._closing:
+                return
             # Group commit: a message after a quiet spell is committed at once (low latency);
             # under load, commits are at least one window apart and take everything that
             # arrived meanwhile (one fsync for the whole group: SD cards wear out).
@@ -184,8 +196,8 @@ class Outbox:
             last_commit = time.monotonic()
             try:
                 await self._flush()
-            except sqlite3.Error as exc:
-                log.error("outbox: cannot write to %s: %s (retrying)", self._path, exc)
+            except Exception as exc:  # the producers of that batch were told; keep going
+                log.error("outbox: cannot write to %s: %s", self._path, exc)
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
@@ -199,6 +211,7 @@ class Outbox:
         try:
             ids = await self._run(self._commit_sync, [m for m, _ in batch], acked, reserve)
         except BaseException as exc:
+            self.write_failures += len(batch)
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc if isinstance(exc, Exception) else
@@ -230,14 +243,11 @@ class Outbox:
         self._seq = int(meta.get("seq_reserved", 0))
         self._seq_reserved = self._seq + SEQ_BLOCK
         self._set_meta(conn, {"seq_reserved": self._seq_reserved})
-        for cls in MessageClass:
-            self._dropped[cls.name.lower()] = int(meta.get(f"dropped_{cls.name.lower()}", 0))
-        depth, size, oldest = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(accepted_at) FROM messages").fetchone()
-        self._depth, self._bytes, self._oldest = depth, size, oldest
+        self._reload_counters(conn)
         self._conn = conn
-        if depth:
-            log.info("outbox: %d message(s) from before the restart will be replayed", depth)
+        if self._depth:
+            log.info("outbox: %d message(s) from before the restart will be replayed",
+                     self._depth)
 
     def _close_sync(self) -> None:
         if self._conn is not None:
@@ -277,9 +287,20 @@ class Outbox:
                 self._set_meta(conn, {"seq_reserved": reserve})
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                conn.execute("ROLLBACK")
+            self._reload_counters(conn)  # the rolled-back batch changed them in memory
             raise
         return ids
+
+    def _reload_counters(self, conn: sqlite3.Connection) -> None:
+        depth, size, oldest = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(accepted_at) FROM messages").fetchone()
+        self._depth, self._bytes, self._oldest = depth, size, oldest
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self._seq_reserved = int(meta.get("seq_reserved", self._seq_reserved))
+        for name in self._dropped:
+            self._dropped[name] = int(meta.get(f"dropped_{name}", 0))
 
     def _delete_ids(self, conn: sqlite3.Connection, ids: Sequence[int]) -> None:
         for start in range(0, len(ids), 500):

@@ -53,7 +53,8 @@ class Publisher(Protocol):
         """Accept a message. Returns once it is durable (QoS 1) or queued (QoS 0).
 
         Mapping payloads get the envelope (``v``, ``ts``, ``seq``, ``id``) added; bytes are
-        sent as they are (snapshots).
+        sent as they are (snapshots). When the outbox cannot store (disk full, I/O error) the
+        message is sent live without the guarantee and counted; publishing never raises for it.
         """
         ...
 

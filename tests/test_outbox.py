@@ -19,7 +19,7 @@ import pytest
 
 from edge_agent.bus import Bus
 from edge_agent.health import HealthReporter
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import Outbox, OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
 from tests.infra.agent_proc import base_config, write_config
 from tests.infra.broker import Broker
@@ -261,3 +261,54 @@ def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) ->
             second_pub.quit()
         room.close()
         broker.stop()
+
+
+class _LiveRecorder:
+    """Stands in for the link's QoS 0 path: records what the bus sent live."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool:
+        self.sent.append(topic)
+        return True
+
+
+async def test_full_database_refuses_cleanly_counters_stay_right_and_bus_goes_live(
+        tmp_path: Path) -> None:
+    """A full disk (SQLite's SQLITE_FULL, made with max_page_count): the failed batch is
+    refused to its producers, the counters are not corrupted by the rolled-back batch, the
+    bus still sends live, and storing works again once there is room."""
+    outbox = Outbox(tmp_path / "o.sqlite3", max_bytes=50_000_000, commit_window_s=0.01)
+    await outbox.open()
+    try:
+        for i in range(5):
+            await outbox.put(OutgoingMessage(f"t/{i}", b'{"a":1}'))
+        before = outbox.stats()
+        conn = outbox._require_conn()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            await outbox.put(OutgoingMessage("t/big", b"x" * 200_000))
+        after = outbox.stats()
+        assert (after.depth, after.bytes) == (before.depth, before.bytes)
+        assert after.write_failures == 1
+
+        live = _LiveRecorder()
+        bus = Bus("base", outbox, RetainedState())
+        bus.direct = live
+        await bus.publish("big", {"blob": "y" * 200_000})  # must not raise
+        assert live.sent == ["base/big"]
+        assert outbox.stats().write_failures == 2
+
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        await outbox.put(OutgoingMessage("t/after", b'{"b":2}'))
+        assert outbox.stats().depth == before.depth + 1
+    finally:
+        await outbox.close()
+    reopened = Outbox(tmp_path / "o.sqlite3", max_bytes=50_000_000)
+    await reopened.open()
+    try:
+        assert reopened.stats().depth == 6  # nothing accepted was lost, nothing refused kept
+    finally:
+        await reopened.close()
