@@ -247,7 +247,9 @@ class Agent:
 
     def _reload_now(self) -> None:
         self._reload_accepted = True  # already loaded and checked: only restart components
-        self._reload.set()
+        # a moment later, so the reply (web request or MQTT) leaves before its component
+        # is restarted with the new config
+        asyncio.get_running_loop().call_later(0.2, self._reload.set)
 
     async def _cmd_outbox_stats(self, request: CommandRequest) -> Mapping[str, Any]:
         return {"outbox": self.outbox.stats().as_dict(),

@@ -158,3 +158,13 @@ def test_demo_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loaded.config.gateway.id == "demo-gw"
     assert loaded.config.mqtt.url == "mqtt://127.0.0.1:1883"
     assert len(loaded.digest) == 12
+
+
+def test_config_get_hides_every_url_credential() -> None:
+    """User-only credentials and passwords with '/' in them are hidden too (config/get)."""
+    from drivers.redact import redact_urls
+
+    assert redact_urls("rtsp://admin:ab/cd@cam:554/s") == "rtsp://****@cam:554/s"
+    assert redact_urls("mqtt://user@broker:1883") == "mqtt://****@broker:1883"
+    assert redact_urls("rtsp://cam/stream") == "rtsp://cam/stream"
+    assert redact_urls("a rtsp://u:p@x b http://y") == "a rtsp://****@x b http://y"

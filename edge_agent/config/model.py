@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from drivers.redact import redact_urls
 from edge_agent.cameras.config import CameraConfig
 from edge_agent.config.base import Secret, SecretsModel, StrictModel
 from edge_agent.hotspots.config import HotspotConfig
@@ -159,9 +159,6 @@ def redacted_dump(config: AgentConfig) -> dict[str, object]:
     return redacted
 
 
-_URL_CREDS = re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@")
-
-
 def _redact(value: object) -> object:
     if isinstance(value, dict):
         return {
@@ -171,7 +168,7 @@ def _redact(value: object) -> object:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str):
-        return _URL_CREDS.sub(r"\1:****@", value)
+        return redact_urls(value)
     return value
 
 
