@@ -84,3 +84,26 @@ async def test_unplugged_port_is_a_clear_error_and_retried(tmp_path: os.PathLike
         await asyncio.sleep(0.02)
     assert board.states[1] is True
     await relay.close()
+
+
+async def test_close_during_a_hung_set_does_not_block_the_loop(board: LcusBoard) -> None:
+    """The caller gave up on a set whose thread still waits for a silent board: close() has
+    to wait for that thread (the port is in use), but off the event loop."""
+    board.answers_status = False
+    relay = LcusRelay(LcusRelayConfig(driver="lcus", port=board.port, channel=1, readback=True,
+                                      timeout_s=0.8))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(relay.set(1, True), 0.1)  # its thread keeps the lock ~0.8 s
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await relay.close()
+    task.cancel()
+    # A close blocking the loop on the lock would let the ticker run at most once.
+    assert ticks >= 5

@@ -107,6 +107,11 @@ class LcusRelay:
         return states.get(channel)
 
     async def close(self) -> None:
+        # Waits for a frame still on the wire (a set that timed out for its caller may still
+        # hold the lock for up to ~2x timeout_s) in a thread, not on the event loop.
+        await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
         with self._lock:
             self._drop()
 

@@ -193,7 +193,7 @@ class HaDiscoveryComponent:
         discovery = Discovery(ctx.config.base_topic, ctx.config.gateway.id, ha.prefix,
                               ha.node_id, ha.device_name)
         store = ctx.data_dir / STORE_NAME
-        saved = _load(store)
+        saved = await asyncio.to_thread(_load, store)
         unsubscribe = ctx.mqtt_port.subscribe_raw(f"{ha.prefix}/status", self._ha_status)
         self._ctx = ctx
         ctx.commands.register("homeassistant", "switch", self._switch)
@@ -229,7 +229,7 @@ class HaDiscoveryComponent:
             else:
                 if sorted(wanted) != saved:
                     saved = sorted(wanted)
-                    _save(store, saved)
+                    await asyncio.to_thread(_save, store, saved)  # small, but disk I/O
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._resend.wait(), POLL_S)
 
