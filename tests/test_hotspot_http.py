@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from drivers.probes import build_probe
+from drivers.probes import ProbeSetupError, build_probe
 from drivers.probes.http import HttpProbeConfig
 from drivers.probes.tcp import TcpProbeConfig
 
@@ -116,3 +117,42 @@ async def test_dns_probe_resolves_localhost() -> None:
     result = await build_probe(DnsProbeConfig(query="localhost")).run()
     assert result.ok and result.received == 1
     assert "127.0.0.1" in result.detail["addresses"] or "::1" in result.detail["addresses"]
+
+
+async def test_probes_resolve_names_without_the_default_executor(server: str) -> None:
+    """A dead DNS server leaves getaddrinfo threads hanging after their probe timed out.
+    Probes resolve on their own pool, so a starved default executor (the one the agent uses
+    for disk and SQLite) does not stop them, and they do not add to it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from drivers.probes.dns import DnsProbeConfig
+    from drivers.probes.icmp import IcmpProbeConfig
+
+    loop = asyncio.get_running_loop()
+    starved = ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    starved.submit(release.wait)  # its only thread is busy: anything queued here waits
+    loop.set_default_executor(starved)
+    port = int(server.rsplit(":", 1)[1].split("/")[0])
+    try:
+        async with asyncio.timeout(10):
+            dns = await build_probe(DnsProbeConfig(query="localhost")).run()
+            tcp = await build_probe(TcpProbeConfig(host="localhost", port=port,
+                                                   count=1)).run()
+            http_probe = build_probe(HttpProbeConfig(
+                url=server.replace("127.0.0.1", "localhost") + "/portal"))
+            try:
+                http = await http_probe.run()
+            finally:
+                await http_probe.close()
+            try:  # icmplib would resolve the name in the default executor
+                icmp_error = (await build_probe(IcmpProbeConfig(
+                    host="localhost", count=1, timeout_s=2)).run()).error
+            except ProbeSetupError:  # unprivileged ping not allowed here: resolved anyway
+                icmp_error = None
+    finally:
+        release.set()
+    assert dns.ok, dns.error
+    assert tcp.ok, tcp.error
+    assert http.ok, http.error
+    assert icmp_error is None

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.probes.base import ProbeResult
+from drivers.probes.resolve import getaddrinfo
 
 
 class DnsProbeConfig(BaseModel):
@@ -32,10 +33,10 @@ class DnsProbe:
         cfg = self.config
         result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(cfg.timeout_s):
-                infos = await loop.getaddrinfo(cfg.query, None, type=socket.SOCK_STREAM)
+                # the probes' own pool: a hung lookup keeps its thread after the timeout
+                infos = await getaddrinfo(cfg.query, None, socktype=socket.SOCK_STREAM)
         except TimeoutError:
             result.error = f"resolving {cfg.query!r}: no answer within {cfg.timeout_s:g} s"
             return result

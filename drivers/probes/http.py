@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.probes.base import ProbeResult, short_error
+from drivers.probes.resolve import aiohttp_connector
 
 if TYPE_CHECKING:  # aiohttp costs ~19 MB: loaded only when a probe runs, not with the config
     import aiohttp
@@ -47,8 +48,7 @@ class HttpProbe:
 
         if self._session is None or self._session.closed:
             # no keep-alive: every round measures a fresh request like a visitor's phone would
-            connector = aiohttp.TCPConnector(force_close=True,
-                                             ssl=self.config.verify_tls)
+            connector = aiohttp_connector(force_close=True, ssl=self.config.verify_tls)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 

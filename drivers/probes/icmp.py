@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Literal
 
@@ -10,6 +11,7 @@ from icmplib.exceptions import ICMPLibError, NameLookupError, SocketPermissionEr
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.probes.base import ProbeResult, ProbeSetupError
+from drivers.probes.resolve import resolve
 
 ICMP_FIX = (
     "unprivileged ICMP is not permitted on this machine. Fix: "
@@ -44,8 +46,15 @@ class IcmpProbe:
         cfg = self.config
         started = time.monotonic()
         try:
+            # icmplib would resolve a name in the loop's default executor: use the probes'
+            # own pool, where a hung lookup cannot starve the rest of the agent
+            async with asyncio.timeout(cfg.timeout_s):
+                address = (await resolve(cfg.host))[0]
+        except (OSError, IndexError, TimeoutError):
+            return self._failed(f"cannot resolve host name {cfg.host!r}")
+        try:
             host = await async_ping(
-                cfg.host, count=cfg.count, interval=cfg.packet_interval_s,
+                address, count=cfg.count, interval=cfg.packet_interval_s,
                 timeout=cfg.timeout_s, privileged=False, payload_size=cfg.payload_size)
         except SocketPermissionError:
             raise ProbeSetupError(ICMP_FIX) from None

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.probes.base import ProbeResult, short_error
+from drivers.probes.resolve import resolve
 
 
 class TcpProbeConfig(BaseModel):
@@ -34,9 +35,12 @@ class TcpProbe:
 
     async def _connect_once(self) -> float:
         cfg = self.config
-        started = time.perf_counter()
         async with asyncio.timeout(cfg.timeout_s):
-            _, writer = await asyncio.open_connection(cfg.host, cfg.port)
+            # resolved on the probes' own pool (asyncio would use the default executor);
+            # the handshake time below excludes the lookup
+            address = (await resolve(cfg.host))[0]
+            started = time.perf_counter()
+            _, writer = await asyncio.open_connection(address, cfg.port)
         elapsed = (time.perf_counter() - started) * 1000
         # the measurement is done: drop the connection without waiting for a slow peer
         writer.transport.abort()

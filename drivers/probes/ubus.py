@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from drivers.probes.base import ProbeResult, short_error
+from drivers.probes.resolve import aiohttp_connector
 
 if TYPE_CHECKING:  # aiohttp costs ~19 MB: loaded only when a probe runs, not with the config
     import aiohttp
@@ -171,7 +172,7 @@ class UbusProbe:
         import aiohttp
 
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(connector=aiohttp_connector())
         return self._session
 
     async def close(self) -> None:
