@@ -93,8 +93,10 @@ def test_bad_rule_is_a_clear_config_error(tmp_path: Path,
 
 def test_relay_goes_through_the_running_agent(tmp_path: Path, broker: Any,
                                               control_room: Any,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """With the agent running (and http.token set) ``relay`` sends an override to it."""
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the agent running (and http.token set) ``relay`` sends an override to it,
+    directly: an http_proxy in the technician's shell must not get the token."""
     from tests.infra.agent_proc import AgentProcess
     from tests.infra.broker import free_port
 
@@ -110,6 +112,10 @@ def test_relay_goes_through_the_running_agent(tmp_path: Path, broker: Any,
         control_room.wait_for(lambda m: m.topic.endswith("gw-light-cli/light/main-road/state"),
                               15)
         agent.wait_log("web: page on", 10)
+        # a proxy that is not there: a request sent through it would fail
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
         assert main(["relay", "main-road", "on", "--minutes", "5", "-c", str(path)]) == 0
         assert "override on until" in capsys.readouterr().out
         assert json.loads((tmp_path / "r.json").read_text()) == {"1": True}

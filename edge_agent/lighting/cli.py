@@ -177,7 +177,9 @@ def _through_agent(config: Any, args: argparse.Namespace) -> int:
         headers={"Authorization": f"Bearer {http.token.get_secret_value()}",
                  "Content-Type": "application/json"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        # No proxy, whatever http_proxy says: the Bearer token must only go to the agent.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=20) as response:
             reply = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         reply = json.loads(exc.read() or b"{}")
