@@ -20,7 +20,8 @@ RUNNING: dict[str, Any] = {}  # camera id -> CameraService of the running agent
 
 
 class ArmRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # forbid: a typo such as "untill" must be refused, not silently arm/disarm for ever
+    model_config = ConfigDict(extra="forbid")
     until: datetime | None = Field(None, description="Keep this until then (ISO 8601 with "
                                    "offset); without it, until the next arm/disarm command.")
 
@@ -66,4 +67,8 @@ class CameraComponent:
 
 
 def build_components(config: AgentConfig) -> list[Component]:
+    if config.cameras:
+        from edge_agent.cameras.memory import limit_arenas
+
+        limit_arenas()  # before any camera thread allocates (see memory.py)
     return [CameraComponent(cam) for cam in config.cameras]
