@@ -23,10 +23,11 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.backoff import full_jitter
 from edge_agent.commands import CommandRouter, IncomingCommand
-from edge_agent.config.model import AgentConfig, MqttConfig
+from edge_agent.config.model import AgentConfig
 from edge_agent.envelope import encode
 from edge_agent.outbox import Outbox, StoredMessage
 from edge_agent.runtime import MessageCallback
+from edge_agent.tls import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -388,18 +389,6 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 def _describe(exc: BaseException | None) -> str:
     text = str(exc) or type(exc).__name__
     return text.replace("\n", " ")
-
-
-def tls_context(mqtt: MqttConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        cafile=str(mqtt.tls.ca_file) if mqtt.tls.ca_file else None)
-    if mqtt.tls.cert_file:
-        context.load_cert_chain(str(mqtt.tls.cert_file),
-                                str(mqtt.tls.key_file) if mqtt.tls.key_file else None)
-    if mqtt.tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 @asynccontextmanager

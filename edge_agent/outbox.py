@@ -182,7 +182,7 @@ class Outbox:
 
     async def _writer_loop(self) -> None:
         last_commit = 0.0
-        while True:
+        while not self._closing:  # close() sets it and wakes us; it then flushes the rest
             await self._wake.wait()
             if self._closing:
                 return

@@ -312,3 +312,22 @@ async def test_full_database_refuses_cleanly_counters_stay_right_and_bus_goes_li
         assert reopened.stats().depth == 6  # nothing accepted was lost, nothing refused kept
     finally:
         await reopened.close()
+
+
+async def test_close_during_the_commit_window_returns_and_keeps_everything(
+        tmp_path: Path) -> None:
+    """close() while the writer waits out its group-commit window must not hang (it did:
+    the writer cleared close()'s wake-up) and must store what was accepted."""
+    outbox = Outbox(tmp_path / "o.sqlite3", max_bytes=1_000_000, commit_window_s=0.5)
+    await outbox.open()
+    await outbox.put(OutgoingMessage("t/1", b'{"a":1}'))  # commits at once; window starts
+    pending = asyncio.ensure_future(outbox.put(OutgoingMessage("t/2", b'{"a":2}')))
+    await asyncio.sleep(0.05)  # the writer now sleeps in its window
+    await asyncio.wait_for(outbox.close(), 5)
+    assert await pending > 0
+    reopened = Outbox(tmp_path / "o.sqlite3", max_bytes=1_000_000)
+    await reopened.open()
+    try:
+        assert reopened.stats().depth == 2
+    finally:
+        await reopened.close()
