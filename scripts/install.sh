@@ -25,6 +25,7 @@ UNIT_DIR="${EDGE_AGENT_UNIT_DIR:-/etc/systemd/system}"
 BIN_DIR="${EDGE_AGENT_BIN_DIR:-/usr/local/bin}"
 SYSCTL_DIR="${EDGE_AGENT_SYSCTL_DIR:-/etc/sysctl.d}"
 UDEV_DIR="${EDGE_AGENT_UDEV_DIR:-/etc/udev/rules.d}"
+PING_RANGE_FILE="${EDGE_AGENT_PING_RANGE_FILE:-/proc/sys/net/ipv4/ping_group_range}"  # tests
 SERVICE_USER="${EDGE_AGENT_USER:-edge-agent}"
 EXTRAS="${EDGE_AGENT_EXTRAS:-cameras,gpio}"
 PIP_ARGS="${EDGE_AGENT_PIP_ARGS:-}"
@@ -163,22 +164,31 @@ service_gid() {
 
 install_ping_sysctl() {
   # Hotspot ICMP probes use unprivileged "ping sockets"; allow them for the service's group
-  # only (instead of giving the service CAP_NET_RAW). Widen, never narrow, the current range.
-  local gid lo hi
+  # only (instead of giving the service CAP_NET_RAW). The kernel knows ONE range of gids:
+  #  - our gid is already inside the current range: nothing to change;
+  #  - the range is empty (kernel default "1 0"): set exactly "gid gid";
+  #  - another range is set (for someone else's group): widening it to reach our gid would
+  #    also allow every gid in between, so we leave it and say what the choices are.
+  local gid lo hi conf="$SYSCTL_DIR/60-edge-agent-ping.conf"
   gid="$(service_gid)"
-  read -r lo hi </proc/sys/net/ipv4/ping_group_range || { lo=1; hi=0; }
+  read -r lo hi <"$PING_RANGE_FILE" || { lo=1; hi=0; }
   if [ "$lo" -le "$gid" ] && [ "$gid" -le "$hi" ]; then
-    say "unprivileged ICMP already allowed for gid $gid ($lo-$hi)"
-  elif [ "$lo" -le "$hi" ]; then
-    lo=$(( gid < lo ? gid : lo )); hi=$(( gid > hi ? gid : hi ))
-  else
-    lo="$gid"; hi="$gid"
+    say "unprivileged ICMP already allowed for gid $gid (net.ipv4.ping_group_range $lo $hi)"
+    return 0
+  fi
+  if [ "$lo" -le "$hi" ]; then
+    warn "net.ipv4.ping_group_range is '$lo $hi', which does not include the service's gid" \
+      "$gid. Not changed: widening it would allow unprivileged ICMP to every gid in" \
+      "between. Either set a range you accept (sysctl.d), or give the service" \
+      "CAP_NET_RAW (systemctl edit edge-agent: AmbientCapabilities=CAP_NET_RAW and" \
+      "CapabilityBoundingSet=CAP_NET_RAW). Until then ICMP probes report this, the" \
+      "hotspots' other probes run."
+    return 0
   fi
   mkdir -p "$SYSCTL_DIR"
-  local conf="$SYSCTL_DIR/60-edge-agent-ping.conf"
-  if ! grep -qs "^net.ipv4.ping_group_range = $lo $hi\$" "$conf"; then
-    printf '# edge-agent: unprivileged ICMP echo for hotspot probes (group %s)\n%s\n' \
-      "$SERVICE_USER" "net.ipv4.ping_group_range = $lo $hi" >"$conf"
+  if ! grep -qs "^net.ipv4.ping_group_range = $gid $gid\$" "$conf"; then
+    printf '# edge-agent: unprivileged ICMP echo for hotspot probes (group %s only)\n%s\n' \
+      "$SERVICE_USER" "net.ipv4.ping_group_range = $gid $gid" >"$conf"
     say "wrote $conf"
   fi
   if systemd_running && is_root; then
@@ -271,4 +281,6 @@ do_uninstall() {
   fi
 }
 
+# Sourced (tests call single functions): define everything, run nothing.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 if [ "$ACTION" = uninstall ]; then do_uninstall; else do_install; fi

@@ -10,6 +10,7 @@ As root, a real system user (``edge-agent-test``) is created and removed by ``--
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -98,8 +99,11 @@ def test_install_is_idempotent_keeps_the_config_and_uninstalls(
         check = subprocess.run([analyze, "verify", "--man=no", str(unit)],
                                capture_output=True, text=True, timeout=60)
         assert check.returncode == 0 and not check.stderr.strip(), check.stderr
-    sysctl = (paths["sysctl-dir"] / "60-edge-agent-ping.conf").read_text()
-    assert "net.ipv4.ping_group_range" in sysctl
+    lo, hi = (int(v) for v in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    if lo > hi:  # nothing allowed on this machine: exactly the service's group is written
+        gid = grp.getgrnam(USER).gr_gid if IS_ROOT else os.getgid()
+        sysctl = (paths["sysctl-dir"] / "60-edge-agent-ping.conf").read_text()
+        assert f"net.ipv4.ping_group_range = {gid} {gid}\n" in sysctl
     assert "gpiochip" in (paths["udev-dir"] / "60-edge-agent-gpio.rules").read_text()
 
     if IS_ROOT:
@@ -150,3 +154,31 @@ def test_the_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert loaded.config.http.token is not None
     assert loaded.config.homeassistant.enabled is False
     assert [c.id for c in loaded.config.lighting.circuits] == ["main-road", "market"]
+
+
+@pytest.mark.parametrize(("current", "expected"), [
+    ("1\t0", "4242 4242"),  # kernel default (nobody): exactly the service's group
+    ("0\t2147483647", None),  # already allowed (systemd's default): nothing written
+    ("4242\t4242", None),
+    ("100\t200", None),  # someone else's range: not widened over the gids in between
+])
+def test_ping_group_range_is_never_widened(tmp_path: Path, current: str,
+                                           expected: str | None) -> None:
+    """The kernel knows one gid range: widening e.g. '100 200' to reach gid 4242 would allow
+    unprivileged ICMP to every gid from 100 to 4242."""
+    proc = tmp_path / "ping_group_range"
+    proc.write_text(current + "\n")
+    script = (f'source "{SCRIPT}"; service_gid() {{ echo 4242; }}; '
+              "systemd_running() { return 1; }; install_ping_sysctl")
+    env = {**os.environ, "EDGE_AGENT_PING_RANGE_FILE": str(proc),
+           "EDGE_AGENT_SYSCTL_DIR": str(tmp_path / "sysctl")}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                            timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    conf = tmp_path / "sysctl" / "60-edge-agent-ping.conf"
+    if expected is None:
+        assert not conf.exists()
+    else:
+        assert f"net.ipv4.ping_group_range = {expected}\n" in conf.read_text()
+    if current.startswith("100"):
+        assert "Not changed: widening it would allow" in result.stderr
