@@ -5,7 +5,8 @@ is written and verified but not enabled or started, and the sysctl is written, n
 To stay fast and offline the agent is installed from a wheel built from this checkout with
 ``--no-deps`` (its dependencies are pip's business and are installed for real on a Pi);
 set EDGE_AGENT_TEST_FULL_INSTALL=1 to let pip install every dependency from PyPI too.
-As root, a real system user (``edge-agent-test``) is created and removed by ``--purge``.
+As root, a real system user (``edge-agent-test``) is created and removed by ``--purge``
+(and by a finaliser if a test stops before that); apt is never run (``--no-apt``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ USER = "edge-agent-test"
 IS_ROOT = os.geteuid() == 0
 SYSTEMD_RUNNING = Path("/run/systemd/system").is_dir()
 FULL = os.environ.get("EDGE_AGENT_TEST_FULL_INSTALL") == "1"
+SYSTEM_GROUPS = ("gpio", "dialout", "video")  # install.sh's GROUPS_WANTED
 
 pytestmark = pytest.mark.skipif(SYSTEMD_RUNNING, reason="this box runs systemd: the test "
                                 "would enable a real service; run it in a container/CI")
@@ -48,6 +51,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next((work / "dist").glob("commune_edge_agent-*.whl"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def leaves_no_users_or_groups() -> Iterator[None]:
+    """As root the installer creates a real user (and groups missing here, e.g. gpio):
+    remove whatever it created, also when a test fails before its --purge step."""
+    if not IS_ROOT:
+        yield
+        return
+    had_groups = {g.gr_name for g in grp.getgrall()}
+    yield
+    if USER in {p.pw_name for p in pwd.getpwall()}:
+        subprocess.run(["userdel", USER], check=False, timeout=60)
+    for group in [USER, *SYSTEM_GROUPS]:
+        if group not in had_groups and group in {g.gr_name for g in grp.getgrall()}:
+            subprocess.run(["groupdel", group], check=False, timeout=60)
+
+
 def layout(tmp: Path) -> dict[str, Path]:
     return {"prefix": tmp / "opt", "config-dir": tmp / "etc", "state-dir": tmp / "var",
             "unit-dir": tmp / "units", "bin-dir": tmp / "bin", "sysctl-dir": tmp / "sysctl",
@@ -58,9 +77,10 @@ def run(tmp: Path, wheel: Path, *extra: str) -> subprocess.CompletedProcess[str]
     args = ["bash", str(SCRIPT)]
     for key, path in layout(tmp).items():
         args += [f"--{key}", str(path)]
-    args += ["--user", USER, "--from", str(wheel)]
+    # never apt: the test machine's packages are not the test's business (and are there)
+    args += ["--user", USER, "--from", str(wheel), "--no-apt"]
     if not IS_ROOT:
-        args += ["--no-user", "--no-apt"]
+        args += ["--no-user"]
     env = {**os.environ, "EDGE_AGENT_PIP_ARGS": "" if FULL else "--no-deps"}
     env.pop("VIRTUAL_ENV", None)
     result = subprocess.run([*args, *extra], capture_output=True, text=True, env=env,
