@@ -138,6 +138,8 @@ install_config() {
   else
     # shellcheck disable=SC2046
     install -m 0640 $(owner) "$SRC/config/example.yaml" "$CONFIG_DIR/config.yaml"
+    # the service may only write to the state dir (ReadWritePaths=): keep the two in step
+    sed -i "s#^\(  data_dir: \)/var/lib/edge-agent#\1$STATE_DIR#" "$CONFIG_DIR/config.yaml"
     say "created $CONFIG_DIR/config.yaml from the example: EDIT IT (gateway id, broker...)"
   fi
   install -d -m 0700 "$CONFIG_DIR/credentials"
@@ -147,7 +149,11 @@ install_config() {
       >"$cred/http_token")
     say "generated the web page token in $cred/http_token"
   fi
-  [ -e "$cred/mqtt_password" ] || (umask 077; : >"$cred/mqtt_password")
+  if [ ! -e "$cred/mqtt_password" ]; then
+    # empty: a config that uses it is refused with "secret file ... is empty" until filled
+    (umask 077; : >"$cred/mqtt_password")
+    say "created an empty $cred/mqtt_password: put the broker password in it"
+  fi
 }
 
 install_state_dir() {
@@ -210,9 +216,29 @@ install_udev_rule() {
 }
 
 render_unit() {
+  # --state-dir: ReadWritePaths= follows it; StateDirectory= (relative to /var/lib) only
+  # when it is under /var/lib, otherwise the line goes (the directory is made above).
+  local state_rule="s#^StateDirectory=edge-agent\$#StateDirectory=${STATE_DIR#/var/lib/}#"
+  case "$STATE_DIR" in /var/lib/?*) ;; *) state_rule="/^StateDirectory/d" ;; esac
   sed -e "s#/opt/edge-agent#$PREFIX#g" -e "s#/etc/edge-agent#$CONFIG_DIR#g" \
+      -e "s#/var/lib/edge-agent#$STATE_DIR#g" -e "$state_rule" \
       -e "s#^User=edge-agent\$#User=$SERVICE_USER#" \
       -e "s#^Group=edge-agent\$#Group=$SERVICE_USER#" "$SRC/systemd/$UNIT_NAME"
+}
+
+render_credentials() {
+  # The unit loads mqtt_password and http_token; every other file in credentials/ (e.g. a
+  # camera's password) gets its LoadCredential= line here, so the service can read it.
+  local file name
+  printf '# written by install.sh from the files in %s/credentials; run it again\n' \
+    "$CONFIG_DIR"
+  printf '# after adding one (a listed file that is missing stops the service).\n[Service]\n'
+  for file in "$CONFIG_DIR"/credentials/*; do
+    [ -f "$file" ] || continue
+    name="$(basename "$file")"
+    case "$name" in mqtt_password|http_token) continue ;; esac
+    printf 'LoadCredential=%s:%s\n' "$name" "$file"
+  done
 }
 
 install_unit() {
@@ -223,6 +249,14 @@ install_unit() {
     chmod 0644 "$unit"
     changed=1
     say "installed $unit"
+  fi
+  local dropin="$UNIT_DIR/$UNIT_NAME.d/10-credentials.conf"
+  if ! render_credentials | cmp -s - "$dropin"; then
+    mkdir -p "$UNIT_DIR/$UNIT_NAME.d"
+    render_credentials >"$dropin"
+    chmod 0644 "$dropin"
+    changed=1
+    say "wrote $dropin"
   fi
   if ! systemd_running; then
     say "systemd is not running here: the unit is installed but not enabled or started"
@@ -259,8 +293,10 @@ do_uninstall() {
   if systemd_running && [ -e "$UNIT_DIR/$UNIT_NAME" ]; then
     systemctl disable --now "$UNIT_NAME" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNIT_DIR/$UNIT_NAME" "$SYSCTL_DIR/60-edge-agent-ping.conf" \
+  rm -f "$UNIT_DIR/$UNIT_NAME" "$UNIT_DIR/$UNIT_NAME.d/10-credentials.conf" \
+    "$SYSCTL_DIR/60-edge-agent-ping.conf" \
     "$UDEV_DIR/60-edge-agent-gpio.rules"
+  rmdir "$UNIT_DIR/$UNIT_NAME.d" 2>/dev/null || true  # unless someone's drop-ins are there
   systemd_running && systemctl daemon-reload
   if [ -L "$BIN_DIR/edge-agent" ]; then rm -f "$BIN_DIR/edge-agent"; fi
   if [ -e "$PREFIX/$MARKER" ]; then

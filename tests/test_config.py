@@ -37,6 +37,8 @@ BAD_FILES: list[tuple[str, str, list[tuple[int, str, tuple[str, ...]]]]] = [
      [(1, "gateway", ("required, but missing",))]),
     ("bad-secret-file", GOOD_HEAD + "mqtt:\n  username: u\n  password_file: /nonexistent/pw\n",
      [(6, "mqtt.password", ("password_file", "/nonexistent/pw", "No such file"))]),
+    ("empty-secret-file", GOOD_HEAD + "mqtt:\n  username: u\n  password_file: /dev/null\n",
+     [(6, "mqtt.password", ("secret file /dev/null is empty",))]),
     ("secret-twice", GOOD_HEAD + "mqtt:\n  password: a\n  password_file: /etc/hostname\n",
      [(4, "mqtt", ("either 'password' or 'password_file'",))]),
     ("unset-env", GOOD_HEAD + "mqtt:\n  url: ${EDGE_TEST_UNSET_VAR}\n",

@@ -96,7 +96,10 @@ def test_install_is_idempotent_keeps_the_config_and_uninstalls(
     assert "systemd is not running here" in first.stdout
 
     config = paths["config-dir"] / "config.yaml"
-    assert config.read_text() == (ROOT / "config" / "example.yaml").read_text()
+    example = (ROOT / "config" / "example.yaml").read_text()
+    assert config.read_text() == example.replace(  # the data dir the unit lets it write
+        "  data_dir: /var/lib/edge-agent", f"  data_dir: {paths['state-dir']}")
+    assert "put the broker password in it" in first.stdout
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
     token = paths["config-dir"] / "credentials" / "http_token"
     assert len(token.read_text()) == 32
@@ -114,6 +117,9 @@ def test_install_is_idempotent_keeps_the_config_and_uninstalls(
     text = unit.read_text()
     assert f"ExecStart={paths['prefix']}/venv/bin/edge-agent run -c {config}" in text
     assert f"User={USER}" in text and "/opt/edge-agent" not in text
+    # --state-dir outside /var/lib: writable there, and no StateDirectory= under /var/lib
+    assert f"ReadWritePaths={paths['state-dir']}\n" in text and "/var/lib" not in text
+    assert "StateDirectory=" not in text
     analyze = shutil.which("systemd-analyze")
     if analyze:  # the file the installer wrote, with its real ExecStart, verifies clean
         check = subprocess.run([analyze, "verify", "--man=no", str(unit)],
@@ -136,7 +142,12 @@ def test_install_is_idempotent_keeps_the_config_and_uninstalls(
     # a technician edited the config; a second run (upgrade) must not touch it
     config.write_text(config.read_text() + "# edited on site\n")
     unit_mtime, old_token = unit.stat().st_mtime_ns, token.read_text()
+    camera_secret = paths["config-dir"] / "credentials" / "camera_market_gate"
+    camera_secret.write_text("camera password")  # a technician adds a camera password
     second = run(tmp_path, wheel)
+    dropin = (paths["unit-dir"] / "edge-agent.service.d" / "10-credentials.conf").read_text()
+    assert f"LoadCredential=camera_market_gate:{camera_secret}\n" in dropin
+    assert "mqtt_password" not in dropin.split("[Service]")[1]  # the unit has that one
     assert "keeping the existing" in second.stdout
     assert config.read_text().endswith("# edited on site\n")
     assert token.read_text() == old_token
@@ -144,6 +155,7 @@ def test_install_is_idempotent_keeps_the_config_and_uninstalls(
 
     run(tmp_path, wheel, "--uninstall")
     assert not paths["prefix"].exists() and not unit.exists()
+    assert not (paths["unit-dir"] / "edge-agent.service.d").exists()
     assert not (paths["bin-dir"] / "edge-agent").exists()
     assert config.exists() and paths["state-dir"].exists()  # data and config stay
 

@@ -28,9 +28,12 @@ def read_secret_file(path_text: str) -> str:
                 path = Path(folder) / path
                 break
     try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
+        text = path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise ValueError(f"cannot read secret file {path}: {exc.strerror or exc}") from None
+    if not text.strip():  # e.g. install.sh's placeholder: say so, not "broker refused login"
+        raise ValueError(f"secret file {path} is empty")
+    return text
 
 
 class _UnreadableSecret(str):
