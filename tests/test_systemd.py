@@ -124,6 +124,22 @@ def wait_message(sock: socket.socket, text: str, timeout: float) -> None:
     raise AssertionError(f"{text!r} never arrived on NOTIFY_SOCKET")
 
 
+def wait_pings(sock: socket.socket, count: int, timeout: float,
+               seen: list[tuple[float, str]] | None = None) -> list[tuple[float, str]]:
+    """Read until ``count`` WATCHDOG=1 have arrived (no fixed window: a loaded CI machine
+    may be slow to start); returns every message read, appended to ``seen`` if given."""
+    found = seen if seen is not None else []
+    deadline = time.monotonic() + timeout
+    pings = 0
+    while pings < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pings}/{count} watchdog pings within {timeout} s: {found}")
+        new = read_messages(sock, 0.2)
+        found.extend(new)
+        pings += sum(m == "WATCHDOG=1" for _, m in new)
+    return found
+
+
 def test_ready_then_watchdog_pings_stop_while_the_agent_is_frozen(
         tmp_path: Path, broker: Broker, notify_socket: tuple[socket.socket, str]) -> None:
     sock, path = notify_socket
@@ -134,20 +150,20 @@ def test_ready_then_watchdog_pings_stop_while_the_agent_is_frozen(
     agent.start()
     try:
         wait_message(sock, "READY=1", 15)
-        pings = [m for _, m in read_messages(sock, 1.6) if m == "WATCHDOG=1"]
-        assert len(pings) >= 2, pings
+        wait_pings(sock, 2, 15)  # it pings repeatedly...
         agent.signal(signal.SIGSTOP)  # a hung process: sockets open, nothing runs
         read_messages(sock, 0.3)  # what was already in flight
+        # ...and not at all while frozen: a stopped process cannot send (4 ping periods)
         assert [m for _, m in read_messages(sock, 2.0) if m == "WATCHDOG=1"] == []
         agent.signal(signal.SIGCONT)
-        assert any(m == "WATCHDOG=1" for _, m in read_messages(sock, 2.0))
+        wait_pings(sock, 1, 15)  # and again once it runs
     finally:
         agent.signal(signal.SIGCONT)
         assert agent.stop() == 0, agent.log()[-2000:]
 
 
 BLOCKER = """
-import asyncio, sys, time
+import asyncio, signal, sys, time
 from edge_agent.agent import Agent
 from edge_agent.cli import setup_logging
 from edge_agent.config import load_config
@@ -156,9 +172,10 @@ async def main() -> None:
     agent = Agent(load_config(sys.argv[1]))
     def hang() -> None:  # a component doing blocking work on the loop by mistake
         print("BLOCKING", flush=True)
-        time.sleep(float(sys.argv[3]))
+        time.sleep(float(sys.argv[2]))
         print("UNBLOCKED", flush=True)
-    asyncio.get_running_loop().call_later(float(sys.argv[2]), hang)
+    # on the test's signal (once it has seen pings), not at a fixed time after start
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, hang)
     await agent.run()
 
 setup_logging("info")
@@ -173,20 +190,22 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(
                           base_config(tmp_path, f"mqtt://127.0.0.1:{broker.port}"))
     env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
     block_s = 3.0
-    proc = subprocess.Popen([sys.executable, "-c", BLOCKER, str(config), "2.0", str(block_s)],
+    proc = subprocess.Popen([sys.executable, "-c", BLOCKER, str(config), str(block_s)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             cwd=ROOT)
+    messages: list[tuple[float, str]] = []
     try:
-        messages = read_messages(sock, 7.0)
+        wait_message(sock, "READY=1", 15)
+        wait_pings(sock, 2, 15, messages)  # pings before the stall
+        proc.send_signal(signal.SIGUSR1)  # the loop blocks for block_s
+        wait_pings(sock, 2, block_s + 15, messages)  # and after it
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=15)[0].decode(errors="replace")
     assert "BLOCKING" in output and "UNBLOCKED" in output, output
-    assert any(m == "READY=1" for _, m in messages), messages
     times = [t for t, m in messages if m == "WATCHDOG=1"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # pings before and after the stall, and none while the loop was blocked
-    assert len(times) >= 4, messages
+    # none while the loop was blocked: one gap spans the whole stall (pings are 0.5 s apart)
     assert max(gaps) >= block_s - WATCHDOG_USEC / 2e6, gaps
     assert proc.returncode == 0, output
 
