@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
 # would only add wake-ups and contention on a 4-core Pi running several cameras.
 cv2.setNumThreads(1)
+# Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
+ACTIVE_TAIL_S = 1.0
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -112,8 +114,13 @@ class CameraService:
         self._next_analysis = max(pts, self._next_analysis) + 1.0 / self.cfg.analysis_fps - 1e-3
         result = self.detector.analyse(luma(frame), pts)
         self.analysed += 1
-        if self.cfg.decode == "adaptive" and (result.activity or self._event_active):
-            self.source.hold_active(self.cfg.motion.end_s + 1.0)
+        if self.cfg.decode == "adaptive" and result.activity:
+            # Every frame is decoded only while the detector still sees something move: ~1 s
+            # after the last moving blob the source drops back to key frames. The event's
+            # end debounce (``end_s``) then runs on key frames (one per GOP), so an event
+            # ends at most one key-frame interval later than in ``all`` mode, and motion
+            # that resumes meanwhile is seen on the next key frame or by a packet-size jump.
+            self.source.hold_active(ACTIVE_TAIL_S)
         # The event loop only hears about frames that can start, extend or end an event: a
         # still scene costs it nothing.
         if self.armed and self._loop is not None and (result.motion or self._event_active):
