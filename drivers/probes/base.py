@@ -37,6 +37,11 @@ class ProbeResult:
     signal_dbm: dict[str, float] | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # e.g. HTTP status code
 
+    @classmethod
+    def failure(cls, probe: str, kind: str, error: str, sent: int = 1) -> ProbeResult:
+        """A round in which nothing was answered, with the readable reason."""
+        return cls(probe=probe, kind=kind, ok=False, sent=sent, received=0, error=error)
+
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "probe": self.probe, "kind": self.kind, "ok": self.ok,

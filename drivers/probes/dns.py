@@ -31,23 +31,22 @@ class DnsProbe:
 
     async def run(self) -> ProbeResult:
         cfg = self.config
-        result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(cfg.timeout_s):
                 # the probes' own pool: a hung lookup keeps its thread after the timeout
                 infos = await getaddrinfo(cfg.query, None, socktype=socket.SOCK_STREAM)
         except TimeoutError:
-            result.error = f"resolving {cfg.query!r}: no answer within {cfg.timeout_s:g} s"
-            return result
+            return self._failed(f"no answer within {cfg.timeout_s:g} s")
         except OSError as exc:
-            result.error = f"resolving {cfg.query!r}: {exc.strerror or exc}"
-            return result
-        result.received = 1 if infos else 0
-        result.ok = bool(infos)
-        result.latency_ms = (time.perf_counter() - started) * 1000
-        result.detail["addresses"] = sorted({str(i[4][0]) for i in infos})
-        return result
+            return self._failed(str(exc.strerror or exc))
+        return ProbeResult(probe=self.name, kind=self.kind, ok=bool(infos), sent=1,
+                           received=1 if infos else 0,
+                           latency_ms=(time.perf_counter() - started) * 1000,
+                           detail={"addresses": sorted({str(i[4][0]) for i in infos})})
+
+    def _failed(self, why: str) -> ProbeResult:
+        return ProbeResult.failure(self.name, self.kind, f"resolving {self.config.query!r}: {why}")
 
     async def close(self) -> None:
         return None

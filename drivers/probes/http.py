@@ -57,24 +57,21 @@ class HttpProbe:
 
         cfg = self.config
         started = time.perf_counter()
-        result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
         try:
             async with asyncio.timeout(cfg.timeout_s):
                 async with self._get_session().get(cfg.url, allow_redirects=False) as resp:
                     body = await resp.content.read(cfg.max_bytes) if cfg.expect_text else b""
                     status = resp.status
         except TimeoutError:
-            result.error = f"no complete answer within {cfg.timeout_s:g} s"
-            return result
+            return self._failed(f"no complete answer within {cfg.timeout_s:g} s")
         except aiohttp.ClientConnectorError as exc:
-            result.error = f"cannot connect to {exc.host}:{exc.port}: {short_error(exc)}"
-            return result
+            return self._failed(f"cannot connect to {exc.host}:{exc.port}: {short_error(exc)}")
         except (aiohttp.ClientError, OSError) as exc:
-            result.error = short_error(exc)
-            return result
-        result.latency_ms = (time.perf_counter() - started) * 1000
-        result.received = 1  # the server answered: not a lost packet, whatever it said
-        result.detail["status"] = status
+            return self._failed(short_error(exc))
+        # the server answered: not a lost packet, whatever it said
+        result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=1,
+                             latency_ms=(time.perf_counter() - started) * 1000,
+                             detail={"status": status})
         if status not in cfg.expect_status:
             expected = ", ".join(str(s) for s in cfg.expect_status)
             result.error = f"HTTP {status} (expected {expected})"
@@ -83,6 +80,9 @@ class HttpProbe:
         else:
             result.ok = True
         return result
+
+    def _failed(self, error: str) -> ProbeResult:
+        return ProbeResult.failure(self.name, self.kind, error)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -73,8 +73,7 @@ class IcmpProbe:
         return result
 
     def _failed(self, error: str) -> ProbeResult:
-        return ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=self.config.count,
-                           received=0, error=error)
+        return ProbeResult.failure(self.name, self.kind, error, sent=self.config.count)
 
     async def close(self) -> None:
         return None

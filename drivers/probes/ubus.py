@@ -78,27 +78,24 @@ class UbusProbe:
         import aiohttp
 
         started = time.perf_counter()
-        result = ProbeResult(probe=self.name, kind=self.kind, ok=False, sent=1, received=0)
         try:
             async with asyncio.timeout(self.config.timeout_s):
                 per_radio, per_ssid, signal = await self._read_clients()
         except TimeoutError:
-            result.error = f"ubus: no complete answer within {self.config.timeout_s:g} s"
-            return result
+            return self._failed(f"no complete answer within {self.config.timeout_s:g} s")
         except UbusError as exc:
-            result.received = 1  # the device answered, just not usefully
-            result.error = f"ubus: {exc}"
-            return result
+            failed = self._failed(str(exc))
+            failed.received = 1  # the device answered, just not usefully
+            return failed
         except (aiohttp.ClientError, OSError) as exc:
-            result.error = f"ubus: {short_error(exc)}"
-            return result
-        result.ok = True
-        result.received = 1
-        result.latency_ms = (time.perf_counter() - started) * 1000
-        result.clients_per_radio = per_radio
-        result.clients_per_ssid = per_ssid
-        result.signal_dbm = signal
-        return result
+            return self._failed(short_error(exc))
+        return ProbeResult(probe=self.name, kind=self.kind, ok=True, sent=1, received=1,
+                           latency_ms=(time.perf_counter() - started) * 1000,
+                           clients_per_radio=per_radio, clients_per_ssid=per_ssid,
+                           signal_dbm=signal)
+
+    def _failed(self, why: str) -> ProbeResult:
+        return ProbeResult.failure(self.name, self.kind, f"ubus: {why}")
 
     async def _read_clients(self) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
         radios = list(self.config.radios)
