@@ -124,6 +124,14 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
     browser.get(url + "/")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "body[data-loaded='1']"),
                what="first data load")
+    _check_overview(browser, url)
+    _pulse_needs_the_right_token(browser, tmp_path, artifacts_dir)
+    _override_then_back_to_schedule(browser, tmp_path)
+    _camera_snapshot_from_the_page(browser, artifacts_dir)
+
+
+def _check_overview(browser: Any, url: str) -> None:
+    """Gateway, light and hotspot cards match the JSON API; the page fits a phone."""
     gateway = text_of(browser, "#gw")
     assert "MQTT: connected" in gateway and "Clock: synced" in gateway
     assert "Outbox:" in gateway and "waiting" in gateway
@@ -136,6 +144,10 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
     assert "up" in hotspot and "RTT median" in hotspot
     # the page fits a phone: nothing wider than the screen
     assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+
+
+def _pulse_needs_the_right_token(browser: Any, tmp_path: Path, artifacts_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
 
     before = relay_states(tmp_path).get("1", False)
     pulse = f"[data-light='{CIRCUIT}'] button.pulse"
@@ -167,7 +179,10 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
     toast(browser, f"Done: light/{CIRCUIT}/pulse")
     assert relay_states(tmp_path)["1"] is before  # and back after the pulse
 
-    # an override until the time in the box (default: in an hour), then back to schedule
+
+def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
+    """An override until the time in the box (default: in an hour), then back to schedule."""
+    before = relay_states(tmp_path).get("1", False)
     click(browser, "#toast")
     wanted = "OFF" if before else "ON"
     click(browser, f"[data-light='{CIRCUIT}'] button:nth-of-type({3 if before else 2})")
@@ -180,7 +195,9 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
         browser, f"[data-light='{CIRCUIT}']"), 10, "back to schedule")
     assert relay_states(tmp_path)["1"] is before
 
-    # a camera (file source, looped) with a snapshot taken from the page
+
+def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path) -> None:
+    """A camera (file source, looped) with a snapshot taken from the page."""
     wait_until(lambda: "online" in text_of(browser, "[data-camera='gate']"), 20,
                "camera online on the page")
     assert "Village gate" in text_of(browser, "[data-camera='gate']")  # name from the config
