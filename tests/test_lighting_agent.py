@@ -48,12 +48,29 @@ def relays(path: Path) -> dict[str, bool]:
 
 def test_agent_lights_end_to_end(tmp_path: Path, broker: Broker,
                                  control_room: ControlRoom) -> None:
+    state_file, unplugged = tmp_path / "relays.json", tmp_path / "unplugged"
+    agent = _start_agent(tmp_path, broker, state_file, unplugged)
+    try:
+        control_room.wait_for(state_of("main-road", state="on", reason="schedule",
+                                       rule="night"), 15)
+        assert relays(state_file) == {"1": True}
+        _failed_relay_is_retried_alone(control_room, state_file, unplugged)
+        _state_is_retained_and_bad_commands_get_one_error(control_room, broker)
+        _override_survives_a_reboot_then_expires(control_room, agent, state_file)
+    finally:
+        agent.stop()
+    log = agent.log()
+    assert "override off expired; back to schedule" in log
+    assert "Traceback" not in log
+
+
+def _start_agent(tmp_path: Path, broker: Broker, state_file: Path,
+                 unplugged: Path) -> AgentProcess:
+    """Two circuits on one simulated board; the 'flaky' channel fails while ``unplugged``
+    exists. An on-window around "now" (as if the box rebooted at 21:00 inside the night)."""
     now = datetime.now(VN)
-    # An on-window around "now" (as if the box rebooted at 21:00 inside the night window).
     on_at = (now - timedelta(hours=1)).strftime("%H:%M")
     off_at = (now + timedelta(hours=2)).strftime("%H:%M")
-    state_file = tmp_path / "relays.json"
-    unplugged = tmp_path / "unplugged"
     unplugged.touch()
     sim = {"driver": "sim", "board": "e2e", "state_file": str(state_file)}
     lighting = {"stagger_s": 0.2, "retry_s": 1, "circuits": [
@@ -64,56 +81,53 @@ def test_agent_lights_end_to_end(tmp_path: Path, broker: Broker,
     ]}
     config = write_config(tmp_path / "agent.yaml", base_config(
         tmp_path, broker.url, gateway=GW, lighting=lighting))
-    agent = AgentProcess(config, tmp_path / "agent.log").start()
+    return AgentProcess(config, tmp_path / "agent.log").start()
+
+
+def _failed_relay_is_retried_alone(room: ControlRoom, state_file: Path,
+                                   unplugged: Path) -> None:
+    flaky = room.wait_for(state_of("flaky", driver_ok=False), 10)[-1].json()
+    assert "unplugged" in flaky["driver_error"] and flaky["desired"] == "on"
+    # The failed relay is retried and recovers by itself; the other was never affected.
+    unplugged.unlink()
+    room.wait_for(state_of("flaky", state="on", driver_ok=True), 10)
+    assert relays(state_file) == {"1": True, "2": True}
+
+
+def _state_is_retained_and_bad_commands_get_one_error(room: ControlRoom,
+                                                      broker: Broker) -> None:
+    # Retained: a late subscriber gets the state at once.
+    late = ControlRoom(broker.port, f"{BASE}/light/+/state")
     try:
-        control_room.wait_for(state_of("main-road", state="on", reason="schedule",
-                                       rule="night"), 15)
-        assert relays(state_file) == {"1": True}
-        flaky = control_room.wait_for(state_of("flaky", driver_ok=False), 10)[-1].json()
-        assert "unplugged" in flaky["driver_error"] and flaky["desired"] == "on"
-
-        # The failed relay is retried and recovers by itself; the other was never affected.
-        unplugged.unlink()
-        control_room.wait_for(state_of("flaky", state="on", driver_ok=True), 10)
-        assert relays(state_file) == {"1": True, "2": True}
-
-        # Retained: a late subscriber gets the state at once.
-        late = ControlRoom(broker.port, f"{BASE}/light/+/state")
-        try:
-            got = late.wait_for(lambda m: m.topic.endswith("main-road/state"), 5)[0]
-            assert got.retain and got.json()["state"] == "on"
-        finally:
-            late.close()
-
-        # Malformed override → exactly one error reply.
-        bad = control_room.command(BASE, "light/main-road/override",
-                                   {"state": "on", "until": "tomorrow 05:00"})
-        assert bad["ok"] is False and "until" in bad["error"]
-        time.sleep(0.5)
-        replies = [m for m in control_room.messages
-                   if m.topic == f"{BASE}/cmd/light/main-road/override/result"]
-        assert len(replies) == 1
-
-        # Override off until a few seconds from now, then back to schedule by itself.
-        until = (datetime.now(VN) + timedelta(seconds=8)).isoformat(timespec="seconds")
-        reply = control_room.command(BASE, "light/main-road/override",
-                                     {"state": "off", "until": until})
-        assert reply["ok"] is True and reply["state"] == "off" and reply["reason"] == "override"
-        control_room.wait_for(state_of("main-road", state="off", reason="override",
-                                       override_until=until), 5)
-        assert relays(state_file)["1"] is False
-
-        # Reboot during the override: relays are left as they are; the override is kept.
-        assert agent.stop() == 0
-        assert relays(state_file) == {"1": False, "2": True}
-        seen = len(control_room.messages)
-        agent.start()
-        after(control_room, seen, state_of("main-road", state="off", reason="override"), 10)
-        after(control_room, seen, state_of("main-road", state="on", reason="schedule",
-                                           override_until=None), 15)
-        assert relays(state_file)["1"] is True
+        got = late.wait_for(lambda m: m.topic.endswith("main-road/state"), 5)[0]
+        assert got.retain and got.json()["state"] == "on"
     finally:
-        agent.stop()
-    log = agent.log()
-    assert "override off expired; back to schedule" in log
-    assert "Traceback" not in log
+        late.close()
+    # Malformed override → exactly one error reply.
+    bad = room.command(BASE, "light/main-road/override",
+                       {"state": "on", "until": "tomorrow 05:00"})
+    assert bad["ok"] is False and "until" in bad["error"]
+    time.sleep(0.5)
+    replies = [m for m in room.messages
+               if m.topic == f"{BASE}/cmd/light/main-road/override/result"]
+    assert len(replies) == 1
+
+
+def _override_survives_a_reboot_then_expires(room: ControlRoom, agent: AgentProcess,
+                                             state_file: Path) -> None:
+    # Override off until a few seconds from now, then back to schedule by itself.
+    until = (datetime.now(VN) + timedelta(seconds=8)).isoformat(timespec="seconds")
+    reply = room.command(BASE, "light/main-road/override", {"state": "off", "until": until})
+    assert reply["ok"] is True and reply["state"] == "off" and reply["reason"] == "override"
+    room.wait_for(state_of("main-road", state="off", reason="override",
+                           override_until=until), 5)
+    assert relays(state_file)["1"] is False
+    # Reboot during the override: relays are left as they are; the override is kept.
+    assert agent.stop() == 0
+    assert relays(state_file) == {"1": False, "2": True}
+    seen = len(room.messages)
+    agent.start()
+    after(room, seen, state_of("main-road", state="off", reason="override"), 10)
+    after(room, seen, state_of("main-road", state="on", reason="schedule",
+                               override_until=None), 15)
+    assert relays(state_file)["1"] is True
