@@ -79,37 +79,47 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
                           base_config(tmp_path, broker.url, hotspots=hotspots))
     agent = AgentProcess(config, tmp_path / "agent.log").start()
     try:
-        control_room.wait_for(state_of("library", state="up"), timeout=15)
-        control_room.wait_for(state_of("market", state="down"), timeout=15)
-        # the library keeps its pace while the stalled hotspot's first round still hangs
-        control_room.wait_for(state_of("library", state="up"), timeout=10, count=4)
-        stalled = [m.json()["state"] for m in control_room.messages
-                   if m.topic == f"{BASE}/hotspot/stalled/state"]
-        assert stalled == ["unknown"]
-        market = control_room.wait_for(state_of("market", state="down"))[-1].json()
-        assert market["loss_pct"] == 100.0 and market["since"]
-        assert "connection refused" in market["last_error"]
-
-        reply = control_room.command(BASE, "hotspot/library/probe", {})
-        assert reply["ok"] is True and reply["reachable"] is True
-        assert reply["probes"][0]["ok"] is True and reply["probes"][0]["received"] == 2
-        assert reply["state"]["state"] == "up"
-        refused = control_room.command(BASE, "hotspot/nowhere/probe", {})
-        assert refused["ok"] is False and "library, market, stalled" in refused["error"]
-
-        late = ControlRoom(broker.port, f"{BASE}/hotspot/+/state")  # joins afterwards
-        try:
-            got = late.wait_for(lambda m: m.topic.endswith("/market/state"))[0]
-            assert got.retain and got.json()["state"] == "down"
-        finally:
-            late.close()
-        control_room.wait_for(state_of("stalled", state="down"), timeout=20)
-        market_since = market["since"]
+        market_since = _states_probe_command_and_retained(control_room, broker)
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
     assert (tmp_path / "data-gw-test" / "hotspots.sqlite3").exists()
+    _restart_keeps_uptime_and_since(control_room, config, tmp_path, market_since)
 
-    # restart: the first publication (still 'unknown') already carries the stored uptime
+
+def _states_probe_command_and_retained(control_room: ControlRoom, broker: Broker) -> str:
+    """Returns the market outage's ``since``."""
+    control_room.wait_for(state_of("library", state="up"), timeout=15)
+    control_room.wait_for(state_of("market", state="down"), timeout=15)
+    # the library keeps its pace while the stalled hotspot's first round still hangs
+    control_room.wait_for(state_of("library", state="up"), timeout=10, count=4)
+    stalled = [m.json()["state"] for m in control_room.messages
+               if m.topic == f"{BASE}/hotspot/stalled/state"]
+    assert stalled == ["unknown"]
+    market = control_room.wait_for(state_of("market", state="down"))[-1].json()
+    assert market["loss_pct"] == 100.0 and market["since"]
+    assert "connection refused" in market["last_error"]
+
+    reply = control_room.command(BASE, "hotspot/library/probe", {})
+    assert reply["ok"] is True and reply["reachable"] is True
+    assert reply["probes"][0]["ok"] is True and reply["probes"][0]["received"] == 2
+    assert reply["state"]["state"] == "up"
+    refused = control_room.command(BASE, "hotspot/nowhere/probe", {})
+    assert refused["ok"] is False and "library, market, stalled" in refused["error"]
+
+    late = ControlRoom(broker.port, f"{BASE}/hotspot/+/state")  # joins afterwards
+    try:
+        got = late.wait_for(lambda m: m.topic.endswith("/market/state"))[0]
+        assert got.retain and got.json()["state"] == "down"
+    finally:
+        late.close()
+    control_room.wait_for(state_of("stalled", state="down"), timeout=20)
+    return str(market["since"])
+
+
+def _restart_keeps_uptime_and_since(control_room: ControlRoom, config: Path, tmp_path: Path,
+                                    market_since: str) -> None:
+    """The first publication after a restart (still 'unknown') already carries the stored
+    uptime, and an outage that began before the restart keeps its 'since'."""
     before = {id(m) for m in control_room.messages}
     agent = AgentProcess(config, tmp_path / "agent2.log").start()
     try:
@@ -119,7 +129,6 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
         market = control_room.wait_for(state_of("market", state="unknown",
                                                 uptime_24h_pct=0.0), timeout=15)
         assert market
-        # still down: the outage that began before the restart keeps its 'since'
         down = state_of("market", state="down")
         again = control_room.wait_for(lambda m: id(m) not in before and down(m), timeout=15)
         assert again[0].json()["since"] == market_since
