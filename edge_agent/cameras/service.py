@@ -25,6 +25,7 @@ from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig, StreamInfo
 from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.events import ArmOverride, EventMessage, EventTracker, is_armed
 from edge_agent.cameras.media import MediaStore
+from edge_agent.cameras.memory import trim_heap
 from edge_agent.cameras.messages import CameraStatus, MotionEvent
 from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.runtime import AgentContext, MessageClass
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
+TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -179,7 +181,7 @@ class CameraService:
 
     async def _supervise(self) -> None:
         """Watchdog (no packets = offline), arming schedule, status publishing."""
-        last_pub = 0.0
+        last_pub = last_trim = 0.0
         counters = (0, 0, 0, time.monotonic())
         rates = (0.0, 0.0, 0.0)
         while True:
@@ -208,6 +210,9 @@ class CameraService:
                     counters = (stats.packets, stats.decoded, self.analysed, now)
                 await self.publish_status(rates)
                 last_pub = now
+            if now - last_trim >= TRIM_INTERVAL_S:
+                last_trim = now
+                await asyncio.to_thread(trim_heap)  # freed snapshot/decoder buffers go back
             await asyncio.sleep(0.25)
 
     def _latest_ts(self) -> float:
