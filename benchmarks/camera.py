@@ -20,7 +20,9 @@ none); the RTSP server, ffmpeg and the broker are other processes and are not co
 
 Usage: ``.venv/bin/python benchmarks/camera.py`` → table on stdout and
 ``benchmarks/results/camera.json``. ``--soak MINUTES`` only runs the 4-camera memory test for
-that long and writes ``benchmarks/results/camera_soak.json`` (samples and the RSS slope).
+that long and writes ``benchmarks/results/camera_soak.json`` (samples and the RSS slope);
+``--adaptive-sweep`` measures (a) and (c) on clips with 0 %, 6 % and 25 % of the frames moving
+(``benchmarks/results/camera_adaptive_sweep.json``).
 """
 
 from __future__ import annotations
@@ -227,9 +229,55 @@ def soak(minutes: float) -> int:
     return 0
 
 
+SWEEP = {  # same clip settings as SCENE, other shares of time with movement
+    "0%": (),
+    "6%": (Mover(28.0, 32.0, (34, 46), 0.55, 1, 1),),
+    "25%": tuple(Mover(t, t + 4.0, (34, 46), 0.3 + 0.1 * i, (-1) ** i, i + 1)
+                 for i, t in enumerate((8.0, 20.0, 32.0, 44.0))),
+}
+
+
+def adaptive_sweep() -> int:
+    """(a) plain decode and (c) the agent in adaptive mode at several shares of movement."""
+    cache = ROOT / "benchmarks" / "results" / ".cache"
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        broker = Broker(tmp / "mq").start()
+        try:
+            for label, movers in SWEEP.items():
+                scene = Scene(f"sweep{len(movers)}", 60.0, movers, noise_sigma=4.0)
+                clip = make_clip(f"bench-sweep{len(movers)}", cache, width=WIDTH, height=HEIGHT,
+                                 fps=FPS, gop=GOP, scene=scene, bitrate_k=BITRATE_K)
+                server = RtspServer(clip).start()
+                sub = Subscriber(broker.port)
+                try:
+                    before = len(server.client_times)
+                    dec = subprocess.Popen([sys.executable, "-c", DECODE_ONLY, server.url])
+                    a = window_cpu(dec.pid, server, before)
+                    dec.kill()
+                    dec.wait()
+                    c, _ = run_agent(tmp, broker, server, "adaptive", 1, sub)
+                finally:
+                    sub.close()
+                    server.stop()
+                # one start per crossing is expected (a split event would show up here)
+                out[label] = {"decode_all": round(a, 2), "agent_adaptive": round(c, 2),
+                              "ratio": round(c / a, 3), "crossings": len(movers),
+                              "motion_starts": len(sub.starts)}
+                print(label, out[label], flush=True)
+        finally:
+            broker.stop()
+    path = ROOT / "benchmarks" / "results" / "camera_adaptive_sweep.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--soak":
         return soak(float(sys.argv[2]))
+    if len(sys.argv) == 2 and sys.argv[1] == "--adaptive-sweep":
+        return adaptive_sweep()
     results: dict[str, Any] = {}
     cache = ROOT / "benchmarks" / "results" / ".cache"
     t = time.time()
