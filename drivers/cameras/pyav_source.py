@@ -18,7 +18,6 @@ timeout; the owner also watches packet counters. URLs in every message are redac
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections import deque
@@ -29,12 +28,9 @@ from typing import Any, Literal
 import av
 from pydantic import BaseModel, ConfigDict, Field
 
-_CREDS = re.compile(r"(?<=://)[^/@\s]*@")
+from drivers.redact import redact_urls
 
-
-def redact(text: str) -> str:
-    """Hide ``user:password@`` in any URL inside ``text``."""
-    return _CREDS.sub("****@", text)
+redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
 
 
 class PyAVSourceConfig(BaseModel):
