@@ -23,6 +23,7 @@ from edge_agent.lighting.schedule import Location
 from edge_agent.lighting.service import LightingService
 from edge_agent.lighting.store import Energy, LightingStore
 from edge_agent.runtime import CommandError, CommandRequest
+from tests.infra.loop_probe import loop_ticks
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 LOC = Location(19.9, 105.4)
@@ -412,23 +413,14 @@ async def test_store_save_runs_off_the_loop_and_keeps_the_latest(
 
     monkeypatch.setattr(store_mod.os, "fsync", slow_fsync)
     store = LightingStore(tmp_path / "lighting.json")
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    store.last_state["a"] = False
-    first = asyncio.create_task(store.save())
-    await asyncio.sleep(0)
-    store.last_state["a"] = True
-    await asyncio.gather(first, store.save())
-    task.cancel()
+    async with loop_ticks() as ticks:
+        store.last_state["a"] = False
+        first = asyncio.create_task(store.save())
+        await asyncio.sleep(0)
+        store.last_state["a"] = True
+        await asyncio.gather(first, store.save())
     assert fsync_threads and loop_thread not in fsync_threads
-    assert ticks > 0  # the loop ran while the fsyncs slept (it cannot if they block it)
+    assert ticks.count > 0  # the loop ran while the fsyncs slept (it cannot if they block it)
     reloaded = LightingStore(tmp_path / "lighting.json")
     reloaded.load()
     assert reloaded.last_state == {"a": True}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from drivers.relays import lcus_frame
 from drivers.relays.base import RelayError
 from drivers.relays.lcus import LcusRelay, LcusRelayConfig
+from tests.infra.loop_probe import loop_ticks
 from tests.infra.relay_boards import LcusBoard
 
 
@@ -94,16 +95,7 @@ async def test_close_during_a_hung_set_does_not_block_the_loop(board: LcusBoard)
                                       timeout_s=0.8))
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(relay.set(1, True), 0.1)  # its thread keeps the lock ~0.8 s
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await relay.close()
-    task.cancel()
+    async with loop_ticks() as ticks:
+        await relay.close()
     # A close blocking the loop on the lock would let the ticker run at most once.
-    assert ticks >= 5
+    assert ticks.count >= 5
