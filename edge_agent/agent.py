@@ -7,11 +7,12 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent import __version__
 from edge_agent.backoff import full_jitter
-from edge_agent.bus import Bus, utc_now
+from edge_agent.bus import Bus
 from edge_agent.clock import clock_is_synced
 from edge_agent.commands import CommandRouter
 from edge_agent.components import build_components
@@ -41,6 +42,7 @@ class Agent:
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
         self.boot_time = time.time()
+        self.boot_iso = utc_iso(datetime.fromtimestamp(self.boot_time, UTC))
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.state = RetainedState()
@@ -74,7 +76,7 @@ class Agent:
     def _birth(self) -> Mapping[str, Any]:
         return self.bus.envelope({
             "state": "online", "version": __version__, "config_hash": self.loaded.digest,
-            "boot_time": utc_iso(_utc(self.boot_time)), "clock_synced": self.ctx.clock_synced(),
+            "boot_time": self.boot_iso, "clock_synced": self.ctx.clock_synced(),
             "gateway": self.loaded.config.gateway.id, "site": self.loaded.config.gateway.site,
         })
 
@@ -88,7 +90,7 @@ class Agent:
         return {
             "gateway": cfg.gateway.id, "site": cfg.gateway.site, "version": __version__,
             "base_topic": cfg.base_topic, "config_hash": self.loaded.digest,
-            "boot_time": utc_iso(_utc(self.boot_time)),
+            "boot_time": self.boot_iso,
             "uptime_s": round(time.time() - self.boot_time, 1),
             "outbox": self.outbox.stats().as_dict(), **self._health_extra(),
         }
@@ -254,12 +256,3 @@ class Agent:
     async def _cmd_outbox_stats(self, request: CommandRequest) -> Mapping[str, Any]:
         return {"outbox": self.outbox.stats().as_dict(),
                 "dropped_qos0_offline": self.outbox.dropped_not_connected}
-
-
-def _utc(epoch: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-__all__ = ["Agent", "utc_now"]
