@@ -34,6 +34,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,22 @@ def detector_ms(clip: Path) -> dict[str, float]:
     return {"in_decode_loop": round(spent / n * 1000, 3), "planes_ahead": round(ahead, 3)}
 
 
+@contextmanager
+def bench_rig(clip: Path) -> Iterator[tuple[Path, Broker, RtspServer, Subscriber]]:
+    """A temp dir, a private broker, the RTSP server on ``clip`` and an event subscriber."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        broker = Broker(tmp / "mq").start()
+        server = RtspServer(clip).start()
+        sub = Subscriber(broker.port)
+        try:
+            yield tmp, broker, server, sub
+        finally:
+            sub.close()
+            server.stop()
+            broker.stop()
+
+
 def soak(minutes: float) -> int:
     """RSS/USS/PSS of the agent with 4 cameras for ``minutes``; slope after the first 2 min."""
     cache = ROOT / "benchmarks" / "results" / ".cache"
@@ -200,17 +218,8 @@ def soak(minutes: float) -> int:
     rss: list[float] = []
     uss: list[float] = []
     pss: list[float] = []
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        broker = Broker(tmp / "mq").start()
-        server = RtspServer(clip).start()
-        sub = Subscriber(broker.port)
-        try:
-            run_agent(tmp, broker, server, "all", 4, sub, rss, uss, pss, seconds=minutes * 60)
-        finally:
-            sub.close()
-            server.stop()
-            broker.stop()
+    with bench_rig(clip) as (tmp, broker, server, sub):
+        run_agent(tmp, broker, server, "all", 4, sub, rss, uss, pss, seconds=minutes * 60)
     tail = [(i * 2 / 60, v) for i, v in enumerate(rss) if i * 2 >= 120]
     slope = None
     if len(tail) > 2:
@@ -290,33 +299,24 @@ def main() -> int:
     det_ms = detector_ms(clip)
     results["detector_ms_per_frame_720p"] = det_ms["in_decode_loop"]
     results["detector_ms_per_frame_720p_planes_ahead"] = det_ms["planes_ahead"]
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        broker = Broker(tmp / "mq").start()
-        server = RtspServer(clip).start()
-        sub = Subscriber(broker.port)
-        try:
-            before = len(server.client_times)
-            dec = subprocess.Popen([sys.executable, "-c", DECODE_ONLY, server.url])
-            results["cpu_s_per_min_decode_all"] = round(window_cpu(dec.pid, server, before), 2)
-            dec.kill()
-            dec.wait()
-            lat: dict[str, list[float]] = {}
-            for mode in ("all", "adaptive"):
-                n = len(sub.starts)
-                cpu, t0 = run_agent(tmp, broker, server, mode, 1, sub)
-                results[f"cpu_s_per_min_agent_{mode}"] = round(cpu, 2)
-                lat[mode] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
-            rss: list[float] = []
-            uss: list[float] = []
-            pss: list[float] = []
+    with bench_rig(clip) as (tmp, broker, server, sub):
+        before = len(server.client_times)
+        dec = subprocess.Popen([sys.executable, "-c", DECODE_ONLY, server.url])
+        results["cpu_s_per_min_decode_all"] = round(window_cpu(dec.pid, server, before), 2)
+        dec.kill()
+        dec.wait()
+        lat: dict[str, list[float]] = {}
+        for mode in ("all", "adaptive"):
             n = len(sub.starts)
-            _, t0 = run_agent(tmp, broker, server, "all", 4, sub, rss, uss, pss)
-            lat["all_4_cameras"] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
-        finally:
-            sub.close()
-            server.stop()
-            broker.stop()
+            cpu, t0 = run_agent(tmp, broker, server, mode, 1, sub)
+            results[f"cpu_s_per_min_agent_{mode}"] = round(cpu, 2)
+            lat[mode] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
+        rss: list[float] = []
+        uss: list[float] = []
+        pss: list[float] = []
+        n = len(sub.starts)
+        _, t0 = run_agent(tmp, broker, server, "all", 4, sub, rss, uss, pss)
+        lat["all_4_cameras"] = latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
     a = results["cpu_s_per_min_decode_all"]
     results["ratio_all_vs_decode"] = round(results["cpu_s_per_min_agent_all"] / a, 3)
     results["ratio_adaptive_vs_decode"] = round(results["cpu_s_per_min_agent_adaptive"] / a, 3)
