@@ -391,23 +391,13 @@ def _describe(exc: BaseException | None) -> str:
     return text.replace("\n", " ")
 
 
-@asynccontextmanager
-async def watch_client(url_host: str, port: int, *, tls: ssl.SSLContext | None = None,
-                       username: str | None = None, password: str | None = None
-                       ) -> AsyncIterator[aiomqtt.Client]:
-    """A plain subscriber connection, for ``edge-agent watch``."""
-    async with aiomqtt.Client(url_host, port, username=username, password=password,
-                              tls_context=tls, protocol=aiomqtt.ProtocolVersion.V5) as client:
-        yield client
-
-
 async def watch_messages(host: str, port: int, topic_filter: str, *,
                          tls: ssl.SSLContext | None = None, username: str | None = None,
                          password: str | None = None
                          ) -> AsyncIterator[tuple[str, bytes, bool]]:
     """Yield (topic, payload, retained) for every message under ``topic_filter``."""
-    async with watch_client(host, port, tls=tls, username=username,
-                            password=password) as client:
+    async with aiomqtt.Client(host, port, username=username, password=password,
+                              tls_context=tls, protocol=aiomqtt.ProtocolVersion.V5) as client:
         await client.subscribe(topic_filter, qos=1)
         async for message in client.messages:
             yield message.topic.value, _as_bytes(message.payload), bool(message.retain)
