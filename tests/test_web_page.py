@@ -110,6 +110,23 @@ def click(driver: Any, css: str) -> None:
     raise AssertionError(f"{css} kept being replaced")
 
 
+def dismiss_toast(driver: Any) -> None:
+    """Tap the message bar away so the next toast() cannot match an old message.
+
+    The bar also hides itself 5 s after it appeared; on a loaded CI machine that can happen
+    between our check and our tap, so a hidden bar is already the wanted outcome."""
+    from selenium.common.exceptions import ElementNotInteractableException
+    from selenium.webdriver.common.by import By
+
+    bar = driver.find_element(By.ID, "toast")
+    if bar.is_displayed():
+        try:
+            bar.click()
+        except ElementNotInteractableException:  # hid itself between the check and the tap
+            pass
+    wait_until(lambda: not bar.is_displayed(), 5, "message bar hidden")
+
+
 def toast(driver: Any, contains: str) -> str:
     return wait_until(lambda: t if contains in (t := text_of(driver, "#toast")) else None,
                       10, f"toast with {contains!r}")
@@ -155,6 +172,12 @@ def _pulse_needs_the_right_token(browser: Any, tmp_path: Path, artifacts_dir: Pa
     click(browser, pulse)
     wait_until(lambda: _alert(browser), 5, "token prompt").dismiss()
     toast(browser, "No token")
+    # tapping the bar hides it; checked inside the page in one step so that the bar's own
+    # 5 s timer cannot interleave and make a broken tap handler look fine
+    assert browser.execute_script(
+        "const bar = document.getElementById('toast');"
+        "if (bar.style.display !== 'block') return 'already hidden';"
+        "bar.click(); return bar.style.display;") in ("none", "already hidden")
     # a wrong token is refused by the server
     browser.execute_script("localStorage.setItem('edgeAgentToken', 'wrong-token-123456')")
     click(browser, pulse)
@@ -162,7 +185,7 @@ def _pulse_needs_the_right_token(browser: Any, tmp_path: Path, artifacts_dir: Pa
     assert relay_states(tmp_path).get("1", False) == before
     assert browser.execute_script("return localStorage.getItem('edgeAgentToken')") is None
 
-    click(browser, "#toast")  # tap the message away
+    dismiss_toast(browser)
     # the right token, typed into the page's token field
     browser.find_element(By.ID, "token").send_keys(TOKEN)
     click(browser, "#save")
@@ -183,7 +206,7 @@ def _pulse_needs_the_right_token(browser: Any, tmp_path: Path, artifacts_dir: Pa
 def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
     """An override until the time in the box (default: in an hour), then back to schedule."""
     before = relay_states(tmp_path).get("1", False)
-    click(browser, "#toast")
+    dismiss_toast(browser)
     wanted = "OFF" if before else "ON"
     click(browser, f"[data-light='{CIRCUIT}'] button:nth-of-type({3 if before else 2})")
     card = wait_until(lambda: t if "reason: override" in (t := text_of(
@@ -201,7 +224,7 @@ def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path) -> None:
     wait_until(lambda: "online" in text_of(browser, "[data-camera='gate']"), 20,
                "camera online on the page")
     assert "Village gate" in text_of(browser, "[data-camera='gate']")  # name from the config
-    click(browser, "#toast")
+    dismiss_toast(browser)
     click(browser, "[data-camera='gate'] button")
     toast(browser, "Done: camera/gate/snapshot")
     width = wait_until(lambda: browser.execute_script(
