@@ -3,6 +3,7 @@ REAL running agent on simulated hardware, at a phone's size (412 x 915)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -120,10 +121,9 @@ def dismiss_toast(driver: Any) -> None:
 
     bar = driver.find_element(By.ID, "toast")
     if bar.is_displayed():
-        try:
+        # it may hide itself between the check and the tap
+        with contextlib.suppress(ElementNotInteractableException):
             bar.click()
-        except ElementNotInteractableException:  # hid itself between the check and the tap
-            pass
     wait_until(lambda: not bar.is_displayed(), 5, "message bar hidden")
 
 
