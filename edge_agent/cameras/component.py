@@ -68,7 +68,7 @@ class CameraComponent:
 
 def build_components(config: AgentConfig) -> list[Component]:
     if config.cameras:
-        from edge_agent.cameras.memory import limit_arenas
+        from edge_agent.cameras.memory import tune_heap
 
-        limit_arenas()  # before any camera thread allocates (see memory.py)
+        tune_heap()  # before any camera thread allocates (see memory.py)
     return [CameraComponent(cam) for cam in config.cameras]

@@ -35,7 +35,8 @@ Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
-_KERNEL_MERGE = np.ones((7, 7), np.uint8)
+# Pieces of one object closer than ~2 % of the picture width are joined into one blob.
+_MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
 
 
@@ -101,7 +102,9 @@ class MotionDetector:
     """Stateful detector for one camera. Feed frames in time order with ``analyse``."""
 
     def __init__(self, cfg: MotionConfig, masks: Sequence[Polygon] = (),
-                 zones: Sequence[Zone] = (), width: int = 320) -> None:
+                 zones: Sequence[Zone] = (), width: int = 160) -> None:
+        # 160 px (CameraConfig.analysis_width's default): a person at 20 m is still ~50
+        # pixels, and every pass over the picture costs a quarter of what it does at 320.
         self.cfg = cfg
         self.width = width
         self._mask_polys = list(masks)
@@ -113,6 +116,7 @@ class MotionDetector:
         self._zone_masks: list[tuple[str, np.ndarray]] = []
         self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
         self._bufs = _Buffers((1, 1))
+        self._merge_kernel = _KERNEL3
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -130,6 +134,8 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._bufs = _Buffers((h, w))
+        size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
+        self._merge_kernel = np.ones((size, size), np.uint8)
         # Zone masks at half resolution, like the blob labels.
         self._zone_masks = [
             (z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
@@ -154,16 +160,22 @@ class MotionDetector:
         thr = min(max(self.cfg.threshold, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
         # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
         base = self._masked(_above(diff, self.cfg.threshold, bufs.base))
-        changed = cv2.countNonZero(base) / self._valid_count
+        changed_px = cv2.countNonZero(base)
+        changed = changed_px / self._valid_count
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
             self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
             return MotionResult(ts, False, (), 0.0, changed, True)
-        fg = base if thr == self.cfg.threshold else self._masked(_above(diff, thr, bufs.fg))
+        if thr == self.cfg.threshold:
+            fg, fg_px = base, changed_px
+        else:
+            fg = self._masked(_above(diff, thr, bufs.fg))
+            fg_px = cv2.countNonZero(fg)
         # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
-        # scene) the dilation cannot bring anything back: skip it.
-        eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded)
-        if cv2.countNonZero(eroded) == 0:
+        # scene) the dilation cannot bring anything back: skip it. Fewer than 9 changed
+        # pixels cannot hold a 3x3 block, so the erosion itself is skipped too.
+        eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded) if fg_px >= 9 else None
+        if eroded is None or cv2.countNonZero(eroded) == 0:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
             np.copyto(prev, norm)
             self._track = []
@@ -172,7 +184,7 @@ class MotionDetector:
         moved = _above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
-        fg = cv2.dilate(fg, _KERNEL_MERGE)
+        fg = cv2.dilate(fg, self._merge_kernel)
         blobs, moving_mask, static_mask = self._blobs(fg, moved)
         self._learn(norm, bg, fg, moving_mask, static_mask)
         np.copyto(prev, norm)
