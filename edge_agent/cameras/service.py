@@ -74,7 +74,7 @@ class CameraService:
                                 max_age_days=cfg.media.max_age_days,
                                 quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
         self.source = PyAVSource(PyAVSourceConfig(
-            url=cfg.source_url(), decode=cfg.decode, loop=cfg.loop,
+            url=cfg.source_url(), decode=cfg.decode, loop=cfg.loop, fast_decode=cfg.fast_decode,
             decode_threads=cfg.decode_threads,
             open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
             reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s),
