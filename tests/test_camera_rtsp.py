@@ -31,8 +31,10 @@ def _camera(cam_id: str, url: str, **extra: Any) -> dict[str, Any]:
     return cam
 
 
-def _agent(tmp: Path, broker: Broker, gw: str, cameras: list[dict[str, Any]]) -> AgentProcess:
-    cfg = base_config(tmp, broker.url, gateway=gw, cameras=cameras)
+def _agent(tmp: Path, broker: Broker, gw: str, cameras: list[dict[str, Any]],
+           health_s: float = 60) -> AgentProcess:
+    cfg = base_config(tmp, broker.url, gateway=gw, cameras=cameras,
+                      health={"interval_s": health_s})
     return AgentProcess(write_config(tmp / f"{gw}.yaml", cfg), tmp / f"{gw}.log").start()
 
 
@@ -58,7 +60,8 @@ def test_motion_events_over_rtsp_arrive_with_the_right_timing(
     agent = _agent(tmp_path, broker, gw, [_camera(
         "gate", server.url, decode="all", motion={"end_s": 1.0},
         clips={"enabled": True, "pre_s": 1, "post_s": 1},
-        zones=[{"name": "road", "polygon": [[0, 0.4], [1, 0.4], [1, 0.8], [0, 0.8]]}])])
+        zones=[{"name": "road", "polygon": [[0, 0.4], [1, 0.4], [1, 0.8], [0, 0.8]]}])],
+        health_s=2)
     try:
         motion = f"{gw}/camera/gate/motion"
         events = control_room.wait_for(lambda m: m.topic.endswith(motion) and
@@ -95,6 +98,12 @@ def test_motion_events_over_rtsp_arrive_with_the_right_timing(
         assert reply["ok"] and reply["bytes"] > 1000
         bad = control_room.command(f"commune/testsite/{gw}", "camera/nope/snapshot")
         assert not bad["ok"] and "unknown camera" in bad["error"]
+        # the periodic health message carries a one-line summary per camera
+        health = control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/health") and
+                                       m.json().get("cameras", {}).get("gate", {})
+                                       .get("events", 0) >= 2, 10)[0].json()["cameras"]
+        assert health["online"] == 1 and health["total"] == 1
+        assert health["gate"]["state"] == "online" and health["gate"]["fps_decoded"] > 5
     finally:
         agent.stop()
         server.stop()

@@ -42,6 +42,13 @@ async def _arm(req: CommandRequest) -> dict[str, Any]:
     return result
 
 
+def cameras_health() -> dict[str, Any]:
+    """The ``cameras`` part of ``health``: how many watch, and each camera in one line."""
+    cameras = {cam_id: service.health() for cam_id, service in sorted(RUNNING.items())}
+    return {"online": sum(c["state"] == "online" for c in cameras.values()),
+            "total": len(cameras), **cameras}
+
+
 async def _snapshot(req: CommandRequest) -> dict[str, Any]:
     result: dict[str, Any] = await _service(req).snapshot()
     return result
@@ -57,6 +64,7 @@ class CameraComponent:
 
         for action, handler in (("arm", _arm), ("disarm", _arm), ("snapshot", _snapshot)):
             ctx.commands.register("camera", action, handler)
+        ctx.health.add_source("cameras", cameras_health)  # one source for all cameras
         service = CameraService(self.cfg, ctx)
         RUNNING[self.cfg.id] = service
         try:

@@ -90,6 +90,8 @@ class CameraService:
         self.last_error: str | None = None
         self.since = time.time()
         self.analysed = 0
+        self.events = 0  # motion events started since the agent started
+        self._rates = (0.0, 0.0, 0.0)  # packets, decoded, analysed per second (last status)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._results: asyncio.Queue[tuple[MotionResult, Any, float]] = asyncio.Queue(200)
         self._next_analysis = -1.0
@@ -218,6 +220,13 @@ class CameraService:
     def _latest_ts(self) -> float:
         return self._next_analysis
 
+    def health(self) -> dict[str, Any]:
+        """This camera's line in the ``health`` message (the status topic has the details)."""
+        return {"state": self.state, "fps_decoded": round(self._rates[1], 1),
+                "fps_analysed": round(self._rates[2], 1), "events": self.events,
+                "reconnects_last_hour": len(self._reconnect_times),
+                "last_error": self.last_error}
+
     async def publish_status(self, rates: tuple[float, float, float] = (0.0, 0.0, 0.0)
                              ) -> None:
         hour_ago = time.monotonic() - 3600
@@ -240,6 +249,7 @@ class CameraService:
             since=utc_iso(self.since),
             media_mb=round(self.media.stats.bytes_used / 1048576, 2))
         self._published_state = status.state
+        self._rates = rates
         await self.ctx.bus.publish(f"camera/{self.cfg.id}/status",
                                    status.model_dump(mode="json"), retain=True,
                                    message_class=MessageClass.STATE)
@@ -253,6 +263,7 @@ class CameraService:
             messages = self.tracker.feed(result)
             if not was_active and self.tracker.active:
                 self._event_active = True
+                self.events += 1
                 if frame is not None:
                     ref = await self._on_event_start(frame, wall)
                     messages = [replace(m, snapshot=ref) if m.kind == "start" else m
