@@ -211,3 +211,15 @@ def test_config_errors_are_readable() -> None:
                                        "username": "admin", "password": "p@ss:w"})
     assert cam.source_url() == "rtsp://admin:p%40ss%3Aw@10.0.0.5/ch1"
     assert "p@ss" not in repr(cam) and "p@ss" not in str(cam.model_dump())
+
+
+def test_saved_arm_override_round_trips_and_expires() -> None:
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime(2026, 11, 22, 20, 0, tzinfo=tz)
+    later = ArmOverride(False, now + timedelta(hours=2))
+    assert ArmOverride.from_json(later.as_json(), now) == later
+    assert ArmOverride.from_json(ArmOverride(True, None).as_json(), now) == ArmOverride(True, None)
+    assert ArmOverride.from_json(later.as_json(), now + timedelta(hours=3)) is None  # expired
+    for bad in ({"armed": "yes"}, {"armed": True, "until": "tomorrow"},
+                {"armed": True, "until": "2026-11-23T05:00:00"}, ["armed"], None):
+        assert ArmOverride.from_json(bad, now) is None, bad

@@ -235,3 +235,31 @@ def test_tiny_media_quota_deletes_oldest_and_agent_keeps_running(
     finally:
         agent.stop()
     assert json.dumps(start[0].json())  # the event payload is plain JSON
+
+
+def test_disarm_command_outlives_a_restart(
+        broker: Broker, control_room: ControlRoom, tmp_path: Path, moving_clip: Path) -> None:
+    """A camera disarmed for maintenance must not re-arm itself at the next power cut."""
+    gw = "gw-cam-arming"
+    cameras = [_camera("gate", str(moving_clip), decode="keyframes")]
+    status = f"{gw}/camera/gate/status"
+    agent = _agent(tmp_path, broker, gw, cameras)
+    try:
+        control_room.wait_for(_is(status, state="online"), 20)
+        reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/disarm")
+        assert reply["ok"] and reply["armed"] is False and reply["until"] is None, reply
+        control_room.wait_for(_is(status, state="disarmed"), 10)
+    finally:
+        assert agent.stop() == 0
+    seen_before = {id(m) for m in control_room.messages}
+    agent = _agent(tmp_path, broker, gw, cameras)  # same data directory
+    try:
+        fresh = control_room.wait_for(lambda m: id(m) not in seen_before and
+                                      _is(status, connected=True)(m), 20)[0].json()
+        assert fresh["state"] == "disarmed" and fresh["armed"] is False, fresh
+        reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/arm")
+        assert reply["ok"] and reply["armed"] is True
+        control_room.wait_for(lambda m: id(m) not in seen_before and
+                              _is(status, state="online")(m), 10)
+    finally:
+        assert agent.stop() == 0

@@ -113,6 +113,23 @@ class ArmOverride:
     armed: bool
     until: datetime | None  # None = until the next command
 
+    def as_json(self) -> dict[str, object]:
+        return {"armed": self.armed, "until": self.until.isoformat() if self.until else None}
+
+    @classmethod
+    def from_json(cls, data: object, now: datetime) -> ArmOverride | None:
+        """A saved override, or None when it has expired or does not parse."""
+        if not isinstance(data, dict) or not isinstance(data.get("armed"), bool):
+            return None
+        until = data.get("until")
+        try:
+            end = datetime.fromisoformat(until) if isinstance(until, str) else None
+        except ValueError:
+            return None
+        if until is not None and (end is None or end.tzinfo is None or end <= now):
+            return None
+        return cls(data["armed"], end)
+
 
 def scheduled_armed(cfg: ArmingConfig, local_now: datetime) -> bool:
     """Is ``local_now`` (timezone-aware local time) inside an arming window?"""

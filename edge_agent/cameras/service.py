@@ -9,6 +9,7 @@ only costs media, never events, lights or telemetry.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
@@ -29,6 +30,7 @@ from edge_agent.cameras.memory import trim_heap
 from edge_agent.cameras.messages import CameraStatus, MotionEvent
 from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.runtime import AgentContext, MessageClass
+from edge_agent.state_file import write_json_atomic
 
 log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
@@ -84,7 +86,10 @@ class CameraService:
             self.clips = ClipRecorder(cfg.clips.pre_s, cfg.clips.post_s, cfg.clips.max_s)
             self.source.on_packet = self.clips.feed
         self.source.on_stream = self._on_stream
-        self.override: ArmOverride | None = None
+        # An arm/disarm command outlives a restart (a camera disarmed for maintenance must not
+        # re-arm itself at the next power cut); an expired one is dropped when read.
+        self._override_file = ctx.data_dir / "cameras" / f"{cfg.id}-arming.json"
+        self.override = self._load_override()
         self.armed = True
         self.connected = False
         self.last_error: str | None = None
@@ -324,8 +329,25 @@ class CameraService:
             await asyncio.sleep(60)
 
     # -- commands ------------------------------------------------------------------------
+    def _load_override(self) -> ArmOverride | None:
+        try:
+            data = json.loads(self._override_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("camera %s: ignoring unreadable %s: %s", self.cfg.id,
+                        self._override_file, exc)
+            return None
+        return ArmOverride.from_json(data, datetime.now(self.tz))
+
     async def set_override(self, armed: bool, until: datetime | None) -> dict[str, Any]:
         self.override = ArmOverride(armed, until)
+        try:
+            await asyncio.to_thread(write_json_atomic, self._override_file,
+                                    self.override.as_json())
+        except OSError as exc:  # a full disk: the command still takes effect until a restart
+            self.last_error = f"arming not saved: {exc}"
+            log.error("camera %s: %s", self.cfg.id, self.last_error)
         self.armed = self._armed_now()
         if not self.armed:
             await self._emit(self.tracker.end(self._latest_ts()), time.time())

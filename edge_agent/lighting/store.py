@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from edge_agent.lighting.schedule import Override
+from edge_agent.state_file import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +108,8 @@ class LightingStore:
 
     def write(self, data: dict[str, Any]) -> None:
         """Blocking atomic write of ``data`` (call from a worker thread)."""
-        tmp = self.path.with_suffix(".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(self.path)
+            write_json_atomic(self.path, data)
         except OSError as exc:  # a full disk must not stop the lights
             log.error("lighting: cannot save %s: %s", self.path, exc)
 
