@@ -63,15 +63,18 @@ def test_agent_publishes_retained_discovery_and_obeys_the_switch(
     agent = AgentProcess(write_config(tmp_path / "agent.yaml", config),
                          tmp_path / "agent.log").start()
     try:
-        room.wait_for(lambda m: m.topic == old_topic and m.payload == b"", 15)  # removed
+        room.wait_for(lambda m: m.topic == old_topic and m.payload == b"", 30)  # removed
         switch_topic = "homeassistant/switch/edge_gw-test/light_main-road/config"
-        room.wait_for(lambda m: m.topic == switch_topic and m.payload != b"", 15)
+        # not m.retain: published by this agent, not left on the session broker earlier
+        room.wait_for(lambda m: m.topic == switch_topic and m.payload != b"" and
+                      not m.retain, 30)
         room.wait_for(lambda m: m.topic ==
-                      "homeassistant/binary_sensor/edge_gw-test/hotspot_school/config", 15)
+                      "homeassistant/binary_sensor/edge_gw-test/hotspot_school/config" and
+                      not m.retain, 30)
         # a late subscriber (Home Assistant starting later) gets them from the broker
         late = ControlRoom(broker.port, "homeassistant/#")
         try:
-            retained = late.wait_for(lambda m: m.topic == switch_topic, 5)[0]
+            retained = late.wait_for(lambda m: m.topic == switch_topic, 15)[0]
             assert retained.retain and retained.json()["name"] == "Light main-road"
         finally:
             late.close()
@@ -80,10 +83,10 @@ def test_agent_publishes_retained_discovery_and_obeys_the_switch(
         reply = room.command(BASE, f"homeassistant/{CIRCUIT}/switch", {"state": wanted})
         assert reply["ok"] is True, reply
         assert datetime.fromisoformat(reply["until"]) > datetime.now(UTC)
-        wait_until(lambda: relay_states(tmp_path).get("1") is (not before), 10,
+        wait_until(lambda: relay_states(tmp_path).get("1") is (not before), 30,
                    "relay switched by the Home Assistant command")
         state = room.wait_for(lambda m: m.topic == f"{BASE}/light/{CIRCUIT}/state" and
-                              m.json()["reason"] == "override", 10)[-1].json()
+                              m.json()["reason"] == "override", 30)[-1].json()
         assert state["state"] == wanted
         bad = room.command(BASE, f"homeassistant/{CIRCUIT}/switch", {"state": "maybe"})
         assert bad["ok"] is False and "'on' or 'off'" in bad["error"]

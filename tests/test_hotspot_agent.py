@@ -73,7 +73,7 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
          "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": closed, "count": 1}]},
         {"id": "stalled", "interval_s": 0.5, "down_after": 1,
          "probes": [{"probe": "http", "url": f"http://127.0.0.1:{hung_http}/",
-                     "timeout_s": 4}]},
+                     "timeout_s": 10}]},  # hangs past the library checks below
     ]
     config = write_config(tmp_path / "agent.yaml",
                           base_config(tmp_path, broker.url, hotspots=hotspots))
@@ -88,8 +88,8 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
 
 def _states_probe_command_and_retained(control_room: ControlRoom, broker: Broker) -> str:
     """Returns the market outage's ``since``."""
-    control_room.wait_for(state_of("library", state="up"), timeout=15)
-    control_room.wait_for(state_of("market", state="down"), timeout=15)
+    control_room.wait_for(state_of("library", state="up"), timeout=30)
+    control_room.wait_for(state_of("market", state="down"), timeout=30)
     # the library keeps its pace while the stalled hotspot's first round still hangs
     control_room.wait_for(state_of("library", state="up"), timeout=10, count=4)
     stalled = [m.json()["state"] for m in control_room.messages
@@ -112,7 +112,7 @@ def _states_probe_command_and_retained(control_room: ControlRoom, broker: Broker
         assert got.retain and got.json()["state"] == "down"
     finally:
         late.close()
-    control_room.wait_for(state_of("stalled", state="down"), timeout=20)
+    control_room.wait_for(state_of("stalled", state="down"), timeout=40)
     return str(market["since"])
 
 
@@ -124,13 +124,13 @@ def _restart_keeps_uptime_and_since(control_room: ControlRoom, config: Path, tmp
     agent = AgentProcess(config, tmp_path / "agent2.log").start()
     try:
         first = control_room.wait_for(state_of("library", state="unknown", rounds=0,
-                                               uptime_24h_pct=100.0), timeout=15)[0].json()
+                                               uptime_24h_pct=100.0), timeout=30)[0].json()
         assert first["uptime_30d_pct"] == 100.0
         market = control_room.wait_for(state_of("market", state="unknown",
-                                                uptime_24h_pct=0.0), timeout=15)
+                                                uptime_24h_pct=0.0), timeout=30)
         assert market
         down = state_of("market", state="down")
-        again = control_room.wait_for(lambda m: id(m) not in before and down(m), timeout=15)
+        again = control_room.wait_for(lambda m: id(m) not in before and down(m), timeout=30)
         assert again[0].json()["since"] == market_since
         assert again[0].json()["flaps_1h"] == 0
     finally:

@@ -89,7 +89,7 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
     ctx, bus, health = make_ctx(tmp_path)
     component = HotspotsComponent(configs)
     async with running(component, ctx):
-        for _ in range(200):
+        for _ in range(600):  # poll, up to ~30 s
             if len(first_seen) == 4:
                 break
             await asyncio.sleep(0.05)
@@ -138,7 +138,7 @@ async def test_concurrency_is_bounded_and_probe_command_runs_a_round(
     ctx, _, _ = make_ctx(tmp_path)
     component = HotspotsComponent([config], max_concurrent=2)
     async with running(component, ctx):
-        for _ in range(200):  # wait for the first scheduled round
+        for _ in range(600):  # wait for the first scheduled round (up to ~30 s)
             if gauge["total"] >= 6:
                 break
             await asyncio.sleep(0.05)
@@ -160,7 +160,7 @@ async def test_unusable_data_dir_still_monitors_without_uptime(tmp_path: Path) -
         "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
     ctx, bus, _ = make_ctx(blocker)
     async with running(HotspotsComponent([config]), ctx):
-        for _ in range(100):
+        for _ in range(600):  # poll, up to ~30 s
             if any(p.get("state") == "up" for _, p, _ in bus.sent):
                 break
             await asyncio.sleep(0.05)
@@ -202,7 +202,7 @@ async def test_uptime_ledger_is_only_touched_on_the_loop_and_loses_nothing(
     ledger = LoopOnlyLedger()
     component.ledger = ledger
     async with running(component, ctx):
-        for _ in range(200):
+        for _ in range(600):  # poll, up to ~30 s
             if ledger.recorded > 0.5:
                 break
             await asyncio.sleep(0.05)

@@ -51,7 +51,9 @@ def monitor_for(host: str, **overrides: Any) -> HotspotMonitor:
 
 
 async def test_reachable_host_is_up(ns: Netns) -> None:
-    monitor = monitor_for(ns.peer_ip)
+    # loss must be 0: give each reply 1 s (a reply arrives in well under 1 ms, but a loaded
+    # machine can delay the prober past the default 0.15 s and count it lost)
+    monitor = monitor_for(ns.peer_ip, icmp={"timeout_s": 1.0})
     for _ in range(3):
         results, _ = await monitor.round()
         assert results[0].ok, results[0].error

@@ -110,8 +110,8 @@ def test_relay_goes_through_the_running_agent(tmp_path: Path, broker: Any,
     agent = AgentProcess(path, tmp_path / "agent.log").start()
     try:
         control_room.wait_for(lambda m: m.topic.endswith("gw-light-cli/light/main-road/state"),
-                              15)
-        agent.wait_log("web: page on", 10)
+                              30)
+        agent.wait_log("web: page on", 30)
         # a proxy that is not there: a request sent through it would fail
         monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
         monkeypatch.delenv("no_proxy", raising=False)
@@ -121,6 +121,6 @@ def test_relay_goes_through_the_running_agent(tmp_path: Path, broker: Any,
         assert json.loads((tmp_path / "r.json").read_text()) == {"1": True}
         control_room.wait_for(lambda m: m.topic.endswith("gw-light-cli/light/main-road/state")
                               and m.json().get("reason") == "override"
-                              and m.json().get("state") == "on", 10)
+                              and m.json().get("state") == "on", 30)
     finally:
         agent.stop()

@@ -83,19 +83,19 @@ def test_agent_switches_serial_relays(tmp_path: Path, broker: Broker,
         tmp_path, broker.url, gateway=GW, lighting=lighting))
     agent = AgentProcess(config, tmp_path / "agent.log").start()
     try:
-        control_room.wait_for(state_of("lcus-1", BASE, state="on", driver_ok=True), 15)
-        control_room.wait_for(state_of("modbus-4", BASE, state="on", driver_ok=True), 10)
-        control_room.wait_for(state_of("plug", BASE, state="on", driver_ok=True), 10)
+        control_room.wait_for(state_of("lcus-1", BASE, state="on", driver_ok=True), 30)
+        control_room.wait_for(state_of("modbus-4", BASE, state="on", driver_ok=True), 30)
+        control_room.wait_for(state_of("plug", BASE, state="on", driver_ok=True), 30)
         assert board.states == {1: True, 2: False, 3: False, 4: False}
         assert module.coil(4) is True
         assert plug.power[1] is True
-        ghost = control_room.wait_for(state_of("ghost", BASE, driver_ok=False), 10)[-1].json()
+        ghost = control_room.wait_for(state_of("ghost", BASE, driver_ok=False), 30)[-1].json()
         assert ghost["driver_error"] == (f"cannot open relay board {ghost_port}: No such file "
                                          "or directory (unplugged? wrong port?)")
         assert ghost["driver"] == f"lcus {ghost_port} ch 1"
 
         os.symlink(spare.port, ghost_port)  # plugged in: retried, recovers by itself
-        control_room.wait_for(state_of("ghost", BASE, state="on", driver_ok=True), 10)
+        control_room.wait_for(state_of("ghost", BASE, state="on", driver_ok=True), 30)
         assert spare.states[1] is True
 
         # The board stops answering its status query: the switch cannot be confirmed.

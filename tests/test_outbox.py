@@ -158,6 +158,19 @@ def _wait_all(room: ControlRoom, run_ids: dict[str, set[int]], timeout: float) -
         time.sleep(0.2)
 
 
+def _wait_quiet(room: ControlRoom, quiet_s: float, timeout: float) -> int:
+    """Wait until ``room`` received nothing for ``quiet_s``; returns its message count."""
+    deadline = time.monotonic() + timeout
+    count, since = len(room.messages), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the subscriber never went quiet ({count} messages)")
+        time.sleep(0.1)
+        if len(room.messages) != count:
+            count, since = len(room.messages), time.monotonic()
+    return count
+
+
 def _check_order(messages: list[Received], run: str) -> list[int]:
     """Per topic, first receipts come in publish order (n and seq increasing); returns seqs."""
     seen: set[int] = set()
@@ -190,8 +203,11 @@ def test_outage_5000_messages_all_delivered(tmp_path: Path) -> None:
         _wait_all(room, {"o1": set(range(200))}, 20)
         assert broker.proc is not None
         broker.proc.send_signal(signal.SIGUSR1)
-        time.sleep(0.5)
-        assert (tmp_path / "mosquitto" / "mosquitto.db").exists()
+        saved = tmp_path / "mosquitto" / "mosquitto.db"
+        deadline = time.monotonic() + 15  # the save is asynchronous to the signal: poll
+        while not saved.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert saved.exists()
 
         killed_at = time.monotonic()
         broker.stop()  # kill -9
@@ -224,6 +240,7 @@ def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) ->
     broker = Broker(tmp_path / "mosquitto").start()
     room = _subscriber(broker.port, "control-room-k9", clean=True)
     config = write_config(tmp_path / "agent.yaml", base_config(tmp_path, broker.url))
+    status = ControlRoom(broker.port, f"{BASE}/status")
     first_pub = BurstProcess(config, tmp_path / "publisher1.log", run="k1")
     second_pub: BurstProcess | None = None
     try:
@@ -231,8 +248,12 @@ def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) ->
         first_pub.wait_accepted(8000, 60)
         first_pub.kill9()
         accepted1 = set(first_pub.accepted)
-        time.sleep(1.0)  # whatever the dead process had on the wire has arrived by now
-        before_restart = len(room.messages)
+        # Whatever the dead process had on the wire must be counted as "before the restart".
+        # The broker publishes its Last Will only once it has read the closed socket to the
+        # end, i.e. after every publish the dead process sent; then wait for the subscriber
+        # to stop receiving (a fixed 1 s was not enough on a loaded machine).
+        status.wait_for(lambda m: m.json().get("state") == "offline", 30)
+        before_restart = _wait_quiet(room, quiet_s=2.0, timeout=60)
 
         second_pub = BurstProcess(config, tmp_path / "publisher2.log", run="k2")
         second_pub.send("burst 100")
@@ -259,6 +280,7 @@ def test_kill9_mid_burst_then_restart_delivers_every_accepted(tmp_path: Path) ->
         first_pub.quit()
         if second_pub is not None:
             second_pub.quit()
+        status.close()
         room.close()
         broker.stop()
 

@@ -79,7 +79,7 @@ async def test_unplugged_port_is_a_clear_error_and_retried(tmp_path: os.PathLike
     os.symlink(board.port, link)  # plugged in
     await relay.set(1, True)
     # No read-back on this board: wait for the simulated MCU to have taken the frame.
-    for _ in range(100):
+    for _ in range(1000):  # poll, up to ~20 s
         if board.states[1]:
             break
         await asyncio.sleep(0.02)

@@ -21,13 +21,33 @@ from drivers.relays.mqtt_relay import MqttRelay, MqttRelayConfig
 from tests.infra.broker import Broker
 
 
+class _SubAcks:
+    """Records SUBACKs, so a test waits for its subscriptions instead of sleeping."""
+
+    def __init__(self, client: paho.Client) -> None:
+        self.acked: set[int] = set()
+        self.pending: set[int] = set()
+        self.cond = threading.Condition()
+        client.on_subscribe = self._on_subscribe
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        with self.cond:
+            self.acked.add(mid)
+            self.cond.notify_all()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.pending <= self.acked, timeout), \
+                "the broker did not acknowledge a subscription"
+
+
 def _client(port: int) -> paho.Client:
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
     connected = threading.Event()
     client.on_connect = lambda *a: connected.set()
     client.connect("127.0.0.1", port)
     client.loop_start()
-    assert connected.wait(5)
+    assert connected.wait(30)
     return client
 
 
@@ -37,6 +57,7 @@ class PahoPort:
     def __init__(self, port: int, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.client = _client(port)
+        self.subacks = _SubAcks(self.client)
         self.subs: list[tuple[str, Any]] = []
         self.client.on_message = self._on_message
 
@@ -48,13 +69,17 @@ class PahoPort:
     async def publish_raw(self, topic: str, payload: bytes, *, qos: int = 1,
                           retain: bool = False) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        await asyncio.to_thread(info.wait_for_publish, 5)
+        await asyncio.to_thread(info.wait_for_publish, 30)
 
     def subscribe_raw(self, topic_filter: str, callback: Any) -> Callable[[], None]:
         entry = (topic_filter, callback)
         self.subs.append(entry)
-        self.client.subscribe(topic_filter, qos=1)
+        self.subacks.pending.add(self.client.subscribe(topic_filter, qos=1)[1])
         return lambda: self.subs.remove(entry)
+
+    async def settled(self) -> None:
+        """Every subscription made so far is acknowledged by the broker."""
+        await asyncio.to_thread(self.subacks.wait)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -70,7 +95,9 @@ class Plug:
         self.online = True
         self.client = _client(port)
         self.client.on_message = self._on_message
-        self.client.subscribe(f"cmnd/{topic}/+", qos=1)
+        subacks = _SubAcks(self.client)
+        subacks.pending.add(self.client.subscribe(f"cmnd/{topic}/+", qos=1)[1])
+        subacks.wait()
 
     def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         if not self.online:
@@ -99,10 +126,9 @@ def plug(broker: Broker) -> Iterator[Plug]:
 async def test_switch_and_read_back_over_the_broker(broker: Broker, plug: Plug) -> None:
     port = PahoPort(broker.port, asyncio.get_running_loop())
     try:
-        await asyncio.sleep(0.2)  # subscriptions settle
         relay = MqttRelay(MqttRelayConfig(driver="mqtt", topic=plug.topic, channel=2,
                                           timeout_s=3), port)
-        await asyncio.sleep(0.2)
+        await port.settled()  # the relay's stat/ subscription is in place
         await relay.set(2, True)
         assert plug.power == {1: False, 2: True}
         assert await relay.read(2) is True
@@ -118,7 +144,7 @@ async def test_offline_plug_is_a_clear_error(broker: Broker, plug: Plug) -> None
     try:
         relay = MqttRelay(MqttRelayConfig(driver="mqtt", topic=plug.topic, channel=1,
                                           timeout_s=0.5), port)
-        await asyncio.sleep(0.2)
+        await port.settled()
         plug.online = False
         with pytest.raises(RelayError, match=r"did not confirm within 0.5 s \(offline\?\)"):
             await relay.set(1, True)

@@ -39,7 +39,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def wait_metrics(url: str, predicate: Callable[[Samples], bool], what: str,
-                 timeout: float = 15) -> Samples:
+                 timeout: float = 30) -> Samples:
     return wait_until(lambda: m if predicate(m := metrics(url)) else None, timeout, what)
 
 

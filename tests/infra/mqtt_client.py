@@ -46,6 +46,8 @@ class ControlRoom:
                                 certfile=tls_and_auth.get("certfile"),
                                 keyfile=tls_and_auth.get("keyfile"))
         self.client.on_message = self._on_message
+        self._subacks: set[int] = set()
+        self.client.on_subscribe = self._on_subscribe
         connected = threading.Event()
         self.client.on_connect = lambda *a: connected.set()
         props = None
@@ -57,10 +59,22 @@ class ControlRoom:
         else:
             self.client.connect(host, port)
         self.client.loop_start()
-        if not connected.wait(5):
+        if not connected.wait(30):
             raise TimeoutError("control room could not connect")
-        self.client.subscribe(topic_filter, qos=1)
-        time.sleep(0.1)
+        self.subscribe(topic_filter)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        with self._cond:
+            self._subacks.add(mid)
+            self._cond.notify_all()
+
+    def subscribe(self, topic_filter: str, timeout: float = 30.0) -> None:
+        """Subscribe and wait for the broker's SUBACK: from then on nothing is missed (a
+        fixed short sleep was not enough on a loaded machine)."""
+        _, mid = self.client.subscribe(topic_filter, qos=1)
+        with self._cond:
+            if not self._cond.wait_for(lambda: mid in self._subacks, timeout):
+                raise TimeoutError(f"no SUBACK for {topic_filter!r}")
 
     def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         with self._cond:
@@ -68,7 +82,7 @@ class ControlRoom:
                                           getattr(msg, "properties", None)))
             self._cond.notify_all()
 
-    def wait_for(self, predicate: Callable[[Received], bool], timeout: float = 10.0,
+    def wait_for(self, predicate: Callable[[Received], bool], timeout: float = 30.0,
                  count: int = 1) -> list[Received]:
         """Wait until ``count`` messages match; return them (raises TimeoutError)."""
         deadline = time.monotonic() + timeout
@@ -90,11 +104,11 @@ class ControlRoom:
                 properties: Properties | None = None) -> None:
         data = payload if isinstance(payload, bytes | str) else json.dumps(payload)
         info = self.client.publish(topic, data, qos=qos, retain=retain, properties=properties)
-        info.wait_for_publish(5)
+        info.wait_for_publish(30)
 
     def command(self, base: str, path: str, payload: Any = None, *,
                 response_topic: str | None = None, correlation: bytes | None = None,
-                expiry_s: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
+                expiry_s: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
         """Send ``{base}/cmd/{path}`` and return the one reply's JSON."""
         props = None
         if response_topic or expiry_s is not None:
@@ -108,8 +122,7 @@ class ControlRoom:
         body = dict(payload or {})
         body.setdefault("id", request_id)
         if response_topic:
-            self.client.subscribe(response_topic, qos=1)
-            time.sleep(0.1)
+            self.subscribe(response_topic)
             expected = getattr(props, "CorrelationData", None)
             self.publish(f"{base}/cmd/{path}", body, properties=props)
             reply = self.wait_for(lambda m: m.topic == response_topic and m.properties is

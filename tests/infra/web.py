@@ -78,7 +78,7 @@ def post(url: str, body: dict[str, Any], token: str | None = None,
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float = 15.0,
+def wait_until(probe: Callable[[], T | None], timeout: float = 30.0,
                what: str = "condition") -> T:
     """Call ``probe`` until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout
