@@ -314,7 +314,9 @@ async def test_stop_leaves_relays_unless_on_stop(tmp_path: Path) -> None:
 
 async def test_run_loop_follows_a_boundary_in_real_time(tmp_path: Path) -> None:
     """The loop sleeps until the computed next change and switches by itself."""
-    soon = datetime.now(UTC) + timedelta(seconds=1)
+    # 2-3 s ahead (whole seconds): the loop must start and publish "off" before the
+    # boundary, which 0-1 s ahead did not leave room for on a loaded machine
+    soon = datetime.now(UTC) + timedelta(seconds=3)
     hhmmss = soon.astimezone(VN).strftime("%H:%M:%S")
     config = [{"id": "x", "relay": {"driver": "sim", "board": board()},
                "rules": [{"on": hhmmss, "off": "23:59:59" if hhmmss < "23:59:50" else "00:00"}],
@@ -331,7 +333,7 @@ async def test_run_loop_follows_a_boundary_in_real_time(tmp_path: Path) -> None:
                               clock_synced=lambda: True)
     task = asyncio.create_task(service.run())
     try:
-        for _ in range(60):
+        for _ in range(300):  # poll, up to ~15 s
             await asyncio.sleep(0.05)
             if "on" in states:
                 break

@@ -72,7 +72,7 @@ class SocatPair:
         self.proc = subprocess.Popen(
             ["socat", "-d", "-d", f"pty,raw,echo=0,link={self.a}",
              f"pty,raw,echo=0,link={self.b}"], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while not (self.a.exists() and self.b.exists()):
             if time.monotonic() > deadline:
                 raise TimeoutError("socat did not create the pty pair")
@@ -105,7 +105,13 @@ class ModbusModule:
 
         self.server = ModbusSerialServer(self.context, port=self.port, baudrate=9600)
         self.task = asyncio.create_task(self.server.serve_forever())
-        await asyncio.sleep(0.2)
+        # wait until it has the port open (a fixed 0.2 s was a guess on a loaded machine)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not self.server.transport:
+            if self.task.done() or loop.time() > deadline:
+                raise RuntimeError(f"the Modbus test module did not open {self.port}")
+            await asyncio.sleep(0.01)
         return self
 
     def coil(self, address: int) -> bool:
