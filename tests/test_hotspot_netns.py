@@ -89,7 +89,8 @@ async def test_random_loss_makes_it_degraded_with_the_right_loss(ns: Netns) -> N
 
 
 async def test_link_down_after_n_rounds_and_up_after_m(ns: Netns) -> None:
-    monitor = monitor_for(ns.peer_ip, icmp={"count": 3})
+    # 0.5 s per reply: the two rounds after the link is back must both be answered
+    monitor = monitor_for(ns.peer_ip, icmp={"count": 3, "timeout_s": 0.5})
     await monitor.round()
     assert monitor.machine.state is State.UP
     ns.link(False)

@@ -95,7 +95,7 @@ class Netns:
             self.wait_carrier()
             run("ip", "neigh", "flush", "dev", self.host_if)
 
-    def wait_carrier(self, timeout: float = 5.0) -> None:
+    def wait_carrier(self, timeout: float = 30.0) -> None:
         carrier = Path(f"/sys/class/net/{self.host_if}/carrier")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
