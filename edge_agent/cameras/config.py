@@ -45,7 +45,7 @@ class MotionConfig(StrictModel):
     """How sensitive motion detection is. The defaults suit a village street at 160 px."""
 
     threshold: float = Field(
-        15, ge=3, le=120,
+        10, ge=3, le=120,
         description="How much brighter or darker (0-255 grey levels) a point must be than "
         "the learned background to count as changed. Lower = more sensitive. It rises "
         "automatically on noisy (night) images, up to twice this value.")

@@ -16,6 +16,7 @@ is written beside the clip as JSON. Scenes:
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class Scene:
     grey: Callable[[float], bool] = lambda t: False
     noise_sigma: float = 2.0
     speckle: int = 0  # rain streaks per frame (at 320x240)
+    background_seed: int = 7  # another seed = another street
+    still: tuple[tuple[float, float], ...] = ()  # where a false event would be wrong
 
 
 def _ir(t: float) -> bool:
@@ -70,6 +73,44 @@ STILL_STRETCHES: dict[str, list[tuple[float, float]]] = {
     "empty": [(0.0, 10.0)],
     "moving": [(0.0, 3.0)],
     "noise": [(0.0, 5.0)],
+}
+
+# Held out: never looked at while the detector and its defaults were tuned (those used SCENES).
+# Other streets (background seeds), sizes, heights, directions, dawn instead of dusk, IR while
+# noisy, rain with two crossings, and a noisy, brightening empty street.
+HELD_OUT: dict[str, Scene] = {
+    "ho-small": Scene("ho-small", 12.0, (Mover(4.0, 9.0, (22, 30), 0.72, -1, 11),),
+                      background_seed=21, still=((0.0, 4.0),)),
+    "ho-dawn": Scene("ho-dawn", 14.0, (Mover(6.0, 11.0, (40, 40), 0.45, 1, 12),),
+                     gain=lambda t: 0.45 + 0.55 * min(t / 14.0, 1.0), noise_sigma=6.0,
+                     background_seed=22, still=((0.0, 6.0),)),
+    "ho-ir-noisy": Scene("ho-ir-noisy", 14.0, (Mover(8.0, 13.0, (30, 50), 0.6, 1, 13),),
+                         gain=lambda t: 1.5 if 3.0 <= t < 10.0 else 1.0,
+                         grey=lambda t: 3.0 <= t < 10.0, noise_sigma=8.0,
+                         background_seed=23, still=((0.0, 8.0),)),
+    "ho-rain-two": Scene("ho-rain-two", 14.0, (Mover(4.0, 9.0, (36, 44), 0.3, 1, 14),
+                                               Mover(6.0, 11.0, (44, 36), 0.7, -1, 15)),
+                         speckle=40, background_seed=24, still=((0.0, 4.0),)),
+    "ho-empty-dusk": Scene("ho-empty-dusk", 12.0, (), gain=lambda t: 1.0 - 0.04 * t,
+                           noise_sigma=10.0, background_seed=25, still=((0.0, 12.0),)),
+}
+# The first held-out set exposed weak spots (small and low-contrast movers) and the defaults
+# were re-tuned on it, so it is held out no longer. This second set was written before that
+# tuning's result was scored on it and has not been tuned on since.
+HELD_OUT_2: dict[str, Scene] = {
+    "ho2-far": Scene("ho2-far", 12.0, (Mover(3.0, 9.0, (18, 26), 0.25, 1, 31),),
+                     noise_sigma=4.0, background_seed=31, still=((0.0, 3.0),)),
+    "ho2-night": Scene("ho2-night", 12.0, (Mover(4.0, 9.0, (34, 46), 0.6, -1, 32),),
+                       gain=lambda t: 0.35, noise_sigma=9.0, background_seed=32,
+                       still=((0.0, 4.0),)),
+    "ho2-flicker": Scene("ho2-flicker", 12.0, (Mover(5.0, 10.0, (30, 40), 0.5, 1, 33),),
+                         gain=lambda t: 1.0 + 0.08 * math.sin(2 * math.pi * t),
+                         noise_sigma=4.0, background_seed=33, still=((0.0, 5.0),)),
+    "ho2-slow": Scene("ho2-slow", 16.0, (Mover(3.0, 15.0, (40, 50), 0.55, -1, 34),),
+                      background_seed=34, still=((0.0, 3.0),)),
+    "ho2-empty-flicker": Scene("ho2-empty-flicker", 12.0, (),
+                               gain=lambda t: 1.0 + 0.08 * math.sin(2 * math.pi * t),
+                               noise_sigma=6.0, background_seed=35, still=((0.0, 12.0),)),
 }
 
 
@@ -179,11 +220,12 @@ def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    truth = encode(render(scene or SCENES[name], width, height, fps), path, (width, height),
-                   fps, gop, bitrate_k)
+    scene = scene or SCENES.get(name) or HELD_OUT.get(name) or HELD_OUT_2[name]
+    truth = encode(render(scene, width, height, fps, scene.background_seed), path,
+                   (width, height), fps, gop, bitrate_k)
+    still = STILL_STRETCHES.get(name) or [list(s) for s in scene.still]
     meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
-                                "boxes": truth,
-                                "still": STILL_STRETCHES.get(name, [])}))
+                                "boxes": truth, "still": still}))
     return path
 
 
