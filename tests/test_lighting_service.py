@@ -402,9 +402,9 @@ async def test_store_save_runs_off_the_loop_and_keeps_the_latest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A slow fsync (an SD card) must not stall the event loop, and overlapping saves must
     leave the newest state on disk, not whichever thread finished last."""
-    import edge_agent.lighting.store as store_mod
+    import edge_agent.state_file as state_file_mod  # the lighting store writes through it
 
-    real_fsync = store_mod.os.fsync
+    real_fsync = state_file_mod.os.fsync
     loop_thread = threading.get_ident()
     fsync_threads: list[int] = []
 
@@ -413,7 +413,7 @@ async def test_store_save_runs_off_the_loop_and_keeps_the_latest(
         threading.Event().wait(0.2)  # a slow SD card
         real_fsync(fd)
 
-    monkeypatch.setattr(store_mod.os, "fsync", slow_fsync)
+    monkeypatch.setattr(state_file_mod.os, "fsync", slow_fsync)
     store = LightingStore(tmp_path / "lighting.json")
     async with loop_ticks() as ticks:
         store.last_state["a"] = False
