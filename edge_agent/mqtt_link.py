@@ -27,7 +27,7 @@ from edge_agent.config.model import AgentConfig
 from edge_agent.envelope import encode
 from edge_agent.outbox import Outbox, StoredMessage
 from edge_agent.runtime import MessageCallback
-from edge_agent.tls import tls_context
+from edge_agent.tls import client_cert_hint, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class MqttLink:
                 async with self._connect() as client:
                     await self._session(client)
             except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
-                self.last_error = _describe(exc)
+                self.last_error = _describe(exc) + client_cert_hint(mqtt, _describe(exc))
                 log.warning("mqtt: %s:%d unavailable: %s (messages are kept in the outbox)",
                             mqtt.host, mqtt.port, self.last_error)
             except Exception as exc:  # the link must never take the whole agent down

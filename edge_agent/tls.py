@@ -17,3 +17,17 @@ def tls_context(mqtt: MqttConfig) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def client_cert_hint(mqtt: MqttConfig, error: str) -> str:
+    """Over TLS 1.3 a broker that wants a client certificate rejects it only after the
+    handshake: without one, the link just sees its CONNECT go unanswered (a timeout) or the
+    socket close. Say what to check instead of leaving a bare "Operation timed out"."""
+    if not mqtt.uses_tls or mqtt.tls.cert_file is not None:
+        return ""
+    text = error.lower()
+    if any(word in text for word in ("timed out", "timeout", "certificate required",
+                                     "connection reset", "connection lost", "eof")):
+        return (" (if the broker requires client certificates, set mqtt.tls.cert_file and "
+                "mqtt.tls.key_file)")
+    return ""

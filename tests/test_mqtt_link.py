@@ -130,8 +130,10 @@ def test_mutual_tls_with_client_certificate(tmp_path: Path,
     try:
         _status(room, "gw-mtls", "online")
         # TLS 1.3 rejects the missing certificate after the handshake: the link only sees
-        # its CONNECT go unanswered ("Operation timed out" after 10 s), then retries
+        # its CONNECT go unanswered ("Operation timed out" after 10 s), then retries; the
+        # log line says what to check
         without_cert.wait_log("unavailable", 45)  # a 10 s timeout after a slow start
+        assert "set mqtt.tls.cert_file and mqtt.tls.key_file" in without_cert.log()
         assert "connected to" not in without_cert.log()
         assert "Traceback" not in without_cert.log()
     finally:
