@@ -463,3 +463,23 @@ async def test_component_failure_at_start_releases_the_relay_lock(
     fd = component_mod.take_lock(tmp_path)
     assert fd is not None, "the relay lock leaked"
     component_mod.release_lock(fd)
+
+
+def test_state_file_writes_at_once_never_break_the_file(tmp_path: Path) -> None:
+    """Two writers at once (two commands in flight): every write completes and the file is
+    always whole JSON from one of them (a shared temp name made one write fail and left
+    broken files)."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge_agent.state_file import write_json_atomic
+
+    path = tmp_path / "cameras" / "gate-arming.json"
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(100):
+            jobs = [pool.submit(write_json_atomic, path, {"armed": bool(k), "n": i})
+                    for k in range(2)]
+            for job in jobs:
+                job.result()  # raises if a write failed
+            assert json.loads(path.read_text())["n"] == i
+    assert sorted(p.name for p in path.parent.iterdir()) == ["gate-arming.json"]  # no temps

@@ -17,6 +17,7 @@ from edge_agent.config.model import AgentConfig
 from edge_agent.runtime import AgentContext, CommandError, CommandRequest, Component
 
 RUNNING: dict[str, Any] = {}  # camera id -> CameraService of the running agent
+CONFIGURED: list[str] = []  # camera ids in the config (a crashed one is not in RUNNING)
 
 
 class ArmRequest(BaseModel):
@@ -43,10 +44,12 @@ async def _arm(req: CommandRequest) -> dict[str, Any]:
 
 
 def cameras_health() -> dict[str, Any]:
-    """The ``cameras`` part of ``health``: how many watch, and each camera in one line."""
-    cameras = {cam_id: service.health() for cam_id, service in sorted(RUNNING.items())}
-    return {"online": sum(c["state"] == "online" for c in cameras.values()),
-            "total": len(cameras), **cameras}
+    """The ``cameras`` part of ``health``: how many watch, and each camera in one line. A
+    camera whose component is down (crashed, waiting to restart) shows as ``failed``."""
+    per_camera = {cam_id: RUNNING[cam_id].health() if cam_id in RUNNING else
+                  {"state": "failed"} for cam_id in CONFIGURED}
+    return {"online": sum(c["state"] == "online" for c in per_camera.values()),
+            "total": len(per_camera), "per_camera": per_camera}
 
 
 async def _snapshot(req: CommandRequest) -> dict[str, Any]:
@@ -79,4 +82,5 @@ def build_components(config: AgentConfig) -> list[Component]:
         from edge_agent.cameras.memory import tune_heap
 
         tune_heap()  # before any camera thread allocates (see memory.py)
+    CONFIGURED[:] = [cam.id for cam in config.cameras]
     return [CameraComponent(cam) for cam in config.cameras]

@@ -39,6 +39,7 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
+ARMING_NOT_SAVED = "arming not saved"
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -90,6 +91,7 @@ class CameraService:
         # re-arm itself at the next power cut); an expired one is dropped when read.
         self._override_file = ctx.data_dir / "cameras" / f"{cfg.id}-arming.json"
         self.override = self._load_override()
+        self._override_lock = asyncio.Lock()
         self.armed = True
         self.connected = False
         self.last_error: str | None = None
@@ -232,8 +234,9 @@ class CameraService:
                 "reconnects_last_hour": len(self._reconnect_times),
                 "last_error": self.last_error}
 
-    async def publish_status(self, rates: tuple[float, float, float] = (0.0, 0.0, 0.0)
-                             ) -> None:
+    async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
+        """Publish the retained status; ``rates`` None = the last measured ones."""
+        rates = self._rates if rates is None else rates
         hour_ago = time.monotonic() - 3600
         while self._reconnect_times and self._reconnect_times[0] < hour_ago:
             self._reconnect_times.popleft()
@@ -341,13 +344,18 @@ class CameraService:
         return ArmOverride.from_json(data, datetime.now(self.tz))
 
     async def set_override(self, armed: bool, until: datetime | None) -> dict[str, Any]:
-        self.override = ArmOverride(armed, until)
-        try:
-            await asyncio.to_thread(write_json_atomic, self._override_file,
-                                    self.override.as_json())
-        except OSError as exc:  # a full disk: the command still takes effect until a restart
-            self.last_error = f"arming not saved: {exc}"
-            log.error("camera %s: %s", self.cfg.id, self.last_error)
+        # Commands run as separate tasks: one at a time here, so the override in memory and
+        # the one on disk are always the same (the last command's).
+        async with self._override_lock:
+            self.override = ArmOverride(armed, until)
+            try:
+                await asyncio.to_thread(write_json_atomic, self._override_file,
+                                        self.override.as_json())
+                if self.last_error and self.last_error.startswith(ARMING_NOT_SAVED):
+                    self.last_error = None
+            except OSError as exc:  # a full disk: the command still holds until a restart
+                self.last_error = f"{ARMING_NOT_SAVED}: {exc}"
+                log.error("camera %s: %s", self.cfg.id, self.last_error)
         self.armed = self._armed_now()
         if not self.armed:
             await self._emit(self.tracker.end(self._latest_ts()), time.time())
