@@ -22,14 +22,23 @@ from pydantic import ValidationError
 from edge_agent.cameras.config import ArmingConfig, CameraConfig, MotionConfig, Zone
 from edge_agent.cameras.events import ArmOverride, EventTracker, is_armed
 from edge_agent.cameras.motion import MotionDetector, MotionResult
-from tests.infra.clips import HELD_OUT, HELD_OUT_2, SCENES, load_truth, make_clip
+from tests.infra.clips import (
+    HELD_OUT,
+    HELD_OUT_2,
+    HELD_OUT_3,
+    SCENES,
+    load_truth,
+    make_clip,
+)
 
-# Floors per clip set, each a little under what was measured (see the printed table):
-# the clips the detector was developed on (0.99 each), the first held-out set that the defaults
-# were then re-tuned on (0.85-0.99), and the second held-out set, never tuned on (0.75-0.99;
-# its dark, noisy "night" clip is the weak spot, under the 0.85 target).
-F1_FLOORS = {"dev": 0.9, "held-out-1": 0.8, "held-out-2": 0.7}
-CLIP_SETS = {"dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2}
+# Floors per clip set, each a little under what was measured (see the printed table): the
+# clips the detector was developed on (0.99 each); held-out set 1, on which the threshold was
+# then re-tuned (0.92-0.99); held-out set 2, scored once (night 0.75), then used for the
+# low-contrast threshold (0.92-0.99); held-out set 3, written before that change and never
+# tuned on (0.99 each, two dark and noisy empty streets among them).
+F1_FLOORS = {"dev": 0.9, "held-out-1": 0.85, "held-out-2": 0.85, "held-out-3": 0.9}
+CLIP_SETS = {"dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2,
+             "held-out-3": HELD_OUT_3}
 MOTION_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items()
                 for name, scene in scenes.items() if scene.movers]
 STILL_CLIPS = [name for scenes in CLIP_SETS.values() for name, scene in scenes.items()

@@ -48,7 +48,8 @@ class MotionConfig(StrictModel):
         10, ge=3, le=120,
         description="How much brighter or darker (0-255 grey levels) a point must be than "
         "the learned background to count as changed. Lower = more sensitive. It rises "
-        "automatically on noisy (night) images, up to twice this value.")
+        "automatically on noisy images (up to twice this value) and falls on low-contrast "
+        "ones such as a dark street without IR (down to 70 % of it).")
     noise_factor: float = Field(
         3.5, ge=0, le=10,
         description="The threshold is at least this many times the average difference "

@@ -6,7 +6,8 @@ One analysed frame goes through these steps (all at the small analysis size):
 2. Photometric normalisation: the frame's mean/contrast over the unmasked area is matched to the
    background's. A lighting ramp, auto-exposure or the IR switch's brightness jump is a global
    gain/offset change and disappears here, while a local object still stands out.
-3. Difference against the background model with a threshold that rises with the measured noise.
+3. Difference against the background model with a threshold that rises with the measured noise
+   and falls (down to 70 % of it) in low-contrast pictures.
    When more than ``global_change_fraction`` of the frame still differs (IR colour→grey switch,
    a lamp switched on), the background is re-seeded from this frame instead of reporting motion.
 4. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
@@ -35,6 +36,12 @@ Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
+# In a low-contrast picture (night without IR, fog) a person differs from the background by
+# fewer grey levels: the threshold scales down with the background's contrast (its standard
+# deviation) below this much, to at most 70 % off. The noise-based raise still applies, so a
+# dark, noisy picture does not turn its noise into motion.
+_CONTRAST_REF = 30.0
+_MIN_THRESHOLD_SCALE = 0.7
 # Pieces of one object a few pixels apart are joined into one blob: a square kernel of 2.2 %
 # of the width rounded up to odd (5 px at 160, 7 px at 320).
 _MERGE_FRACTION = 0.022
@@ -118,6 +125,7 @@ class MotionDetector:
         self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
         self._bufs = _Buffers((1, 1))
         self._merge_kernel = _KERNEL3
+        self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -158,7 +166,9 @@ class MotionDetector:
         norm = self._normalise(frame, bg, bufs.norm)
         diff = cv2.absdiff(norm, bg, dst=bufs.diff)
         noise = float(cv2.mean(diff, mask=self._valid if self._mask_polys else None)[0])
-        thr = min(max(self.cfg.threshold, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
+        floor = self.cfg.threshold * min(1.0, max(_MIN_THRESHOLD_SCALE,
+                                                  self._bg_std / _CONTRAST_REF))
+        thr = min(max(floor, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
         # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
         base = self._masked(_above(diff, self.cfg.threshold, bufs.base))
         changed_px = cv2.countNonZero(base)
@@ -215,6 +225,7 @@ class MotionDetector:
             mask = np.ascontiguousarray(self._valid[::4, ::4])
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
+        self._bg_std = float(sb[0, 0])
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
         if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
