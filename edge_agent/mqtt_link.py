@@ -73,7 +73,8 @@ class MqttLink:
                 async with self._connect() as client:
                     await self._session(client)
             except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
-                self.last_error = _describe(exc) + client_cert_hint(mqtt, _describe(exc))
+                error = _describe(exc)
+                self.last_error = error + client_cert_hint(mqtt, error)
                 log.warning("mqtt: %s:%d unavailable: %s (messages are kept in the outbox)",
                             mqtt.host, mqtt.port, self.last_error)
             except Exception as exc:  # the link must never take the whole agent down

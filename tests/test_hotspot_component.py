@@ -61,6 +61,17 @@ def make_ctx(tmp_path: Path) -> tuple[AgentContext, RecordingBus, Health]:
     return ctx, bus, health
 
 
+async def tcp_hotspot(hotspot_id: str, interval_s: float
+                      ) -> tuple[asyncio.Server, HotspotConfig]:
+    """A local TCP server that accepts and closes, and a hotspot probing it every round."""
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = HotspotConfig.model_validate({
+        "id": hotspot_id, "interval_s": interval_s, "stats_period_s": interval_s,
+        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+    return server, config
+
+
 @contextlib.asynccontextmanager
 async def running(component: HotspotsComponent, ctx: AgentContext) -> AsyncIterator[None]:
     task = asyncio.create_task(component.run(ctx))
@@ -154,11 +165,7 @@ async def test_concurrency_is_bounded_and_probe_command_runs_a_round(
 async def test_unusable_data_dir_still_monitors_without_uptime(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = HotspotConfig.model_validate({
-        "id": "clinic", "interval_s": 0.2, "stats_period_s": 0.2,
-        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+    server, config = await tcp_hotspot("clinic", 0.2)
     ctx, bus, _ = make_ctx(blocker)
     async with running(HotspotsComponent([config]), ctx):
         for _ in range(600):  # poll, up to ~30 s
@@ -193,11 +200,7 @@ async def test_uptime_ledger_is_only_touched_on_the_loop_and_loses_nothing(
         tmp_path: Path) -> None:
     """Flushes hand SQLite a detached copy: a take() in a worker thread while the loop records
     could lose seconds or fail with 'dictionary changed size during iteration'."""
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = HotspotConfig.model_validate({
-        "id": "market", "interval_s": 0.1, "stats_period_s": 0.1,
-        "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
+    server, config = await tcp_hotspot("market", 0.1)
     ctx, _, _ = make_ctx(tmp_path)
     component = HotspotsComponent([config], flush_s=0.02)
     ledger = LoopOnlyLedger()

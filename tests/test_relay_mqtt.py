@@ -19,26 +19,7 @@ import pytest
 from drivers.relays.base import RelayError
 from drivers.relays.mqtt_relay import MqttRelay, MqttRelayConfig
 from tests.infra.broker import Broker
-
-
-class _SubAcks:
-    """Records SUBACKs, so a test waits for its subscriptions instead of sleeping."""
-
-    def __init__(self, client: paho.Client) -> None:
-        self.acked: set[int] = set()
-        self.pending: set[int] = set()
-        self.cond = threading.Condition()
-        client.on_subscribe = self._on_subscribe
-
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
-        with self.cond:
-            self.acked.add(mid)
-            self.cond.notify_all()
-
-    def wait(self, timeout: float = 30.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.pending <= self.acked, timeout), \
-                "the broker did not acknowledge a subscription"
+from tests.infra.mqtt_client import SubAcks
 
 
 def _client(port: int) -> paho.Client:
@@ -57,7 +38,7 @@ class PahoPort:
     def __init__(self, port: int, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.client = _client(port)
-        self.subacks = _SubAcks(self.client)
+        self.subacks = SubAcks(self.client)
         self.subs: list[tuple[str, Any]] = []
         self.client.on_message = self._on_message
 
@@ -74,7 +55,7 @@ class PahoPort:
     def subscribe_raw(self, topic_filter: str, callback: Any) -> Callable[[], None]:
         entry = (topic_filter, callback)
         self.subs.append(entry)
-        self.subacks.pending.add(self.client.subscribe(topic_filter, qos=1)[1])
+        self.subacks.subscribe(topic_filter)
         return lambda: self.subs.remove(entry)
 
     async def settled(self) -> None:
@@ -95,8 +76,8 @@ class Plug:
         self.online = True
         self.client = _client(port)
         self.client.on_message = self._on_message
-        subacks = _SubAcks(self.client)
-        subacks.pending.add(self.client.subscribe(f"cmnd/{topic}/+", qos=1)[1])
+        subacks = SubAcks(self.client)
+        subacks.subscribe(f"cmnd/{topic}/+")
         subacks.wait()
 
     def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:

@@ -90,7 +90,7 @@ class CameraService:
         # An arm/disarm command outlives a restart (a camera disarmed for maintenance must not
         # re-arm itself at the next power cut); an expired one is dropped when read.
         self._override_file = ctx.data_dir / "cameras" / f"{cfg.id}-arming.json"
-        self.override = self._load_override()
+        self.override: ArmOverride | None = None  # read in run(), off the event loop
         self._override_lock = asyncio.Lock()
         self.armed = True
         self.connected = False
@@ -169,6 +169,9 @@ class CameraService:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        saved = await asyncio.to_thread(self._load_override)
+        if self.override is None:  # a command that came in meanwhile is newer
+            self.override = saved
         self.armed = self._armed_now()
         self.source.start()
         try:
@@ -231,15 +234,18 @@ class CameraService:
         """This camera's line in the ``health`` message (the status topic has the details)."""
         return {"state": self.state, "fps_decoded": round(self._rates[1], 1),
                 "fps_analysed": round(self._rates[2], 1), "events": self.events,
-                "reconnects_last_hour": len(self._reconnect_times),
+                "reconnects_last_hour": self._reconnects_last_hour(),
                 "last_error": self.last_error}
+
+    def _reconnects_last_hour(self) -> int:
+        hour_ago = time.monotonic() - 3600
+        while self._reconnect_times and self._reconnect_times[0] < hour_ago:
+            self._reconnect_times.popleft()
+        return len(self._reconnect_times)
 
     async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
         """Publish the retained status; ``rates`` None = the last measured ones."""
         rates = self._rates if rates is None else rates
-        hour_ago = time.monotonic() - 3600
-        while self._reconnect_times and self._reconnect_times[0] < hour_ago:
-            self._reconnect_times.popleft()
         info = self.source.info
         last_error = self.last_error or self.media.stats.last_error or \
             (self.clips.last_error if self.clips else None)
@@ -252,7 +258,7 @@ class CameraService:
             width=info.width if info else None, height=info.height if info else None,
             keyframe_interval_s=round(self.source.stats.key_interval, 2)
             if self.source.stats.key_interval else None,
-            reconnects_last_hour=len(self._reconnect_times),
+            reconnects_last_hour=self._reconnects_last_hour(),
             last_error=redact(last_error) if last_error else None,
             since=utc_iso(self.since),
             media_mb=round(self.media.stats.bytes_used / 1048576, 2))

@@ -26,6 +26,35 @@ class Received:
         return json.loads(self.payload)
 
 
+class SubAcks:
+    """Subscribes through ``client`` and waits for the broker's SUBACKs: from then on nothing
+    published to those filters is missed (a fixed short sleep was not enough on a loaded
+    machine)."""
+
+    def __init__(self, client: paho.Client) -> None:
+        self._client = client
+        self._acked: set[int] = set()
+        self._pending: set[int] = set()
+        self._cond = threading.Condition()
+        client.on_subscribe = self._on_subscribe
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        with self._cond:
+            self._acked.add(mid)
+            self._cond.notify_all()
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        """Subscribe without waiting (``wait`` waits for every subscription so far)."""
+        _, mid = self._client.subscribe(topic_filter, qos=qos)
+        with self._cond:
+            self._pending.add(mid)
+
+    def wait(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._pending <= self._acked, timeout):
+                raise TimeoutError("the broker did not acknowledge a subscription")
+
+
 class ControlRoom:
     """Subscribes to ``topic_filter`` and records every message (thread-safe)."""
 
@@ -46,8 +75,7 @@ class ControlRoom:
                                 certfile=tls_and_auth.get("certfile"),
                                 keyfile=tls_and_auth.get("keyfile"))
         self.client.on_message = self._on_message
-        self._subacks: set[int] = set()
-        self.client.on_subscribe = self._on_subscribe
+        self._subacks = SubAcks(self.client)
         connected = threading.Event()
         self.client.on_connect = lambda *a: connected.set()
         props = None
@@ -63,18 +91,10 @@ class ControlRoom:
             raise TimeoutError("control room could not connect")
         self.subscribe(topic_filter)
 
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
-        with self._cond:
-            self._subacks.add(mid)
-            self._cond.notify_all()
-
     def subscribe(self, topic_filter: str, timeout: float = 30.0) -> None:
-        """Subscribe and wait for the broker's SUBACK: from then on nothing is missed (a
-        fixed short sleep was not enough on a loaded machine)."""
-        _, mid = self.client.subscribe(topic_filter, qos=1)
-        with self._cond:
-            if not self._cond.wait_for(lambda: mid in self._subacks, timeout):
-                raise TimeoutError(f"no SUBACK for {topic_filter!r}")
+        """Subscribe and wait for the broker's SUBACK."""
+        self._subacks.subscribe(topic_filter)
+        self._subacks.wait(timeout)
 
     def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
         with self._cond:
