@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from contract import utc_iso
+from contract.topics import OUTBOX_DROPPED
 from edge_agent import __version__
 from edge_agent.backoff import full_jitter
 from edge_agent.bus import Bus
@@ -17,7 +19,6 @@ from edge_agent.clock import clock_is_synced
 from edge_agent.commands import CommandRouter
 from edge_agent.components import build_components
 from edge_agent.config import ConfigError, LoadedConfig, load_config, redacted_dump
-from edge_agent.envelope import utc_iso
 from edge_agent.health import HealthReporter
 from edge_agent.mqtt_link import MqttLink
 from edge_agent.outbox import Outbox
@@ -50,7 +51,8 @@ class Agent:
         data_dir = cfg.storage.data_dir
         self.outbox = Outbox(data_dir / "outbox.sqlite3",
                              max_bytes=int(cfg.storage.outbox_max_mb * 1024 * 1024),
-                             commit_window_s=cfg.storage.outbox_commit_ms / 1000)
+                             commit_window_s=cfg.storage.outbox_commit_ms / 1000,
+                             dropped_topic=f"{cfg.base_topic}/{OUTBOX_DROPPED.pattern}")
         self.bus = Bus(cfg.base_topic, self.outbox, self.state)
         self.router = CommandRouter(cfg.base_topic, self.bus.publish_reply)
         self.link = MqttLink(cfg, self.outbox, self.router, self._birth, self._last_will)
@@ -73,16 +75,21 @@ class Agent:
             status=self.status, components=self.components,
         )
 
+    def _status(self, state: str, **fields: Any) -> Mapping[str, Any]:
+        """A ``status`` body: not in the seq stream; ``boot`` and ``last_seq`` say where
+        this life of the agent is (for the Last Will: as of the connect)."""
+        return self.bus.envelope({"state": state, "version": __version__,
+                                  "boot": self.outbox.boot, "last_seq": self.outbox.last_seq,
+                                  "gateway": self.loaded.config.gateway.id, **fields})
+
     def _birth(self) -> Mapping[str, Any]:
-        return self.bus.envelope({
-            "state": "online", "version": __version__, "config_hash": self.loaded.digest,
-            "boot_time": self.boot_iso, "clock_synced": self.ctx.clock_synced(),
-            "gateway": self.loaded.config.gateway.id, "site": self.loaded.config.gateway.site,
-        })
+        cfg = self.loaded.config
+        return self._status("online", config_hash=self.loaded.digest,
+                            boot_time=self.boot_iso, clock_synced=self.ctx.clock_synced(),
+                            site=cfg.gateway.site, health_interval_s=cfg.health.interval_s)
 
     def _last_will(self) -> Mapping[str, Any]:
-        return self.bus.envelope({"state": "offline", "version": __version__,
-                                  "gateway": self.loaded.config.gateway.id})
+        return self._status("offline")
 
     def status(self) -> dict[str, Any]:
         """The agent's own state for the web page and /metrics."""
@@ -124,8 +131,7 @@ class Agent:
                                                      name="sd-watchdog"))
                 await self._run_generations()
                 notify("STOPPING=1")
-                if await self.link.publish_status(self.bus.envelope({"state": "stopped",
-                                                                     "version": __version__})):
+                if await self.link.publish_status(self._status("stopped")):
                     log.info("published 'stopped'")
                 for task in background:
                     task.cancel()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from edge_agent.envelope import encode, wrap
+from contract import encode, wrap
 from edge_agent.outbox import Outbox, OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
 
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 class DirectSender(Protocol):
     """The link's fire-and-forget path for QoS 0 (not stored; dropped when offline)."""
 
-    def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool: ...
+    def send_nowait(self, topic: str, payload: bytes, *, retain: bool,
+                    props: Mapping[str, Any] | None = None) -> bool: ...
 
 
 def utc_now() -> datetime:
@@ -37,7 +38,13 @@ class Bus:
         self._last_store_warning = -1e9
 
     def envelope(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        return wrap(payload, seq=self._outbox.next_seq(), now=self._clock())
+        """``v``, ``ts``, ``id`` around a payload; the outbox adds ``seq`` when it stores it."""
+        return wrap(payload, now=self._clock())
+
+    def sequenced(self, topic: str) -> bool:
+        """Only the gateway's own topics are in the dense ``seq`` stream: a reply to a
+        control room's response topic elsewhere is not seen by a receiver of the base."""
+        return topic.startswith(self.base_topic + "/")
 
     async def publish(
         self,
@@ -64,7 +71,8 @@ class Bus:
                 self._outbox.dropped_not_connected += 1
             return
         await self._put(OutgoingMessage(full_topic, data, qos=qos, retain=retain,
-                                        message_class=message_class, is_json=is_json))
+                                        message_class=message_class, is_json=is_json,
+                                        sequenced=is_json))
 
     async def _put(self, message: OutgoingMessage) -> None:
         """Store durably; when the database refuses (disk full, I/O error), still send it live
@@ -77,9 +85,11 @@ class Bus:
                 self._last_store_warning = now
                 log.warning("outbox cannot store messages (%s): sending them live without "
                             "the delivery guarantee", exc)
-            if self.direct is None or not self.direct.send_nowait(message.topic,
-                                                                  message.payload,
-                                                                  retain=message.retain):
+            # the MQTT 5 properties go along: a reply without its correlation data could
+            # never be matched to its request
+            if self.direct is None or not self.direct.send_nowait(
+                    message.topic, message.payload, retain=message.retain,
+                    props=message.props):
                 self._outbox.dropped_not_connected += 1
 
     async def publish_reply(self, topic: str, body: Mapping[str, Any],
@@ -87,4 +97,5 @@ class Bus:
         """A command reply to an absolute topic, durable, with MQTT 5 correlation data."""
         props = {"correlation_data": correlation_data.hex()} if correlation_data else None
         await self._put(OutgoingMessage(topic, encode(self.envelope(body)), qos=1,
-                                        message_class=MessageClass.EVENT, props=props))
+                                        message_class=MessageClass.EVENT, props=props,
+                                        sequenced=self.sequenced(topic)))

@@ -66,6 +66,16 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown and args.payloads:
+        from contract.reference import render_payload_reference, splice_payload_reference
+
+        if args.output:  # the generated half of docs/mqtt.md, the written half kept
+            out = Path(args.output)
+            old = out.read_text(encoding="utf-8") if out.exists() else ""
+            out.write_text(splice_payload_reference(old), encoding="utf-8")
+        else:
+            print(render_payload_reference())
+        return 0
     if args.markdown:
         from edge_agent.config.reference import render_reference
 
@@ -76,7 +86,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
             print(text, end="")
         return 0
     if args.payloads:
-        from edge_agent.payloads import payload_schemas
+        from contract import payload_schemas
 
         schema = payload_schemas()
     else:
@@ -120,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--payloads", action="store_true",
                         help="the MQTT payloads' JSON Schemas instead of the config's")
     schema.add_argument("--markdown", action="store_true",
-                        help="the config reference for people (docs/config.md)")
+                        help="the reference for people: docs/config.md, or with --payloads "
+                        "the payload half of docs/mqtt.md")
     schema.set_defaults(func=_cmd_schema)
 
     watch = sub.add_parser("watch", help="subscribe and pretty-print a gateway's messages")

@@ -21,10 +21,10 @@ import paho.mqtt.client as paho_mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract import encode
 from edge_agent.backoff import full_jitter
 from edge_agent.commands import CommandRouter, IncomingCommand
 from edge_agent.config.model import AgentConfig
-from edge_agent.envelope import encode
 from edge_agent.outbox import Outbox, StoredMessage
 from edge_agent.runtime import MessageCallback
 from edge_agent.tls import client_cert_hint, tls_context
@@ -200,12 +200,19 @@ class MqttLink:
         props.CorrelationData = bytes.fromhex(row.props["correlation_data"])
         return props
 
-    def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool:
-        """QoS 0, not stored: for high-rate stats. False when there is no connection."""
+    def send_nowait(self, topic: str, payload: bytes, *, retain: bool,
+                    props: Mapping[str, Any] | None = None) -> bool:
+        """QoS 0, not stored: for high-rate stats and the full-disk fall-back (``props``
+        keeps a reply's correlation data). False when there is no connection."""
         client = self._client
         if client is None:
             return False
-        self._spawn(client.publish(topic, payload, qos=0, retain=retain))
+        properties = None
+        if props and props.get("correlation_data") and self._cfg.mqtt.protocol == "5":
+            properties = _content_type(True)
+            properties.CorrelationData = bytes.fromhex(props["correlation_data"])
+        self._spawn(client.publish(topic, payload, qos=0, retain=retain,
+                                   properties=properties))
         return True
 
     async def publish_status(self, body: Mapping[str, Any], timeout: float = 3.0) -> bool:

@@ -6,7 +6,12 @@ one fsync, not one each (SD cards wear out). All database work runs on one dedic
 so a slow fsync never blocks the event loop.
 
 Bounded in bytes. When full, it drops in this order and counts what it dropped:
-telemetry (oldest first) → superseded retained state → state → events (last).
+telemetry (oldest first) → superseded retained state → state → events (last), and stores
+one ``outbox/dropped`` message naming the dropped ``seq`` ranges in the same commit.
+
+``seq``: every *sequenced* message (JSON under the gateway's base topic) gets the next
+number in the commit that stores it, so the stream is dense: no crash, restart or
+reconnect can skip a number. A hole that no ``outbox/dropped`` explains is a loss.
 """
 
 from __future__ import annotations
@@ -15,30 +20,21 @@ import asyncio
 import json
 import logging
 import sqlite3
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract import encode, wrap
+from contract.core import DroppedRange, OutboxDropped
 from edge_agent.runtime import MessageClass
-
-# sqlite-utils imports numpy whenever it is installed (for numpy column types, unused here):
-# ~17 MB of RSS on a gateway without cameras. Hide numpy from that one import.
-_HIDE_NUMPY = "numpy" not in sys.modules and "sqlite_utils" not in sys.modules
-if _HIDE_NUMPY:
-    sys.modules["numpy"] = None  # type: ignore[assignment]  # "import numpy" now fails
-try:
-    import sqlite_utils
-finally:
-    if _HIDE_NUMPY:
-        del sys.modules["numpy"]
 
 log = logging.getLogger(__name__)
 
-SEQ_BLOCK = 10_000  # seq values reserved on disk ahead of use, so seq survives a crash
+NOTICE_RESERVE = 1024  # bytes kept free under the bound for the outbox/dropped notice
 
 
 @dataclass(slots=True)
@@ -50,6 +46,7 @@ class OutgoingMessage:
     message_class: MessageClass = MessageClass.STATE
     is_json: bool = True  # a JSON object: replays get "replayed": true spliced in
     props: dict[str, Any] | None = None  # MQTT 5 properties (response to a command)
+    sequenced: bool = False  # gets the next seq when stored (JSON under the base topic)
     accepted_at: float = field(default_factory=time.time)
 
 
@@ -79,11 +76,13 @@ class OutboxStats:
     oldest_age_s: float | None
     dropped: dict[str, int]
     write_failures: int = 0
+    last_seq: int = 0
+    storage_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"depth": self.depth, "bytes": self.bytes, "max_bytes": self.max_bytes,
                 "oldest_age_s": self.oldest_age_s, "dropped": dict(self.dropped),
-                "write_failures": self.write_failures}
+                "write_failures": self.write_failures, "last_seq": self.last_seq}
 
 
 _CREATE_MESSAGES = """
@@ -97,30 +96,36 @@ CREATE TABLE messages (
     is_json INTEGER NOT NULL,
     props TEXT,
     accepted_at REAL NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    seq INTEGER
 )"""
 
 
 class Outbox:
-    def __init__(self, path: Path, *, max_bytes: int, commit_window_s: float = 0.05) -> None:
+    def __init__(self, path: Path, *, max_bytes: int, commit_window_s: float = 0.05,
+                 dropped_topic: str | None = None) -> None:
         self._path = path
+        self._dropped_topic = dropped_topic  # where drop notices go (None: not sequenced)
         self.max_bytes = max_bytes
         self._window = commit_window_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
         self._conn: sqlite3.Connection | None = None
         self._pending: list[tuple[OutgoingMessage, asyncio.Future[int]]] = []
         self._acked: list[int] = []
+        # acknowledged but not yet deleted (e.g. the disk is full): never sent again
+        self._acked_pending: set[int] = set()
         self._wake = asyncio.Event()
         self._new_rows = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._seq = 0
-        self._seq_reserved = 0
+        self.last_seq = 0  # the last seq stored (dense)
+        self.boot = 0  # start counter, +1 at every open
         self._bytes = 0
         self._depth = 0
         self._oldest: float | None = None
         self._dropped = {cls.name.lower(): 0 for cls in MessageClass}
         self.dropped_not_connected = 0  # QoS 0 messages that had no link (never stored)
         self.write_failures = 0  # messages the database refused (disk full, I/O error)
+        self.storage_error: str | None = None  # set while the database refuses writes
         self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -142,12 +147,6 @@ class Outbox:
         self._executor.shutdown(wait=True)
 
     # -- producer side -----------------------------------------------------------------
-    def next_seq(self) -> int:
-        self._seq += 1
-        if self._seq >= self._seq_reserved - SEQ_BLOCK // 2:
-            self._wake.set()  # the writer extends the reservation in its next commit
-        return self._seq
-
     async def put(self, message: OutgoingMessage) -> int:
         """Accept a message; returns its outbox id once it is committed to disk."""
         if self._writer is None or self._writer.done():
@@ -159,7 +158,8 @@ class Outbox:
 
     # -- sender side -------------------------------------------------------------------
     async def fetch_after(self, after_id: int, limit: int = 500) -> list[StoredMessage]:
-        return await self._run(self._fetch_sync, after_id, limit)
+        return await self._run(self._fetch_sync, after_id, limit,
+                               frozenset(self._acked_pending))
 
     @property
     def new_rows(self) -> asyncio.Event:
@@ -169,12 +169,14 @@ class Outbox:
     def ack(self, message_id: int) -> None:
         """The broker has it (PUBACK): delete it with the next commit."""
         self._acked.append(message_id)
+        self._acked_pending.add(message_id)
         self._wake.set()  # the writer's commit window still groups them into one commit
 
     def stats(self) -> OutboxStats:
         age = None if self._oldest is None else max(0.0, time.time() - self._oldest)
-        return OutboxStats(self._depth, self._bytes, self.max_bytes, age, dict(self._dropped),
-                           self.write_failures)
+        depth = max(0, self._depth - len(self._acked_pending))
+        return OutboxStats(depth, self._bytes, self.max_bytes, age, dict(self._dropped),
+                           self.write_failures, self.last_seq, self.storage_error)
 
     # -- internals ---------------------------------------------------------------------
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -204,20 +206,22 @@ class Outbox:
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
         acked, self._acked = self._acked, []
-        reserve = self._seq + SEQ_BLOCK if self._seq >= self._seq_reserved - SEQ_BLOCK // 2 \
-            else None
-        if not batch and not acked and reserve is None:
+        if not batch and not acked:
             return
         try:
-            ids = await self._run(self._commit_sync, [m for m, _ in batch], acked, reserve)
+            ids = await self._run(self._commit_sync, [m for m, _ in batch], acked)
         except BaseException as exc:
             self.write_failures += len(batch)
+            self.storage_error = f"cannot store messages in {self._path.name}: " \
+                f"{str(exc) or type(exc).__name__}"
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc if isinstance(exc, Exception) else
                                       RuntimeError("outbox closed"))
             self._acked = acked + self._acked
             raise
+        self.storage_error = None
+        self._acked_pending.difference_update(acked)
         for (_, fut), row_id in zip(batch, ids, strict=True):
             if not fut.done():
                 fut.set_result(row_id)
@@ -228,21 +232,24 @@ class Outbox:
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db = sqlite_utils.Database(conn)
-        db.enable_wal()
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        if "messages" not in db.table_names():
+        tables = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "messages" not in tables:
             # AUTOINCREMENT: ids never come back after deletes, so the sender's cursor
             # (send everything with id > cursor) can never skip a new row.
             conn.execute(_CREATE_MESSAGES)
             conn.execute("CREATE INDEX IF NOT EXISTS messages_cls ON messages(cls, id)")
             conn.execute("CREATE INDEX IF NOT EXISTS messages_topic ON messages(topic, id)")
-        if "meta" not in db.table_names():
-            sqlite_utils.db.Table(db, "meta").create({"key": str, "value": int}, pk="key")
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        self._seq = int(meta.get("seq_reserved", 0))
-        self._seq_reserved = self._seq + SEQ_BLOCK
-        self._set_meta(conn, {"seq_reserved": self._seq_reserved})
+        elif "seq" not in {row[1] for row in conn.execute("PRAGMA table_info(messages)")}:
+            conn.execute("ALTER TABLE messages ADD COLUMN seq INTEGER")  # outbox of 0.1
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
+        meta: dict[str, int] = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        # an outbox of 0.1 reserved seq blocks ahead: start above anything it handed out
+        self.last_seq = int(meta.get("seq", meta.get("seq_reserved", 0)))
+        self.boot = int(meta.get("boot", 0)) + 1
+        self._set_meta(conn, {"seq": self.last_seq, "boot": self.boot})
         self._reload_counters(conn)
         self._conn = conn
         if self._depth:
@@ -260,45 +267,50 @@ class Outbox:
         conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
                          "DO UPDATE SET value = excluded.value", list(values.items()))
 
-    def _commit_sync(self, batch: Sequence[OutgoingMessage], acked: Sequence[int],
-                     reserve: int | None) -> list[int]:
+    def _commit_sync(self, batch: Sequence[OutgoingMessage], acked: Sequence[int]) -> list[int]:
         conn = self._require_conn()
-        ids: list[int] = []
+        first_seq = self.last_seq
         conn.execute("BEGIN IMMEDIATE")
         try:
             if acked:
                 self._delete_ids(conn, acked)
-            for m in batch:
-                cur = conn.execute(
-                    "INSERT INTO messages(topic, payload, qos, retain, cls, is_json, props, "
-                    "accepted_at, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (m.topic, m.payload, m.qos, int(m.retain), int(m.message_class),
-                     int(m.is_json), json.dumps(m.props) if m.props else None,
-                     m.accepted_at, len(m.payload) + len(m.topic)))
-                ids.append(int(cur.lastrowid or 0))
-                self._depth += 1
-                self._bytes += len(m.payload) + len(m.topic)
-                if self._oldest is None or m.accepted_at < self._oldest:
-                    self._oldest = m.accepted_at
+            ids = [self._insert(conn, m) for m in batch]
             if self._bytes > self.max_bytes:
                 self._enforce_bound(conn)
-            if reserve is not None:
-                self._seq_reserved = reserve
-                self._set_meta(conn, {"seq_reserved": reserve})
+            if self.last_seq != first_seq:
+                self._set_meta(conn, {"seq": self.last_seq})
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
                 conn.execute("ROLLBACK")
+            self.last_seq = first_seq  # the numbers of a rolled-back batch were never used
             self._reload_counters(conn)  # the rolled-back batch changed them in memory
             raise
         return ids
+
+    def _insert(self, conn: sqlite3.Connection, m: OutgoingMessage) -> int:
+        payload, seq = m.payload, None
+        if m.sequenced and m.is_json and payload.startswith(b"{"):
+            self.last_seq = seq = self.last_seq + 1
+            rest = payload[1:].lstrip()
+            payload = b'{"seq":%d' % seq + (b"," if rest != b"}" else b"") + rest
+        size = len(payload) + len(m.topic)
+        cur = conn.execute(
+            "INSERT INTO messages(topic, payload, qos, retain, cls, is_json, props, "
+            "accepted_at, size, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.topic, payload, m.qos, int(m.retain), int(m.message_class), int(m.is_json),
+             json.dumps(m.props) if m.props else None, m.accepted_at, size, seq))
+        self._depth += 1
+        self._bytes += size
+        if self._oldest is None or m.accepted_at < self._oldest:
+            self._oldest = m.accepted_at
+        return int(cur.lastrowid or 0)
 
     def _reload_counters(self, conn: sqlite3.Connection) -> None:
         depth, size, oldest = conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(accepted_at) FROM messages").fetchone()
         self._depth, self._bytes, self._oldest = depth, size, oldest
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        self._seq_reserved = int(meta.get("seq_reserved", self._seq_reserved))
         for name in self._dropped:
             self._dropped[name] = int(meta.get(f"dropped_{name}", 0))
 
@@ -316,42 +328,86 @@ class Outbox:
         self._oldest = first[0] if first else None
 
     def _enforce_bound(self, conn: sqlite3.Connection) -> None:
-        """Drop by policy until under the bound; counters persist with the same commit."""
+        """Drop by policy until under the bound, leaving room for the drop notice that
+        names the dropped seq ranges; counters persist with the same commit."""
+        dropped_seqs: list[int] = []
+        classes: dict[str, int] = {}
+        reserve = NOTICE_RESERVE if self._dropped_topic is not None else 0
+        while True:
+            self._drop_until(conn, self.max_bytes - reserve, dropped_seqs, classes)
+            if not dropped_seqs or self._dropped_topic is None:
+                break
+            notice = self._drop_notice(dropped_seqs, classes)
+            size = len(notice.payload) + len(notice.topic) + 20  # + its seq field
+            if self._bytes + size <= self.max_bytes or self._bytes == 0:
+                self._insert(conn, notice)
+                break
+            reserve = size + NOTICE_RESERVE  # many ranges: make more room, one notice
+        self._set_meta(conn, {f"dropped_{k}": v for k, v in self._dropped.items()})
+        log.warning("outbox: full (%d bytes max); dropped so far %s", self.max_bytes,
+                    self._dropped)
+
+    def _drop_until(self, conn: sqlite3.Connection, target: int, dropped_seqs: list[int],
+                    classes: dict[str, int]) -> None:
         victim_queries = [
-            ("telemetry", "SELECT id, size FROM messages WHERE cls = 0 ORDER BY id LIMIT 1000"),
-            ("state", "SELECT m.id, m.size FROM messages m WHERE m.cls = 1 AND m.retain = 1 "
-                      "AND EXISTS (SELECT 1 FROM messages n WHERE n.topic = m.topic "
-                      "AND n.id > m.id) ORDER BY m.id LIMIT 1000"),
-            ("state", "SELECT id, size FROM messages WHERE cls = 1 ORDER BY id LIMIT 1000"),
-            ("event", "SELECT id, size FROM messages WHERE cls = 2 ORDER BY id LIMIT 1000"),
+            ("telemetry", "SELECT id, size, seq FROM messages WHERE cls = 0 "
+                          "ORDER BY id LIMIT 1000"),
+            ("state", "SELECT m.id, m.size, m.seq FROM messages m WHERE m.cls = 1 "
+                      "AND m.retain = 1 AND EXISTS (SELECT 1 FROM messages n "
+                      "WHERE n.topic = m.topic AND n.id > m.id) ORDER BY m.id LIMIT 1000"),
+            ("state", "SELECT id, size, seq FROM messages WHERE cls = 1 ORDER BY id LIMIT 1000"),
+            ("event", "SELECT id, size, seq FROM messages WHERE cls = 2 ORDER BY id LIMIT 1000"),
         ]
         for class_name, query in victim_queries:
-            while self._bytes > self.max_bytes:
+            while self._bytes > target:
                 rows = conn.execute(query).fetchall()
                 if not rows:
                     break
                 victims: list[int] = []
                 freed = 0
-                for row_id, size in rows:
-                    if self._bytes - freed <= self.max_bytes:
+                for row_id, size, seq in rows:
+                    if self._bytes - freed <= target:
                         break
                     victims.append(row_id)
                     freed += size
+                    if seq is not None:
+                        dropped_seqs.append(seq)
                 self._delete_ids(conn, victims)
                 self._dropped[class_name] += len(victims)
-        self._set_meta(conn, {f"dropped_{k}": v for k, v in self._dropped.items()})
-        log.warning("outbox: full (%d bytes max); dropped so far %s", self.max_bytes,
-                    self._dropped)
+                classes[class_name] = classes.get(class_name, 0) + len(victims)
 
-    def _fetch_sync(self, after_id: int, limit: int) -> list[StoredMessage]:
+    def _drop_notice(self, seqs: list[int], classes: dict[str, int]) -> OutgoingMessage:
+        """The ``outbox/dropped`` message for this commit's drops (stored in the same
+        transaction, so the notice exists if and only if the drop happened)."""
+        notice = OutboxDropped(ranges=seq_ranges(seqs), count=len(seqs), classes=classes,
+                               reason=f"outbox full ({self.max_bytes / 2**20:g} MB)")
+        assert self._dropped_topic is not None
+        body = wrap(notice.model_dump(mode="json"), now=datetime.now(UTC))
+        return OutgoingMessage(self._dropped_topic, encode(body),
+                               message_class=MessageClass.EVENT, sequenced=True)
+
+    def _fetch_sync(self, after_id: int, limit: int,
+                    skip: frozenset[int]) -> list[StoredMessage]:
         conn = self._require_conn()
         rows = conn.execute(
             "SELECT id, topic, payload, qos, retain, is_json, props, accepted_at FROM messages "
             "WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
         return [StoredMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), bool(r[5]),
-                              json.loads(r[6]) if r[6] else None, r[7]) for r in rows]
+                              json.loads(r[6]) if r[6] else None, r[7])
+                for r in rows if r[0] not in skip]
 
     def _require_conn(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RuntimeError("outbox is not open")
         return self._conn
+
+
+def seq_ranges(seqs: Sequence[int]) -> list[DroppedRange]:
+    """Sorted seq numbers as inclusive ranges: [1, 2, 3, 7] -> 1-3, 7-7."""
+    ranges: list[DroppedRange] = []
+    for seq in sorted(set(seqs)):
+        if ranges and ranges[-1].last == seq - 1:
+            ranges[-1].last = seq
+        else:
+            ranges.append(DroppedRange(first=seq, last=seq))
+    return ranges

@@ -63,7 +63,8 @@ def test_mqtts_with_ca_verification_and_password(
     try:
         birth = _status(tls_room, gateway, "online")
         assert birth["clock_synced"] is True and len(birth["config_hash"]) == 12
-        assert {"v", "ts", "seq", "id", "version", "boot_time"} <= set(birth)
+        assert {"v", "ts", "id", "version", "boot_time", "boot", "last_seq"} <= set(birth)
+        assert "seq" not in birth, "status is not in the durable seq stream"
         reply = tls_room.command(f"commune/testsite/{gateway}", "ping", {})
         assert reply["ok"] is True
         assert PASSWORD not in agent.log()

@@ -27,6 +27,7 @@ from tests.infra.burst_proc import BurstProcess
 from tests.infra.mqtt_client import ControlRoom, Received
 
 BASE = "commune/testsite/gw-test"
+DROPPED = f"{BASE}/outbox/dropped"
 
 
 # -- bound and drop policy (no broker: the outbox alone) -----------------------------------
@@ -43,7 +44,7 @@ def _rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 async def test_overfill_drops_health_first_keeps_events_and_counts(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
-    outbox = Outbox(path, max_bytes=60_000, commit_window_s=0.005)
+    outbox = Outbox(path, max_bytes=60_000, commit_window_s=0.005, dropped_topic=DROPPED)
     await outbox.open()
     bus = Bus(BASE, outbox, RetainedState())
     await _fill(bus, "health", 150, MessageClass.TELEMETRY)  # ~33 KB, oldest
@@ -62,13 +63,18 @@ async def test_overfill_drops_health_first_keeps_events_and_counts(tmp_path: Pat
     assert health == list(range(250 - len(health), 250)), "the oldest health went first"
     assert stats.depth == len(rows)
 
+    # seq is dense: what is stored plus what the drop notices name is 1..last, no gap
+    assert_dense(rows, stats.last_seq)
+    notices = [b for t, b in rows if t == f"{BASE}/outbox/dropped"]
+    assert notices and sum(n["count"] for n in notices) == stats.dropped["telemetry"]
+    assert all(set(n["classes"]) == {"telemetry"} for n in notices)
+
     # counters and seq survive a restart; the health message reports the counters
-    seqs = [b["seq"] for _, b in rows]
-    reopened = Outbox(path, max_bytes=60_000, commit_window_s=0.005)
+    reopened = Outbox(path, max_bytes=60_000, commit_window_s=0.005, dropped_topic=DROPPED)
     await reopened.open()
     assert reopened.stats().dropped == stats.dropped
     assert reopened.stats().depth == len(rows)
-    assert reopened.next_seq() > max(seqs)
+    assert reopened.last_seq == stats.last_seq and reopened.boot == 2
     sample = HealthReporter(reopened, tmp_path, time.time()).sample()
     assert sample["outbox"]["dropped"]["telemetry"] == stats.dropped["telemetry"]
     assert sample["outbox"]["depth"] == len(rows)
@@ -84,6 +90,15 @@ async def test_overfill_drops_health_first_keeps_events_and_counts(tmp_path: Pat
     events = [b["i"] for t, b in _rows(path) if t.endswith("/motion")]
     assert events == list(range(300 - len(events), 300))
     assert after.dropped["event"] == 300 - len(events)
+    assert_dense(_rows(path), after.last_seq)
+
+
+def assert_dense(rows: list[tuple[str, dict[str, Any]]], last_seq: int) -> None:
+    """Every seq 1..last_seq is either stored or named by exactly one outbox/dropped."""
+    stored = [b["seq"] for _, b in rows]
+    dropped = [seq for t, b in rows if t == DROPPED for r in b["ranges"]
+               for seq in range(r["first"], r["last"] + 1)]
+    assert sorted(stored + dropped) == list(range(1, last_seq + 1))
 
 
 async def test_overfill_without_telemetry_drops_superseded_state_before_events(
@@ -106,18 +121,20 @@ async def test_overfill_without_telemetry_drops_superseded_state_before_events(
     assert stats.dropped["state"] == 60 - len(states) > 0
 
 
-async def test_seq_never_goes_back_across_restarts(tmp_path: Path) -> None:
+async def test_seq_is_dense_across_restarts_and_boot_counts(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
-    last = 0
-    for _ in range(3):
+    for boot in range(1, 4):
         outbox = Outbox(path, max_bytes=10_000_000, commit_window_s=0.005)
         await outbox.open()
+        assert outbox.boot == boot
         bus = Bus(BASE, outbox, RetainedState())
-        await bus.publish("x", {"a": 1})
-        seq = _rows(path)[-1][1]["seq"]
-        assert seq > last
-        last = seq
+        await asyncio.gather(*(bus.publish("x", {"a": i}) for i in range(5)))
+        # a reply to a response topic outside the base is not in the gateway's stream
+        await bus.publish_reply("control-room/replies/1", {"ok": True}, b"\x01")
         await outbox.close()
+    rows = _rows(path)
+    assert [b["seq"] for t, b in rows if t.startswith(BASE)] == list(range(1, 16))
+    assert all("seq" not in b for t, b in rows if not t.startswith(BASE))
 
 
 # -- real broker, real publisher process ---------------------------------------------------
@@ -290,9 +307,12 @@ class _LiveRecorder:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.props: list[Any] = []
 
-    def send_nowait(self, topic: str, payload: bytes, *, retain: bool) -> bool:
+    def send_nowait(self, topic: str, payload: bytes, *, retain: bool,
+                    props: Any = None) -> bool:
         self.sent.append(topic)
+        self.props.append(props)
         return True
 
 
@@ -322,10 +342,16 @@ async def test_full_database_refuses_cleanly_counters_stay_right_and_bus_goes_li
         await bus.publish("big", {"blob": "y" * 200_000})  # must not raise
         assert live.sent == ["base/big"]
         assert outbox.stats().write_failures == 2
+        assert "disk is full" in (outbox.stats().storage_error or "")
+        # a command reply sent live keeps its MQTT 5 correlation data
+        await bus.publish_reply("room/replies", {"ok": True, "pad": "z" * 200_000}, b"\x07")
+        assert live.sent[-1] == "room/replies"
+        assert live.props[-1] == {"correlation_data": "07"}
 
         conn.execute("PRAGMA max_page_count = 1073741823")
         await outbox.put(OutgoingMessage("t/after", b'{"b":2}'))
         assert outbox.stats().depth == before.depth + 1
+        assert outbox.stats().storage_error is None, "a good commit clears the error"
     finally:
         await outbox.close()
     reopened = Outbox(tmp_path / "o.sqlite3", max_bytes=50_000_000)

@@ -14,20 +14,21 @@ import logging
 import time
 from collections import deque
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 
+from contract import utc_iso
+from contract.cameras import CameraStatus, MotionEvent
 from drivers.cameras.clip_writer import ClipRecorder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig, StreamInfo, redact
 from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.events import ArmOverride, EventMessage, EventTracker, is_armed
 from edge_agent.cameras.media import MediaStore
 from edge_agent.cameras.memory import trim_heap
-from edge_agent.cameras.messages import CameraStatus, MotionEvent
 from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.runtime import AgentContext, MessageClass
 from edge_agent.state_file import write_json_atomic
@@ -60,10 +61,6 @@ def encode_jpeg(frame: Any, width: int | None, quality: int) -> bytes:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return bytes(buf)
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 class CameraService:

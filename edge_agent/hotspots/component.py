@@ -14,10 +14,10 @@ import logging
 import time
 from typing import Any
 
+from contract.hotspots import ProbeCommandReply
 from drivers.probes import ProbeResult
 from edge_agent.config.model import AgentConfig
 from edge_agent.hotspots.config import HotspotConfig
-from edge_agent.hotspots.messages import ProbeCommandReply
 from edge_agent.hotspots.service import Clock, HotspotMonitor
 from edge_agent.hotspots.state import FLAP_WINDOW_S, State, Transition
 from edge_agent.hotspots.uptime import DAY_S, UptimeLedger, UptimeStore

@@ -8,12 +8,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from contract import utc_iso
+from contract.hotspots import HotspotStatePayload
 from drivers.probes import Probe, ProbeResult, ProbeSetupError, build_probe
 from edge_agent.hotspots.config import HotspotConfig
-from edge_agent.hotspots.messages import HotspotStatePayload
 from edge_agent.hotspots.state import State, StateMachine, Transition, judge
 from edge_agent.hotspots.stats import LinkStats, RollingStats, RoundSample
 from edge_agent.hotspots.uptime import Uptime, UptimeLedger, uptime_pct
@@ -33,9 +33,7 @@ def probe_budget_s(cfg: object) -> float:
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    return None if ts is None else utc_iso(ts)
 
 
 class HotspotMonitor:

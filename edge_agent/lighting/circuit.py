@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
+from contract import utc_iso
+from contract.lighting import LightState
 from drivers.relays.base import Relay
 from drivers.relays.registry import describe
 from edge_agent.lighting.config import CircuitConfig
-from edge_agent.lighting.messages import LightState
 from edge_agent.lighting.schedule import Decision, Override, Rule
 from edge_agent.lighting.store import Energy
 
@@ -86,4 +87,4 @@ class Circuit:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
+    return utc_iso(value) if value is not None else None

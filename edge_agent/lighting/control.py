@@ -7,9 +7,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from contract.lighting import ClearRequest, OverrideRequest, PulseRequest
 from drivers.relays.base import RelayError
 from edge_agent.lighting.circuit import Circuit, on_off
-from edge_agent.lighting.messages import ClearRequest, OverrideRequest, PulseRequest
 from edge_agent.lighting.schedule import Override
 from edge_agent.lighting.service import SWITCH_TIMEOUT_S, LightingService
 from edge_agent.runtime import CommandError, CommandRegistry, CommandRequest

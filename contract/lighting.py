@@ -1,15 +1,11 @@
-"""Pydantic models of the lighting MQTT payloads and command requests.
-
-``PAYLOADS`` maps a topic pattern under the base topic to its model; docs and the JSON
-Schemas come from here.
-"""
+"""Lighting: the ``light/{circuit}/state`` payload and the ``cmd/light/...`` requests."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Reason = Literal["schedule", "override", "default", "manual", "failsafe", "clock_unsynced"]
 
@@ -44,15 +40,9 @@ class LightState(BaseModel):
 
 
 class _Command(BaseModel):
+    # forbid: a typo such as "untill" must be refused, not silently ignored. The router
+    # strips the envelope fields (id, ts, expires_at) before validating.
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_envelope(cls, data: object) -> object:
-        # Commands may carry the router's envelope fields; they are not ours to validate.
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in ("id", "ts", "expires_at")}
-        return data
 
 
 class OverrideRequest(_Command):
@@ -81,11 +71,3 @@ class PulseRequest(_Command):
 
 class ClearRequest(_Command):
     """``cmd/light/{circuit}/clear``: drop the override, back to the schedule."""
-
-
-PAYLOADS: dict[str, type[BaseModel]] = {
-    "light/{circuit}/state": LightState,
-    "cmd/light/{circuit}/override": OverrideRequest,
-    "cmd/light/{circuit}/clear": ClearRequest,
-    "cmd/light/{circuit}/pulse": PulseRequest,
-}

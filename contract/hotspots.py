@@ -1,14 +1,10 @@
-"""Pydantic models of this capability's MQTT payloads.
-
-``PAYLOADS`` maps a topic pattern under the base topic to its model; the JSON Schemas in
-docs come from here.
-"""
+"""Hotspots: the ``hotspot/{id}/state`` payload and ``cmd/hotspot/{id}/probe``."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ProbeReport(BaseModel):
@@ -60,6 +56,7 @@ class ProbeCommandReply(BaseModel):
     state: HotspotStatePayload = Field(description="The state after this round.")
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
-    "hotspot/{id}/state": HotspotStatePayload,
-}
+class ProbeRequest(BaseModel):
+    """``cmd/hotspot/{id}/probe``: probe now and reply with the round's results."""
+
+    model_config = ConfigDict(extra="forbid")

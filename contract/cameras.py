@@ -1,14 +1,12 @@
-"""Pydantic models of the camera MQTT payloads (the bus adds v/ts/seq/id).
-
-``PAYLOADS`` maps a topic pattern under the base topic to its model; the JSON Schemas in
-docs come from here. ``camera/{id}/snapshot`` is raw JPEG bytes (no model).
-"""
+"""Cameras: ``camera/{id}/status`` and ``camera/{id}/motion`` payloads and the
+``cmd/camera/{id}/...`` requests. ``camera/{id}/snapshot`` is raw JPEG bytes (no model)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CameraStatus(BaseModel):
@@ -50,7 +48,16 @@ class MotionEvent(BaseModel):
     clip: str | None = Field(None, description="Clip file being written, when clips are on.")
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
-    "camera/{id}/status": CameraStatus,
-    "camera/{id}/motion": MotionEvent,
-}
+class ArmRequest(BaseModel):
+    """``cmd/camera/{id}/arm`` and ``cmd/camera/{id}/disarm``."""
+
+    # forbid: a typo such as "untill" must be refused, not silently arm/disarm for ever
+    model_config = ConfigDict(extra="forbid")
+    until: datetime | None = Field(None, description="Keep this until then (ISO 8601 with "
+                                   "offset); without it, until the next arm/disarm command.")
+
+
+class SnapshotRequest(BaseModel):
+    """``cmd/camera/{id}/snapshot``: take a snapshot now."""
+
+    model_config = ConfigDict(extra="forbid")
