@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_agent.config.reference import render_reference
 from contract import TOPICS, payload_schemas
 from contract.reference import BEGIN, splice_payload_reference
+from edge_agent.config.reference import render_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edge_agent.config.base import Secret, SecretsModel, StrictModel
+from yaml_config.base import Secret, SecretsModel, StrictModel
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:  # only types: importing config first would be circular via edge_agent.config
-    from edge_agent.cameras.config import MotionConfig, Zone
+from edge_agent.cameras.config import MotionConfig, Zone
 
 Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]

@@ -10,10 +10,10 @@ from pydantic import Field, field_validator, model_validator
 
 from drivers.redact import redact_urls
 from edge_agent.cameras.config import CameraConfig
-from edge_agent.config.base import Secret, SecretsModel, StrictModel
 from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.lighting.config import LightingConfig
 from edge_agent.web.config import HomeAssistantConfig, HttpConfig
+from yaml_config.base import Secret, SecretsModel, StrictModel
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from drivers.probes import ProbeConfig
-from edge_agent.config.base import StrictModel
+from yaml_config.base import StrictModel
 
 
 class Thresholds(StrictModel):

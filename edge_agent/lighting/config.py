@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from drivers.relays.registry import RelayDriverConfig, connection_key
-from edge_agent.config.base import StrictModel
 from edge_agent.lighting.timespec import parse_date_spec, parse_time_spec, parse_weekdays
+from yaml_config.base import StrictModel
 
 
 def _yaml_bool_word(value: Any) -> Any:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from edge_agent.config.base import Secret, SecretsModel, StrictModel
+from yaml_config.base import Secret, SecretsModel, StrictModel
 
 
 class HttpConfig(SecretsModel):

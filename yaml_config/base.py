@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_validator
 
-LOCAL_CREDENTIALS = Path("/etc/edge-agent/credentials")
+# where install.sh keeps the originals of systemd's credentials, per program
+LOCAL_CREDENTIALS = (Path("/etc/edge-agent/credentials"), Path("/etc/control-room/credentials"))
 
 
 class StrictModel(BaseModel):
@@ -23,7 +24,7 @@ def read_secret_file(path_text: str) -> str:
     if not path.is_absolute():
         # systemd's LoadCredential= dir first, then where install.sh keeps the originals
         # (so a technician's `edge-agent check-config` works outside the service too)
-        for folder in (os.environ.get("CREDENTIALS_DIRECTORY"), str(LOCAL_CREDENTIALS)):
+        for folder in (os.environ.get("CREDENTIALS_DIRECTORY"), *map(str, LOCAL_CREDENTIALS)):
             if folder and (Path(folder) / path).is_file():
                 path = Path(folder) / path
                 break
