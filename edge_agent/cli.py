@@ -1,7 +1,7 @@
 """``edge-agent``: run the agent, check a config, export the schema, watch a gateway.
 
 Capabilities add their own sub-commands (``lights plan``, ``relay``, ``camera probe``) through
-``register_cli(subparsers)`` in the modules listed in ``CLI_EXTENSIONS``.
+``register_cli(subparsers)`` in their ``cli`` module (see ``edge_agent.capabilities``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_agent import __version__
+from edge_agent.capabilities import CAPABILITIES
 from edge_agent.cli_support import DEFAULT_CONFIG, load_or_report
 from edge_agent.config import AgentConfig
-
-CLI_EXTENSIONS = [
-    "edge_agent.lighting.cli",
-    "edge_agent.cameras.cli",
-    "edge_agent.hotspots.cli",
-]
 
 
 def setup_logging(level: str) -> None:
@@ -33,7 +28,7 @@ def setup_logging(level: str) -> None:
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
                         datefmt="%H:%M:%S")
-    for noisy in ("aiomqtt", "apscheduler", "pymodbus", "asyncio", "aiohttp.access"):
+    for noisy in ("aiomqtt", "pymodbus", "asyncio", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -145,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--duration", type=float, help="exit after this many seconds")
     watch.set_defaults(func=_cmd_watch)
 
-    for module_name in CLI_EXTENSIONS:
-        module = importlib.import_module(module_name)
-        module.register_cli(sub)
+    for capability in CAPABILITIES:
+        if capability.cli is not None:
+            importlib.import_module(capability.cli).register_cli(sub)
     return parser
 
 

@@ -1,21 +1,12 @@
-"""Which components a config asks for. Capability modules are imported only when used,
-so a gateway without cameras never loads OpenCV or PyAV (memory on a 2 GB Pi)."""
+"""Which components a config asks for, from the capability table."""
 
 from __future__ import annotations
 
 import importlib
 
+from edge_agent.capabilities import CAPABILITIES
 from edge_agent.config.model import AgentConfig
 from edge_agent.runtime import Component
-
-# (module exposing build_components(config) -> list[Component], is it wanted?)
-CAPABILITIES: list[tuple[str, str]] = [
-    ("edge_agent.lighting.component", "lighting"),
-    ("edge_agent.cameras.component", "cameras"),
-    ("edge_agent.hotspots.component", "hotspots"),
-    ("edge_agent.web.component", "http"),
-    ("edge_agent.web.ha_discovery", "homeassistant"),
-]
 
 
 def wanted(config: AgentConfig, section: str) -> bool:
@@ -27,8 +18,8 @@ def wanted(config: AgentConfig, section: str) -> bool:
 
 def build_components(config: AgentConfig) -> list[Component]:
     components: list[Component] = []
-    for module_name, section in CAPABILITIES:
-        if wanted(config, section):
-            module = importlib.import_module(module_name)
+    for capability in CAPABILITIES:
+        if wanted(config, capability.section):
+            module = importlib.import_module(capability.component)
             components.extend(module.build_components(config))
     return components

@@ -141,7 +141,6 @@ class AgentContext:
     clock_synced: Callable[[], bool]
     status: Callable[[], Mapping[str, Any]]  # gateway, version, mqtt, outbox, components...
     components: dict[str, ComponentStatus] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class RetainedState:
@@ -149,24 +148,15 @@ class RetainedState:
 
     def __init__(self) -> None:
         self._latest: dict[str, Mapping[str, Any] | bytes] = {}
-        self._listeners: list[Callable[[str], None]] = []
 
     def update(self, topic: str, payload: Mapping[str, Any] | bytes) -> None:
         self._latest[topic] = payload
-        for listener in self._listeners:
-            listener(topic)
 
     def get(self, topic: str) -> Mapping[str, Any] | bytes | None:
         return self._latest.get(topic)
 
     def matching(self, prefix: str) -> dict[str, Mapping[str, Any] | bytes]:
         return {t: p for t, p in self._latest.items() if t.startswith(prefix)}
-
-    def on_update(self, listener: Callable[[str], None]) -> Callable[[], None]:
-        """Call ``listener(topic)`` on every update; returns the function that stops it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners \
-            else None
 
 
 class Component(Protocol):

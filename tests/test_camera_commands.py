@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> cameras.config cycle)
 from edge_agent.cameras.component import _arm
 from edge_agent.commands import CommandRouter
 

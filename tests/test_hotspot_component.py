@@ -17,7 +17,6 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.config cycle)
 from edge_agent.commands import CommandRouter
 from edge_agent.hotspots.component import HotspotsComponent
 from edge_agent.hotspots.config import HotspotConfig

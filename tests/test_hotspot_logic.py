@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.config cycle)
 from drivers.probes.base import ProbeResult
 from edge_agent.hotspots.state import State, StateMachine, Verdict, judge
 from edge_agent.hotspots.stats import RollingStats, RoundSample, jitter, percentile

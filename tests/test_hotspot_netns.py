@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.config cycle)
 from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.hotspots.service import HotspotMonitor
 from edge_agent.hotspots.state import State

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> hotspots.config cycle)
 from drivers.probes.ubus import UbusProbe, UbusProbeConfig
 from edge_agent.hotspots.stats import RollingStats, RoundSample
 

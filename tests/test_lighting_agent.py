@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from contract import utc_iso
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.mqtt_client import ControlRoom, Received
@@ -121,7 +122,7 @@ def _override_survives_a_reboot_then_expires(room: ControlRoom, agent: AgentProc
     reply = room.command(BASE, "light/main-road/override", {"state": "off", "until": until})
     assert reply["ok"] is True and reply["state"] == "off" and reply["reason"] == "override"
     room.wait_for(state_of("main-road", state="off", reason="override",
-                           override_until=until), 15)
+                           override_until=utc_iso(datetime.fromisoformat(until))), 15)
     assert relays(state_file)["1"] is False
     # Reboot during the override: relays are left as they are; the override is kept.
     assert agent.stop() == 0

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-import edge_agent.config  # noqa: F401  (first: edge_agent.config <-> lighting.config cycle)
 from edge_agent.cli import main
 from edge_agent.lighting.component import release_lock, take_lock
 from tests.infra.agent_proc import base_config, write_config

@@ -33,6 +33,22 @@ class Relay(Protocol):
         ...
 
 
+class BrokenRelay:
+    """Stands in for a relay whose driver could not even be built: every use says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def set(self, channel: int, state: bool) -> None:
+        raise RelayError(self.reason)
+
+    async def read(self, channel: int) -> bool | None:
+        raise RelayError(self.reason)
+
+    async def close(self) -> None:
+        return None
+
+
 class MqttPortLike(Protocol):
     """Structural twin of ``edge_agent.runtime.MqttPort`` (drivers never import edge_agent)."""
 

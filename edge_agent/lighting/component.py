@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers.relays.base import Relay, RelayError
-from drivers.relays.registry import connection_key, create_relay
+from drivers.relays.base import Relay
+from drivers.relays.registry import connection_key, create_or_broken
 from edge_agent.config.model import AgentConfig
 from edge_agent.lighting.control import LightingCommands
 from edge_agent.lighting.schedule import Location
@@ -25,22 +25,6 @@ LOCK_NAME = "lighting.lock"
 STORE_NAME = "lighting.json"
 
 
-class BrokenRelay:
-    """Stands in for a relay whose driver could not even be built: every use says why."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    async def set(self, channel: int, state: bool) -> None:
-        raise RelayError(self.reason)
-
-    async def read(self, channel: int) -> bool | None:
-        raise RelayError(self.reason)
-
-    async def close(self) -> None:
-        return None
-
-
 def build_relays(config: AgentConfig, mqtt_port: Any = None) -> dict[str, Relay]:
     """One driver per connection, shared by the circuits on it; keyed by circuit id."""
     shared: dict[str, Relay] = {}
@@ -48,10 +32,7 @@ def build_relays(config: AgentConfig, mqtt_port: Any = None) -> dict[str, Relay]
     for circuit in config.lighting.circuits:
         key = connection_key(circuit.relay)
         if key not in shared:
-            try:
-                shared[key] = create_relay(circuit.relay, mqtt_port=mqtt_port)
-            except RelayError as exc:
-                shared[key] = BrokenRelay(str(exc))
+            shared[key] = create_or_broken(circuit.relay, mqtt_port=mqtt_port)
         out[circuit.id] = shared[key]
     return out
 
@@ -115,7 +96,6 @@ class LightingComponent:
         try:
             LightingCommands(service).register(ctx.commands)
             ctx.health.add_source("lighting", service.health)
-            ctx.extras["lighting"] = service
             await service.run()
         finally:
             # On cancellation relays stay as they are (street lights keep their scheduled
