@@ -4,7 +4,8 @@ Used by the outage and kill -9 tests and by the benchmark: the code paths are th
 only the messages come from here instead of a capability. It reads commands on stdin, one a
 line, and answers on stdout:
 
-- ``burst N [CONCURRENCY]`` publishes N messages on topics ``burst/t0..t{K-1}`` (payload
+- ``burst N [CONCURRENCY [CLASS]]`` publishes N messages (CLASS: event, the default, state or
+  telemetry) on topics ``burst/t0..t{K-1}`` (payload
   ``{"run", "k", "n"}``: ``k`` unique in this run, ``n`` increasing per topic) and prints
   ``A <k>`` for each one once ``publish`` returned (= accepted: on disk), then ``BURST-DONE``;
 - ``drain`` waits until the outbox is empty, then prints ``DRAINED <seconds>``;
@@ -30,6 +31,7 @@ from edge_agent.runtime import MessageClass
 class Burst:
     def __init__(self, agent: Agent, run: str, topics: int) -> None:
         self.agent = agent
+        self.message_class = MessageClass.EVENT
         self.run = run
         self.topics = topics
         self.k = 0
@@ -37,7 +39,7 @@ class Burst:
 
     async def publish_one(self, k: int, topic: int, n: int) -> None:
         await self.agent.bus.publish(f"burst/t{topic}", {"run": self.run, "k": k, "n": n},
-                                     message_class=MessageClass.EVENT)
+                                     message_class=self.message_class)
         sys.stdout.write(f"A {k}\n")
 
     async def burst(self, count: int, concurrency: int) -> None:
@@ -74,6 +76,8 @@ async def main(args: argparse.Namespace) -> None:
         if not words or words[0] == "quit":
             break
         if words[0] == "burst":
+            burst.message_class = MessageClass[words[3].upper()] if len(words) > 3 \
+                else MessageClass.EVENT
             await burst.burst(int(words[1]), int(words[2]) if len(words) > 2 else 1000)
         elif words[0] == "drain":
             await burst.drain()
