@@ -36,6 +36,21 @@ PUBLISH_TIMEOUT_S = 30.0
 STABLE_SESSION_S = 60.0
 
 
+def paho_client(client: aiomqtt.Client) -> paho_mqtt.Client:
+    """The paho client inside an aiomqtt 2.5 client: the one place we reach into aiomqtt.
+
+    The link needs paho's ``on_connect`` (the broker's Receive Maximum), ``on_publish``
+    (PUBACKs without aiomqtt's per-message task) and ``disable_logger``. If an aiomqtt
+    release moves them this fails loudly here (and in tests/test_mqtt_link.py), not
+    silently somewhere in the send path.
+    """
+    inner = getattr(client, "_client", None)
+    if not isinstance(inner, paho_mqtt.Client):
+        raise RuntimeError(f"aiomqtt {getattr(aiomqtt, '__version__', '?')} no longer keeps "
+                           "its paho client in '_client': update edge_agent/mqtt_link.py")
+    return inner
+
+
 class LinkDown(ConnectionError):
     """Raised by raw publishes while there is no broker connection."""
 
@@ -117,7 +132,7 @@ class MqttLink:
         # many in flight is this link's normal state, not a problem worth a log line each
         client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
         if not logging.getLogger("mqtt").isEnabledFor(logging.DEBUG):
-            client._client.disable_logger()  # paho formats a debug line per packet otherwise
+            paho_client(client).disable_logger()  # paho formats a line per packet otherwise
         self._watch_connack(client)
         async with client:
             yield client
@@ -126,7 +141,8 @@ class MqttLink:
         """Note the broker's MQTT 5 Receive Maximum: sending more in flight is a protocol
         error that a strict broker answers by disconnecting."""
         self.broker_receive_maximum = None
-        aiomqtt_on_connect = client._client.on_connect
+        paho = paho_client(client)
+        aiomqtt_on_connect = paho.on_connect
 
         def on_connect(*args: Any) -> None:
             props = args[4] if len(args) > 4 else None
@@ -134,7 +150,7 @@ class MqttLink:
             if aiomqtt_on_connect is not None:
                 aiomqtt_on_connect(*args)
 
-        client._client.on_connect = on_connect
+        paho.on_connect = on_connect
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(f"{self._cfg.base_topic}/cmd/#", qos=1)
@@ -314,7 +330,7 @@ class _InflightWindow:
 
     def __init__(self, client: aiomqtt.Client, limit: int,
                  on_ack: Callable[[int], None]) -> None:
-        self._paho = client._client  # aiomqtt 2.5 keeps its paho client here
+        self._paho = paho_client(client)
         self._limit = limit
         self._on_ack = on_ack
         self._rows: dict[int, int] = {}

@@ -142,3 +142,25 @@ def test_mutual_tls_with_client_certificate(tmp_path: Path,
         assert without_cert.stop() == 0
         room.close()
         broker.stop()
+
+
+async def test_the_paho_hooks_the_link_relies_on_are_where_it_expects() -> None:
+    """aiomqtt 2.5 keeps a paho client in ``_client``; the link hooks its on_connect and
+    on_publish. A new aiomqtt that moves them must fail here, loudly."""
+    import aiomqtt
+    import paho.mqtt.client as paho_mqtt
+
+    from edge_agent.mqtt_link import paho_client
+
+    client = aiomqtt.Client("127.0.0.1", 1, protocol=aiomqtt.ProtocolVersion.V5)
+    paho = paho_client(client)
+    assert isinstance(paho, paho_mqtt.Client)
+    assert callable(paho.on_connect), "aiomqtt installs its own on_connect we chain to"
+    assert callable(paho.on_publish), "aiomqtt's on_publish is our fallback for other PUBACKs"
+    assert callable(paho.disable_logger)
+
+    class Moved:
+        _client = object()
+
+    with pytest.raises(RuntimeError, match="no longer keeps its paho client"):
+        paho_client(Moved())  # type: ignore[arg-type]
