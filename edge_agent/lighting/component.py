@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from drivers.relays.base import Relay
 from drivers.relays.registry import connection_key, create_or_broken
 from edge_agent.config.model import AgentConfig
-from edge_agent.lighting.control import LightingCommands
+from edge_agent.lighting.commands import LightingCommands
 from edge_agent.lighting.schedule import Location
 from edge_agent.lighting.service import LightingService
 from edge_agent.lighting.store import LightingStore
