@@ -34,7 +34,7 @@ import psutil  # noqa: E402
 
 from edge_agent.agent import Agent  # noqa: E402
 from edge_agent.config import load_config  # noqa: E402
-from edge_agent.envelope import encode, wrap  # noqa: E402
+from contract import encode, wrap  # noqa: E402
 from edge_agent.runtime import MessageClass  # noqa: E402
 from tests.infra.agent_proc import base_config, write_config  # noqa: E402
 from tests.infra.broker import Broker  # noqa: E402
@@ -47,7 +47,7 @@ BODY = {"circuit": "main-road", "state": "on", "reason": "schedule", "n": 0}
 def sample_payload() -> bytes:
     from datetime import UTC, datetime
 
-    return encode(wrap(BODY, seq=123456, now=datetime.now(UTC)))
+    return encode(wrap(BODY, now=datetime.now(UTC)) | {"seq": 123456})
 
 
 # -- (a) raw paho --------------------------------------------------------------------------

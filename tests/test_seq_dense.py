@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,12 +86,22 @@ def _save_and_kill(broker: Broker, workdir: Path) -> None:
     broker.stop()
 
 
-@pytest.mark.timeout(180)
-def test_seq_dense_through_broker_kills_agent_kill9_and_dead_broker(tmp_path: Path) -> None:
-    workdir = tmp_path / "mosquitto"
-    broker = Broker(workdir, persistence=True).start()
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[tuple[Broker, ControlRoom]]:
+    """A persistent broker and a persistent QoS 1 subscriber to the gateway's whole base."""
+    broker = Broker(tmp_path / "mosquitto", persistence=True).start()
     room = ControlRoom(broker.port, f"{BASE}/#", client_id="seq-checker", clean=False)
     room.client.reconnect_delay_set(1, 2)
+    yield broker, room
+    room.close()
+    broker.stop()
+
+
+@pytest.mark.timeout(180)
+def test_seq_dense_through_broker_kills_agent_kill9_and_dead_broker(
+        tmp_path: Path, rig: tuple[Broker, ControlRoom]) -> None:
+    broker, room = rig
+    workdir = tmp_path / "mosquitto"
     config = write_config(tmp_path / "agent.yaml", base_config(tmp_path, broker.url))
     first = BurstProcess(config, tmp_path / "pub1.log", run="s1")
     second: BurstProcess | None = None
@@ -131,16 +142,13 @@ def test_seq_dense_through_broker_kills_agent_kill9_and_dead_broker(tmp_path: Pa
         first.quit()
         if second is not None:
             second.quit()
-        room.close()
-        broker.stop()
 
 
 @pytest.mark.timeout(120)
-def test_policy_drops_are_named_exactly_by_outbox_dropped(tmp_path: Path) -> None:
+def test_policy_drops_are_named_exactly_by_outbox_dropped(
+        tmp_path: Path, rig: tuple[Broker, ControlRoom]) -> None:
+    broker, room = rig
     workdir = tmp_path / "mosquitto"
-    broker = Broker(workdir, persistence=True).start()
-    room = ControlRoom(broker.port, f"{BASE}/#", client_id="drop-checker", clean=False)
-    room.client.reconnect_delay_set(1, 2)
     config = write_config(tmp_path / "agent.yaml", base_config(
         tmp_path, broker.url, storage={"outbox_max_mb": 0.1}))
     pub = BurstProcess(config, tmp_path / "pub.log", run="d1")
@@ -168,5 +176,3 @@ def test_policy_drops_are_named_exactly_by_outbox_dropped(tmp_path: Path) -> Non
         assert pub.quit() == 0
     finally:
         pub.quit()
-        room.close()
-        broker.stop()
