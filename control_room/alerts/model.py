@@ -86,6 +86,15 @@ class AlertState:
     acked_at: datetime | None = None
     ack_note: str | None = None
     clear_since: datetime | None = None  # the condition went away at; resolves after hold
+    # set while a firing alert is frozen because its root cause is down (gateway not online,
+    # relay error firing...): it can't be observed, so it neither resolves nor re-notifies
+    suppressed_by: str | None = None
+
+    @property
+    def incident(self) -> str:
+        """One life of this alert: ``key`` repeats when it fires again after resolving, this
+        does not (``since`` is fixed from pending on). Use it for "already notified" flags."""
+        return f"{self.key}@{self.since.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
