@@ -92,9 +92,10 @@ class AlertState:
 
     @property
     def incident(self) -> str:
-        """One life of this alert: ``key`` repeats when it fires again after resolving, this
-        does not (``since`` is fixed from pending on). Use it for "already notified" flags."""
-        return f"{self.key}@{self.since.isoformat()}"
+        """One notified life of this alert, for "already notified" flags: ``key`` repeats
+        when an alert fires again after resolving, and so may ``since`` (a light that missed
+        the same announced change twice), but two lives never fire at the same instant."""
+        return f"{self.key}@{(self.fired_at or self.since).isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
