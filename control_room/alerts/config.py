@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from control_room.alerts.model import Severity
 from yaml_config.base import StrictModel
@@ -158,6 +158,8 @@ class AlertRulesConfig(StrictModel):
 
 
 class WebhookConfig(StrictModel):
+    model_config = ConfigDict(**StrictModel.model_config, hide_input_in_errors=True)
+
     url: str = Field(description="http(s) URL that receives a JSON POST per notification.")
     headers: dict[str, str] = Field(default_factory=dict, description=(
         "Extra HTTP headers, e.g. Authorization (use ${ENV_VAR} for secrets)."))
@@ -174,6 +176,9 @@ class WebhookConfig(StrictModel):
 
 class NotificationsConfig(StrictModel):
     """``notifications:``: where fired and resolved alerts are sent."""
+
+    # URLs and headers hold tokens: never echo them in a validation error
+    model_config = ConfigDict(**StrictModel.model_config, hide_input_in_errors=True)
 
     webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=50,
                                           description="Webhooks (JSON POST).")
@@ -198,7 +203,13 @@ class NotificationsConfig(StrictModel):
     @field_validator("apprise")
     @classmethod
     def _schema(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for url in value:
-            if "://" not in url.get_secret_value():
+        for i, url in enumerate(value):
+            text = url.get_secret_value()
+            if "://" not in text:
                 raise ValueError("an apprise URL looks like schema://..., e.g. tgram://TOKEN/CHAT")
+            import apprise  # only here: loading every plugin costs a moment
+
+            if apprise.Apprise.instantiate(text) is None:  # the URL itself stays secret
+                raise ValueError(f"apprise[{i}]: apprise cannot send to this "
+                                 f"{text.split('://', 1)[0]}:// URL (see apprise's docs)")
         return value
