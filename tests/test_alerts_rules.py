@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from control_room.alerts.conditions import RULE_ORDER
 from control_room.alerts.config import AlertRulesConfig, NotificationsConfig
+from control_room.alerts.message import TITLES
 from control_room.alerts.model import (
     AlertState,
     CameraView,
@@ -459,3 +462,12 @@ def test_config_errors_name_the_field() -> None:
         NotificationsConfig.model_validate({"apprise": ["not a url"]})
     secret = NotificationsConfig.model_validate({"apprise": ["tgram://123:SECRET/456"]})
     assert "SECRET" not in repr(secret)
+
+
+def test_every_rule_is_configured_titled_and_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "control-room.md").read_text(encoding="utf-8")
+    section = doc[doc.index("<!-- alerts -->"):doc.index("<!-- /alerts -->")]
+    assert set(RULE_ORDER) == set(AlertRulesConfig.model_fields) == set(TITLES)
+    for rule in RULE_ORDER:
+        assert f"| `{rule}` |" in section, rule
