@@ -203,6 +203,14 @@ def test_light_that_follows_late_resolves_and_a_new_announcement_clears_it() -> 
     assert run.log[2].alert.since == at(120) and run.log[2].alert.fired_at == at(300)
 
 
+def test_light_held_for_an_unsynced_clock_says_so() -> None:
+    run = Run()
+    held = replace(circuit("off"), reason="clock_unsynced")
+    run.step(200, gateway(circuits=(held,)))
+    assert run.states["light_not_due:xa-a/gw1:main-road"].message.endswith(
+        "but is off (the gateway holds it: clock not synchronised)")
+
+
 def test_no_announced_change_no_light_alert() -> None:
     run = Run()
     run.step(9999, gateway(circuits=(circuit("off", next_change=None),)))

@@ -18,6 +18,8 @@ from control_room.alerts.model import CircuitView, GatewayView
 GATEWAY_STATE_RULES = ("gateway_offline", "gateway_stopped")
 # a child rule is silenced while its parent alert for the same subject is firing
 PARENT_RULE = {"light_not_due": "light_driver_error", "hotspot_degraded": "hotspot_down"}
+HOLD_REASONS = {"clock_unsynced": " (the gateway holds it: clock not synchronised)",
+                "failsafe": " (the gateway holds it in its failsafe state)"}
 # evaluation order: roots before what they suppress
 RULE_ORDER = (*GATEWAY_STATE_RULES, "clock_unsynced", "outbox_backlog", "disk_low", "seq_loss",
               "camera_offline", "light_driver_error", "hotspot_down", "light_not_due",
@@ -120,9 +122,12 @@ def _circuit(gw: GatewayView, circuit: CircuitView, rules: AlertRulesConfig,
         return
     late_from = aware(circuit.next_change) + timedelta(seconds=due.grace_s)
     if now >= late_from and circuit.state != circuit.next_state:
+        # the gateway holds the last state on purpose while its clock is unknown: say so,
+        # the operator's fix is the clock (NTP), not the relay
+        why = HOLD_REASONS.get(circuit.reason or "", "")
         yield _cond(gw, "light_not_due", circuit.id,
                     f"light {circuit.id} should be {circuit.next_state} since "
-                    f"{_hhmm(circuit.next_change)} but is {circuit.state}", late_from)
+                    f"{_hhmm(circuit.next_change)} but is {circuit.state}{why}", late_from)
 
 
 def _hotspots(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:

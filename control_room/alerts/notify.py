@@ -175,7 +175,9 @@ class Notifier:
                 >= SEVERITY_RANK[self.config.min_severity])
 
     def submit(self, transition: Transition, channels: Iterable[str] | None = None) -> bool:
-        """Queue for every channel (or the named ones); True if queued anywhere. Never blocks."""
+        """Queue for every channel (or the named ones); True if queued anywhere. Never blocks.
+
+        Call it from the event loop's thread (it wakes the channel tasks)."""
         if not self.wants(transition):
             return False
         names = self.channel_names if channels is None else [
