@@ -17,8 +17,8 @@ import pytest
 from contract import utc_iso
 from drivers.relays.base import RelayError
 from drivers.relays.registry import create_relay
-from edge_agent.lighting.config import LightingConfig
 from edge_agent.lighting.commands import LightingCommands
+from edge_agent.lighting.config import LightingConfig
 from edge_agent.lighting.schedule import Location
 from edge_agent.lighting.service import LightingService
 from edge_agent.lighting.store import Energy, LightingStore

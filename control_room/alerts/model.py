@@ -86,6 +86,16 @@ class AlertState:
     acked_at: datetime | None = None
     ack_note: str | None = None
     clear_since: datetime | None = None  # the condition went away at; resolves after hold
+    # set while a firing alert is frozen because its root cause is down (gateway not online,
+    # relay error firing...): it can't be observed, so it neither resolves nor re-notifies
+    suppressed_by: str | None = None
+
+    @property
+    def incident(self) -> str:
+        """One notified life of this alert, for "already notified" flags: ``key`` repeats
+        when an alert fires again after resolving, and so may ``since`` (a light that missed
+        the same announced change twice), but two lives never fire at the same instant."""
+        return f"{self.key}@{(self.fired_at or self.since).isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
