@@ -100,8 +100,8 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
     ctx, bus, health = make_ctx(tmp_path)
     component = HotspotsComponent(configs)
     async with running(component, ctx):
-        for _ in range(600):  # poll, up to ~30 s
-            if len(first_seen) == 4:
+        for _ in range(600):  # poll, up to ~30 s: each answered its first round
+            if len(first_seen) == 4 and health.sources["hotspots"]()["up"] == 4:
                 break
             await asyncio.sleep(0.05)
     for server in servers:
@@ -113,9 +113,14 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
     # interval leaves room for a loaded CI machine's hiccups of up to ~0.8 s)
     assert all(1.2 < g < 2.8 for g in gaps), gaps
     summary = health.sources["hotspots"]()
-    assert summary["up"] >= 1 and set(summary["hotspots"]) == {"h0", "h1", "h2", "h3"}
+    # all four answer: all four up, none degraded, down or unknown
+    assert (summary["up"], summary["degraded"], summary["down"], summary["unknown"]) == \
+        (4, 0, 0, 0), summary
+    assert set(summary["hotspots"]) == {"h0", "h1", "h2", "h3"}
     assert all(retain for _, _, retain in bus.sent)
-    assert ctx.state.get("hotspot/h0/state") is not None
+    for i in range(4):
+        state = ctx.state.get(f"hotspot/h{i}/state")
+        assert isinstance(state, Mapping) and state["state"] == "up", (i, state)
 
 
 @pytest.fixture
