@@ -38,17 +38,18 @@ def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
 
 class AgentProcess:
     def __init__(self, config_path: Path, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: list[str] | None = None) -> None:
         self.config_path = config_path
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
+        self.prefix = prefix or []  # e.g. a launcher that execs the agent in a namespace
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "--log-level", "debug", "run", "-c",
-             str(self.config_path)], stdout=log, stderr=log, env=self.env)
+            [*self.prefix, sys.executable, "-m", "edge_agent", "--log-level", "debug", "run",
+             "-c", str(self.config_path)], stdout=log, stderr=log, env=self.env)
         return self
 
     def signal(self, sig: int) -> None:
