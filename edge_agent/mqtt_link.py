@@ -118,6 +118,9 @@ class MqttLink:
         client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
         if not logging.getLogger("mqtt").isEnabledFor(logging.DEBUG):
             client._client.disable_logger()  # paho formats a debug line per packet otherwise
+        # PUBACK a command only once it has been handled and its reply stored (_receive): if
+        # the gateway dies before, the broker delivers it again (the command log answers it)
+        client._client.manual_ack_set(True)
         self._watch_connack(client)
         async with client:
             yield client
@@ -254,8 +257,8 @@ class MqttLink:
             topic = message.topic.value
             payload = _as_bytes(message.payload)
             if topic.startswith(prefix):
-                self._spawn(self._router.handle(_incoming_command(topic[len(prefix):],
-                                                                  payload, message)))
+                self._spawn(self._handle_then_ack(client, message, topic[len(prefix):],
+                                                  payload))
                 continue
             for topic_filter, callback in self._raw_subs:
                 if message.topic.matches(topic_filter):
@@ -263,6 +266,18 @@ class MqttLink:
                         callback(topic, payload)
                     except Exception:
                         log.exception("mqtt: handler for %s failed", topic_filter)
+            self._ack(client, message)
+
+    async def _handle_then_ack(self, client: aiomqtt.Client, message: aiomqtt.Message,
+                               path: str, payload: bytes) -> None:
+        await self._router.handle(_incoming_command(path, payload, message))
+        self._ack(client, message)  # the reply is in the outbox (on disk) by now
+
+    def _ack(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        # a PUBACK belongs to the connection that delivered the message; after a reconnect
+        # the broker delivers it again instead
+        if message.qos > 0 and self._client is client:
+            client._client.ack(message.mid, message.qos)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
