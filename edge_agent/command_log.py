@@ -122,12 +122,19 @@ class CommandLog:
         running = self._running.get(key)
         if running is not None:  # sent again while it still runs here: the same reply
             return dict(await asyncio.shield(running))
-        seen = await self._run(self._begin_sync, key, time.time(), names)
-        if seen is not None:
-            return seen
-        self._running[key] = asyncio.get_running_loop().create_future()
+        # registered before the database is asked, so a copy arriving meanwhile waits here
+        future = self._running[key] = asyncio.get_running_loop().create_future()
         self._names[key] = names
-        return None
+        try:
+            seen = await self._run(self._begin_sync, key, time.time(), names)
+        except BaseException:
+            self.abandon(key)
+            raise
+        if seen is not None:
+            self._running.pop(key, None)
+            self._names.pop(key, None)
+            future.set_result(seen)
+        return seen
 
     def abandon(self, key: str) -> None:
         """The command did not finish here; whoever waits for it hears so."""
