@@ -34,9 +34,9 @@ def _camera(cam_id: str, url: str, **extra: Any) -> dict[str, Any]:
 
 
 def _agent(tmp: Path, broker: Broker, gw: str, cameras: list[dict[str, Any]],
-           health_s: float = 60) -> AgentProcess:
+           health_s: float = 60, fast_reconnect: bool = True) -> AgentProcess:
     cfg = base_config(tmp, broker.url, gateway=gw, cameras=cameras,
-                      health={"interval_s": health_s})
+                      health={"interval_s": health_s}, fast_reconnect=fast_reconnect)
     return AgentProcess(write_config(tmp / f"{gw}.yaml", cfg), tmp / f"{gw}.log").start()
 
 
@@ -249,9 +249,11 @@ def test_disarm_command_outlives_a_restart(
         broker: Broker, control_room: ControlRoom, tmp_path: Path, moving_clip: Path) -> None:
     """A camera disarmed for maintenance must not re-arm itself at the next power cut."""
     gw = "gw-cam-arming"
-    cameras = [_camera("gate", str(moving_clip), decode="keyframes")]
+    # a gateway's reconnect settings, for the camera and for MQTT (not the fast test ones)
+    cameras = [{k: v for k, v in _camera("gate", str(moving_clip), decode="keyframes").items()
+                if k not in ("reconnect_min_s", "reconnect_max_s")}]
     status = f"{gw}/camera/gate/status"
-    agent = _agent(tmp_path, broker, gw, cameras)
+    agent = _agent(tmp_path, broker, gw, cameras, fast_reconnect=False)
     try:
         control_room.wait_for(_is(status, state="online"), 20)
         reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/disarm")
@@ -261,7 +263,7 @@ def test_disarm_command_outlives_a_restart(
         assert agent.stop() == 0
     seen_before = {id(m) for m in control_room.messages}
     restarted_at = time.time()
-    agent = _agent(tmp_path, broker, gw, cameras)  # same data directory
+    agent = _agent(tmp_path, broker, gw, cameras, fast_reconnect=False)  # same data dir
 
     def from_new_process(m: Received) -> bool:  # not a late message of the old one
         return id(m) not in seen_before and _is(status, connected=True)(m) and \

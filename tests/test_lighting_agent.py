@@ -78,8 +78,8 @@ def _start_agent(tmp_path: Path, broker: Broker, state_file: Path,
         {"id": "flaky", "relay": {**sim, "channel": 2, "fail_if_exists": str(unplugged)},
          "rules": [{"name": "night", "on": on_at, "off": off_at}]},
     ]}
-    config = write_config(tmp_path / "agent.yaml", base_config(
-        tmp_path, broker.url, gateway=GW, lighting=lighting))
+    config = write_config(tmp_path / "agent.yaml", base_config(  # a gateway's reconnect
+        tmp_path, broker.url, gateway=GW, lighting=lighting, fast_reconnect=False))
     return AgentProcess(config, tmp_path / "agent.log").start()
 
 

@@ -19,11 +19,16 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 
 
 def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
-                site: str = "testsite", **sections: Any) -> dict[str, Any]:
-    """The smallest config for a test agent; extra sections are merged in."""
+                site: str = "testsite", *, fast_reconnect: bool = True,
+                **sections: Any) -> dict[str, Any]:
+    """The smallest config for a test agent; extra sections are merged in. Reconnects are
+    fast (0.2-1 s) unless ``fast_reconnect=False`` (the defaults: 1 s up to 60 s)."""
+    mqtt: dict[str, Any] = {"url": broker_url}
+    if fast_reconnect:
+        mqtt.update(reconnect_min_s=0.2, reconnect_max_s=1.0)
     config: dict[str, Any] = {
         "gateway": {"id": gateway, "site": site, "clock_sync": "assume_synced"},
-        "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "mqtt": mqtt,
         "storage": {"data_dir": str(tmp / f"data-{gateway}")},
         "health": {"interval_s": 60},
         "http": {"enabled": False},
