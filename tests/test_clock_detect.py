@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ import pytest
 from edge_agent.clock import kernel_reports_synced
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
-from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.mqtt_client import ControlRoom, Received, json_on
 
 ROOT = Path(__file__).resolve().parent.parent
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -67,13 +68,8 @@ def _start(tmp: Path, broker: Broker, gw: str, flag: bool) -> tuple[AgentProcess
     return agent.start(), relays
 
 
-def _light(gw: str, **fields: object) -> object:
-    def match(m: Received) -> bool:
-        if m.topic != f"commune/testsite/{gw}/light/main/state":
-            return False
-        body = m.json()
-        return all(body.get(k) == v for k, v in fields.items())
-    return match
+def _light(gw: str, **fields: object) -> Callable[[Received], bool]:
+    return json_on(f"commune/testsite/{gw}/light/main/state", **fields)
 
 
 def _ts_of(body: dict[str, object]) -> float:

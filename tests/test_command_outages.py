@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from paho.mqtt.properties import Properties
 
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
-from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.mqtt_client import ControlRoom, Received, json_on
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -63,13 +64,8 @@ def _replies(room: ControlRoom, topic: str) -> list[dict[str, Any]]:
         return [m.json() for m in room.messages if m.topic == topic]
 
 
-def _light(base: str, circuit: str, **fields: Any) -> Any:
-    def match(m: Received) -> bool:
-        if m.topic != f"{base}/light/{circuit}/state":
-            return False
-        body = m.json()
-        return all(body.get(k) == v for k, v in fields.items())
-    return match
+def _light(base: str, circuit: str, **fields: Any) -> Callable[[Received], bool]:
+    return json_on(f"{base}/light/{circuit}/state", **fields)
 
 
 def test_commands_queued_while_stopped_expired_one_never_runs_other_runs_once(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
-from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.mqtt_client import ControlRoom, Received, json_on
 
 GW = "gw-light"
 BASE = f"commune/testsite/{GW}"
@@ -26,12 +26,7 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def state_of(circuit: str, base: str = BASE, **expected: Any) -> Callable[[Received], bool]:
-    def match(m: Received) -> bool:
-        if m.topic != f"{base}/light/{circuit}/state":
-            return False
-        body = m.json()
-        return all(body.get(k) == v for k, v in expected.items())
-    return match
+    return json_on(f"{base}/light/{circuit}/state", **expected)
 
 
 def after(room: ControlRoom, seen: int, predicate: Callable[[Received], bool],

@@ -26,6 +26,16 @@ class Received:
         return json.loads(self.payload)
 
 
+def json_on(topic: str, **fields: Any) -> Callable[[Received], bool]:
+    """A ``wait_for`` predicate: a message on ``topic`` whose JSON has these field values."""
+    def match(m: Received) -> bool:
+        if m.topic != topic:
+            return False
+        body = m.json()
+        return all(body.get(k) == v for k, v in fields.items())
+    return match
+
+
 class SubAcks:
     """Subscribes through ``client`` and waits for the broker's SUBACKs: from then on nothing
     published to those filters is missed (a fixed short sleep was not enough on a loaded
