@@ -127,9 +127,21 @@ class MqttLink:
 
     def _watch_connack(self, client: aiomqtt.Client) -> None:
         """Note the broker's MQTT 5 Receive Maximum: sending more in flight is a protocol
-        error that a strict broker answers by disconnecting."""
+        error that a strict broker answers by disconnecting. And a broker that hangs up
+        before its CONNACK fails the attempt at once (aiomqtt would wait its full timeout,
+        10 s per attempt whatever the backoff says)."""
         self.broker_receive_maximum = None
         aiomqtt_on_connect = client._client.on_connect
+        aiomqtt_on_disconnect = client._client.on_disconnect
+
+        def on_disconnect(*args: Any) -> None:
+            if not client._connected.done():
+                client._connected.set_exception(
+                    aiomqtt.MqttError("the broker closed the connection before CONNACK"))
+            elif aiomqtt_on_disconnect is not None:
+                aiomqtt_on_disconnect(*args)
+
+        client._client.on_disconnect = on_disconnect
 
         def on_connect(*args: Any) -> None:
             props = args[4] if len(args) > 4 else None

@@ -161,3 +161,38 @@ async def test_link_reconnect_delay_grows_to_its_cap_and_stays_there(
     for gap, want in zip(gaps, expected, strict=True):
         # at least the delay; at most the delay plus a refused attempt on a loaded machine
         assert want - 0.02 <= gap <= want + 0.4, (gaps, expected)
+
+
+async def test_a_peer_that_hangs_up_is_retried_on_the_backoff_not_a_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jitter_at_top: None) -> None:
+    """A TCP peer that accepts and hangs up before CONNACK (a proxy without its broker, a
+    broker out of connection slots). Each attempt must fail at once and the next follow the
+    backoff (0.2, 0.4, 0.8, 1.0 s), not wait aiomqtt's 10 s connect timeout (it did)."""
+    knocks: list[float] = []
+
+    def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        knocks.append(time.monotonic())
+        writer.close()
+
+    monkeypatch.setattr(agent_module, "build_components", lambda config: [])
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = write_config(tmp_path / "a.yaml", base_config(
+        tmp_path, f"mqtt://127.0.0.1:{port}", gateway="gw-hangup",
+        mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}))
+    agent = Agent(load_config(config))
+    runner = asyncio.create_task(agent.run())
+    try:
+        for _ in range(300):
+            if len(knocks) >= 5:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        agent.request_stop()
+        await asyncio.wait_for(runner, 15)
+        server.close()
+    assert len(knocks) >= 5, knocks
+    gaps = [b - a for a, b in itertools.pairwise(knocks[:5])]
+    print(f"reconnect gaps {[round(g, 2) for g in gaps]}")
+    for gap, want in zip(gaps, [0.2, 0.4, 0.8, 1.0], strict=True):
+        assert want - 0.02 <= gap <= want + 0.4, gaps
