@@ -171,3 +171,14 @@ def test_unit_filter_admits_the_calls_clock_detection_makes(tmp_path: Path) -> N
     assert line is not None
     missing = made - _filter_allows(line.group(1).split())
     assert not missing, f"the unit's SystemCallFilter= refuses {missing}"
+
+
+def test_the_seccomp_launcher_takes_the_kernels_answer_away() -> None:
+    """The launcher used above where the kernel reports a synced clock: under it, the kernel
+    check has no answer (None), so detection falls back to 'not known to be synced'."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.infra.no_clock_syscalls", sys.executable, "-c",
+         "from edge_agent.clock import kernel_reports_synced as k; print(k())"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
+    assert out == ["None"], out
