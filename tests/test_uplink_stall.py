@@ -3,15 +3,18 @@
 The publisher (tests/infra/burst.py: the agent's own Agent/Bus/Outbox/MqttLink) runs in its
 own network namespace and reaches mosquitto over a veth pair; the control room listens on
 127.0.0.1, a second listener of the same broker. Mid-burst, iptables inside the namespace
-DROPs all broker traffic both ways. Then:
+DROPs the broker's packets to the agent, and once 20 more messages reached the broker (their
+PUBACKs lost), the agent's packets too. Then:
 
 - the broker publishes the Last Will within 2.5 x keepalive (mosquitto: 1.5 x);
-- the agent notices by itself (unanswered keepalive ping or PUBACKs) and, once the link is
-  back, is online again within reconnect_max_s plus a margin;
+- the agent notices by itself (unanswered keepalive ping or PUBACKs); the link is kept down
+  until the reconnect backoff has grown to reconnect_max_s, and once it is back the agent is
+  online again within reconnect_max_s plus a margin;
 - every accepted message is delivered, in per-topic order; duplicates (sent before the
   stall, PUBACK lost in it) carry the same envelope ``id``.
 
-Once with fast settings, once with the defaults (keepalive 30 s, reconnect up to 60 s).
+Once with fast settings, once with the defaults (keepalive 30 s, reconnect up to 60 s; about
+three minutes, marked slow).
 """
 
 from __future__ import annotations
@@ -47,6 +50,15 @@ class Settings:
     reconnect_min_s: float
     reconnect_max_s: float
 
+    @property
+    def failures_to_cap(self) -> int:
+        """Failed attempts after which the next delay is drawn below reconnect_max_s itself
+        (full jitter's ceiling doubles from reconnect_min_s per attempt)."""
+        attempt = 0
+        while self.reconnect_min_s * 2 ** attempt < self.reconnect_max_s:
+            attempt += 1
+        return attempt + 1
+
     def mqtt(self) -> dict[str, Any]:
         return {"keepalive_s": self.keepalive_s, "reconnect_min_s": self.reconnect_min_s,
                 "reconnect_max_s": self.reconnect_max_s}
@@ -76,9 +88,12 @@ class Stall:
             ["INPUT", "-p", "tcp", "-s", ns.host_ip, "--sport", str(port), "-j", "DROP"]]
         self.ns = ns
 
-    def begin(self) -> None:
-        for rule in self.rules:
-            self.ns.exec("iptables", "-I", *rule)
+    def begin_inbound(self) -> None:
+        """The broker's packets (PUBACKs) stop arriving; the agent's still get through."""
+        self.ns.exec("iptables", "-I", *self.rules[1])
+
+    def begin_outbound(self) -> None:
+        self.ns.exec("iptables", "-I", *self.rules[0])
 
     def end(self) -> None:
         for rule in self.rules:
@@ -98,17 +113,26 @@ def _status(state: str, after: int, room: ControlRoom) -> Any:
     return match
 
 
-def _logged_at(pub: BurstProcess, text: str, after: float, timeout: float) -> float:
-    """When the publisher first logged ``text`` after ``after`` (its log's own timestamps)."""
+def _logged_times(pub: BurstProcess, text: str, after: float) -> list[float]:
+    """When the publisher logged ``text`` since ``after`` (its log's own timestamps)."""
+    return [t for t in (datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                        for line in pub.log().splitlines() if text in line) if t >= after]
+
+
+def _wait_logged(pub: BurstProcess, text: str, after: float, count: int,
+                 timeout: float) -> list[float]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in pub.log().splitlines():
-            if text in line:
-                logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                if logged >= after:
-                    return logged
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not logged within {timeout} s:\n{pub.log()[-3000:]}")
+    while len(times := _logged_times(pub, text, after)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} logged {len(times)}/{count} times in {timeout} s:"
+                                 f"\n{pub.log()[-3000:]}")
+        time.sleep(0.1)
+    return times
+
+
+def _burst_count(room: ControlRoom) -> int:
+    with room._cond:
+        return sum("/burst/" in m.topic for m in room.messages)
 
 
 def _delivered(room: ControlRoom, accepted: set[int]) -> dict[int, list[dict[str, Any]]]:
@@ -141,20 +165,33 @@ def run_stall(tmp_path: Path, ns: Netns, settings: Settings) -> None:
         room.wait_for(_status("online", 0, room), 30)
         pub.send("burst 4000 10")  # ~10 per group commit: still going when the link stalls
         pub.wait_accepted(600, 60)
-        seen = len(room.messages)
+        # the inbound half first: messages that still reach the broker lose their PUBACK,
+        # so the agent must send them again (duplicates, which must keep their id); then
+        # the outbound half: the broker hears nothing more
         stalled_at = time.time()
-        stall.begin()
+        stall.begin_inbound()
+        burst_seen = _burst_count(room)
+        room.wait_for(lambda m: "/burst/" in m.topic, 15, count=burst_seen + 20)
+        silent_at = time.time()
+        seen = len(room.messages)
+        stall.begin_outbound()
         room.wait_for(_status("offline", seen, room), 2.5 * settings.keepalive_s + 10)
-        will_after = time.time() - stalled_at
-        noticed_after = _logged_at(pub, "unavailable", stalled_at,
-                                   2.5 * settings.keepalive_s + 10) - stalled_at
+        will_after = time.time() - silent_at
+        noticed_after = _wait_logged(pub, "unavailable", stalled_at, 1,
+                                     2.5 * settings.keepalive_s + 10)[0] - stalled_at
         pub.wait_line("BURST-DONE", 120)  # accepted on disk all through the stall
         pub.send("burst 300 10")
         pub.wait_line("BURST-DONE", 60)
-        print(f"\nLast Will {will_after:.1f} s after the stall, agent noticed after "
-              f"{noticed_after:.1f} s (keepalive {settings.keepalive_s} s)")
+        print(f"\nLast Will {will_after:.1f} s after the broker last heard the agent, the "
+              f"agent noticed "
+              f"{noticed_after:.1f} s after it last heard the broker (keepalive "
+              f"{settings.keepalive_s} s)")
         assert will_after <= 2.5 * settings.keepalive_s
         assert noticed_after <= 2.5 * settings.keepalive_s, pub.log()[-2000:]
+        # keep the link down until the backoff has grown to reconnect_max_s: the bound
+        # below is then the one that matters (each attempt also waits paho's 5 s for a SYN)
+        _wait_logged(pub, "unavailable", stalled_at, settings.failures_to_cap,
+                     2 * settings.reconnect_max_s + 6 * settings.failures_to_cap + 60)
         seen = len(room.messages)
         stall.end()
         back_at = time.time()
@@ -174,6 +211,7 @@ def run_stall(tmp_path: Path, ns: Netns, settings: Settings) -> None:
         broker.stop()
     assert len(pub.accepted) == 4300
     duplicates = sum(len(r) - 1 for r in receipts.values())
+    assert duplicates >= 20, "messages whose PUBACK was lost were not sent again"
     for k, copies in receipts.items():
         assert len({c["id"] for c in copies}) == 1, f"copies of message {k} differ: {copies}"
     last_n: dict[int, int] = {}
@@ -189,6 +227,6 @@ def test_silent_stall_with_fast_settings(tmp_path: Path, netns: Netns) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_silent_stall_with_default_settings(tmp_path: Path, netns: Netns) -> None:
     run_stall(tmp_path, netns, DEFAULT)
