@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from edge_agent import __version__
 from edge_agent.backoff import full_jitter
 from edge_agent.bus import Bus
 from edge_agent.clock import clock_is_synced
+from edge_agent.command_log import CommandLog
 from edge_agent.commands import CommandRouter
 from edge_agent.components import build_components
 from edge_agent.config import ConfigError, LoadedConfig, load_config, redacted_dump
@@ -55,6 +57,7 @@ class Agent:
                              dropped_topic=f"{cfg.base_topic}/{OUTBOX_DROPPED.pattern}")
         self.bus = Bus(cfg.base_topic, self.outbox, self.state)
         self.router = CommandRouter(cfg.base_topic, self.bus.publish_reply)
+        self.command_log = CommandLog(data_dir / "commands.sqlite3")
         self.link = MqttLink(cfg, self.outbox, self.router, self._birth, self._last_will)
         self.bus.direct = self.link
         self.health = HealthReporter(self.outbox, data_dir, self.boot_time, self._health_extra)
@@ -120,6 +123,7 @@ class Agent:
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
         await self.outbox.open()
+        await self._open_command_log()
         try:
             async with asyncio.TaskGroup() as tg:
                 background = [
@@ -136,10 +140,22 @@ class Agent:
                 for task in background:
                     task.cancel()
         finally:
+            if self.router.command_log is not None:
+                self.router.command_log = None
+                await self.command_log.close()
             await self.outbox.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         log.info("stopped cleanly; %d message(s) wait in the outbox", self.outbox.stats().depth)
+
+    async def _open_command_log(self) -> None:
+        try:
+            await self.command_log.open()
+        except (sqlite3.Error, OSError) as exc:  # commands still run, only not de-duplicated
+            log.error("command log %s unusable: %s (redelivered commands may run twice)",
+                      self.loaded.config.storage.data_dir / "commands.sqlite3", exc)
+            return
+        self.router.command_log = self.command_log
 
     def request_stop(self) -> None:
         log.info("stop requested")

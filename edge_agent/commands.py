@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge_agent.command_log import CommandLog, identify, run_once
 from edge_agent.runtime import CommandError, CommandHandler, CommandRequest
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class CommandRouter:
         self._send_reply = send_reply
         self._clock = clock
         self._handlers: dict[tuple[str, str, bool], CommandHandler] = {}
+        self.command_log: CommandLog | None = None  # set once opened (agent.run)
         self.handled = 0
         self.rejected = 0
 
@@ -85,7 +87,11 @@ class CommandRouter:
                 reply["request_id"] = _parse_payload(cmd.payload).get("id")
             await self._reply(IncomingCommand(cmd.path, cmd.payload), reply)
             return
-        await self._reply(cmd, await self.execute(cmd.path, cmd.payload, cmd=cmd))
+        # a command the broker delivers again (we crashed before its PUBACK) is not run again
+        identity = identify(cmd.path, cmd.payload, cmd.correlation_data)
+        reply = await run_once(self.command_log, identity,
+                               lambda: self.execute(cmd.path, cmd.payload, cmd=cmd))
+        await self._reply(cmd, reply)
 
     async def execute(self, path: str, raw: bytes | dict[str, Any],
                       cmd: IncomingCommand | None = None) -> dict[str, Any]:

@@ -51,6 +51,15 @@ def paho_client(client: aiomqtt.Client) -> paho_mqtt.Client:
     return inner
 
 
+def connack_future(client: aiomqtt.Client) -> asyncio.Future[Any]:
+    """aiomqtt 2.5's future for the CONNACK (private, like ``_client``: checked here)."""
+    future = getattr(client, "_connected", None)
+    if not isinstance(future, asyncio.Future):
+        raise RuntimeError("aiomqtt no longer keeps its CONNACK future in '_connected': "
+                           "update edge_agent/mqtt_link.py")
+    return future
+
+
 class LinkDown(ConnectionError):
     """Raised by raw publishes while there is no broker connection."""
 
@@ -133,16 +142,32 @@ class MqttLink:
         client.pending_calls_threshold = 2 * mqtt.max_inflight + 100
         if not logging.getLogger("mqtt").isEnabledFor(logging.DEBUG):
             paho_client(client).disable_logger()  # paho formats a line per packet otherwise
+        # PUBACK a command only once it has been handled and its reply stored (_receive): if
+        # the gateway dies before, the broker delivers it again (the command log answers it)
+        paho_client(client).manual_ack_set(True)
         self._watch_connack(client)
         async with client:
             yield client
 
     def _watch_connack(self, client: aiomqtt.Client) -> None:
         """Note the broker's MQTT 5 Receive Maximum: sending more in flight is a protocol
-        error that a strict broker answers by disconnecting."""
+        error that a strict broker answers by disconnecting. And a broker that hangs up
+        before its CONNACK fails the attempt at once (aiomqtt would wait its full timeout,
+        10 s per attempt whatever the backoff says)."""
         self.broker_receive_maximum = None
         paho = paho_client(client)
         aiomqtt_on_connect = paho.on_connect
+        aiomqtt_on_disconnect = paho.on_disconnect
+        connected = connack_future(client)
+
+        def on_disconnect(*args: Any) -> None:
+            if not connected.done():
+                connected.set_exception(
+                    aiomqtt.MqttError("the broker closed the connection before CONNACK"))
+            elif aiomqtt_on_disconnect is not None:
+                aiomqtt_on_disconnect(*args)
+
+        paho.on_disconnect = on_disconnect
 
         def on_connect(*args: Any) -> None:
             props = args[4] if len(args) > 4 else None
@@ -277,8 +302,8 @@ class MqttLink:
             topic = message.topic.value
             payload = _as_bytes(message.payload)
             if topic.startswith(prefix):
-                self._spawn(self._router.handle(_incoming_command(topic[len(prefix):],
-                                                                  payload, message)))
+                self._spawn(self._handle_then_ack(client, message, topic[len(prefix):],
+                                                  payload))
                 continue
             for topic_filter, callback in self._raw_subs:
                 if message.topic.matches(topic_filter):
@@ -286,6 +311,18 @@ class MqttLink:
                         callback(topic, payload)
                     except Exception:
                         log.exception("mqtt: handler for %s failed", topic_filter)
+            self._ack(client, message)
+
+    async def _handle_then_ack(self, client: aiomqtt.Client, message: aiomqtt.Message,
+                               path: str, payload: bytes) -> None:
+        await self._router.handle(_incoming_command(path, payload, message))
+        self._ack(client, message)  # the reply is in the outbox (on disk) by now
+
+    def _ack(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        # a PUBACK belongs to the connection that delivered the message; after a reconnect
+        # the broker delivers it again instead
+        if message.qos > 0 and self._client is client:
+            paho_client(client).ack(message.mid, message.qos)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -21,14 +21,16 @@ def tls_context(mqtt: MqttConfig) -> ssl.SSLContext:
 
 def client_cert_hint(mqtt: MqttConfig, error: str) -> str:
     """Over TLS 1.3 a broker that wants a client certificate rejects it only after the
-    handshake: without one, the link sees its CONNECT go unanswered. aiomqtt says "Operation
-    timed out" only for that wait (TCP and TLS went through; a broker or uplink that is down
-    fails earlier with "timed out" / "Connection refused"), so only then, or on the TLS alert
-    itself, is the hint worth giving instead of a bare timeout."""
+    handshake: without one, the link sees its CONNECT answered by a closed connection (the
+    link says "closed the connection before CONNACK") or not at all ("Operation timed out":
+    TCP and TLS went through; a broker or uplink that is down fails earlier with "timed out"
+    / "Connection refused"), so only then, or on the TLS alert itself, is the hint worth
+    giving instead of a bare error."""
     if not mqtt.uses_tls or mqtt.tls.cert_file is not None:
         return ""
     text = error.lower()
-    if "operation timed out" in text or "certificate required" in text:
+    if "operation timed out" in text or "certificate required" in text or \
+            "before connack" in text:
         return (" (if the broker requires client certificates, set mqtt.tls.cert_file and "
                 "mqtt.tls.key_file)")
     return ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -17,6 +16,8 @@ from tests.infra.mqtt_client import ControlRoom, Received
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(120)
+READ_TIMEOUT_S = 4
+NOTICE_MARGIN_S = 1.5  # status publish + scheduling on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +27,16 @@ def moving_clip(artifacts_dir: Path) -> Path:
 
 def _camera(cam_id: str, url: str, **extra: Any) -> dict[str, Any]:
     cam: dict[str, Any] = {"id": cam_id, "url": url, "status_interval_s": 1,
-                           "read_timeout_s": 4, "reconnect_min_s": 0.5, "reconnect_max_s": 2}
+                           "read_timeout_s": READ_TIMEOUT_S, "reconnect_min_s": 0.5,
+                           "reconnect_max_s": 2}
     cam.update(extra)
     return cam
 
 
 def _agent(tmp: Path, broker: Broker, gw: str, cameras: list[dict[str, Any]],
-           health_s: float = 60) -> AgentProcess:
+           health_s: float = 60, fast_reconnect: bool = True) -> AgentProcess:
     cfg = base_config(tmp, broker.url, gateway=gw, cameras=cameras,
-                      health={"interval_s": health_s})
+                      health={"interval_s": health_s}, fast_reconnect=fast_reconnect)
     return AgentProcess(write_config(tmp / f"{gw}.yaml", cfg), tmp / f"{gw}.log").start()
 
 
@@ -132,9 +134,9 @@ def test_hung_killed_and_restarted_camera_without_delaying_the_others(
                                         _is(f"{gw}/camera/a/status", state="offline")(m), 12)
         t_offline = _wall(offline[0])
         print(f"hung camera offline after {t_offline - t_hang:.1f} s")
-        # "noticed in seconds": read_timeout_s is 4; 10 s is a generous bound for a loaded
-        # machine, and only a timing bound can prove the hang is noticed at all in time
-        assert t_offline - t_hang < 10
+        # docs/cameras.md: offline "within the read timeout" (read_timeout_s 4 here), plus
+        # NOTICE_MARGIN_S for publishing the status on a loaded machine
+        assert t_offline - t_hang < READ_TIMEOUT_S + NOTICE_MARGIN_S
         # The event loop stayed responsive: the command was answered while camera a's read
         # was still hanging (before its read timeout declared it offline).
         assert t_ping < t_offline, (t_ping - t_hang, t_offline - t_hang)
@@ -157,7 +159,7 @@ def test_hung_killed_and_restarted_camera_without_delaying_the_others(
         dead = control_room.wait_for(lambda m: control_room.messages.index(m) >= n and
                                      _is(f"{gw}/camera/a/status", state="offline")(m), 12)
         print(f"killed camera offline after {_wall(dead[0]) - t_kill:.1f} s")
-        assert _wall(dead[0]) - t_kill < 10
+        assert _wall(dead[0]) - t_kill < READ_TIMEOUT_S + NOTICE_MARGIN_S
         time.sleep(3)  # stays down a while: several reconnect attempts fail
         restarted = RtspServer(moving_clip, port=port).start()
         servers.append(restarted)
@@ -236,16 +238,22 @@ def test_tiny_media_quota_deletes_oldest_and_agent_keeps_running(
         assert health["ok"]
     finally:
         agent.stop()
-    assert json.dumps(start[0].json())  # the event payload is plain JSON
+    event = start[0].json()  # the documented fields of a motion start, with real values
+    assert event["camera"] == "gate" and event["event_id"] and event["started_at"], event
+    assert event["boxes"] and all(0.0 <= v <= 1.0 for box in event["boxes"] for v in box)
+    assert 0.0 < event["score"] <= event["peak_score"] <= 1.0, event
+    assert event["snapshot"].startswith("gate/") and event["snapshot"].endswith(".jpg")
 
 
 def test_disarm_command_outlives_a_restart(
         broker: Broker, control_room: ControlRoom, tmp_path: Path, moving_clip: Path) -> None:
     """A camera disarmed for maintenance must not re-arm itself at the next power cut."""
     gw = "gw-cam-arming"
-    cameras = [_camera("gate", str(moving_clip), decode="keyframes")]
+    # a gateway's reconnect settings, for the camera and for MQTT (not the fast test ones)
+    cameras = [{k: v for k, v in _camera("gate", str(moving_clip), decode="keyframes").items()
+                if k not in ("reconnect_min_s", "reconnect_max_s")}]
     status = f"{gw}/camera/gate/status"
-    agent = _agent(tmp_path, broker, gw, cameras)
+    agent = _agent(tmp_path, broker, gw, cameras, fast_reconnect=False)
     try:
         control_room.wait_for(_is(status, state="online"), 20)
         reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/disarm")
@@ -255,7 +263,7 @@ def test_disarm_command_outlives_a_restart(
         assert agent.stop() == 0
     seen_before = {id(m) for m in control_room.messages}
     restarted_at = time.time()
-    agent = _agent(tmp_path, broker, gw, cameras)  # same data directory
+    agent = _agent(tmp_path, broker, gw, cameras, fast_reconnect=False)  # same data dir
 
     def from_new_process(m: Received) -> bool:  # not a late message of the old one
         return id(m) not in seen_before and _is(status, connected=True)(m) and \

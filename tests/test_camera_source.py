@@ -192,7 +192,9 @@ def test_hung_rtsp_server_is_detected_and_reconnected(moving_clip: Path) -> None
         while len(states) < 2 and time.monotonic() < hung_at + 15:
             time.sleep(0.05)
         assert len(states) >= 2 and states[1][1] == "offline"
-        assert states[1][0] - hung_at < 10  # the source itself gives up (no thread stuck)
+        # the source itself gives up (no thread stuck) within its read timeout (3 s), with
+        # 1.5 s margin for a loaded machine
+        assert states[1][0] - hung_at < 3 + 1.5, states[1][0] - hung_at
         assert "pw9" not in str(states) and "bob" not in str(states)
         server.resume()
         while not any(s == "online" for _, s, _ in states[2:]) and \

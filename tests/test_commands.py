@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,9 +24,9 @@ from pydantic import BaseModel, ConfigDict
 
 from edge_agent.agent import Agent
 from edge_agent.config import load_config
-from edge_agent.runtime import CommandError, CommandRequest
+from edge_agent.runtime import CommandError, CommandRequest, MessageClass
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
-from tests.infra.broker import Broker
+from tests.infra.broker import Broker, free_port
 from tests.infra.mqtt_client import ControlRoom, Received
 
 
@@ -42,13 +43,20 @@ def _start_agent(tmp: Path, broker: Broker, gateway: str, **sections: Any
     return AgentProcess(config, tmp / f"{gateway}.log").start(), f"commune/testsite/{gateway}"
 
 
+MQTT_SECRET = "mqtt-Pa55-9f2c"
+HTTP_SECRET = "http-T0ken-77ab"
+
+
 @pytest.fixture(scope="module")
 def v5_agent(broker: Broker, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[AgentProcess, str, ControlRoom]]:
     tmp = tmp_path_factory.mktemp("cmd-v5")
     room = ControlRoom(broker.port, "commune/testsite/gw-cmd5/#")
     room.subscribe("reply/bad/#")  # not overlapping the others: no duplicates
-    agent, base = _start_agent(tmp, broker, "gw-cmd5")
+    # secrets the broker ignores (anonymous allowed) but config/get must never show
+    agent, base = _start_agent(tmp, broker, "gw-cmd5",
+                               mqtt={"username": "gw-cmd5", "password": MQTT_SECRET},
+                               http={"enabled": False, "token": HTTP_SECRET})
     try:
         _online(room, base)
         yield agent, base, room
@@ -85,7 +93,7 @@ def test_ping_with_response_topic_and_correlation_data(
     assert reply["command"] == "ping"
     assert {"v", "ts", "id"} <= set(reply)
     assert "seq" not in reply, "a reply outside the base topic is not in the seq stream"
-    time.sleep(0.5)
+    room.barrier(base)
     assert len(_replies_to(room, correlation)) == 1
     assert not [m for m in room.messages if m.topic == f"{base}/cmd/ping/result"], \
         "a command with a response topic gets its reply there only"
@@ -96,7 +104,36 @@ def test_without_response_topic_reply_goes_to_result_echoing_id(
     _, base, room = v5_agent
     reply = room.command(base, "outbox/stats", {"id": "req-42"})
     assert reply["ok"] is True and reply["request_id"] == "req-42"
-    assert reply["outbox"]["depth"] >= 0 and "dropped" in reply["outbox"]
+    outbox = reply["outbox"]
+    assert outbox["max_bytes"] == 64 * 1024 * 1024  # storage.outbox_max_mb's default
+    assert outbox["dropped"] == {"telemetry": 0, "state": 0, "event": 0}
+    assert isinstance(outbox["depth"], int)  # its value: test_outbox_stats_counts_what_waits
+
+
+async def test_outbox_stats_counts_what_waits(tmp_path: Path) -> None:
+    """With no broker, what the command reports is what the outbox database holds."""
+    dead = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens: every message waits
+    config = write_config(tmp_path / "a.yaml", base_config(tmp_path, dead, gateway="gw-depth"))
+    agent = Agent(load_config(config))
+    runner = asyncio.create_task(agent.run())
+    try:
+        for _ in range(200):  # components start once the outbox is open
+            if "health" in agent.components:
+                break
+            await asyncio.sleep(0.05)
+        for n in range(7):
+            await agent.bus.publish("test/wait", {"n": n}, message_class=MessageClass.EVENT)
+        reply = await agent.router.execute("outbox/stats", {})
+        db = sqlite3.connect(f"file:{tmp_path}/data-gw-depth/outbox.sqlite3?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        finally:
+            db.close()
+        assert reply["ok"] is True and reply["outbox"]["depth"] == rows >= 7, (reply, rows)
+        assert reply["outbox"]["oldest_age_s"] >= 0
+    finally:
+        agent.request_stop()
+        await asyncio.wait_for(runner, 15)
 
 
 def test_config_get_redacts_secrets(v5_agent: tuple[AgentProcess, str, ControlRoom]) -> None:
@@ -104,6 +141,11 @@ def test_config_get_redacts_secrets(v5_agent: tuple[AgentProcess, str, ControlRo
     reply = room.command(base, "config/get", {}, response_topic="reply/cfg")
     assert reply["ok"] is True and len(reply["config_hash"]) == 12
     assert reply["config"]["gateway"]["id"] == "gw-cmd5"
+    assert reply["config"]["mqtt"]["username"] == "gw-cmd5"  # plain settings stay readable
+    assert reply["config"]["mqtt"]["password"] == "**********"
+    assert reply["config"]["http"]["token"] == "**********"
+    text = json.dumps(reply)
+    assert MQTT_SECRET not in text and HTTP_SECRET not in text, text
 
 
 def _iso(delta: timedelta) -> str:
@@ -132,7 +174,7 @@ def test_bad_commands_get_exactly_one_error_reply_each(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(_replies_to(room, c) for c in sent.values()):
         time.sleep(0.05)
-    time.sleep(0.7)  # a second reply would have arrived by now
+    room.barrier(base)  # a second reply would have arrived by now
     for name, _, _, _, words in BAD_COMMANDS:
         replies = _replies_to(room, sent[name])
         assert len(replies) == 1, f"{name}: {len(replies)} replies"
@@ -172,8 +214,9 @@ def test_mqtt311_agent_replies_on_result_topic(broker: Broker, tmp_path: Path) -
         room.publish(f"{base}/cmd/ping", {"id": "r-expired", "expires_at": "2020-01-01T00:00Z"})
         room.wait_for(lambda m: m.topic.endswith("/result") and m.json()["ok"] is False, 30,
                       count=3)
-        time.sleep(0.7)
-        results = [(m.topic, m.json()) for m in room.messages if m.topic.endswith("/result")]
+        room.barrier(base)
+        results = [(m.topic, m.json()) for m in room.messages if m.topic.endswith("/result")
+                   and not str(m.json().get("request_id")).startswith("barrier-")]
         assert len(results) == 4, results  # the ping, and exactly one per bad command
         errors = {body.get("request_id"): (topic, body) for topic, body in results
                   if body["ok"] is False}
@@ -228,7 +271,7 @@ async def test_typed_handler_wrong_types_and_crash_get_one_error_each(
         ok = await asyncio.to_thread(room.command, base, "test/pump-1/set", {"count": 7})
         assert ok == {**ok, "ok": True, "count": 7, "subject": "pump-1"}
         assert calls == [-1, 13, 7], "invalid payloads never reach the handler's logic"
-        await asyncio.sleep(0.5)
+        await asyncio.to_thread(room.barrier, base)
         results = [m for m in room.messages if m.topic == f"{base}/cmd/test/pump-1/set/result"]
         assert len(results) == len(cases) + 1
         assert agent.router.rejected == len(cases)

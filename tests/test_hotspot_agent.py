@@ -75,8 +75,9 @@ def test_agent_publishes_states_answers_probe_and_keeps_uptime(
          "probes": [{"probe": "http", "url": f"http://127.0.0.1:{hung_http}/",
                      "timeout_s": 10}]},  # hangs past the library checks below
     ]
-    config = write_config(tmp_path / "agent.yaml",
-                          base_config(tmp_path, broker.url, hotspots=hotspots))
+    config = write_config(tmp_path / "agent.yaml",  # a gateway's reconnect settings
+                          base_config(tmp_path, broker.url, hotspots=hotspots,
+                                      fast_reconnect=False))
     agent = AgentProcess(config, tmp_path / "agent.log").start()
     try:
         market_since = _states_probe_command_and_retained(control_room, broker)

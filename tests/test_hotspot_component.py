@@ -1,13 +1,16 @@
 """The hotspots component in-process: rounds spread over the interval, bounded concurrency,
-the health summary. Real loopback servers; the agent context is assembled from the real
-command router and retained-state cache, with a bus that records instead of sending (the
-outbox/MQTT path is covered by test_hotspot_agent.py)."""
+the health summary. Real loopback servers; the agent context is assembled from the real bus,
+outbox (on disk), command router, health reporter and retained-state cache; only the MQTT
+link is left out (that path is covered by test_hotspot_agent.py), so what the component
+published is read back from the outbox file."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import json
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -17,47 +20,55 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
+from edge_agent.bus import Bus
 from edge_agent.commands import CommandRouter
+from edge_agent.health import HealthReporter
 from edge_agent.hotspots.component import HotspotsComponent
 from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.hotspots.uptime import UptimeLedger, UptimeStore
-from edge_agent.runtime import AgentContext, HealthSource, MessageClass, RetainedState
+from edge_agent.outbox import Outbox
+from edge_agent.runtime import AgentContext, RetainedState
+
+BASE = "commune/testsite/gw-hotspots"
+Published = list[tuple[str, dict[str, Any], bool]]
 
 
-class RecordingBus:
-    def __init__(self, state: RetainedState) -> None:
-        self.state = state
-        self.sent: list[tuple[str, dict[str, Any], bool]] = []
+class Gateway:
+    """The agent's real publishing path without the MQTT link: envelope -> bus -> outbox on
+    disk (nothing sends, so every message stays there and is read back from the file), the
+    real command router and health reporter."""
 
-    async def publish(self, topic: str, payload: Mapping[str, Any] | bytes, *,
-                      retain: bool = False, qos: int = 1,
-                      message_class: MessageClass = MessageClass.STATE) -> None:
-        assert isinstance(payload, Mapping)
-        self.sent.append((topic, dict(payload), retain))
-        if retain:
-            self.state.update(topic, payload)
+    def __init__(self, ctx: AgentContext, outbox_path: Path, health: HealthReporter) -> None:
+        self.ctx = ctx
+        self.outbox_path = outbox_path
+        self.health = health
 
+    def sent(self) -> Published:
+        """(topic under the base, payload, retained) of every message accepted so far."""
+        with sqlite3.connect(f"file:{self.outbox_path}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT topic, payload, retain FROM messages ORDER BY id")
+            return [(t.removeprefix(BASE + "/"), json.loads(p), bool(r)) for t, p, r in rows]
 
-class Health:
-    def __init__(self) -> None:
-        self.sources: dict[str, HealthSource] = {}
-
-    def add_source(self, name: str, source: HealthSource) -> None:
-        self.sources[name] = source
+    def hotspots_health(self) -> dict[str, Any]:
+        return dict(self.health.sample()["hotspots"])
 
 
-def make_ctx(tmp_path: Path) -> tuple[AgentContext, RecordingBus, Health]:
-    async def no_reply(*_: Any) -> None:
-        return None
-
+@contextlib.asynccontextmanager
+async def gateway(tmp_path: Path, data_dir: Path | None = None) -> AsyncIterator[Gateway]:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_bytes=16 * 2**20, commit_window_s=0.01)
+    await outbox.open()
     state = RetainedState()
-    bus = RecordingBus(state)
-    health = Health()
+    bus = Bus(BASE, outbox, state)
+    health = HealthReporter(outbox, tmp_path, time.time())
     ctx = AgentContext(config=cast(Any, None), config_path=None, bus=bus,
-                       commands=CommandRouter("base", no_reply), health=health,
-                       mqtt_port=cast(Any, None), state=state, data_dir=tmp_path,
+                       commands=CommandRouter(BASE, bus.publish_reply), health=health,
+                       mqtt_port=cast(Any, None), state=state, data_dir=data_dir or tmp_path,
                        clock_synced=lambda: True, status=lambda: {})
-    return ctx, bus, health
+    try:
+        yield Gateway(ctx, path, health)
+    finally:
+        await outbox.close()
 
 
 async def tcp_hotspot(hotspot_id: str, interval_s: float
@@ -96,13 +107,15 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
         "id": f"h{i}", "interval_s": 8.0,
         "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]})
         for i, port in enumerate(ports)]
-    ctx, bus, health = make_ctx(tmp_path)
     component = HotspotsComponent(configs)
-    async with running(component, ctx):
-        for _ in range(600):  # poll, up to ~30 s
-            if len(first_seen) == 4:
+    async with gateway(tmp_path) as gw, running(component, gw.ctx):
+        for _ in range(600):  # poll, up to ~30 s: each answered its first round
+            if len(first_seen) == 4 and gw.hotspots_health()["up"] == 4:
                 break
             await asyncio.sleep(0.05)
+        summary = gw.hotspots_health()
+        sent = gw.sent()
+        ctx = gw.ctx
     for server in servers:
         server.close()
     assert len(first_seen) == 4
@@ -111,10 +124,17 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
     # hotspot i starts at i/4 of the 8 s interval: ~2 s apart, never all at once (an 8 s
     # interval leaves room for a loaded CI machine's hiccups of up to ~0.8 s)
     assert all(1.2 < g < 2.8 for g in gaps), gaps
-    summary = health.sources["hotspots"]()
-    assert summary["up"] >= 1 and set(summary["hotspots"]) == {"h0", "h1", "h2", "h3"}
-    assert all(retain for _, _, retain in bus.sent)
-    assert ctx.state.get("hotspot/h0/state") is not None
+    # all four answer: all four up, none degraded, down or unknown
+    assert (summary["up"], summary["degraded"], summary["down"], summary["unknown"]) == \
+        (4, 0, 0, 0), summary
+    assert set(summary["hotspots"]) == {"h0", "h1", "h2", "h3"}
+    states = [(topic, body) for topic, body, retain in sent if retain]
+    assert states and len(states) == len(sent), "hotspot states are retained"
+    assert {topic for topic, _ in states} == {f"hotspot/h{i}/state" for i in range(4)}
+    assert all({"v", "ts", "seq", "id"} <= set(body) for _, body in states)  # the envelope
+    for i in range(4):
+        state = ctx.state.get(f"hotspot/h{i}/state")
+        assert isinstance(state, Mapping) and state["state"] == "up", (i, state)
 
 
 @pytest.fixture
@@ -146,14 +166,13 @@ async def test_concurrency_is_bounded_and_probe_command_runs_a_round(
     config = HotspotConfig.model_validate({
         "id": "school", "interval_s": 60,
         "probes": [{"probe": "http", "name": f"page{i}", "url": url} for i in range(6)]})
-    ctx, _, _ = make_ctx(tmp_path)
     component = HotspotsComponent([config], max_concurrent=2)
-    async with running(component, ctx):
+    async with gateway(tmp_path) as gw, running(component, gw.ctx):
         for _ in range(600):  # wait for the first scheduled round (up to ~30 s)
             if gauge["total"] >= 6:
                 break
             await asyncio.sleep(0.05)
-        reply = await ctx.commands.execute("hotspot/school/probe", {})
+        reply = await gw.ctx.commands.execute("hotspot/school/probe", {})
     assert reply["ok"] is True, reply
     assert [p["probe"] for p in reply["probes"]] == [f"page{i}" for i in range(6)]
     assert all(p["ok"] for p in reply["probes"])
@@ -165,14 +184,15 @@ async def test_unusable_data_dir_still_monitors_without_uptime(tmp_path: Path) -
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
     server, config = await tcp_hotspot("clinic", 0.2)
-    ctx, bus, _ = make_ctx(blocker)
-    async with running(HotspotsComponent([config]), ctx):
+    async with gateway(tmp_path, data_dir=blocker) as gw, \
+            running(HotspotsComponent([config]), gw.ctx):
         for _ in range(600):  # poll, up to ~30 s
-            if any(p.get("state") == "up" for _, p, _ in bus.sent):
+            if any(p.get("state") == "up" for _, p, _ in gw.sent()):
                 break
             await asyncio.sleep(0.05)
+        sent = gw.sent()
     server.close()
-    up = [p for _, p, _ in bus.sent if p.get("state") == "up"]
+    up = [p for _, p, _ in sent if p.get("state") == "up"]
     assert up and up[-1]["uptime_24h_pct"] is None
 
 
@@ -200,11 +220,10 @@ async def test_uptime_ledger_is_only_touched_on_the_loop_and_loses_nothing(
     """Flushes hand SQLite a detached copy: a take() in a worker thread while the loop records
     could lose seconds or fail with 'dictionary changed size during iteration'."""
     server, config = await tcp_hotspot("market", 0.1)
-    ctx, _, _ = make_ctx(tmp_path)
     component = HotspotsComponent([config], flush_s=0.02)
     ledger = LoopOnlyLedger()
     component.ledger = ledger
-    async with running(component, ctx):
+    async with gateway(tmp_path) as gw, running(component, gw.ctx):
         for _ in range(600):  # poll, up to ~30 s
             if ledger.recorded > 0.5:
                 break

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aiohttp import web
 
-from drivers.probes import ProbeSetupError, build_probe
+from drivers.probes import build_probe
 from drivers.probes.http import HttpProbeConfig
 from drivers.probes.tcp import TcpProbeConfig
+from tests.infra.netns import PING_GROUP_RANGE, PingGroupRange
 
 PORTAL = "<html><title>Xuan Truong free wifi</title><body>Welcome</body></html>"
 
@@ -119,22 +123,27 @@ async def test_dns_probe_resolves_localhost() -> None:
     assert "127.0.0.1" in result.detail["addresses"] or "::1" in result.detail["addresses"]
 
 
+@contextlib.contextmanager
+def starved_default_executor(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """The loop's default executor with its only thread busy: anything queued there waits."""
+    starved = ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    starved.submit(release.wait)
+    loop.set_default_executor(starved)
+    try:
+        yield
+    finally:
+        release.set()
+
+
 async def test_probes_resolve_names_without_the_default_executor(server: str) -> None:
     """A dead DNS server leaves getaddrinfo threads hanging after their probe timed out.
     Probes resolve on their own pool, so a starved default executor (the one the agent uses
     for disk and SQLite) does not stop them, and they do not add to it."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from drivers.probes.dns import DnsProbeConfig
-    from drivers.probes.icmp import IcmpProbeConfig
 
-    loop = asyncio.get_running_loop()
-    starved = ThreadPoolExecutor(max_workers=1)
-    release = threading.Event()
-    starved.submit(release.wait)  # its only thread is busy: anything queued here waits
-    loop.set_default_executor(starved)
     port = int(server.rsplit(":", 1)[1].split("/")[0])
-    try:
+    with starved_default_executor(asyncio.get_running_loop()):
         async with asyncio.timeout(10):
             dns = await build_probe(DnsProbeConfig(query="localhost")).run()
             tcp = await build_probe(TcpProbeConfig(host="localhost", port=port,
@@ -145,14 +154,28 @@ async def test_probes_resolve_names_without_the_default_executor(server: str) ->
                 http = await http_probe.run()
             finally:
                 await http_probe.close()
-            try:  # icmplib would resolve the name in the default executor
-                icmp_error = (await build_probe(IcmpProbeConfig(
-                    host="localhost", count=1, timeout_s=2)).run()).error
-            except ProbeSetupError:  # unprivileged ping not allowed here: resolved anyway
-                icmp_error = None
-    finally:
-        release.set()
     assert dns.ok, dns.error
     assert tcp.ok, tcp.error
     assert http.ok, http.error
-    assert icmp_error is None
+
+
+def _unprivileged_icmp_allowed() -> bool:
+    low, high = (int(v) for v in PING_GROUP_RANGE.read_text().split())
+    return low <= os.getgid() <= high
+
+
+async def test_icmp_probe_resolves_without_the_default_executor() -> None:
+    """icmplib would resolve the name in the default executor; the probe must not. Needs
+    unprivileged ICMP: as root the test allows it for its duration (as the netns tests do)."""
+    from drivers.probes.icmp import IcmpProbeConfig
+
+    allow: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if not _unprivileged_icmp_allowed():
+        if os.geteuid() != 0:
+            pytest.skip("unprivileged ICMP is not allowed here and only root may allow it")
+        allow = PingGroupRange("0 2147483647")
+    with allow, starved_default_executor(asyncio.get_running_loop()):
+        async with asyncio.timeout(10):
+            result = await build_probe(IcmpProbeConfig(host="localhost", count=1,
+                                                       timeout_s=2)).run()
+    assert result.ok and result.error is None, result

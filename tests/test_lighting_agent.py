@@ -10,7 +10,6 @@ circuit works; a malformed override gets exactly one error reply.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 from contract import utc_iso
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
-from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.mqtt_client import ControlRoom, Received, json_on
 
 GW = "gw-light"
 BASE = f"commune/testsite/{GW}"
@@ -28,12 +27,7 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def state_of(circuit: str, base: str = BASE, **expected: Any) -> Callable[[Received], bool]:
-    def match(m: Received) -> bool:
-        if m.topic != f"{base}/light/{circuit}/state":
-            return False
-        body = m.json()
-        return all(body.get(k) == v for k, v in expected.items())
-    return match
+    return json_on(f"{base}/light/{circuit}/state", **expected)
 
 
 def after(room: ControlRoom, seen: int, predicate: Callable[[Received], bool],
@@ -80,8 +74,8 @@ def _start_agent(tmp_path: Path, broker: Broker, state_file: Path,
         {"id": "flaky", "relay": {**sim, "channel": 2, "fail_if_exists": str(unplugged)},
          "rules": [{"name": "night", "on": on_at, "off": off_at}]},
     ]}
-    config = write_config(tmp_path / "agent.yaml", base_config(
-        tmp_path, broker.url, gateway=GW, lighting=lighting))
+    config = write_config(tmp_path / "agent.yaml", base_config(  # a gateway's reconnect
+        tmp_path, broker.url, gateway=GW, lighting=lighting, fast_reconnect=False))
     return AgentProcess(config, tmp_path / "agent.log").start()
 
 
@@ -108,7 +102,7 @@ def _state_is_retained_and_bad_commands_get_one_error(room: ControlRoom,
     bad = room.command(BASE, "light/main-road/override",
                        {"state": "on", "until": "tomorrow 05:00"})
     assert bad["ok"] is False and "until" in bad["error"]
-    time.sleep(0.5)
+    room.barrier(BASE)  # a second reply would have arrived before this one
     replies = [m for m in room.messages
                if m.topic == f"{BASE}/cmd/light/main-road/override/result"]
     assert len(replies) == 1

@@ -17,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.lighting.schedule import (
+    LOOKAHEAD_DAYS,
     Location,
     Override,
     Rule,
@@ -229,12 +230,18 @@ instants = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027,
 
 @settings(max_examples=120, deadline=None)
 @given(instant=instants, place=st.sampled_from(PLACES), rules=st.sampled_from(RULE_SETS),
-       default=st.booleans())
+       default=st.booleans(), share=st.floats(0.0, 1.0))
 def test_next_change_is_exact(instant: datetime, place: tuple[Location, ZoneInfo],
-                              rules: list[Rule], default: bool) -> None:
+                              rules: list[Rule], default: bool, share: float) -> None:
     loc, tz = place
     d = evaluate(rules, None, default, instant, loc, tz)
     if d.next_change is None:
+        # "no change within the look-ahead": then the state holds until its horizon, local
+        # midnight LOOKAHEAD_DAYS ahead (checked every 6 h and at a drawn instant)
+        horizon = instant + timedelta(days=LOOKAHEAD_DAYS - 1)
+        probes = [instant + timedelta(hours=6 * k) for k in range(1, 4 * LOOKAHEAD_DAYS - 4)]
+        for moment in [*probes, instant + (horizon - instant) * share]:
+            assert evaluate(rules, None, default, moment, loc, tz).state == d.state, moment
         return
     assert d.next_change > instant
     just_before = d.next_change - timedelta(microseconds=1)

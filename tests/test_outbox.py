@@ -379,3 +379,34 @@ async def test_close_during_the_commit_window_returns_and_keeps_everything(
         assert reopened.stats().depth == 2
     finally:
         await reopened.close()
+
+
+# -- storage settings: the basis of the power-cut promise ----------------------------------
+async def test_outbox_opens_with_wal_and_synchronous_full(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WAL + synchronous=FULL: a commit is fsynced before put() returns, so a power cut
+    loses nothing accepted. NORMAL would be faster and lose the last commits at a power cut.
+    synchronous is a setting of the connection, so it is read on the outbox's own one
+    (whichever sqlite3.connect made it); the journal mode is stored in the file."""
+    made: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+
+    def recording_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)
+        made.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", recording_connect)
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_bytes=1_000_000)
+    await outbox.open()
+    try:
+        monkeypatch.setattr(sqlite3, "connect", real_connect)
+        await outbox.put(OutgoingMessage(f"{BASE}/x", b"{}"))
+        assert made, "the outbox did not open its database with sqlite3.connect"
+        modes = {conn.execute("PRAGMA synchronous").fetchone()[0] for conn in made}
+        assert modes == {2}, f"synchronous must be FULL (2) on every connection: {modes}"
+    finally:
+        await outbox.close()
+    with sqlite3.connect(path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

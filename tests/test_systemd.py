@@ -71,8 +71,13 @@ def test_unit_security_exposure_is_low(tmp_path: Path) -> None:
     result = subprocess.run([str(ANALYZE), "security", "--offline=yes", str(unit)],
                             capture_output=True, text=True, timeout=60)
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", result.stdout)
-    if match is None:
-        pytest.skip(f"systemd-analyze security --offline not supported here: {result.stderr}")
+    assert match is not None, f"no exposure level in the output:\n{result.stdout}\n{result.stderr}"
+    # The score must not be bought with ProtectClock=: it forbids adjtimex(2), and clock
+    # detection (gateway.clock_sync: detect) would then see "unsynced" forever on boxes
+    # without timesyncd, and never switch the lights on schedule.
+    assert "Service.ProtectClock" not in unit_settings()
+    clock = [line for line in result.stdout.splitlines() if " ProtectClock=" in line]
+    assert clock and not clock[0].lstrip().startswith("✓"), clock  # analysed, and unset
     print(f"\nsystemd-analyze security exposure: {match.group(1)} {match.group(2)}")
     assert float(match.group(1)) <= 3.0, result.stdout  # "OK" band; regressions fail here
 
@@ -87,6 +92,9 @@ def test_unit_has_the_required_settings() -> None:
     assert s["Service.ProtectSystem"] == ["strict"]
     assert s["Service.ReadWritePaths"] == ["/var/lib/edge-agent"]
     assert s["Service.NoNewPrivileges"] == ["yes"]
+    # clock detection reads adjtimex(2): neither ProtectClock= nor a filter without it
+    assert "Service.ProtectClock" not in s
+    assert "adjtimex" in s["Service.SystemCallFilter"][0].split()
     assert any(v.startswith("mqtt_password:") for v in s["Service.LoadCredential"])
     # ICMP goes through unprivileged ICMP sockets: no raw-socket capability is handed out
     assert s.get("Service.AmbientCapabilities") == [""]

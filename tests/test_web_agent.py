@@ -4,6 +4,7 @@ parse and move, /healthz through a broker outage."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,15 +103,17 @@ def test_metrics_parse_and_move_when_the_agent_works(
     assert later[("edge_agent_commands_handled_total", ())] >= \
         first[("edge_agent_commands_handled_total", ())] + 1
     assert later[("edge_agent_uptime_seconds", ())] > first[("edge_agent_uptime_seconds", ())]
-    assert later[("process_cpu_seconds_total", ())] > 0
+    # the pulse and the publishing cost CPU time: the counter moved (ticks are 10 ms)
+    assert later[("process_cpu_seconds_total", ())] > first[("process_cpu_seconds_total", ())]
 
 
 def test_healthz_stays_up_while_spooling_through_a_broker_outage(
         tmp_path: Path, private_broker: Broker) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # the default reconnect settings (1 s growing up to 60 s), as on a gateway
     config: dict[str, Any] = web_config(tmp_path, private_broker.port, port,
-                                        health={"interval_s": 1})
+                                        fast_reconnect=False, health={"interval_s": 1})
     agent = start_web_agent(tmp_path, config)
     try:
         wait_until(lambda: metrics(url)[("edge_agent_mqtt_connected", ())] == 1, what="link")
@@ -122,7 +125,11 @@ def test_healthz_stays_up_while_spooling_through_a_broker_outage(
         status, body = get(f"{url}/healthz")
         assert status == 200 and b"spooling" in body  # within bounds: still healthy
         private_broker.start()
+        back = time.monotonic()
+        # lights, hotspot and health spooled meanwhile: all replayed, within the largest
+        # reconnect delay (reconnect_max_s, 60 s) plus 10 s for connecting and draining
         wait_metrics(url, lambda m: m[("edge_agent_mqtt_connected", ())] == 1
-                     and m[("edge_agent_outbox_depth", ())] == 0, "replay", timeout=20)
+                     and m[("edge_agent_outbox_depth", ())] == 0, "replay", timeout=70)
+        print(f"\nreplayed {time.monotonic() - back:.1f} s after the broker came back")
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]

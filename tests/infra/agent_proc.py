@@ -19,11 +19,16 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 
 
 def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
-                site: str = "testsite", **sections: Any) -> dict[str, Any]:
-    """The smallest config for a test agent; extra sections are merged in."""
+                site: str = "testsite", *, fast_reconnect: bool = True,
+                **sections: Any) -> dict[str, Any]:
+    """The smallest config for a test agent; extra sections are merged in. Reconnects are
+    fast (0.2-1 s) unless ``fast_reconnect=False`` (the defaults: 1 s up to 60 s)."""
+    mqtt: dict[str, Any] = {"url": broker_url}
+    if fast_reconnect:
+        mqtt.update(reconnect_min_s=0.2, reconnect_max_s=1.0)
     config: dict[str, Any] = {
         "gateway": {"id": gateway, "site": site, "clock_sync": "assume_synced"},
-        "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        "mqtt": mqtt,
         "storage": {"data_dir": str(tmp / f"data-{gateway}")},
         "health": {"interval_s": 60},
         "http": {"enabled": False},
@@ -38,17 +43,18 @@ def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
 
 class AgentProcess:
     def __init__(self, config_path: Path, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: list[str] | None = None) -> None:
         self.config_path = config_path
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
+        self.prefix = prefix or []  # e.g. a launcher that execs the agent in a namespace
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "--log-level", "debug", "run", "-c",
-             str(self.config_path)], stdout=log, stderr=log, env=self.env)
+            [*self.prefix, sys.executable, "-m", "edge_agent", "--log-level", "debug", "run",
+             "-c", str(self.config_path)], stdout=log, stderr=log, env=self.env)
         return self
 
     def signal(self, sig: int) -> None:

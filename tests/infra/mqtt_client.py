@@ -26,6 +26,16 @@ class Received:
         return json.loads(self.payload)
 
 
+def json_on(topic: str, **fields: Any) -> Callable[[Received], bool]:
+    """A ``wait_for`` predicate: a message on ``topic`` whose JSON has these field values."""
+    def match(m: Received) -> bool:
+        if m.topic != topic:
+            return False
+        body = m.json()
+        return all(body.get(k) == v for k, v in fields.items())
+    return match
+
+
 class SubAcks:
     """Subscribes through ``client`` and waits for the broker's SUBACKs: from then on nothing
     published to those filters is missed (a fixed short sleep was not enough on a loaded
@@ -62,6 +72,7 @@ class ControlRoom:
                  client_id: str | None = None, clean: bool = True, host: str = "127.0.0.1",
                  **tls_and_auth: Any) -> None:
         self.messages: list[Received] = []
+        self.v5 = v5
         self._cond = threading.Condition()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
@@ -153,6 +164,18 @@ class ControlRoom:
             reply = self.wait_for(lambda m: m.topic == f"{base}/cmd/{path}/result" and
                                   m.json().get("request_id") == body["id"], timeout)
         return dict(reply[0].json())
+
+    def barrier(self, base: str, timeout: float = 30.0) -> None:
+        """Wait for the reply to one more ``ping`` instead of sleeping before counting replies:
+        the agent's replies leave its outbox in order and the broker keeps that order to one
+        subscriber, so a second reply to any command answered before has arrived by then."""
+        tag = uuid.uuid4().hex[:8]
+        if self.v5:
+            reply = self.command(base, "ping", {}, response_topic=f"reply/barrier/{tag}",
+                                 timeout=timeout)
+        else:
+            reply = self.command(base, "ping", {"id": f"barrier-{tag}"}, timeout=timeout)
+        assert reply["ok"] is True, reply
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def web_config(tmp: Path, broker_port: int, port: int, *, token: str | None = TOKEN,
-               **sections: Any) -> dict[str, Any]:
+               fast_reconnect: bool = True, **sections: Any) -> dict[str, Any]:
     """An agent with the web page on ``port``: one simulated light circuit (relay states in
     ``tmp/relays.json``) and one hotspot whose TCP probe targets the web server itself."""
     http: dict[str, Any] = {"enabled": True, "port": port, "refresh_s": 1}
@@ -41,7 +41,8 @@ def web_config(tmp: Path, broker_port: int, port: int, *, token: str | None = TO
                  "probes": [{"probe": "tcp", "host": "127.0.0.1", "port": port, "count": 1}]}]
     options: dict[str, Any] = {"http": http, "lighting": lighting, "hotspots": hotspots,
                                **sections}
-    return base_config(tmp, f"mqtt://127.0.0.1:{broker_port}", **options)
+    return base_config(tmp, f"mqtt://127.0.0.1:{broker_port}", fast_reconnect=fast_reconnect,
+                       **options)
 
 
 def start_web_agent(tmp: Path, config: dict[str, Any]) -> AgentProcess:
