@@ -14,7 +14,7 @@ import logging
 import random
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,36 @@ async def test_supervisor_restart_delay_grows(
     assert gaps[-1] >= 3.0, gaps  # grown from ~1 s to several seconds in three restarts
 
 
+async def _reconnect_gaps(tmp_path: Path, url: str, attempts: Callable[[], list[float]],
+                          count: int) -> list[float]:
+    """Run an agent (no components) on ``url`` with reconnects from 0.2 s up to 1.0 s until
+    ``attempts()`` holds ``count`` times; the gaps between them."""
+    config = write_config(tmp_path / "a.yaml", base_config(
+        tmp_path, url, gateway="gw-backoff",
+        mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}))
+    agent = Agent(load_config(config))
+    runner = asyncio.create_task(agent.run())
+    try:
+        for _ in range(300):
+            if len(attempts()) >= count:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        agent.request_stop()
+        await asyncio.wait_for(runner, 15)
+    times = attempts()
+    assert len(times) >= count, times
+    gaps = [b - a for a, b in itertools.pairwise(times[:count])]
+    print(f"reconnect gaps {[round(g, 2) for g in gaps]}")
+    return gaps
+
+
+def _assert_delays(gaps: list[float], expected: list[float]) -> None:
+    for gap, want in zip(gaps, expected, strict=True):
+        # at least the delay; at most the delay plus a failed attempt on a loaded machine
+        assert want - 0.02 <= gap <= want + 0.4, (gaps, expected)
+
+
 async def test_link_reconnect_delay_grows_to_its_cap_and_stays_there(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
         jitter_at_top: None) -> None:
@@ -132,35 +162,15 @@ async def test_link_reconnect_delay_grows_to_its_cap_and_stays_there(
     0.4, 0.8 s, then every 1.0 s (reconnect_max_s), the jitter pinned to its top. Each
     refused attempt is one log line; their times give the delays."""
     monkeypatch.setattr(agent_module, "build_components", lambda config: [])
-    broker = Broker(tmp_path / "mosquitto", anonymous=False).start()
-    config = write_config(tmp_path / "a.yaml", base_config(
-        tmp_path, broker.url, gateway="gw-refused",
-        mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}))
-    agent = Agent(load_config(config))
     caplog.set_level(logging.WARNING, logger="edge_agent.mqtt_link")
-
-    def refusals() -> list[float]:
-        return [r.created for r in caplog.records if "unavailable" in r.getMessage()]
-
-    runner = asyncio.create_task(agent.run())
+    broker = Broker(tmp_path / "mosquitto", anonymous=False).start()
     try:
-        for _ in range(300):
-            if len(refusals()) >= 7:
-                break
-            await asyncio.sleep(0.05)
+        gaps = await _reconnect_gaps(tmp_path, broker.url, lambda: [
+            r.created for r in caplog.records if "unavailable" in r.getMessage()], 7)
     finally:
-        agent.request_stop()
-        await asyncio.wait_for(runner, 15)
         broker.stop()
-    knocks = refusals()
-    assert len(knocks) >= 7, [r.getMessage() for r in caplog.records]
     assert any("Not authorized" in r.getMessage() for r in caplog.records)
-    gaps = [b - a for a, b in itertools.pairwise(knocks[:7])]
-    print(f"reconnect gaps {[round(g, 2) for g in gaps]}")
-    expected = [0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
-    for gap, want in zip(gaps, expected, strict=True):
-        # at least the delay; at most the delay plus a refused attempt on a loaded machine
-        assert want - 0.02 <= gap <= want + 0.4, (gaps, expected)
+    _assert_delays(gaps, [0.2, 0.4, 0.8, 1.0, 1.0, 1.0])
 
 
 async def test_a_peer_that_hangs_up_is_retried_on_the_backoff_not_a_timeout(
@@ -176,23 +186,10 @@ async def test_a_peer_that_hangs_up_is_retried_on_the_backoff_not_a_timeout(
 
     monkeypatch.setattr(agent_module, "build_components", lambda config: [])
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = write_config(tmp_path / "a.yaml", base_config(
-        tmp_path, f"mqtt://127.0.0.1:{port}", gateway="gw-hangup",
-        mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}))
-    agent = Agent(load_config(config))
-    runner = asyncio.create_task(agent.run())
     try:
-        for _ in range(300):
-            if len(knocks) >= 5:
-                break
-            await asyncio.sleep(0.05)
+        gaps = await _reconnect_gaps(
+            tmp_path, f"mqtt://127.0.0.1:{server.sockets[0].getsockname()[1]}",
+            lambda: knocks, 5)
     finally:
-        agent.request_stop()
-        await asyncio.wait_for(runner, 15)
         server.close()
-    assert len(knocks) >= 5, knocks
-    gaps = [b - a for a, b in itertools.pairwise(knocks[:5])]
-    print(f"reconnect gaps {[round(g, 2) for g in gaps]}")
-    for gap, want in zip(gaps, [0.2, 0.4, 0.8, 1.0], strict=True):
-        assert want - 0.02 <= gap <= want + 0.4, gaps
+    _assert_delays(gaps, [0.2, 0.4, 0.8, 1.0])

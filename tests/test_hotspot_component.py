@@ -109,8 +109,9 @@ async def test_rounds_are_spread_over_the_interval(tmp_path: Path) -> None:
         for i, port in enumerate(ports)]
     component = HotspotsComponent(configs)
     async with gateway(tmp_path) as gw, running(component, gw.ctx):
-        for _ in range(600):  # poll, up to ~30 s: each answered its first round
-            if len(first_seen) == 4 and gw.hotspots_health()["up"] == 4:
+        for _ in range(600):  # poll, up to ~30 s: each answered its first round, published
+            if len(first_seen) == 4 and gw.hotspots_health()["up"] == 4 and \
+                    len({t for t, body, _ in gw.sent() if body.get("state") == "up"}) == 4:
                 break
             await asyncio.sleep(0.05)
         summary = gw.hotspots_health()
