@@ -107,7 +107,8 @@ class Agent:
             "clock_synced": self.ctx.clock_synced(),
             "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
                      "sent": self.link.sent, "last_error": self.link.last_error},
-            "commands": {"handled": self.router.handled, "rejected": self.router.rejected},
+            "commands": {"handled": self.router.handled, "rejected": self.router.rejected,
+                         "unanswerable": self.router.unanswerable},
             "components": {name: {"state": s.state, "restarts": s.restarts,
                                   "last_error": s.last_error}
                            for name, s in self.components.items()},

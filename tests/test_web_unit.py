@@ -4,6 +4,7 @@ against a running agent are in test_web_agent.py and test_web_page.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +118,35 @@ async def test_commands_need_the_right_bearer_token(
     assert unknown.status == 400 and "unknown command" in (await unknown.json())["error"]
     bad = await client.post("/api/command/light/x/pulse", data=b"[1]", headers=auth)
     assert bad.status == 400 and "JSON object" in (await bad.json())["error"]
+
+
+async def test_hostile_command_bodies_get_one_line_errors_in_standard_json(
+        harness: tuple[Harness, TestClient[Any, Any]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    h, client = harness
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def nan_reply(request: CommandRequest) -> dict[str, Any]:
+        return {"value": float("nan")}
+
+    h.router.register("test", "nan", nan_reply, has_subject=False)
+    bodies = {b"[" * 50_000: "nested", b'{"a": NaN}': "NaN is not a JSON number",
+              b'{"a": 1e999}': "out of range", b'{"a": "\xff"}': "not UTF-8",
+              b'{"id": 1.5}': "'id' must be a string or an integer"}
+    for body, words in bodies.items():
+        response = await client.post("/api/command/light/x/pulse", data=body, headers=auth)
+        assert response.status == 400, body[:40]
+        reply = json.loads(await response.text(), parse_constant=_refuse)
+        assert reply["ok"] is False and words in reply["error"], reply
+    response = await client.post("/api/command/test/nan", json={}, headers=auth)
+    reply = json.loads(await response.text(), parse_constant=_refuse)
+    assert response.status == 400 and "cannot be encoded as JSON" in reply["error"]
+    assert h.pulses == [], "no hostile body reached the handler"
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+def _refuse(name: str) -> Any:
+    raise AssertionError(f"non-standard JSON constant {name} in a reply")
 
 
 async def test_without_a_configured_token_every_write_is_refused(tmp_path: Path) -> None:

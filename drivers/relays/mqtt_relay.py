@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import decode
 from drivers.relays.base import MqttPortLike, RelayError
 
 
@@ -59,12 +59,11 @@ class MqttRelay:
         if leaf.startswith("POWER"):
             found[leaf] = text
         elif leaf == "RESULT":
-            try:
-                data = json.loads(text)
+            try:  # strict: a hostile device's deep JSON must not reach the recursion limit
+                data = decode(payload)
             except ValueError:
                 return
-            if isinstance(data, dict):
-                found = {k: str(v) for k, v in data.items() if k.startswith("POWER")}
+            found = {k: str(v) for k, v in data.items() if k.startswith("POWER")}
         for key, value in found.items():
             suffix = key[len("POWER"):]
             channel = int(suffix) if suffix.isdigit() else 0
