@@ -39,7 +39,7 @@ UBUS_STATUS = {
 
 
 class UbusProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["ubus"] = Field("ubus", description="OpenWrt ubus client counts.")
     name: str | None = Field(None, description="Name in reports; default 'ubus'.")

@@ -19,7 +19,7 @@ from drivers.relays.base import MqttPortLike, RelayError
 
 
 class MqttRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["mqtt"] = Field(description="Smart relay over MQTT (e.g. Tasmota).")
     topic: str = Field(min_length=1, description="Device topic, e.g. 'tasmota_5A3F21'.")
     channel: int = Field(1, ge=0, le=32, description="Relay number n in POWER<n>; 0 means "
