@@ -103,7 +103,9 @@ class Agent:
         }
 
     def _health_extra(self) -> dict[str, Any]:
+        storage_error = self.outbox.storage_error
         return {
+            "storage": {"ok": storage_error is None, "reason": storage_error},
             "clock_synced": self.ctx.clock_synced(),
             "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
                      "sent": self.link.sent, "last_error": self.link.last_error},
