@@ -119,6 +119,10 @@ class Agent:
     # -- run ---------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # put back what was there: an agent run inside another program (a benchmark, a
+        # test) must not leave that program with the default "die at once" SIGTERM
+        previous = {sig: signal.getsignal(sig)
+                    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
@@ -140,8 +144,10 @@ class Agent:
                     task.cancel()
         finally:
             await self.outbox.close()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig, handler in previous.items():
                 loop.remove_signal_handler(sig)
+                if handler is not None:
+                    signal.signal(sig, handler)
         log.info("stopped cleanly; %d message(s) wait in the outbox", self.outbox.stats().depth)
 
     def request_stop(self) -> None:
