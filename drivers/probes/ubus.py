@@ -161,7 +161,7 @@ class UbusProbe:
                 raise UbusError(f"{obj} {method}: HTTP {resp.status}")
             try:
                 reply = await resp.json(content_type=None)
-            except ValueError:
+            except (ValueError, RecursionError):  # also nesting deeper than the parser goes
                 raise UbusError(f"{obj} {method}: reply is not JSON") from None
         return _unwrap(reply, f"{obj} {method}")
 
