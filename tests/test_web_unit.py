@@ -208,6 +208,7 @@ def test_outbox_drops_while_offline_are_unhealthy() -> None:
 async def test_metrics_cover_every_capability(
         harness: tuple[Harness, TestClient[Any, Any]]) -> None:
     h, client = harness
+    h.status["commands"] = {"handled": 5, "rejected": 2, "unanswerable": 1}
     h.state.update("light/main-road/state", {"state": "on", "driver": {"switch_count": 41}})
     h.state.update("camera/gate/status", {"state": "online", "fps_in": 12.5,
                                           "fps_decoded": 2.0, "reconnects_last_hour": 3})
@@ -226,4 +227,5 @@ async def test_metrics_cover_every_capability(
     assert samples[("edge_agent_hotspot_state", (("hotspot", "school"), ("state", "up")))] == 0
     assert samples[("edge_agent_hotspot_rtt_median_ms", (("hotspot", "school"),))] == 31.5
     assert samples[("edge_agent_mqtt_connected", ())] == 1
+    assert samples[("edge_agent_commands_unanswerable_total", ())] == 1
     assert ("process_resident_memory_bytes", ()) in samples
