@@ -212,10 +212,15 @@ def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
     before = relay_states(tmp_path).get("1", False)
     dismiss_toast(browser)
     wanted = "OFF" if before else "ON"
+    typed = browser.execute_script(
+        f"return document.querySelector(\"[data-light='{CIRCUIT}'] input\").value")
     click(browser, f"[data-light='{CIRCUIT}'] button:nth-of-type({3 if before else 2})")
     card = wait_until(lambda: t if "reason: override" in (t := text_of(
         browser, f"[data-light='{CIRCUIT}']")) else None, 10, "override shown")
     assert wanted in card and "Back to schedule" in card
+    # the time box is in the gateway's timezone, as the card shows it (this browser runs
+    # in the machine's zone, the gateway in Asia/Ho_Chi_Minh)
+    assert f"until: {typed[11:16]}" in card, (typed, card)
     assert relay_states(tmp_path)["1"] is (not before)
     click(browser, f"[data-light='{CIRCUIT}'] button:last-of-type")
     wait_until(lambda: "reason: override" not in text_of(

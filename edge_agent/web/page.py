@@ -122,16 +122,30 @@ async function command(path, payload, busy) {
   refresh();
 }
 const untilValues = {}, openDetails = new Set();  // kept across the periodic re-render
+// the time box is in the gateway's timezone, like every time the page shows (the phone's
+// own zone may differ): minutes the site is ahead of UTC at an instant
+function siteOffsetMin(at) {
+  const p = {};
+  for (const x of new Intl.DateTimeFormat("en-GB", {timeZone: TZ, hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit"}).formatToParts(at)) p[x.type] = Number(x.value);
+  return Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) -
+                     at.getTime()) / 60e3);
+}
 function untilInput(id) {
   const d = new Date(Date.now() + 3600e3); d.setSeconds(0, 0);
-  const local = new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+  const local = new Date(d.getTime() + siteOffsetMin(d) * 60e3).toISOString().slice(0, 16);
   const input = h("input", {type: "datetime-local", value: untilValues[id] || local,
                             "aria-label": "override until"});
   input.oninput = () => { untilValues[id] = input.value; };
   return input;
 }
 function override(circuit, state, input) {
-  const until = input.value ? new Date(input.value).toISOString() : null;
+  let until = null;
+  if (input.value) {  // the typed wall time, read in the gateway's timezone
+    const wall = Date.parse(input.value + ":00Z");
+    until = new Date(wall - siteOffsetMin(new Date(wall)) * 60e3).toISOString();
+  }
   command("light/" + encodeURIComponent(circuit) + "/override", {state, until});
 }
 function lightCard(id, s) {
