@@ -46,6 +46,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cleanup import stop_children_on_exit  # noqa: E402
 from tests.infra.agent_proc import AgentProcess, base_config, write_config  # noqa: E402
 from tests.infra.broker import Broker  # noqa: E402
 from tests.infra.clips import Mover, Scene, load_truth, make_clip  # noqa: E402
@@ -299,6 +300,7 @@ def adaptive_sweep() -> int:
 
 
 def main() -> int:
+    stop_children_on_exit()
     if len(sys.argv) == 3 and sys.argv[1] == "--soak":
         return soak(float(sys.argv[2]))
     if len(sys.argv) == 2 and sys.argv[1] == "--adaptive-sweep":

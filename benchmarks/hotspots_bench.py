@@ -23,6 +23,7 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import edge_agent.config  # noqa: F401  (loads the root model first)
+from benchmarks.cleanup import stop_children_on_exit
 from edge_agent.commands import CommandRouter
 from edge_agent.hotspots.component import HotspotsComponent
 from edge_agent.hotspots.config import HotspotConfig
@@ -94,6 +95,7 @@ async def run_case(count: int, seconds: float, interval: float, data_dir: Path) 
 
 
 def main() -> None:
+    stop_children_on_exit()
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--interval", type=float, default=1.0)

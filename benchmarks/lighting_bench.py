@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import edge_agent.config  # noqa: F401  (loads the root model first)
+from benchmarks.cleanup import stop_children_on_exit
 from edge_agent.lighting.schedule import Location, Rule, _windows, evaluate, plan
 from edge_agent.lighting.sun import sun_events
 
@@ -69,6 +70,7 @@ def bench(name: str, calls: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    stop_children_on_exit()
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" /

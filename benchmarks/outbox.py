@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as paho  # noqa: E402
 import psutil  # noqa: E402
 
+from benchmarks.cleanup import stop_children_on_exit  # noqa: E402
 from contract import encode, wrap  # noqa: E402
 from edge_agent.agent import Agent  # noqa: E402
 from edge_agent.config import load_config  # noqa: E402
@@ -47,7 +48,8 @@ BODY = {"circuit": "main-road", "state": "on", "reason": "schedule", "n": 0}
 def sample_payload() -> bytes:
     from datetime import UTC, datetime
 
-    return encode(wrap(BODY, now=datetime.now(UTC)) | {"seq": 123456})
+    # as sent: the envelope, plus the seq the outbox adds when it stores the message
+    return encode({**wrap(BODY, now=datetime.now(UTC)), "seq": 123456})
 
 
 # -- (a) raw paho --------------------------------------------------------------------------
@@ -226,6 +228,7 @@ def _slope(points: list[tuple[float, float]]) -> float:
 
 # -- main ------------------------------------------------------------------------------
 def main() -> int:
+    stop_children_on_exit()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)

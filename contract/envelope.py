@@ -104,12 +104,23 @@ def decode(raw: bytes | str) -> dict[str, Any]:
         raise ContractError(f"payload is not valid JSON for this contract: nested {depth} "
                             f"levels deep (at most {MAX_JSON_DEPTH})")
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, RecursionError) as exc:
+        raise ContractError(f"payload is not valid JSON: {_one_line(exc)}") from None
+    except ValueError as exc:  # ContractError, or an integer past Python's digit limit
+        if isinstance(exc, ContractError):
+            raise
         raise ContractError(f"payload is not valid JSON: {_one_line(exc)}") from None
     if not isinstance(data, dict):
         raise ContractError(f"payload must be a JSON object, got {type(data).__name__}")
     return data
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf: as non-standard as Infinity
+        raise ContractError(f"payload is not valid JSON: {text[:40]} is out of range")
+    return value
 
 
 def _refuse_constant(name: str) -> Any:

@@ -106,11 +106,14 @@ class Agent:
         }
 
     def _health_extra(self) -> dict[str, Any]:
+        storage_error = self.outbox.storage_error
         return {
+            "storage": {"ok": storage_error is None, "reason": storage_error},
             "clock_synced": self.ctx.clock_synced(),
             "mqtt": {"connected": self.link.connected.is_set(), "connects": self.link.connects,
                      "sent": self.link.sent, "last_error": self.link.last_error},
-            "commands": {"handled": self.router.handled, "rejected": self.router.rejected},
+            "commands": {"handled": self.router.handled, "rejected": self.router.rejected,
+                         "unanswerable": self.router.unanswerable},
             "components": {name: {"state": s.state, "restarts": s.restarts,
                                   "last_error": s.last_error}
                            for name, s in self.components.items()},
@@ -119,6 +122,10 @@ class Agent:
     # -- run ---------------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # put back what was there: an agent run inside another program (a benchmark, a
+        # test) must not leave that program with the default "die at once" SIGTERM
+        previous = {sig: signal.getsignal(sig)
+                    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
@@ -144,8 +151,10 @@ class Agent:
                 self.router.command_log = None
                 await self.command_log.close()
             await self.outbox.close()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig, handler in previous.items():
                 loop.remove_signal_handler(sig)
+                if handler is not None:
+                    signal.signal(sig, handler)
         log.info("stopped cleanly; %d message(s) wait in the outbox", self.outbox.stats().depth)
 
     async def _open_command_log(self) -> None:

@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from contract import ContractError, decode
+
 log = logging.getLogger(__name__)
 
 KEEP_S = 7 * 24 * 3600.0  # longer than the broker keeps our session (24 h) plus outages
@@ -64,8 +66,8 @@ def identify(path: str, payload: bytes,
 
 def _request_id(payload: bytes) -> Any:
     try:
-        data = json.loads(payload) if payload.strip() else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = decode(payload) if payload.strip() else None
+    except ContractError:
         return None
     return data.get("id") if isinstance(data, dict) else None
 

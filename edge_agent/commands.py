@@ -8,8 +8,6 @@ handler or a sender can get wrong becomes ``{"ok": false, "error": "..."}``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract import ContractError, decode, encode
 from edge_agent.command_log import CommandLog, identify, run_once
 from edge_agent.runtime import CommandError, CommandHandler, CommandRequest
 
@@ -55,6 +54,7 @@ class CommandRouter:
         self.command_log: CommandLog | None = None  # set once opened (agent.run)
         self.handled = 0
         self.rejected = 0
+        self.unanswerable = 0  # commands whose reply could not be sent at all
 
     # -- CommandRegistry ---------------------------------------------------------------
     def register(self, target: str, action: str, handler: CommandHandler, *,
@@ -75,41 +75,67 @@ class CommandRouter:
         return path == RESULT_SUFFIX or path.endswith("/" + RESULT_SUFFIX)
 
     async def handle(self, cmd: IncomingCommand) -> None:
-        """Run one command from MQTT and send its one reply. Never raises."""
+        """Run one command from MQTT and send its one reply. Never raises.
+
+        A reply that cannot be sent at all (its topic is not publishable, or sending
+        failed) is counted in ``unanswerable`` with the reason logged in one line.
+        """
         if self.is_reply(cmd.path):
             return  # our own (or another gateway's) result messages
-        if cmd.response_topic and not valid_publish_topic(cmd.response_topic):
-            # not run: its reply could never be sent there; answer on cmd/.../result instead
-            reply = self._error(cmd.path, f"invalid MQTT 5 response topic "
-                                          f"{cmd.response_topic[:80]!r} (no '+', '#' or NUL)")
-            reply["command"] = cmd.path
-            with contextlib.suppress(CommandError):
-                reply["request_id"] = _parse_payload(cmd.payload).get("id")
-            await self._reply(IncomingCommand(cmd.path, cmd.payload), reply)
-            return
-        # a command the broker delivers again (we crashed before its PUBACK) is not run again
-        identity = identify(cmd.path, cmd.payload, cmd.correlation_data)
-        reply = await run_once(self.command_log, identity,
-                               lambda: self.execute(cmd.path, cmd.payload, cmd=cmd))
-        await self._reply(cmd, reply)
+        try:
+            response_topic = cmd.response_topic or ""
+            bad_response_topic = bool(response_topic) and not valid_publish_topic(
+                response_topic)
+            if bad_response_topic or not response_topic:
+                result_topic = self._result_topic(cmd.path)
+                if not valid_publish_topic(result_topic):  # a topic at MQTT's length limit
+                    self._unanswerable(cmd.path, f"not run: its result topic is too long for "
+                                                 f"MQTT ({len(result_topic.encode())} bytes)")
+                    return
+            if bad_response_topic:
+                # not run: its reply could never be sent there; answer on cmd/.../result
+                reply = self._error(cmd.path, f"invalid MQTT 5 response topic "
+                                              f"{response_topic[:80]!r} (no '+', '#' or NUL)")
+                reply["command"] = cmd.path
+                request_id = _request_id_or_none(cmd.payload)
+                if request_id is not None:
+                    reply["request_id"] = request_id
+                cmd = IncomingCommand(cmd.path, cmd.payload)
+            else:
+                # a command the broker delivers again (we crashed before its PUBACK) is not
+                # run again: the command log answers it with the stored reply
+                identity = identify(cmd.path, cmd.payload, cmd.correlation_data)
+                reply = await run_once(self.command_log, identity,
+                                       lambda: self.execute(cmd.path, cmd.payload, cmd=cmd))
+            await self._reply(cmd, reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # whatever happens, the command loop carries on
+            self._unanswerable(cmd.path, f"sending the reply failed: {_one_line(exc)}")
 
     async def execute(self, path: str, raw: bytes | dict[str, Any],
                       cmd: IncomingCommand | None = None) -> dict[str, Any]:
-        """Run a command and return its reply (``ok`` true/false). Never raises.
+        """Run a command and return its reply (``ok`` true/false), always encodable as
+        standard JSON. Never raises.
 
         Used for MQTT commands and by the local web page, so both behave the same.
         """
-        request_id: Any = None
+        request_id: str | int | None = None
         try:
             payload = raw if isinstance(raw, dict) else _parse_payload(raw)
-            request_id = payload.get("id")
+            request_id = _request_id(payload)
             if cmd is not None:
                 self._check_expiry(cmd, payload)
             request, handler = self._resolve(
                 path, {k: v for k, v in payload.items() if k not in ENVELOPE_KEYS})
             result = await handler(request)
             reply: dict[str, Any] = {"ok": True, **(dict(result) if result else {})}
-            self.handled += 1
+            unencodable = _encoding_problem(reply)
+            if unencodable:
+                log.error("command %s: its reply %s", path, unencodable)
+                reply = self._error(path, f"internal error: the reply {unencodable}")
+            else:
+                self.handled += 1
         except asyncio.CancelledError:
             raise
         except CommandError as exc:
@@ -124,6 +150,10 @@ class CommandRouter:
             reply["request_id"] = request_id
         return reply
 
+    def _unanswerable(self, path: str, reason: str) -> None:
+        self.unanswerable += 1
+        log.warning("command %s: no reply can be sent: %s", path[:200], reason)
+
     def _error(self, path: str, message: str) -> dict[str, Any]:
         self.rejected += 1
         log.warning("command %s refused: %s", path, message)
@@ -132,8 +162,11 @@ class CommandRouter:
     async def _reply(self, cmd: IncomingCommand, reply: Mapping[str, Any]) -> None:
         if cmd.response_topic:
             await self._send_reply(cmd.response_topic, reply, cmd.correlation_data)
-        else:
-            await self._send_reply(f"{self._base}/cmd/{cmd.path}/{RESULT_SUFFIX}", reply, None)
+            return
+        await self._send_reply(self._result_topic(cmd.path), reply, None)
+
+    def _result_topic(self, path: str) -> str:
+        return f"{self._base}/cmd/{path}/{RESULT_SUFFIX}"
 
     def _check_expiry(self, cmd: IncomingCommand, payload: Mapping[str, Any]) -> None:
         # The broker hands over the *remaining* MQTT 5 expiry interval (and drops commands
@@ -187,15 +220,42 @@ def _payload_time(payload: Mapping[str, Any], key: str) -> datetime | None:
 
 
 def _parse_payload(raw: bytes) -> dict[str, Any]:
+    """The request as a JSON object ({} when empty). Whatever the bytes (any depth, size,
+    encoding, NaN), the only failure is a one-line ``CommandError``."""
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CommandError(f"payload is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CommandError(f"payload must be a JSON object, got {type(data).__name__}")
-    return data
+        return decode(raw)
+    except ContractError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _request_id(payload: Mapping[str, Any]) -> str | int | None:
+    """The request's ``id`` to echo: a string or an integer (not a bool), else refused."""
+    value = payload.get("id")
+    if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
+        return value
+    raise CommandError(f"'id' must be a string or an integer, got {type(value).__name__}")
+
+
+def _request_id_or_none(raw: bytes) -> str | int | None:
+    try:
+        return _request_id(_parse_payload(raw))
+    except CommandError:
+        return None
+
+
+def _encoding_problem(reply: Mapping[str, Any]) -> str | None:
+    """Why ``reply`` cannot be sent as standard JSON, or None."""
+    try:
+        encode(reply)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return f"cannot be encoded as JSON: {_one_line(exc)}"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).replace("\n", " ")[:300]
 
 
 def _validation_text(exc: ValidationError) -> str:

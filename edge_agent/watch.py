@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from contract import decode
 from edge_agent.mqtt_link import MqttErrors, watch_messages
 
 _SKIP = {"v", "ts", "seq", "id"}
@@ -21,11 +22,11 @@ def summarise(topic: str, payload: bytes, retained: bool) -> str:
     gateway = parts[2] if len(parts) > 3 and parts[0] == "commune" else ""
     flag = " (retained)" if retained else ""
     try:
-        body = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = decode(payload)
+    except ValueError as exc:  # ContractError: not JSON, too deep, not an object, ...
+        if payload[:1] in (b"{", b"["):
+            return f"{_now()} {short}{flag}  <{len(payload)} bytes: {exc}>"
         return f"{_now()} {short}{flag}  <{len(payload)} bytes binary>"
-    if not isinstance(body, dict):
-        return f"{_now()} {short}{flag}  {body!r}"
     if short.startswith(gateway + "/health"):
         return f"{_now()} {short}  {_health_line(body)}"
     fields = " ".join(f"{k}={_fmt(v)}" for k, v in body.items() if k not in _SKIP)

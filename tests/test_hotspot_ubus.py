@@ -65,6 +65,8 @@ class FakeOpenWrt:
             if kind == "status":
                 reply["result"] = [4]
                 return web.json_response(reply)
+            if kind == "deep":  # nesting past the JSON parser's recursion limit
+                return web.Response(body=b"[" * 100_000, content_type="application/json")
         if (obj, method) == ("iwinfo", "devices"):
             reply["result"] = [0, {"devices": list(self.radios)}]
         elif (obj, method) == ("iwinfo", "info"):
@@ -159,6 +161,7 @@ async def test_wrong_password_is_a_clear_error(openwrt: tuple[FakeOpenWrt, str])
     ("no-result", "ubus: iwinfo assoclist: malformed reply (no [status, data] result)"),
     ("results-not-list", "ubus: malformed reply: 'results' missing or not a list"),
     ("status", "ubus: iwinfo assoclist: ubus status 4 (not found)"),
+    ("deep", "ubus: iwinfo assoclist: reply is not JSON"),
 ])
 async def test_malformed_replies_are_clear_errors_and_the_next_round_works(
         openwrt: tuple[FakeOpenWrt, str], kind: str, message: str) -> None:

@@ -134,3 +134,26 @@ async def test_offline_plug_is_a_clear_error(broker: Broker, plug: Plug) -> None
         assert plug.power[1] is True
     finally:
         port.close()
+
+
+async def test_hostile_result_payloads_are_ignored_not_raised(broker: Broker,
+                                                              plug: Plug) -> None:
+    """A device (or anyone on the broker) sending deep JSON, NaN or junk on stat/.../RESULT:
+    the driver ignores it; the strict parser never reaches the recursion limit."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    port = PahoPort(broker.port, loop)
+    try:
+        relay = MqttRelay(MqttRelayConfig(driver="mqtt", topic=plug.topic, channel=1,
+                                          timeout_s=3), port)
+        await port.settled()
+        for junk in (b"[" * 100_000, b'{"POWER1": NaN}', b"\xff\xfe", b'{"POWER1":' * 5000):
+            await port.publish_raw(f"stat/{plug.topic}/RESULT", junk)
+        await relay.set(1, True)  # the callback still runs: junk before, an answer after
+        assert plug.power[1] is True and await relay.read(1) is True
+        await asyncio.sleep(0.2)
+        assert errors == [], errors[0].get("exception")
+    finally:
+        loop.set_exception_handler(None)
+        port.close()

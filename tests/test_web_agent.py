@@ -133,3 +133,19 @@ def test_healthz_stays_up_while_spooling_through_a_broker_outage(
         print(f"\nreplayed {time.monotonic() - back:.1f} s after the broker came back")
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
+
+
+@pytest.mark.parametrize("bind", ["::1", "::"])
+def test_the_page_listens_on_ipv6(tmp_path: Path, broker: Broker, bind: str) -> None:
+    """check-config validates http.bind as an IP address or host name; the IPv6 ones it
+    accepts really serve (and the logged URL has the brackets a browser needs)."""
+    port = free_port()
+    config = web_config(tmp_path, broker.port, port, hotspots=[])
+    config["http"]["bind"] = bind
+    agent = start_web_agent(tmp_path, config)
+    try:
+        status, body = get(f"http://[::1]:{port}/healthz")
+        assert status == 200 and b'"healthy": true' in body.replace(b'":true', b'": true')
+        assert f"web: page on http://[{bind}]:{port}/" in agent.log()
+    finally:
+        assert agent.stop() == 0, agent.log()[-3000:]

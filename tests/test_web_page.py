@@ -71,8 +71,12 @@ def web_agent(tmp_path: Path, broker: Broker) -> Iterator[tuple[str, AgentProces
     port = free_port()
     # the camera card is part of what this test proves: no ffmpeg is a failure, not a skip
     assert shutil.which("ffmpeg"), "ffmpeg is missing (scripts/test installs it)"
+    # and one that cannot connect: its error names a long URL, which must wrap at 412 px
+    long_url = "rtsp://127.0.0.1:1/Streaming/Channels/101/" + "x" * 60 + "?transportmode=unicast"
     cameras = [{"id": "gate", "name": "Village gate", "analysis_fps": 2,
-                "url": str(make_clip(tmp_path / "gate.mp4"))}]
+                "url": str(make_clip(tmp_path / "gate.mp4"))},
+               {"id": "market-east-entrance-camera-2", "url": long_url,
+                "reconnect_min_s": 0.2, "reconnect_max_s": 1}]
     agent = start_web_agent(tmp_path, web_config(tmp_path, broker.port, port,
                                                  cameras=cameras))
     url = f"http://127.0.0.1:{port}"
@@ -208,10 +212,15 @@ def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
     before = relay_states(tmp_path).get("1", False)
     dismiss_toast(browser)
     wanted = "OFF" if before else "ON"
+    typed = browser.execute_script(
+        f"return document.querySelector(\"[data-light='{CIRCUIT}'] input\").value")
     click(browser, f"[data-light='{CIRCUIT}'] button:nth-of-type({3 if before else 2})")
     card = wait_until(lambda: t if "reason: override" in (t := text_of(
         browser, f"[data-light='{CIRCUIT}']")) else None, 10, "override shown")
     assert wanted in card and "Back to schedule" in card
+    # the time box is in the gateway's timezone, as the card shows it (this browser runs
+    # in the machine's zone, the gateway in Asia/Ho_Chi_Minh)
+    assert f"until: {typed[11:16]}" in card, (typed, card)
     assert relay_states(tmp_path)["1"] is (not before)
     click(browser, f"[data-light='{CIRCUIT}'] button:last-of-type")
     wait_until(lambda: "reason: override" not in text_of(
@@ -234,6 +243,48 @@ def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path) -> None:
     browser.execute_script(
         "document.querySelector(\"[data-camera='gate']\").scrollIntoView()")
     browser.save_screenshot(str(artifacts_dir / "web_page_phone_camera.png"))
+    _check_layout_and_times(browser, artifacts_dir)
+
+
+# every element inside the screen, and inside its card (a snapshot overflowed its card)
+OVERFLOWS = """
+const vw = document.documentElement.clientWidth, bad = [];
+for (const el of document.querySelectorAll("main *")) {
+  const r = el.getBoundingClientRect();
+  if (!r.width) continue;
+  const name = el.tagName + (el.className ? "." + el.className : "");
+  if (r.left < -0.5 || r.right > vw + 0.5) bad.push(name + " outside the screen");
+  const card = el.closest(".card");
+  if (card && card !== el && r.right > card.getBoundingClientRect().right + 0.5)
+    bad.push(name + " wider than its card");
+}
+return [vw, document.documentElement.scrollWidth, bad];
+"""
+
+
+def _check_layout_and_times(browser: Any, artifacts_dir: Path) -> None:
+    """24 h times in the site's timezone (a Vietnamese reader expects 14:51, not 02:51 PM),
+    and at 412 px nothing sticks out: every 'more' opened, the snapshot shown."""
+    import re
+
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    viewport, scroll_width, overflowing = browser.execute_script(OVERFLOWS)
+    assert viewport == PHONE[0] and scroll_width <= PHONE[0], (viewport, scroll_width)
+    assert overflowing == [], overflowing
+    browser.execute_script(
+        "document.querySelector(\"[data-camera='gate'] img.snap\").scrollIntoView()")
+    browser.save_screenshot(str(artifacts_dir / "web_page_phone_snapshot.png"))
+    texts = browser.execute_script(  # in one step: the page re-renders cards as data moves
+        "return [...document.querySelectorAll('main b, main .kv, #updated')]"
+        ".map(e => e.innerText)")
+    times = [t for t in texts if re.search(r"\d:\d\d", t)]
+    assert times, "the page shows times"
+    for text in times:
+        for found in re.findall(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?", text):
+            assert re.match(r"^\d{2}:\d{2}", found) and not found.endswith("M"), text
+    light = text_of(browser, f"[data-light='{CIRCUIT}']")
+    assert re.search(r"next change: (on|off) at \d{2}:\d{2}\b", light), light
+    assert browser.execute_script("return document.documentElement.lang") == "en-GB"
 
 
 def _alert(driver: Any) -> Any:

@@ -4,6 +4,7 @@ against a running agent are in test_web_agent.py and test_web_page.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +120,35 @@ async def test_commands_need_the_right_bearer_token(
     assert bad.status == 400 and "JSON object" in (await bad.json())["error"]
 
 
+async def test_hostile_command_bodies_get_one_line_errors_in_standard_json(
+        harness: tuple[Harness, TestClient[Any, Any]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    h, client = harness
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def nan_reply(request: CommandRequest) -> dict[str, Any]:
+        return {"value": float("nan")}
+
+    h.router.register("test", "nan", nan_reply, has_subject=False)
+    bodies = {b"[" * 50_000: "nested", b'{"a": NaN}': "NaN is not a JSON number",
+              b'{"a": 1e999}': "out of range", b'{"a": "\xff"}': "not UTF-8",
+              b'{"id": 1.5}': "'id' must be a string or an integer"}
+    for body, words in bodies.items():
+        response = await client.post("/api/command/light/x/pulse", data=body, headers=auth)
+        assert response.status == 400, body[:40]
+        reply = json.loads(await response.text(), parse_constant=_refuse)
+        assert reply["ok"] is False and words in reply["error"], reply
+    response = await client.post("/api/command/test/nan", json={}, headers=auth)
+    reply = json.loads(await response.text(), parse_constant=_refuse)
+    assert response.status == 400 and "cannot be encoded as JSON" in reply["error"]
+    assert h.pulses == [], "no hostile body reached the handler"
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+def _refuse(name: str) -> Any:
+    raise AssertionError(f"non-standard JSON constant {name} in a reply")
+
+
 async def test_without_a_configured_token_every_write_is_refused(tmp_path: Path) -> None:
     h = Harness(tmp_path, None)
     async with TestClient(TestServer(WebApp(h.ctx, h.config.http).build())) as client:
@@ -178,6 +208,7 @@ def test_outbox_drops_while_offline_are_unhealthy() -> None:
 async def test_metrics_cover_every_capability(
         harness: tuple[Harness, TestClient[Any, Any]]) -> None:
     h, client = harness
+    h.status["commands"] = {"handled": 5, "rejected": 2, "unanswerable": 1}
     h.state.update("light/main-road/state", {"state": "on", "driver": {"switch_count": 41}})
     h.state.update("camera/gate/status", {"state": "online", "fps_in": 12.5,
                                           "fps_decoded": 2.0, "reconnects_last_hour": 3})
@@ -196,4 +227,5 @@ async def test_metrics_cover_every_capability(
     assert samples[("edge_agent_hotspot_state", (("hotspot", "school"), ("state", "up")))] == 0
     assert samples[("edge_agent_hotspot_rtt_median_ms", (("hotspot", "school"),))] == 31.5
     assert samples[("edge_agent_mqtt_connected", ())] == 1
+    assert samples[("edge_agent_commands_unanswerable_total", ())] == 1
     assert ("process_resident_memory_bytes", ()) in samples

@@ -13,9 +13,15 @@ LOCAL_CREDENTIALS = (Path("/etc/edge-agent/credentials"), Path("/etc/control-roo
 
 
 class StrictModel(BaseModel):
-    """Every config model: unknown keys are errors, values are validated on assignment."""
+    """Every config model: unknown keys are errors, values are validated on assignment.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    ``.inf`` and ``.nan`` are refused in every float field (they passed ``gt=0`` checks and
+    crashed at run time); a field that really means "unbounded" opts in with
+    ``Field(allow_inf_nan=True)``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False,
+                              allow_inf_nan=False)
 
 
 def read_secret_file(path_text: str) -> str:

@@ -62,13 +62,16 @@ class Loaded(Generic[M]):
 def load_file(path: str | Path, model: type[M], empty_hint: str = "") -> Loaded[M]:
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         problem = Problem(None, None, "", f"cannot read: {exc.strerror}")
         raise ConfigError(str(file), [problem]) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        problem = Problem(None, None, "", f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
-                                          f"at offset {exc.start} (save the file as UTF-8)")
+        line, col = _line_col(raw, exc.start)
+        problem = Problem(line, col, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} "
+                                         f"(save the file as UTF-8)")
         raise ConfigError(str(file), [problem]) from None
     config = parse_text(text, model, str(file), empty_hint)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -78,6 +81,12 @@ def load_file(path: str | Path, model: type[M], empty_hint: str = "") -> Loaded[
 def parse_text(text: str, model: type[M], file: str = "<config>", empty_hint: str = "") -> M:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:  # NUL, control characters: only an offset given
+        at_line, at_col = _line_col(text, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        reason = f"control character U+{code:04X} is not allowed (remove it)"
+        raise ConfigError(file, [Problem(at_line, at_col, "", f"YAML syntax error: {reason}")]) \
+            from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
@@ -101,6 +110,16 @@ def parse_text(text: str, model: type[M], file: str = "<config>", empty_hint: st
     if builder.problems:
         raise ConfigError(file, builder.problems)
     return config
+
+
+def _line_col(text: str | bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character (or byte) offset."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if isinstance(text, str):  # count in characters, as YAML's reader does
+        offset = len(text[:offset].encode("utf-8", "surrogatepass"))
+    before = data[:offset]
+    line_start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(data[line_start:offset].decode("utf-8", "replace")) + 1
 
 
 class _Builder:

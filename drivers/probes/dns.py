@@ -14,7 +14,7 @@ from drivers.probes.resolve import getaddrinfo
 
 
 class DnsProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["dns"] = Field("dns", description="Resolve a host name.")
     name: str | None = Field(None, description="Name in reports; default 'dns'.")

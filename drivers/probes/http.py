@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,12 +17,12 @@ if TYPE_CHECKING:  # aiohttp costs ~19 MB: loaded only when a probe runs, not wi
 
 
 class HttpProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["http"] = Field("http", description="HTTP GET.")
     name: str | None = Field(None, description="Name in reports; default 'http'.")
     url: str = Field(description="URL to fetch, e.g. http://192.168.10.1/portal.")
-    expect_status: list[int] = Field(
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(
         default_factory=lambda: [200], description="Status codes that count as success."
     )
     expect_text: str | None = Field(
@@ -30,7 +30,8 @@ class HttpProbeConfig(BaseModel):
     )
     timeout_s: float = Field(3.0, gt=0, le=60, description="Whole request timeout (s).")
     max_bytes: int = Field(
-        262144, ge=0, description="Read at most this much of the body when checking text."
+        262144, ge=0, le=16 * 1024 * 1024,
+        description="Read at most this much of the body when checking text."
     )
     verify_tls: bool = Field(True, description="Verify HTTPS certificates.")
 

@@ -22,7 +22,7 @@ ICMP_FIX = (
 
 
 class IcmpProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["icmp"] = Field("icmp", description="ICMP echo (ping).")
     name: str | None = Field(None, description="Name in reports; default 'icmp'.")

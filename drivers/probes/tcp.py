@@ -13,7 +13,7 @@ from drivers.probes.resolve import resolve
 
 
 class TcpProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["tcp"] = Field("tcp", description="TCP connect.")
     name: str | None = Field(None, description="Name in reports; default 'tcp:<port>'.")

@@ -39,7 +39,7 @@ UBUS_STATUS = {
 
 
 class UbusProbeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
 
     probe: Literal["ubus"] = Field("ubus", description="OpenWrt ubus client counts.")
     name: str | None = Field(None, description="Name in reports; default 'ubus'.")
@@ -161,7 +161,7 @@ class UbusProbe:
                 raise UbusError(f"{obj} {method}: HTTP {resp.status}")
             try:
                 reply = await resp.json(content_type=None)
-            except ValueError:
+            except (ValueError, RecursionError):  # also nesting deeper than the parser goes
                 raise UbusError(f"{obj} {method}: reply is not JSON") from None
         return _unwrap(reply, f"{obj} {method}")
 

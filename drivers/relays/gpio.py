@@ -17,7 +17,7 @@ from drivers.relays.base import RelayError
 
 
 class GpioRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["gpio"] = Field(description="A relay on a GPIO line (libgpiod v2).")
     chip: str = Field("/dev/gpiochip0", description="GPIO chip device.")
     channel: int = Field(ge=0, le=1023, description="Line offset on the chip (BCM number on "

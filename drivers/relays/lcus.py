@@ -22,10 +22,11 @@ from drivers.relays.base import RelayError
 
 
 class LcusRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["lcus"] = Field(description="LCUS USB/serial relay board (A0 frames).")
     port: str = Field("/dev/ttyUSB0", description="Serial device of the board.")
-    baudrate: int = Field(9600, description="Serial speed (LCUS boards use 9600).")
+    baudrate: int = Field(9600, ge=50, le=4_000_000,
+                          description="Serial speed (LCUS boards use 9600).")
     channel: int = Field(1, ge=1, le=8, description="Relay channel on the board, 1..8.")
     readback: bool = Field(
         False, description="Ask the board for its channel states after switching (only for "

@@ -15,10 +15,10 @@ from drivers.relays.base import RelayError
 
 
 class ModbusRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["modbus"] = Field(description="Modbus RTU relay module (coils).")
     port: str = Field("/dev/ttyUSB0", description="Serial device of the RS-485 adapter.")
-    baudrate: int = Field(9600, description="Serial speed of the bus.")
+    baudrate: int = Field(9600, ge=50, le=4_000_000, description="Serial speed of the bus.")
     parity: Literal["N", "E", "O"] = Field("N", description="Parity: N, E or O.")
     unit: int = Field(1, ge=0, le=247, description="Modbus unit (slave) id of the module.")
     channel: int = Field(0, ge=0, le=65535, description="Coil address (0-based) of the relay.")

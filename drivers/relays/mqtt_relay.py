@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract import decode
 from drivers.relays.base import MqttPortLike, RelayError
 
 
 class MqttRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["mqtt"] = Field(description="Smart relay over MQTT (e.g. Tasmota).")
     topic: str = Field(min_length=1, description="Device topic, e.g. 'tasmota_5A3F21'.")
     channel: int = Field(1, ge=0, le=32, description="Relay number n in POWER<n>; 0 means "
@@ -59,12 +59,11 @@ class MqttRelay:
         if leaf.startswith("POWER"):
             found[leaf] = text
         elif leaf == "RESULT":
-            try:
-                data = json.loads(text)
+            try:  # strict: a hostile device's deep JSON must not reach the recursion limit
+                data = decode(payload)
             except ValueError:
                 return
-            if isinstance(data, dict):
-                found = {k: str(v) for k, v in data.items() if k.startswith("POWER")}
+            found = {k: str(v) for k, v in data.items() if k.startswith("POWER")}
         for key, value in found.items():
             suffix = key[len("POWER"):]
             channel = int(suffix) if suffix.isdigit() else 0

@@ -21,7 +21,7 @@ _BOARDS: dict[str, dict[int, bool]] = {}
 
 
 class SimRelayConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as StrictModel
     driver: Literal["sim"] = Field(description="Simulated relay (no hardware).")
     channel: int = Field(1, ge=0, le=64, description="Channel number on the simulated board.")
     board: str = Field("sim", description="Name of the simulated board (shared by circuits).")

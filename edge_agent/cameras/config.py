@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,7 +17,10 @@ _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-Point = tuple[float, float]
+# 0..1, enforced by _check_polygon (its message says "relative coordinates"); the schema
+# states the range for editors and for the every-number-is-bounded test
+Coordinate = Annotated[float, Field(json_schema_extra={"minimum": 0, "maximum": 1})]
+Point = tuple[Coordinate, Coordinate]
 
 
 def _check_polygon(points: list[Point]) -> list[Point]:
@@ -73,7 +76,8 @@ class MotionConfig(StrictModel):
         2.0, ge=0.2, le=600,
         description="Seconds between 'update' messages while an event goes on.")
     max_event_s: float = Field(
-        600, ge=5, description="An event longer than this is ended and a new one started.")
+        600, ge=5, le=86400,
+        description="An event longer than this is ended and a new one started.")
     background_rate: float = Field(
         0.04, gt=0, le=1,
         description="How fast the background learns slow changes, per analysed frame.")
@@ -129,12 +133,14 @@ class ClipConfig(StrictModel):
 
 
 class MediaConfig(StrictModel):
-    max_age_days: float = Field(7, gt=0, description="Delete snapshots and clips older "
+    max_age_days: float = Field(7, gt=0, le=3650, description="Delete snapshots and clips older "
                                 "than this many days.")
-    quota_mb: float = Field(500, gt=0, description="Most disk space this camera's media may "
-                            "use; the oldest files are deleted first.")
-    min_free_mb: float = Field(200, ge=0, description="Stop saving media when the disk has "
-                               "less free space than this (lights and telemetry go on).")
+    quota_mb: float = Field(500, gt=0, le=100_000_000,
+                            description="Most disk space this camera's media may use; the "
+                            "oldest files are deleted first.")
+    min_free_mb: float = Field(200, ge=0, le=100_000_000,
+                               description="Stop saving media when the disk has less free "
+                               "space than this (lights and telemetry go on).")
 
 
 class CameraConfig(SecretsModel):
@@ -170,8 +176,10 @@ class CameraConfig(SecretsModel):
     open_timeout_s: float = Field(8, gt=0, le=120, description="Give up connecting after this.")
     read_timeout_s: float = Field(
         5, gt=0, le=120, description="No data for this long = camera offline (hung camera).")
-    reconnect_min_s: float = Field(1, gt=0, description="First reconnect delay cap (s).")
-    reconnect_max_s: float = Field(30, gt=0, description="Largest reconnect delay cap (s).")
+    reconnect_min_s: float = Field(1, gt=0, le=3600,
+                                   description="First reconnect delay cap (s).")
+    reconnect_max_s: float = Field(30, gt=0, le=3600,
+                                   description="Largest reconnect delay cap (s).")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion detection.")
     masks: list[list[Point]] = Field(
         default_factory=list,

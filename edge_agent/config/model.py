@@ -67,8 +67,10 @@ class MqttConfig(SecretsModel):
     )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive in seconds.")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings for mqtts://.")
-    reconnect_min_s: float = Field(1.0, gt=0, description="First reconnect delay cap (s).")
-    reconnect_max_s: float = Field(60.0, gt=0, description="Largest reconnect delay cap (s).")
+    reconnect_min_s: float = Field(1.0, gt=0, le=3600,
+                                   description="First reconnect delay cap (s).")
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600,
+                                   description="Largest reconnect delay cap (s).")
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="QoS 1 messages sent but not yet acknowledged."
     )
@@ -104,7 +106,8 @@ class StorageConfig(StrictModel):
         Path("/var/lib/edge-agent"), description="Where the outbox, uptime and media live."
     )
     outbox_max_mb: float = Field(
-        64, gt=0, description="Largest size of unsent messages kept on disk, in MB."
+        64, gt=0, le=1_000_000,
+        description="Largest size of unsent messages kept on disk, in MB."
     )
     outbox_commit_ms: int = Field(
         50, ge=1, le=5000,
@@ -113,7 +116,7 @@ class StorageConfig(StrictModel):
 
 
 class HealthConfig(StrictModel):
-    interval_s: float = Field(60, ge=1, description="Seconds between health messages.")
+    interval_s: float = Field(60, ge=1, le=86400, description="Seconds between health messages.")
 
 
 class AgentConfig(StrictModel):

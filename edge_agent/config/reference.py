@@ -25,6 +25,8 @@ One YAML file, by default `/etc/edge-agent/config.yaml`. Check it with
 - A secret field `X` may instead be given as `X_file: PATH`; a relative PATH is looked up in
   systemd's `$CREDENTIALS_DIRECTORY` first (`LoadCredential=`).
 - Unknown keys are errors (with a "did you mean").
+- Every number has a range (in its type column); `.inf` and `.nan` are refused. What
+  check-config accepts, the agent runs.
 
 This page is generated from the code: `edge-agent schema --markdown > docs/config.md`.
 """
@@ -44,7 +46,8 @@ def _render_model(model: type[BaseModel], path: str, out: list[str],
         key = f"{path}.{name}" if path else name
         models = _models_in(field.annotation)
         is_list = typing.get_origin(field.annotation) is list
-        rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | "
+        rows.append(f"| `{name}` | {_type_name(field.annotation)}{_range(field)} | "
+                    f"{_default(field)} | "
                     f"{_escape(field.description or '')} |")
         for sub in models:
             tag = _literal_tag(sub)
@@ -108,6 +111,19 @@ def _type_name(annotation: Any) -> str:
                 "Path": "path", "SecretStr": "secret", "time": "time HH:MM",
                 "date": "date YYYY-MM-DD"}.get(annotation.__name__, annotation.__name__)
     return str(annotation).replace("typing.", "")
+
+
+def _range(field: FieldInfo) -> str:
+    """' (0 < x ≤ 1000000)' from the field's bounds; '' for a field without any."""
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in field.metadata
+              if type(m).__name__ in ("Ge", "Gt", "Le", "Lt")}
+    if not bounds:
+        return ""
+    low = f"{bounds['Ge']} ≤ " if "Ge" in bounds else f"{bounds['Gt']} < " \
+        if "Gt" in bounds else ""
+    high = f" ≤ {bounds['Le']}" if "Le" in bounds else f" < {bounds['Lt']}" \
+        if "Lt" in bounds else ""
+    return f" ({low}x{high})"
 
 
 def _default(field: FieldInfo) -> str:

@@ -15,7 +15,8 @@ class Thresholds(StrictModel):
         10.0, ge=0, le=100, description="Degraded when packet loss over the window is above."
     )
     rtt_ms: float = Field(
-        200.0, gt=0, description="Degraded when the median RTT over the window is above (ms)."
+        200.0, gt=0, le=60_000,
+        description="Degraded when the median RTT over the window is above (ms)."
     )
 
 

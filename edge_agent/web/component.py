@@ -31,6 +31,7 @@ class WebComponent:
                                    f"{exc.strerror or exc} (http.bind / http.port)") from None
             for address in runner.addresses:
                 host, port = address[0], address[1]
+                host = f"[{host}]" if ":" in host else host  # an IPv6 URL needs brackets
                 log.info("web: page on http://%s:%d/ (writes %s)", host, port,
                          "need the token" if config.token else "disabled: no http.token")
             await asyncio.Event().wait()  # serve until cancelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from pydantic import Field, field_validator
@@ -14,7 +15,8 @@ class HttpConfig(SecretsModel):
     bind: str = Field(
         "127.0.0.1",
         description="Address to listen on. 127.0.0.1 = only this box; 0.0.0.0 = the local "
-        "network too (a technician's phone on the gateway's wifi).",
+        "network too (a technician's phone on the gateway's wifi). IPv6: ::1 or ::; or a "
+        "host name.",
     )
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0 picks a free one).")
     token: Secret | None = Field(
@@ -26,15 +28,20 @@ class HttpConfig(SecretsModel):
         3.0, ge=1, le=60, description="How often the page refreshes its data, in seconds."
     )
     crash_loop_restarts: int = Field(
-        3, ge=1, description="/healthz fails when a component restarted this many times..."
+        3, ge=1, le=1000, description="/healthz fails when a component restarted this many times..."
     )
     crash_loop_window_s: float = Field(
-        600, gt=0, description="...within this many seconds."
+        600, gt=0, le=7 * 86400, description="...within this many seconds."
     )
     outbox_unhealthy_percent: float = Field(
         90, gt=0, le=100,
         description="/healthz fails when the link is down and the outbox is this full (%).",
     )
+
+    @field_validator("bind")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        return valid_host(value)
 
     @field_validator("token")
     @classmethod
@@ -44,6 +51,26 @@ class HttpConfig(SecretsModel):
             raise ValueError("the token must be at least 12 characters "
                              "(e.g. from: openssl rand -hex 16)")
         return value
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def valid_host(value: str) -> str:
+    """An IP address (v4 or v6, without brackets) or a DNS host name, else ValueError:
+    a bind address the web server could not listen on must fail check-config, not start."""
+    text = value.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if text and len(text) <= 253 and all(_HOST_LABEL.match(label) for label in labels) \
+            and not labels[-1].isdigit():
+        return text
+    hint = " (write IPv6 addresses without brackets, e.g. ::1)" if "[" in text or \
+        ":" in text else ""
+    raise ValueError(f"not an IP address or host name: {value!r}{hint}")
 
 
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")

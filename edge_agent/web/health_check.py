@@ -1,8 +1,9 @@
 """Is the agent healthy? Pure logic over ``ctx.status()``; the clock is a parameter.
 
 Healthy means: the MQTT link is up, or it is down but the outbox is spooling within bounds
-(not nearly full, nothing dropped since the link went down); and no component is
-crash-looping (restarting again and again within a window).
+(not nearly full, nothing dropped since the link went down); the outbox can store (a full
+disk means no delivery guarantee); and no component is crash-looping (restarting again and
+again within a window).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class HealthVerdict:
     notes: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "reasons": self.reasons, "notes": self.notes}
+        return {"healthy": self.healthy, "status": "healthy" if self.healthy else "degraded",
+                "reasons": self.reasons, "notes": self.notes}
 
 
 @dataclass(slots=True)
@@ -37,6 +39,10 @@ class HealthJudge:
         reasons: list[str] = []
         notes: list[str] = []
         self._judge_link(status, reasons, notes)
+        storage = status.get("storage") or {}
+        if storage.get("ok") is False:
+            reasons.append(f"messages cannot be stored, so they are sent live without the "
+                           f"delivery guarantee: {storage.get('reason') or 'unknown error'}")
         self._judge_components(status, now, reasons)
         if status.get("clock_synced") is False:
             notes.append("clock not synced yet (schedules wait for it)")

@@ -91,6 +91,9 @@ class AgentCollector(Collector):
                                   value=float(commands.get("handled") or 0))
         yield CounterMetricFamily(P + "commands_rejected", "Commands refused.",
                                   value=float(commands.get("rejected") or 0))
+        yield CounterMetricFamily(P + "commands_unanswerable",
+                                  "Commands whose reply could not be sent at all.",
+                                  value=float(commands.get("unanswerable") or 0))
 
     def _outbox(self, outbox: Mapping[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(P + "outbox_depth", "Messages waiting to be sent.",

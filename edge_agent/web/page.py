@@ -21,7 +21,7 @@ main{padding:10px 10px 90px;max-width:720px;margin:auto}
 section{margin-bottom:14px}h2{font-size:15px;text-transform:uppercase;letter-spacing:.04em;
 color:var(--mute);margin:14px 4px 6px}
 .card{background:var(--card);border-radius:10px;padding:12px;margin-bottom:8px;
-box-shadow:0 1px 2px rgba(0,0,0,.08)}
+box-shadow:0 1px 2px rgba(0,0,0,.08);min-width:0;overflow-wrap:anywhere}
 .row{display:flex;justify-content:space-between;align-items:center;gap:8px}
 .name{font-weight:600;font-size:17px;word-break:break-word}
 .pill{display:inline-block;border-radius:999px;padding:2px 10px;font-weight:700;font-size:14px;
@@ -34,7 +34,8 @@ button{font:inherit;font-size:15px;border:0;border-radius:8px;padding:9px 12px;
 background:var(--acc);color:#fff;min-height:40px}button.sec{background:#e7ebf0;color:var(--ink)}
 input{font:inherit;font-size:15px;padding:8px;border:1px solid #c8ced6;border-radius:8px;
 max-width:100%}
-img.snap{width:100%;border-radius:8px;margin-top:8px;background:#ddd;min-height:40px}
+img.snap{display:block;width:100%;max-width:100%;height:auto;border-radius:8px;
+margin-top:8px;background:#ddd;min-height:40px}
 #toast{position:fixed;left:10px;right:10px;bottom:10px;padding:12px;border-radius:10px;
 background:#17324d;color:#fff;display:none;z-index:3}
 details{font-size:14px;color:var(--mute);margin-top:6px}.empty{color:var(--mute);padding:4px}
@@ -56,13 +57,18 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 let TZ;  // the site's timezone: times are shown as the village sees them
+// 24 h and day/month, as Vietnamese readers write them (not the phone's "02:51 PM")
+const LOCALE = "en-GB";
+function clock(d, seconds) {
+  return d.toLocaleTimeString(LOCALE, {hour: "2-digit", minute: "2-digit",
+    second: seconds ? "2-digit" : undefined, hourCycle: "h23", timeZone: TZ});
+}
 function when(iso) {
   if (!iso || typeof iso !== "string") return iso;
   const d = new Date(iso); if (isNaN(d)) return iso;
-  const t = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", timeZone: TZ});
-  const day = (x) => x.toLocaleDateString([], {day: "2-digit", month: "2-digit",
-                                               timeZone: TZ});
-  return day(d) === day(new Date()) ? t : day(d) + " " + t;
+  const day = (x) => x.toLocaleDateString(LOCALE, {day: "2-digit", month: "2-digit",
+                                                   timeZone: TZ});
+  return day(d) === day(new Date()) ? clock(d) : day(d) + " " + clock(d);
 }
 function fmt(v) {
   if (v === null || v === undefined || v === "") return "–";
@@ -116,16 +122,30 @@ async function command(path, payload, busy) {
   refresh();
 }
 const untilValues = {}, openDetails = new Set();  // kept across the periodic re-render
+// the time box is in the gateway's timezone, like every time the page shows (the phone's
+// own zone may differ): minutes the site is ahead of UTC at an instant
+function siteOffsetMin(at) {
+  const p = {};
+  for (const x of new Intl.DateTimeFormat("en-GB", {timeZone: TZ, hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      second: "2-digit"}).formatToParts(at)) p[x.type] = Number(x.value);
+  return Math.round((Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) -
+                     at.getTime()) / 60e3);
+}
 function untilInput(id) {
   const d = new Date(Date.now() + 3600e3); d.setSeconds(0, 0);
-  const local = new Date(d - d.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+  const local = new Date(d.getTime() + siteOffsetMin(d) * 60e3).toISOString().slice(0, 16);
   const input = h("input", {type: "datetime-local", value: untilValues[id] || local,
                             "aria-label": "override until"});
   input.oninput = () => { untilValues[id] = input.value; };
   return input;
 }
 function override(circuit, state, input) {
-  const until = input.value ? new Date(input.value).toISOString() : null;
+  let until = null;
+  if (input.value) {  // the typed wall time, read in the gateway's timezone
+    const wall = Date.parse(input.value + ":00Z");
+    until = new Date(wall - siteOffsetMin(new Date(wall)) * 60e3).toISOString();
+  }
   command("light/" + encodeURIComponent(circuit) + "/override", {state, until});
 }
 function lightCard(id, s) {
@@ -244,7 +264,7 @@ async function refresh() {
       fill("lights", d.lights, lightCard);
     fill("cameras", d.cameras, cameraCard);
     fill("hotspots", d.hotspots, hotspotCard);
-    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    $("updated").textContent = "updated " + clock(new Date(), true);
     document.body.dataset.loaded = "1";
   } catch (e) { $("updated").textContent = "gateway not answering: " + e; }
 }
@@ -256,7 +276,7 @@ refresh(); setInterval(refresh, REFRESH_MS);
 """
 
 _BODY = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="en-GB"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>__TITLE__</title><style>__CSS__</style></head>
 <body><header><h1 id="title">__TITLE__</h1><div class="sub" id="sub">loading…</div></header>

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from contract import ContractError, decode
 from edge_agent.runtime import AgentContext
 from edge_agent.web.config import HttpConfig
 from edge_agent.web.health_check import HealthJudge, HealthVerdict
@@ -132,16 +133,14 @@ async def _json_object(request: web.Request) -> dict[str, Any] | str:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return f"body is not valid JSON: {exc}"
-    if not isinstance(data, dict):
-        return f"body must be a JSON object, got {type(data).__name__}"
-    return data
+        return decode(raw)
+    except ContractError as exc:  # depth, size, encoding, NaN: one line, never a traceback
+        return f"body: {exc}"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
+    """Standard JSON only (a browser's JSON.parse refuses NaN); other types as text."""
+    return json.dumps(value, default=str, allow_nan=False)
 
 
 @web.middleware
