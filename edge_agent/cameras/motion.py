@@ -76,6 +76,9 @@ class MotionResult:
     changed_fraction: float
     global_change: bool
     activity: bool = False  # a moving blob, confirmed or not (adaptive decode wakes up)
+    # The analysed frame before the reported things were first seen: they have moved at
+    # least since then (an event's duration is never 0). None when nothing is reported.
+    since: float | None = None
 
 
 def downscale(grey: np.ndarray, width: int) -> np.ndarray:
@@ -122,7 +125,9 @@ class MotionDetector:
         self._valid: np.ndarray | None = None
         self._valid_count = 1
         self._zone_masks: list[tuple[str, np.ndarray]] = []
-        self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
+        # moving blobs of the previous frame: box, frames in a row, ts before the first one
+        self._track: list[tuple[Box, int, float]] = []
+        self._last_ts = 0.0  # the previous analysed frame's time
         self._bufs = _Buffers((1, 1))
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
@@ -157,7 +162,7 @@ class MotionDetector:
         if self._bg is None or self._bg.shape != small.shape:
             self._setup(small.shape)
             frame = self._smooth(small, np.empty(small.shape, np.float32))
-            self._bg, self._prev, self._track = frame, frame.copy(), []
+            self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
@@ -176,6 +181,7 @@ class MotionDetector:
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
             self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
+            self._last_ts = ts
             return MotionResult(ts, False, (), 0.0, changed, True)
         if thr == self.cfg.threshold:
             fg, fg_px = base, changed_px
@@ -190,7 +196,7 @@ class MotionDetector:
         if eroded is None or cv2.countNonZero(eroded) == 0:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
             np.copyto(prev, norm)
-            self._track = []
+            self._track, self._last_ts = [], ts
             return MotionResult(ts, False, (), 0.0, changed, False)
         fg = cv2.dilate(eroded, _KERNEL3)
         moved = _above(cv2.absdiff(norm, prev), thr)
@@ -200,10 +206,12 @@ class MotionDetector:
         blobs, moving_mask, static_mask = self._blobs(fg, moved)
         self._learn(norm, bg, fg, moving_mask, static_mask)
         np.copyto(prev, norm)
-        confirmed = tuple(b for b in blobs if b is not None)
+        self._last_ts = ts
+        confirmed = tuple(b for b, _ in blobs)
         score = sum(b.area for b in confirmed)
+        since = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
-                            bool(self._track))
+                            bool(self._track), since)
 
     @staticmethod
     def _smooth(small: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -234,7 +242,7 @@ class MotionDetector:
         return out
 
     def _blobs(self, fg: np.ndarray, moved: np.ndarray
-               ) -> tuple[list[Blob | None], np.ndarray, np.ndarray]:
+               ) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
         # Blobs are labelled at half resolution: 4x cheaper, and the merge dilation has
         # already made them far coarser than a pixel.
         full_h, full_w = fg.shape
@@ -256,18 +264,21 @@ class MotionDetector:
                 continue
             lut[i] = 1
             candidates.append((i, (x / w, y / h, bw / w, bh / h)))
-        new_track: list[tuple[Box, int]] = []
-        blobs: list[Blob | None] = []
+        new_track: list[tuple[Box, int, float]] = []
+        blobs: list[tuple[Blob, float]] = []
         for i, box in candidates:
-            run = 1 + max((r for b, r in self._track if _near(b, box)), default=0)
-            new_track.append((box, run))
+            # A new run starts at the previous analysed frame: the thing appeared after it.
+            run, since = max(((r, s) for b, r, s in self._track if _near(b, box)),
+                             default=(0, self._last_ts))
+            run += 1
+            new_track.append((box, run, since))
             if run < self.cfg.persistence_frames:
                 continue
             zones = self._zones_of(labels, i, stats[i])
             if self.cfg.require_zone and self._zone_masks and not zones:
                 continue
-            blobs.append(Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
-                              round(int(stats[i][4]) / frame_area, 5), zones))
+            blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
+                               round(int(stats[i][4]) / frame_area, 5), zones), since))
         self._track = new_track
         cls = lut[labels]
         moving = cv2.resize((cls == 1).view(np.uint8), (full_w, full_h),
