@@ -23,7 +23,8 @@ none); the RTSP server, ffmpeg and the broker are other processes and are not co
 Usage: ``.venv/bin/python benchmarks/camera.py`` → table on stdout and
 ``benchmarks/results/camera.json``. ``--soak MINUTES`` only runs the 4-camera memory test for
 that long and writes ``benchmarks/results/camera_soak.json`` (samples and the RSS slope);
-``--detector`` only measures the detector's cost per frame; ``--adaptive-sweep`` measures (a) and (c) on clips with 0 %, 6 % and 25 % of the frames moving
+``--detector`` only measures the detector's cost per frame;
+``--adaptive-sweep`` measures (a) and (c) on clips with 0 %, 6 % and 25 % of the frames moving
 (``benchmarks/results/camera_adaptive_sweep.json``).
 """
 
