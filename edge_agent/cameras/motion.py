@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge_agent.cameras.motion_filters import DropTest
+from edge_agent.cameras.motion_filters import DropTest, LitTest
 
 if TYPE_CHECKING:  # only types: importing config first would be circular via edge_agent.config
     from edge_agent.cameras.config import MotionConfig, Zone
@@ -138,6 +138,7 @@ class MotionDetector:
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
         self._drops = DropTest()
+        self._lit = LitTest()
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -200,8 +201,16 @@ class MotionDetector:
         # pixels cannot survive it (OpenCV counts the border as set, so a 2x2 block in a
         # corner is the smallest survivor), so the erosion itself is skipped too.
         eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded) if fg_px >= 4 else None
+        lit = None
+        if eroded is not None and cv2.countNonZero(eroded):
+            # Something changed: take out what is lit only (a beam, a lamp pool), then
+            # open again; the lit pixels are learnt slowly (the light will go away again).
+            lit = self._lit.lit(norm, bg)
+            fg = cv2.bitwise_and(fg, cv2.bitwise_not(lit))
+            eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded)
         if eroded is None or cv2.countNonZero(eroded) == 0:
-            cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
+            cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
+                                   mask=None if lit is None else cv2.bitwise_not(lit))
             np.copyto(prev, norm)
             self._track, self._last_ts = [], ts
             return MotionResult(ts, False, (), 0.0, changed, False)
@@ -212,7 +221,7 @@ class MotionDetector:
         fg = cv2.dilate(fg, self._merge_kernel)
         self._drops.start(norm, bg)
         blobs, moving_mask, static_mask = self._blobs(fg, moved)
-        self._learn(norm, bg, fg, moving_mask, static_mask)
+        self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         np.copyto(prev, norm)
         self._last_ts = ts
         confirmed = tuple(b for b, _ in blobs)
@@ -307,7 +316,11 @@ class MotionDetector:
                      if np.any(inside & (zm[y:y + bh, x:x + bw] > 0)))
 
     def _learn(self, norm: np.ndarray, bg: np.ndarray, fg: np.ndarray,
-               moving: np.ndarray, static: np.ndarray) -> None:
+               moving: np.ndarray, static: np.ndarray, lit: np.ndarray | None) -> None:
+        if lit is not None:  # lit only: not learnt at all, the light will go away again
+            keep = cv2.bitwise_not(lit)
+            fg, moving, static = cv2.bitwise_or(fg, lit), cv2.bitwise_and(moving, keep), \
+                cv2.bitwise_and(static, keep)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
         cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)

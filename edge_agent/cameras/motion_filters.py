@@ -50,3 +50,38 @@ class DropTest:
         grad = self._grad[rows, cols][: px.shape[0], : px.shape[1]][px]
         top = float(np.percentile(np.abs(values), 95))
         return float(np.percentile(grad, 95)) < _DROP_SHARPNESS * max(top, 1e-3)
+
+
+_LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
+_HIGH_PASS = (5, 5)
+_LIT_NCC = 0.6
+_LIT_AREA = (9, 9)
+_LIT_DENSITY = 0.35
+
+
+class LitTest:
+    """Pixels that are only lit: brighter than the background with its texture kept.
+
+    Light falling on a surface (a headlight beam, a lamp pool) multiplies what is there, so
+    the picture's fine structure (high-passed) still correlates with the background's; an
+    object replaces it. The test: normalised cross-correlation of the high-passed frame and
+    background in a small window, on pixels brighter than the background.
+    """
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, ...] = ()
+
+    def lit(self, norm: np.ndarray, bg: np.ndarray) -> np.ndarray:
+        """uint8 mask, 255 where the change looks like light falling on the background."""
+        hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
+        hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
+        s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
+        s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), _LIT_WINDOW)
+        s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), _LIT_WINDOW)
+        kept = (s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)).astype(np.float32)
+        # Light is smooth over an area: where enough of the neighbourhood kept its texture,
+        # all of it is lit (in a dark, noisy street single windows are unreliable; on an
+        # object few windows correlate).
+        textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
+        brighter = norm > bg
+        return (textured & brighter).view(np.uint8) * np.uint8(255)
