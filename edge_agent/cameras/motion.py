@@ -38,6 +38,12 @@ Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
+# A reported box is that of the blob's changed pixels; a faint blob's (its mean change
+# under _FAINT x the threshold) gets a margin of _FAINT_MARGIN pixels at the analysis size:
+# the faint edges of a low-contrast mover fall under the threshold.
+_FAINT = 2.5
+_FAINT_MARGIN = 2
+_THIN = 6  # a box thinner than this (pixels) gets the margin too
 # In a low-contrast picture (night without IR, fog) a person differs from the background by
 # fewer grey levels: the threshold scales down with the background's contrast (its standard
 # deviation) below this much, to at most 70 % off. The noise-based raise still applies, so a
@@ -214,13 +220,13 @@ class MotionDetector:
             np.copyto(prev, norm)
             self._track, self._last_ts = [], ts
             return MotionResult(ts, False, (), 0.0, changed, False)
-        fg = cv2.dilate(eroded, _KERNEL3)
+        core = cv2.dilate(eroded, _KERNEL3)
         moved = _above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
-        fg = cv2.dilate(fg, self._merge_kernel)
+        fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
-        blobs, moving_mask, static_mask = self._blobs(fg, moved)
+        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         np.copyto(prev, norm)
         self._last_ts = ts
@@ -258,8 +264,8 @@ class MotionDetector:
         cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
         return out
 
-    def _blobs(self, fg: np.ndarray, moved: np.ndarray
-               ) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
+    def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray, diff: np.ndarray,
+               thr: float) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
         # Blobs are labelled at half resolution: 4x cheaper, and the merge dilation has
         # already made them far coarser than a pixel.
         full_h, full_w = fg.shape
@@ -280,7 +286,17 @@ class MotionDetector:
                 lut[i] = 2
                 continue
             lut[i] = 1
-            candidates.append((i, (x / w, y / h, bw / w, bh / h)))
+            # The box of the changed pixels (full resolution), without the margin the merge
+            # dilation added.
+            blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+            px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
+            px &= blob[:px.shape[0], :px.shape[1]]
+            # A faint mover's edges fall under the threshold: its box gets a margin.
+            faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) \
+                < _FAINT * thr if px.any() else True
+            candidates.append((i, _box_of(px, 2 * x, 2 * y, full_w, full_h,
+                                          _FAINT_MARGIN if faint else 0)
+                               or (x / w, y / h, bw / w, bh / h)))
         new_track: list[tuple[Box, int, float]] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box in candidates:
@@ -324,6 +340,19 @@ class MotionDetector:
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
         cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
+
+
+def _box_of(px: np.ndarray, x: int, y: int, w: int, h: int, margin: int) -> Box | None:
+    """The relative box of the set pixels of ``px``, a crop at (x, y) of a w x h picture."""
+    rows, cols = np.flatnonzero(px.any(axis=1)), np.flatnonzero(px.any(axis=0))
+    if rows.size == 0:
+        return None
+    if min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < _THIN:
+        margin = max(margin, _FAINT_MARGIN)  # a thin piece: the rest fell under the threshold
+    x0, y0 = max(0, x + int(cols[0]) - margin), max(0, y + int(rows[0]) - margin)
+    x1 = min(w, x + int(cols[-1]) + 1 + margin)
+    y1 = min(h, y + int(rows[-1]) + 1 + margin)
+    return x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h
 
 
 def _near(a: Box, b: Box) -> bool:
