@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge_agent.cameras.motion_filters import DropTest, LitTest
+from edge_agent.cameras.motion_filters import (
+    DARK,
+    DropTest,
+    Evidence,
+    LitTest,
+    robust_noise,
+)
 
 if TYPE_CHECKING:  # only types: importing config first would be circular via edge_agent.config
     from edge_agent.cameras.config import MotionConfig, Zone
@@ -58,6 +64,10 @@ _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0
 # analysed frames in a row before it counts (0.6 s at 10 fps, 0.8 s at 7.5): such drops are
 # gone within a few frames, people and cars are not.
 _DROP_FRAMES = 6
+# A blob seen moving only in the recent frames' average (a faint, slow mover in noise) must be
+# seen this many analysed frames in a row: a sudden change that stays put looks like motion
+# in the average for a few frames, until the average has caught up.
+_SLOW_FRAMES = 6
 
 
 class _Buffers:
@@ -143,8 +153,12 @@ class MotionDetector:
         self._bufs = _Buffers((1, 1))
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
+        self._gain = (1.0, 0.0)  # this frame's brightness match to the background
+        self._changed4: np.ndarray | None = None  # last frame's local change, every 4th px
+        self._valid_sub: np.ndarray | None = None  # unmasked pixels, every 4th
         self._drops = DropTest()
         self._lit = LitTest()
+        self._evidence = Evidence()
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -161,6 +175,7 @@ class MotionDetector:
             valid[polygon_mask(self._mask_polys, w, h) > 0] = 0
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
+        self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
         self._bufs = _Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
@@ -177,6 +192,7 @@ class MotionDetector:
             self._setup(small.shape)
             frame = self._smooth(small, np.empty(small.shape, np.float32))
             self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
+            self._evidence.reset(frame)
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
@@ -184,7 +200,9 @@ class MotionDetector:
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
         diff = cv2.absdiff(norm, bg, dst=bufs.diff)
-        noise = float(cv2.mean(diff, mask=self._valid if self._mask_polys else None)[0])
+        # The noise from the median difference: a car's beam or a big mover must not raise
+        # the threshold for everything else.
+        noise = robust_noise(diff, self._valid_sub)
         floor = self.cfg.threshold * min(1.0, max(_MIN_THRESHOLD_SCALE,
                                                   self._bg_std / _CONTRAST_REF))
         thr = min(max(floor, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
@@ -196,22 +214,26 @@ class MotionDetector:
             # Sudden scene-wide change: start the background again from this frame.
             self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
             self._last_ts = ts
+            self._evidence.reset(frame)
             return MotionResult(ts, False, (), 0.0, changed, True)
-        if thr == self.cfg.threshold:
-            fg, fg_px = base, changed_px
-        else:
-            fg = self._masked(_above(diff, thr, bufs.fg))
-            fg_px = cv2.countNonZero(fg)
+        fg = base if thr == self.cfg.threshold else self._masked(_above(diff, thr, bufs.fg))
+        self._evidence.update(norm)
+        slow = self._evidence.slow(norm, bg, floor, thr, self.cfg.noise_factor,
+                                   self._valid_sub)
+        if slow is not None:
+            fg = cv2.bitwise_or(fg, self._masked(slow[0]))
+        fg_px = cv2.countNonZero(fg)
         # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
         # scene) the dilation cannot bring anything back: skip it. Fewer than 4 changed
         # pixels cannot survive it (OpenCV counts the border as set, so a 2x2 block in a
         # corner is the smallest survivor), so the erosion itself is skipped too.
         eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded) if fg_px >= 4 else None
-        lit = None
+        lit, self._changed4 = None, None
         if eroded is not None and cv2.countNonZero(eroded):
             # Something changed: take out what is lit only (a beam, a lamp pool), then
             # open again; the lit pixels are learnt slowly (the light will go away again).
-            lit = self._lit.lit(norm, bg)
+            lit = self._lit.lit(frame, norm, bg, DARK * self._gain[0] + self._gain[1])
+            self._changed4 = np.ascontiguousarray(fg[::4, ::4])
             fg = cv2.bitwise_and(fg, cv2.bitwise_not(lit))
             eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded)
         if eroded is None or cv2.countNonZero(eroded) == 0:
@@ -226,7 +248,9 @@ class MotionDetector:
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
-        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, diff, thr)
+        blobs, moving_mask, static_mask = self._blobs(fg, core, moved,
+                                                      None if slow is None else slow[1],
+                                                      diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         np.copyto(prev, norm)
         self._last_ts = ts
@@ -254,18 +278,27 @@ class MotionDetector:
         mask = None
         if self._mask_polys and self._valid is not None:
             mask = np.ascontiguousarray(self._valid[::4, ::4])
+        # What changed locally in the previous frame (a car's beam, a person) says nothing
+        # about the exposure; left in, a beam would dim the whole picture and with it a dark
+        # car's contrast. Left out of both statistics (unless it is most of the picture).
+        if self._changed4 is not None and self._changed4.shape == f4.shape:
+            still = cv2.bitwise_not(self._changed4)
+            if cv2.countNonZero(still) > still.size // 2:
+                mask = still if mask is None else cv2.bitwise_and(mask, still)
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
         self._bg_std = float(sb[0, 0])
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
+        self._gain = (gain, offset)
         if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
             return frame  # nothing to correct: skip a pass over the frame
         cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
         return out
 
-    def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray, diff: np.ndarray,
-               thr: float) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
+    def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray,
+               slow_moved: np.ndarray | None, diff: np.ndarray, thr: float
+               ) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
         # Blobs are labelled at half resolution: 4x cheaper, and the merge dilation has
         # already made them far coarser than a pixel.
         full_h, full_w = fg.shape
@@ -274,38 +307,31 @@ class MotionDetector:
         h, w = half.shape
         frame_area = float(h * w)
         moving_px = np.bincount(labels[moved[::2, ::2] > 0], minlength=count)
+        slow_px = None if slow_moved is None else \
+            np.bincount(labels[slow_moved[::2, ::2] > 0], minlength=count)
         min_px = self.cfg.min_area * frame_area
         lut = np.zeros(count, np.uint8)  # 1 = moving blob, 2 = static change
-        candidates: list[tuple[int, Box]] = []
+        candidates: list[tuple[int, Box, bool]] = []
         for i in range(1, count):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
-            if area < min_px:
-                lut[i] = 2  # too small to report: let the background absorb it
-                continue
-            if moving_px[i] < max(3, self.cfg.min_moving_fraction * area):
-                lut[i] = 2
+            area = int(stats[i][4])
+            enough = max(3, self.cfg.min_moving_fraction * area)
+            slow_only = moving_px[i] < enough
+            if area < min_px or (slow_only and (slow_px is None or slow_px[i] < enough)):
+                lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
             lut[i] = 1
-            # The box of the changed pixels (full resolution), without the margin the merge
-            # dilation added.
-            blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
-            px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
-            px &= blob[:px.shape[0], :px.shape[1]]
-            # A faint mover's edges fall under the threshold: its box gets a margin.
-            faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) \
-                < _FAINT * thr if px.any() else True
-            candidates.append((i, _box_of(px, 2 * x, 2 * y, full_w, full_h,
-                                          _FAINT_MARGIN if faint else 0)
-                               or (x / w, y / h, bw / w, bh / h)))
+            candidates.append((i, self._box(labels, i, stats[i], core, diff, thr), slow_only))
         new_track: list[tuple[Box, int, float]] = []
         blobs: list[tuple[Blob, float]] = []
-        for i, box in candidates:
+        for i, box, slow_only in candidates:
             # A new run starts at the previous analysed frame: the thing appeared after it.
             run, since = max(((r, s) for b, r, s in self._track if _near(b, box)),
                              default=(0, self._last_ts))
             run += 1
             new_track.append((box, run, since))
             need = self.cfg.persistence_frames
+            if slow_only:  # seen moving only in the frames' average: make sure it goes on
+                need = max(need, _SLOW_FRAMES)
             if self._drops.looks_like_drop(labels, i, stats[i], frame_area):
                 need = max(need, _DROP_FRAMES)  # a drop on the lens is gone before that
             if run < need:
@@ -322,6 +348,23 @@ class MotionDetector:
         static = cv2.resize((cls == 2).view(np.uint8), (full_w, full_h),
                             interpolation=cv2.INTER_NEAREST)
         return blobs, moving, static
+
+    def _box(self, labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
+             diff: np.ndarray, thr: float) -> Box:
+        """Blob ``i``'s box: that of its changed pixels (full resolution), without the margin
+        the merge dilation added; a faint blob's edges fell under the threshold, so it gets a
+        margin."""
+        x, y, bw, bh = (int(v) for v in stat[:4])
+        h, w = labels.shape
+        blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+        px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
+        px &= blob[:px.shape[0], :px.shape[1]]
+        if not px.any():
+            return x / w, y / h, bw / w, bh / h
+        faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) < _FAINT * thr
+        box = _box_of(px, 2 * x, 2 * y, core.shape[1], core.shape[0],
+                      _FAINT_MARGIN if faint else 0)
+        return box or (x / w, y / h, bw / w, bh / h)
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:

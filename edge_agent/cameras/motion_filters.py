@@ -52,11 +52,30 @@ class DropTest:
         return float(np.percentile(grad, 95)) < _DROP_SHARPNESS * max(top, 1e-3)
 
 
+# Median of |noise| over mean of |noise| for Gaussian noise (0.674 / 0.798): the robust
+# estimate stays on the scale the thresholds were set with.
+_MEDIAN_TO_MEAN = 1.184
+
+
+def robust_noise(diff: np.ndarray, valid: np.ndarray | None) -> float:
+    """The noise level (on the scale of the mean absolute difference) from the median of
+    every 4th pixel's difference: robust to changes over up to half the picture."""
+    sub = diff[::4, ::4]
+    values = sub[valid] if valid is not None else sub.ravel()
+    if values.size == 0:
+        return 0.0
+    k = values.size // 2
+    return float(np.partition(values, k)[k]) * _MEDIAN_TO_MEAN
+
+
+_LIT_CLOSE = np.ones((5, 5), np.uint8)
 _LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
 _HIGH_PASS = (5, 5)
 _LIT_NCC = 0.6
 _LIT_AREA = (9, 9)
 _LIT_DENSITY = 0.35
+SATURATED = 240.0  # grey levels: the sensor clipped (after the light blur)
+DARK = 80.0  # grey levels: a surface this dark saturates only under a strong light
 
 
 class LitTest:
@@ -71,7 +90,8 @@ class LitTest:
     def __init__(self) -> None:
         self._shape: tuple[int, ...] = ()
 
-    def lit(self, norm: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float
+            ) -> np.ndarray:
         """uint8 mask, 255 where the change looks like light falling on the background."""
         hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
         hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
@@ -83,5 +103,55 @@ class LitTest:
         # all of it is lit (in a dark, noisy street single windows are unreliable; on an
         # object few windows correlate).
         textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
-        brighter = norm > bg
-        return (textured & brighter).view(np.uint8) * np.uint8(255)
+        d = cv2.subtract(norm, bg)
+        lit = (textured & (d > 0)).view(np.uint8)
+        # A saturated picture has no texture left; where the surface is dark (the background
+        # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
+        # light on it (a beam's core), not an object.
+        lit |= ((frame > SATURATED) & (bg < dark)).view(np.uint8)
+        # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
+        return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
+
+
+_ACC_RATE = 0.3  # the recent frames' average: ~3 frames, 0.42 x one frame's noise
+_LAG_RATE = 0.15  # the same average seen ~7 frames later, for "has it moved?"
+_ACC_FLOOR = 0.5  # of the detector's threshold floor
+
+
+class Evidence:
+    """Evidence that adds up over frames, for a faint, slow mover in a noisy picture.
+
+    The average of the last few frames has far less noise than one frame; a mover that stays
+    about in place for those frames stands out in it against the background while the noise
+    averages away. Its pixels must also differ (half as much) in this frame, so a fast
+    mover's trail is not taken. A lagging copy of the average tells a slow mover (it differs)
+    from a change that stays put.
+    """
+
+    def __init__(self) -> None:
+        self._acc = np.zeros((1, 1), np.float32)
+        self._lag = np.zeros((1, 1), np.float32)
+
+    def reset(self, frame: np.ndarray) -> None:
+        self._acc, self._lag = frame.copy(), frame.copy()
+
+    def update(self, norm: np.ndarray) -> None:
+        cv2.accumulateWeighted(norm, self._acc, _ACC_RATE)
+        cv2.accumulateWeighted(self._acc, self._lag, _LAG_RATE)
+
+    def slow(self, norm: np.ndarray, bg: np.ndarray, floor: float, thr: float,
+             noise_factor: float, valid: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(changed, moved) uint8 masks from the average, or None when it would not see
+        more than one frame does (a clean picture)."""
+        dacc = cv2.absdiff(self._acc, bg)
+        thr_acc = max(floor * _ACC_FLOOR, noise_factor * robust_noise(dacc, valid))
+        if thr_acc >= 0.9 * thr:
+            return None
+        # The same sign of change in the average and in this frame, and enough of it here.
+        d_acc = cv2.subtract(self._acc, bg)
+        d_now = cv2.subtract(norm, bg)
+        agree = cv2.compare(cv2.multiply(d_acc, d_now), thr_acc * thr_acc, cv2.CMP_GT)
+        changed = cv2.bitwise_and(cv2.compare(dacc, thr_acc, cv2.CMP_GT), agree)
+        moved = cv2.compare(cv2.absdiff(self._acc, self._lag), thr_acc, cv2.CMP_GT)
+        return changed, moved
