@@ -34,6 +34,8 @@ from edge_agent.cameras.motion_filters import (
     DropTest,
     Evidence,
     LitTest,
+    above,
+    blob_box,
     robust_noise,
 )
 
@@ -44,12 +46,6 @@ Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
-# A reported box is that of the blob's changed pixels; a faint blob's (its mean change
-# under _FAINT x the threshold) gets a margin of _FAINT_MARGIN pixels at the analysis size:
-# the faint edges of a low-contrast mover fall under the threshold.
-_FAINT = 2.5
-_FAINT_MARGIN = 2
-_THIN = 6  # a box thinner than this (pixels) gets the margin too
 # In a low-contrast picture (night without IR, fog) a person differs from the background by
 # fewer grey levels: the threshold scales down with the background's contrast (its standard
 # deviation) below this much, to at most 70 % off. The noise-based raise still applies, so a
@@ -190,9 +186,7 @@ class MotionDetector:
         # decoder) and stop as soon as nothing survives the noise filter.
         if self._bg is None or self._bg.shape != small.shape:
             self._setup(small.shape)
-            frame = self._smooth(small, np.empty(small.shape, np.float32))
-            self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
-            self._evidence.reset(frame)
+            self._reseed(self._smooth(small, np.empty(small.shape, np.float32)), ts)
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
@@ -207,50 +201,28 @@ class MotionDetector:
                                                   self._bg_std / _CONTRAST_REF))
         thr = min(max(floor, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
         # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
-        base = self._masked(_above(diff, self.cfg.threshold, bufs.base))
-        changed_px = cv2.countNonZero(base)
-        changed = changed_px / self._valid_count
+        base = self._masked(above(diff, self.cfg.threshold, bufs.base))
+        changed = cv2.countNonZero(base) / self._valid_count
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
-            self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
-            self._last_ts = ts
-            self._evidence.reset(frame)
+            self._reseed(frame.copy(), ts)
             return MotionResult(ts, False, (), 0.0, changed, True)
-        fg = base if thr == self.cfg.threshold else self._masked(_above(diff, thr, bufs.fg))
-        self._evidence.update(norm)
-        slow = self._evidence.slow(norm, bg, floor, thr, self.cfg.noise_factor,
-                                   self._valid_sub)
-        if slow is not None:
-            fg = cv2.bitwise_or(fg, self._masked(slow[0]))
-        fg_px = cv2.countNonZero(fg)
-        # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
-        # scene) the dilation cannot bring anything back: skip it. Fewer than 4 changed
-        # pixels cannot survive it (OpenCV counts the border as set, so a 2x2 block in a
-        # corner is the smallest survivor), so the erosion itself is skipped too.
-        eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded) if fg_px >= 4 else None
-        lit, self._changed4 = None, None
-        if eroded is not None and cv2.countNonZero(eroded):
-            # Something changed: take out what is lit only (a beam, a lamp pool), then
-            # open again; the lit pixels are learnt slowly (the light will go away again).
-            lit = self._lit.lit(frame, norm, bg, DARK * self._gain[0] + self._gain[1])
-            self._changed4 = np.ascontiguousarray(fg[::4, ::4])
-            fg = cv2.bitwise_and(fg, cv2.bitwise_not(lit))
-            eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded)
-        if eroded is None or cv2.countNonZero(eroded) == 0:
+        fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
+        fg, slow_moved = self._with_evidence(fg, norm, floor, thr)
+        eroded, lit = self._opened_without_light(fg, frame, norm)
+        if eroded is None:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
                                    mask=None if lit is None else cv2.bitwise_not(lit))
             np.copyto(prev, norm)
             self._track, self._last_ts = [], ts
             return MotionResult(ts, False, (), 0.0, changed, False)
         core = cv2.dilate(eroded, _KERNEL3)
-        moved = _above(cv2.absdiff(norm, prev), thr)
+        moved = above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
-        blobs, moving_mask, static_mask = self._blobs(fg, core, moved,
-                                                      None if slow is None else slow[1],
-                                                      diff, thr)
+        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow_moved, diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         np.copyto(prev, norm)
         self._last_ts = ts
@@ -259,6 +231,43 @@ class MotionDetector:
         since = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
                             bool(self._track), since)
+
+    def _reseed(self, frame: np.ndarray, ts: float) -> None:
+        self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
+        self._evidence.reset(frame)
+
+    def _with_evidence(self, fg: np.ndarray, norm: np.ndarray, floor: float, thr: float
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Add what the recent frames' average shows (a faint, slow mover in noise); also
+        return where the average moved (None when it cannot see more than one frame)."""
+        assert self._bg is not None
+        self._evidence.update(norm)
+        slow = self._evidence.slow(norm, self._bg, floor, thr, self.cfg.noise_factor,
+                                   self._valid_sub)
+        if slow is None:
+            return fg, None
+        return cv2.bitwise_or(fg, self._masked(slow[0])), slow[1]
+
+    def _opened_without_light(self, fg: np.ndarray, frame: np.ndarray, norm: np.ndarray
+                              ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The eroded foreground (None if nothing survives) once what is only lit is taken
+        out, and the lit mask (None when nothing changed)."""
+        # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
+        # scene) the dilation cannot bring anything back: skip it. Fewer than 4 changed
+        # pixels cannot survive it (OpenCV counts the border as set, so a 2x2 block in a
+        # corner is the smallest survivor), so the erosion itself is skipped too.
+        self._changed4 = None
+        eroded = self._bufs.eroded
+        if cv2.countNonZero(fg) < 4 or not cv2.countNonZero(cv2.erode(fg, _KERNEL3,
+                                                                        dst=eroded)):
+            return None, None
+        assert self._bg is not None
+        # Something changed: take out what is lit only (a beam, a lamp pool) and open again;
+        # lit pixels are not learnt (the light will go away again).
+        lit = self._lit.lit(frame, norm, self._bg, DARK * self._gain[0] + self._gain[1])
+        self._changed4 = np.ascontiguousarray(fg[::4, ::4])
+        cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
+        return (eroded if cv2.countNonZero(eroded) else None), lit
 
     @staticmethod
     def _smooth(small: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -320,7 +329,7 @@ class MotionDetector:
                 lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
             lut[i] = 1
-            candidates.append((i, self._box(labels, i, stats[i], core, diff, thr), slow_only))
+            candidates.append((i, blob_box(labels, i, stats[i], core, diff, thr), slow_only))
         new_track: list[tuple[Box, int, float]] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
@@ -349,23 +358,6 @@ class MotionDetector:
                             interpolation=cv2.INTER_NEAREST)
         return blobs, moving, static
 
-    def _box(self, labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
-             diff: np.ndarray, thr: float) -> Box:
-        """Blob ``i``'s box: that of its changed pixels (full resolution), without the margin
-        the merge dilation added; a faint blob's edges fell under the threshold, so it gets a
-        margin."""
-        x, y, bw, bh = (int(v) for v in stat[:4])
-        h, w = labels.shape
-        blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
-        px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
-        px &= blob[:px.shape[0], :px.shape[1]]
-        if not px.any():
-            return x / w, y / h, bw / w, bh / h
-        faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) < _FAINT * thr
-        box = _box_of(px, 2 * x, 2 * y, core.shape[1], core.shape[0],
-                      _FAINT_MARGIN if faint else 0)
-        return box or (x / w, y / h, bw / w, bh / h)
-
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:
             return ()
@@ -385,28 +377,9 @@ class MotionDetector:
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
 
 
-def _box_of(px: np.ndarray, x: int, y: int, w: int, h: int, margin: int) -> Box | None:
-    """The relative box of the set pixels of ``px``, a crop at (x, y) of a w x h picture."""
-    rows, cols = np.flatnonzero(px.any(axis=1)), np.flatnonzero(px.any(axis=0))
-    if rows.size == 0:
-        return None
-    if min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < _THIN:
-        margin = max(margin, _FAINT_MARGIN)  # a thin piece: the rest fell under the threshold
-    x0, y0 = max(0, x + int(cols[0]) - margin), max(0, y + int(rows[0]) - margin)
-    x1 = min(w, x + int(cols[-1]) + 1 + margin)
-    y1 = min(h, y + int(rows[-1]) + 1 + margin)
-    return x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h
-
-
 def _near(a: Box, b: Box) -> bool:
     """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
     return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
-
-
-def _above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndarray:
-    """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
-    res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
-    return res

@@ -151,7 +151,44 @@ class Evidence:
         # The same sign of change in the average and in this frame, and enough of it here.
         d_acc = cv2.subtract(self._acc, bg)
         d_now = cv2.subtract(norm, bg)
-        agree = cv2.compare(cv2.multiply(d_acc, d_now), thr_acc * thr_acc, cv2.CMP_GT)
-        changed = cv2.bitwise_and(cv2.compare(dacc, thr_acc, cv2.CMP_GT), agree)
-        moved = cv2.compare(cv2.absdiff(self._acc, self._lag), thr_acc, cv2.CMP_GT)
+        agree = above(cv2.multiply(d_acc, d_now), thr_acc * thr_acc)
+        changed = cv2.bitwise_and(above(dacc, thr_acc), agree)
+        moved = above(cv2.absdiff(self._acc, self._lag), thr_acc)
         return changed, moved
+
+
+# A reported box is that of the blob's changed pixels; a faint blob's (its mean change under
+# _FAINT x the threshold) or a thin one's gets a margin of _FAINT_MARGIN pixels at the analysis
+# size: the faint edges of a low-contrast mover fall under the threshold.
+_FAINT = 2.5
+_FAINT_MARGIN = 2
+_THIN = 6  # pixels
+
+
+def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
+             diff: np.ndarray, thr: float) -> tuple[float, float, float, float]:
+    """Blob ``i``'s relative box: ``labels`` are at half the resolution of ``core`` (the
+    changed pixels before the merge dilation) and ``diff``; the box is that of its changed
+    pixels at full resolution, without the margin the merge dilation added."""
+    x, y, bw, bh = (int(v) for v in stat[:4])
+    h, w = labels.shape
+    blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+    px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
+    px &= blob[:px.shape[0], :px.shape[1]]
+    if not px.any():
+        return x / w, y / h, bw / w, bh / h
+    faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) < _FAINT * thr
+    rows, cols = np.flatnonzero(px.any(axis=1)), np.flatnonzero(px.any(axis=0))
+    margin = _FAINT_MARGIN if faint or min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < _THIN \
+        else 0
+    fh, fw = core.shape
+    x0, y0 = max(0, 2 * x + int(cols[0]) - margin), max(0, 2 * y + int(rows[0]) - margin)
+    x1 = min(fw, 2 * x + int(cols[-1]) + 1 + margin)
+    y1 = min(fh, 2 * y + int(rows[-1]) + 1 + margin)
+    return x0 / fw, y0 / fh, (x1 - x0) / fw, (y1 - y0) / fh
+
+
+def above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndarray:
+    """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
+    res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
+    return res
