@@ -64,6 +64,9 @@ _DROP_FRAMES = 6
 # seen this many analysed frames in a row: a sudden change that stays put looks like motion
 # in the average for a few frames, until the average has caught up.
 _SLOW_FRAMES = 6
+# The recent frames' average is looked at only in a noisy picture (the noise raised the
+# threshold) or a dark one (mean grey level under this): faint movers are found there.
+_NIGHT = 70.0
 
 
 class _Buffers:
@@ -150,6 +153,7 @@ class MotionDetector:
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
         self._gain = (1.0, 0.0)  # this frame's brightness match to the background
+        self._bg_mean = 128.0  # the background's mean grey level (set on every frame)
         self._changed4: np.ndarray | None = None  # last frame's local change, every 4th px
         self._valid_sub: np.ndarray | None = None  # unmasked pixels, every 4th
         self._drops = DropTest()
@@ -242,7 +246,9 @@ class MotionDetector:
         return where the average moved (None when it cannot see more than one frame)."""
         assert self._bg is not None
         self._evidence.update(norm)
-        slow = self._evidence.slow(norm, self._bg, floor, thr, self.cfg.noise_factor,
+        if thr <= floor and self._bg_mean >= _NIGHT:
+            return fg, None  # neither noisy nor dark: one frame shows all there is
+        slow = self._evidence.slow(self._bg, floor, thr, self.cfg.noise_factor,
                                    self._valid_sub)
         if slow is None:
             return fg, None
@@ -264,7 +270,8 @@ class MotionDetector:
         assert self._bg is not None
         # Something changed: take out what is lit only (a beam, a lamp pool) and open again;
         # lit pixels are not learnt (the light will go away again).
-        lit = self._lit.lit(frame, norm, self._bg, DARK * self._gain[0] + self._gain[1])
+        lit = self._lit.lit(frame, norm, self._bg, DARK * self._gain[0] + self._gain[1],
+                            eroded)
         self._changed4 = np.ascontiguousarray(fg[::4, ::4])
         cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
         return (eroded if cv2.countNonZero(eroded) else None), lit
@@ -296,7 +303,7 @@ class MotionDetector:
                 mask = still if mask is None else cv2.bitwise_and(mask, still)
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
-        self._bg_std = float(sb[0, 0])
+        self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
         self._gain = (gain, offset)
@@ -341,8 +348,10 @@ class MotionDetector:
             need = self.cfg.persistence_frames
             if slow_only:  # seen moving only in the frames' average: make sure it goes on
                 need = max(need, _SLOW_FRAMES)
-            if self._drops.looks_like_drop(labels, i, stats[i], frame_area):
-                need = max(need, _DROP_FRAMES)  # a drop on the lens is gone before that
+            # (Only asked while the answer can matter: it costs a few passes per blob.)
+            if need <= run < _DROP_FRAMES and \
+                    self._drops.looks_like_drop(labels, i, stats[i], frame_area):
+                need = _DROP_FRAMES  # a drop on the lens is gone before that
             if run < need:
                 continue
             zones = self._zones_of(labels, i, stats[i])

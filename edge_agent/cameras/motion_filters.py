@@ -23,10 +23,9 @@ class DropTest:
     def __init__(self) -> None:
         self._norm: np.ndarray | None = None
         self._bg: np.ndarray | None = None
-        self._grad: np.ndarray | None = None
 
     def start(self, norm: np.ndarray, bg: np.ndarray) -> None:
-        self._norm, self._bg, self._grad = norm, bg, None  # the gradient only when needed
+        self._norm, self._bg = norm, bg
 
     def looks_like_drop(self, labels: np.ndarray, i: int, stat: np.ndarray,
                         frame_area: float) -> bool:
@@ -35,21 +34,27 @@ class DropTest:
         x, y, bw, bh, area = (int(v) for v in stat)
         if area < _DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
             return False
-        rows, cols = slice(2 * y, 2 * (y + bh)), slice(2 * x, 2 * (x + bw))
-        px = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
-        d = (self._norm[rows, cols] - self._bg[rows, cols])[: px.shape[0], : px.shape[1]]
-        px = px[: d.shape[0], : d.shape[1]]
-        values = d[px]
+        full_h, full_w = self._norm.shape
+        # The crop at full resolution, one pixel wider for the gradient.
+        y0, y1 = max(0, 2 * y - 1), min(full_h, 2 * (y + bh) + 1)
+        x0, x1 = max(0, 2 * x - 1), min(full_w, 2 * (x + bw) + 1)
+        d = cv2.subtract(self._norm[y0:y1, x0:x1], self._bg[y0:y1, x0:x1])
+        px = np.zeros(d.shape, bool)
+        inside = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+        h, w = min(inside.shape[0], y1 - 2 * y), min(inside.shape[1], x1 - 2 * x)
+        px[2 * y - y0:2 * y - y0 + h, 2 * x - x0:2 * x - x0 + w] = inside[:h, :w]
+        values = np.abs(d[px])
         if values.size == 0:
             return False
-        if self._grad is None:
-            change = self._norm - self._bg
-            gx = cv2.Sobel(change, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-            gy = cv2.Sobel(change, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-            self._grad = cv2.magnitude(gx, gy)
-        grad = self._grad[rows, cols][: px.shape[0], : px.shape[1]][px]
-        top = float(np.percentile(np.abs(values), 95))
-        return float(np.percentile(grad, 95)) < _DROP_SHARPNESS * max(top, 1e-3)
+        gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+        gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+        grad = cv2.magnitude(gx, gy)[px]
+        return _p95(grad) < _DROP_SHARPNESS * max(_p95(values), 1e-3)
+
+
+def _p95(values: np.ndarray) -> float:
+    k = (values.size * 95) // 100
+    return float(np.partition(values, min(k, values.size - 1))[min(k, values.size - 1)])
 
 
 # Median of |noise| over mean of |noise| for Gaussian noise (0.674 / 0.798): the robust
@@ -57,10 +62,10 @@ class DropTest:
 _MEDIAN_TO_MEAN = 1.184
 
 
-def robust_noise(diff: np.ndarray, valid: np.ndarray | None) -> float:
+def robust_noise(diff: np.ndarray, valid: np.ndarray | None, step: int = 4) -> float:
     """The noise level (on the scale of the mean absolute difference) from the median of
-    every 4th pixel's difference: robust to changes over up to half the picture."""
-    sub = diff[::4, ::4]
+    every ``step``-th pixel's difference: robust to changes over up to half the picture."""
+    sub = diff[::step, ::step]
     values = sub[valid] if valid is not None else sub.ravel()
     if values.size == 0:
         return 0.0
@@ -69,6 +74,7 @@ def robust_noise(diff: np.ndarray, valid: np.ndarray | None) -> float:
 
 
 _LIT_CLOSE = np.ones((5, 5), np.uint8)
+_LIT_REACH = 12  # pixels around the change the test looks at (its windows' reach)
 _LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
 _HIGH_PASS = (5, 5)
 _LIT_NCC = 0.6
@@ -87,12 +93,21 @@ class LitTest:
     background in a small window, on pixels brighter than the background.
     """
 
-    def __init__(self) -> None:
-        self._shape: tuple[int, ...] = ()
+    def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
+            where: np.ndarray) -> np.ndarray:
+        """uint8 mask, 255 where the change looks like light falling on the background;
+        judged only around the set pixels of ``where`` (the rest is 0)."""
+        x, y, w, h = cv2.boundingRect(where)
+        fh, fw = where.shape
+        x0, y0 = max(0, x - _LIT_REACH), max(0, y - _LIT_REACH)
+        x1, y1 = min(fw, x + w + _LIT_REACH), min(fh, y + h + _LIT_REACH)
+        out = np.zeros(where.shape, np.uint8)
+        out[y0:y1, x0:x1] = self._lit(frame[y0:y1, x0:x1], norm[y0:y1, x0:x1],
+                                      bg[y0:y1, x0:x1], dark)
+        return out
 
-    def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float
-            ) -> np.ndarray:
-        """uint8 mask, 255 where the change looks like light falling on the background."""
+    def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float
+             ) -> np.ndarray:
         hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
         hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
         s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
@@ -116,6 +131,7 @@ class LitTest:
 _ACC_RATE = 0.3  # the recent frames' average: ~3 frames, 0.42 x one frame's noise
 _LAG_RATE = 0.15  # the same average seen ~7 frames later, for "has it moved?"
 _ACC_FLOOR = 0.5  # of the detector's threshold floor
+_ACC_MIN_PX = 4  # fewer changed pixels in the average (half size) cannot make a blob
 
 
 class Evidence:
@@ -123,38 +139,53 @@ class Evidence:
 
     The average of the last few frames has far less noise than one frame; a mover that stays
     about in place for those frames stands out in it against the background while the noise
-    averages away. Its pixels must also differ (half as much) in this frame, so a fast
-    mover's trail is not taken. A lagging copy of the average tells a slow mover (it differs)
-    from a change that stays put.
+    averages away. Its pixels must also differ in this frame the same way, so a fast mover's
+    trail is not taken. A lagging copy of the average tells a slow mover (it differs) from a
+    change that stays put. All at half the analysis size (2x2 averages: less noise again, a
+    quarter of the cost).
     """
 
     def __init__(self) -> None:
         self._acc = np.zeros((1, 1), np.float32)
         self._lag = np.zeros((1, 1), np.float32)
+        self._now = np.zeros((1, 1), np.float32)
 
     def reset(self, frame: np.ndarray) -> None:
-        self._acc, self._lag = frame.copy(), frame.copy()
+        self._acc = _half(frame)
+        self._lag, self._now = self._acc.copy(), self._acc.copy()
 
     def update(self, norm: np.ndarray) -> None:
-        cv2.accumulateWeighted(norm, self._acc, _ACC_RATE)
+        self._now = _half(norm)
+        cv2.accumulateWeighted(self._now, self._acc, _ACC_RATE)
         cv2.accumulateWeighted(self._acc, self._lag, _LAG_RATE)
 
-    def slow(self, norm: np.ndarray, bg: np.ndarray, floor: float, thr: float,
-             noise_factor: float, valid: np.ndarray | None
-             ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(changed, moved) uint8 masks from the average, or None when it would not see
-        more than one frame does (a clean picture)."""
-        dacc = cv2.absdiff(self._acc, bg)
-        thr_acc = max(floor * _ACC_FLOOR, noise_factor * robust_noise(dacc, valid))
+    def slow(self, bg: np.ndarray, floor: float, thr: float, noise_factor: float,
+             valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(changed, moved) uint8 masks at ``bg``'s size from the average, or None when it
+        would not see more than one frame does (a clean picture). ``valid``: the unmasked
+        pixels of every 4th row and column of ``bg``."""
+        bg_h = _half(bg)
+        dacc = cv2.absdiff(self._acc, bg_h)
+        thr_acc = max(floor * _ACC_FLOOR, noise_factor * robust_noise(dacc, valid, 2))
         if thr_acc >= 0.9 * thr:
             return None
+        changed = above(dacc, thr_acc)
+        if cv2.countNonZero(changed) < _ACC_MIN_PX:
+            return None  # nothing faint anywhere (the common case): stop here
         # The same sign of change in the average and in this frame, and enough of it here.
-        d_acc = cv2.subtract(self._acc, bg)
-        d_now = cv2.subtract(norm, bg)
-        agree = above(cv2.multiply(d_acc, d_now), thr_acc * thr_acc)
-        changed = cv2.bitwise_and(above(dacc, thr_acc), agree)
+        agree = above(cv2.multiply(cv2.subtract(self._acc, bg_h),
+                                   cv2.subtract(self._now, bg_h)), thr_acc * thr_acc)
+        changed = cv2.bitwise_and(changed, agree)
         moved = above(cv2.absdiff(self._acc, self._lag), thr_acc)
-        return changed, moved
+        size = (bg.shape[1], bg.shape[0])
+        return (cv2.resize(changed, size, interpolation=cv2.INTER_NEAREST),
+                cv2.resize(moved, size, interpolation=cv2.INTER_NEAREST))
+
+
+def _half(img: np.ndarray) -> np.ndarray:
+    out: np.ndarray = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2),
+                                 interpolation=cv2.INTER_AREA)
+    return out
 
 
 # A reported box is that of the blob's changed pixels; a faint blob's (its mean change under
@@ -171,20 +202,20 @@ def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
     changed pixels before the merge dilation) and ``diff``; the box is that of its changed
     pixels at full resolution, without the margin the merge dilation added."""
     x, y, bw, bh = (int(v) for v in stat[:4])
-    h, w = labels.shape
-    blob = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
-    px = core[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)] > 0
-    px &= blob[:px.shape[0], :px.shape[1]]
-    if not px.any():
-        return x / w, y / h, bw / w, bh / h
-    faint = float(diff[2 * y:2 * (y + bh), 2 * x:2 * (x + bw)][px].mean()) < _FAINT * thr
-    rows, cols = np.flatnonzero(px.any(axis=1)), np.flatnonzero(px.any(axis=0))
-    margin = _FAINT_MARGIN if faint or min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < _THIN \
-        else 0
     fh, fw = core.shape
-    x0, y0 = max(0, 2 * x + int(cols[0]) - margin), max(0, 2 * y + int(rows[0]) - margin)
-    x1 = min(fw, 2 * x + int(cols[-1]) + 1 + margin)
-    y1 = min(fh, 2 * y + int(rows[-1]) + 1 + margin)
+    rows, cols = slice(2 * y, min(fh, 2 * (y + bh))), slice(2 * x, min(fw, 2 * (x + bw)))
+    crop = core[rows, cols]
+    inside = cv2.resize((labels[y:y + bh, x:x + bw] == i).view(np.uint8),
+                        (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
+    px = cv2.bitwise_and(crop, crop, mask=inside)
+    bx, by, bbw, bbh = cv2.boundingRect(px)
+    if bbw == 0:
+        h, w = labels.shape
+        return x / w, y / h, bw / w, bh / h
+    faint = cv2.mean(diff[rows, cols], mask=px)[0] < _FAINT * thr
+    margin = _FAINT_MARGIN if faint or min(bbw, bbh) < _THIN else 0
+    x0, y0 = max(0, 2 * x + bx - margin), max(0, 2 * y + by - margin)
+    x1, y1 = min(fw, 2 * x + bx + bbw + margin), min(fh, 2 * y + by + bbh + margin)
     return x0 / fw, y0 / fh, (x1 - x0) / fw, (y1 - y0) / fh
 
 
