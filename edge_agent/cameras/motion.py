@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # only types: importing config first would be circular via ed
     from edge_agent.cameras.config import MotionConfig, Zone
 
 Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+# A moving blob of the previous frame: its box, frames in a row, the time before the first of
+# them, its box in the first of them, and whether it looked like a lens drop in any of them.
+_Track = tuple[Box, int, float, Box, bool]
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -57,13 +60,14 @@ _MIN_THRESHOLD_SCALE = 0.7
 _MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
 # A blob that looks like a drop of rain near the lens (``DropTest``) must be seen this many
-# analysed frames in a row before it counts (0.6 s at 10 fps, 0.8 s at 7.5): such drops are
-# gone within a few frames, people and cars are not.
-_DROP_FRAMES = 6
+# analysed frames in a row before it counts (0.8 s at 10 fps, about 1 s at 7.5): such drops
+# are gone within a few frames (one drop after another in heavy rain), people and cars are not.
+_DROP_FRAMES = 8
 # A blob seen moving only in the recent frames' average (a faint, slow mover in noise) must be
 # seen this many analysed frames in a row: a sudden change that stays put looks like motion
 # in the average for a few frames, until the average has caught up.
 _SLOW_FRAMES = 6
+_SLOW_SHIFT = 0.02  # ... and its centre must have moved this far (2 % of the picture)
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
 # threshold) or a dark one (mean grey level under this): faint movers are found there.
 _NIGHT = 70.0
@@ -147,7 +151,7 @@ class MotionDetector:
         self._valid_count = 1
         self._zone_masks: list[tuple[str, np.ndarray]] = []
         # moving blobs of the previous frame: box, frames in a row, ts before the first one
-        self._track: list[tuple[Box, int, float]] = []
+        self._track: list[_Track] = []
         self._last_ts = 0.0  # the previous analysed frame's time
         self._bufs = _Buffers((1, 1))
         self._merge_kernel = _KERNEL3
@@ -337,21 +341,35 @@ class MotionDetector:
                 continue
             lut[i] = 1
             candidates.append((i, blob_box(labels, i, stats[i], core, diff, thr), slow_only))
-        new_track: list[tuple[Box, int, float]] = []
+        new_track: list[_Track] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
             # A new run starts at the previous analysed frame: the thing appeared after it.
-            run, since = max(((r, s) for b, r, s in self._track if _near(b, box)),
-                             default=(0, self._last_ts))
+            run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
+                                           if _near(t[0], box)),
+                                          default=(0, self._last_ts, box, False))
             run += 1
-            new_track.append((box, run, since))
             need = self.cfg.persistence_frames
-            if slow_only:  # seen moving only in the frames' average: make sure it goes on
-                need = max(need, _SLOW_FRAMES)
             # (Only asked while the answer can matter: it costs a few passes per blob.)
-            if need <= run < _DROP_FRAMES and \
-                    self._drops.looks_like_drop(labels, i, stats[i], frame_area):
-                need = _DROP_FRAMES  # a drop on the lens is gone before that
+            drop = self._drops.looks_like_drop(labels, i, stats[i], frame_area) \
+                if need <= run < _DROP_FRAMES else 0
+            if drop < 0:  # the ghost of a drop the background had learnt: absorb it
+                lut[i] = 2
+                continue
+            if drop:
+                # In rain one drop follows another nearby: a drop's run only goes on with a
+                # blob it overlaps.
+                run = 1 + max((t[1] for t in self._track if _overlap(t[0], box)), default=0)
+            wet = wet or drop > 0
+            if wet:  # looked like a drop on the lens: such drops are gone before this
+                need = max(need, _DROP_FRAMES)
+            new_track.append((box, run, since, origin, wet))
+            if slow_only:
+                # Seen moving only in the frames' average: it must go on and get somewhere
+                # (a sudden change that stays put looks like motion there for a while).
+                need = max(need, _SLOW_FRAMES)
+                if _shift(origin, box) < _SLOW_SHIFT:
+                    continue
             if run < need:
                 continue
             zones = self._zones_of(labels, i, stats[i])
@@ -384,6 +402,16 @@ class MotionDetector:
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
         cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
+
+
+def _shift(a: Box, b: Box) -> float:
+    """How far the centre moved from box ``a`` to box ``b`` (relative to the width)."""
+    return max(abs(a[0] + a[2] / 2 - b[0] - b[2] / 2), abs(a[1] + a[3] / 2 - b[1] - b[3] / 2))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and \
+        b[1] < a[1] + a[3]
 
 
 def _near(a: Box, b: Box) -> bool:

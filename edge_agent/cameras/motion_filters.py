@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 _DROP_MIN_AREA = 0.004  # of the picture (the default min_area)
-_DROP_SHARPNESS = 0.25
+_DROP_SHARPNESS = 0.265
 
 
 class DropTest:
@@ -28,12 +28,13 @@ class DropTest:
         self._norm, self._bg = norm, bg
 
     def looks_like_drop(self, labels: np.ndarray, i: int, stat: np.ndarray,
-                        frame_area: float) -> bool:
-        """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? Darker
-        ones too: a drop learnt into the background leaves a blurred dark ghost."""
+                        frame_area: float) -> int:
+        """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? 1 if it is
+        brighter than the background (a drop), -1 if darker (a drop that the background had
+        learnt and that has gone: its ghost), 0 if it is no drop."""
         x, y, bw, bh, area = (int(v) for v in stat)
         if area < _DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
-            return False
+            return 0
         full_h, full_w = self._norm.shape
         # The crop at full resolution, one pixel wider for the gradient.
         y0, y1 = max(0, 2 * y - 1), min(full_h, 2 * (y + bh) + 1)
@@ -43,13 +44,15 @@ class DropTest:
         inside = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
         h, w = min(inside.shape[0], y1 - 2 * y), min(inside.shape[1], x1 - 2 * x)
         px[2 * y - y0:2 * y - y0 + h, 2 * x - x0:2 * x - x0 + w] = inside[:h, :w]
-        values = np.abs(d[px])
-        if values.size == 0:
-            return False
+        signed = d[px]
+        if signed.size == 0:
+            return 0
         gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
         grad = cv2.magnitude(gx, gy)[px]
-        return _p95(grad) < _DROP_SHARPNESS * max(_p95(values), 1e-3)
+        if _p95(grad) >= _DROP_SHARPNESS * max(_p95(np.abs(signed)), 1e-3):
+            return 0
+        return 1 if float(signed.mean()) > 0 else -1
 
 
 def _p95(values: np.ndarray) -> float:
