@@ -1,23 +1,34 @@
 """The motion detector: pure numpy/OpenCV, no I/O, the frame time is passed in.
 
-One analysed frame goes through these steps (all at the small analysis size):
+One analysed frame goes through these steps (all at the small analysis size; the tests on
+pixels and blobs are in ``motion_filters``):
 
 1. Downscale the luma plane cheaply (strided view + area/linear resize), light blur.
-2. Photometric normalisation: the frame's mean/contrast over the unmasked area is matched to the
-   background's. A lighting ramp, auto-exposure or the IR switch's brightness jump is a global
-   gain/offset change and disappears here, while a local object still stands out.
-3. Difference against the background model with a threshold that rises with the measured noise
-   and falls (down to 70 % of it) in low-contrast pictures.
-   When more than ``global_change_fraction`` of the frame still differs (IR colour→grey switch,
-   a lamp switched on), the background is re-seeded from this frame instead of reporting motion.
-4. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
-5. A blob counts as *moving* only if part of it also changed since the previous analysed frame: a
-   static change (IR residue, a parked car, a lit window) is absorbed into the background fast.
-6. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
-   (``persistence_frames`` in a row) before it is reported; random speckle never persists.
+2. Photometric normalisation: the frame's mean/contrast is matched to the background's, over
+   the unmasked area that did not change locally in the previous frame (a car's beam must not
+   dim the whole picture). A lighting ramp, auto-exposure or the IR switch's brightness jump is
+   a global gain/offset change and disappears here, while a local object still stands out.
+3. Difference against the background model with a threshold that rises with the noise (from
+   the median difference, so a big change does not raise it) and falls (down to 70 %) in
+   low-contrast pictures. When more than ``global_change_fraction`` of the frame still differs
+   (IR colour→grey switch, a lamp switched on), the background is re-seeded from this frame.
+4. In a noisy or dark picture, evidence that adds up: the recent frames' average against the
+   background shows a faint, slow mover that one frame does not (``Evidence``).
+5. Lighting only is taken out: pixels brighter than the background that kept its texture (a
+   headlight beam, a lamp pool), and a saturated patch over a dark surface (``LitTest``).
+6. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
+7. A blob counts as *moving* only if part of it also changed since the previous analysed frame
+   (or, for a faint one, in the average): a static change (IR residue, a parked car, a lit
+   window) is absorbed into the background fast.
+8. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
+   (``persistence_frames`` in a row) before it is reported; random speckle never persists, a
+   blurred blob (a rain drop on the lens, ``DropTest``) must last 8 frames, a faint one seen
+   only in the average 6 frames and get somewhere.
 
-The background learns slowly where nothing moves, very fast where a change is static and very
-slowly under moving blobs (so ghosts heal but moving objects are not absorbed).
+The background learns slowly where nothing moves, very fast where a change is static, very
+slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
+where the picture is only lit (the light will go away again). Reported boxes are those of the
+changed pixels, without the margin the blob-joining dilation added.
 """
 
 from __future__ import annotations
@@ -31,18 +42,23 @@ import numpy as np
 
 from edge_agent.cameras.motion_filters import (
     DARK,
+    Box,
     DropTest,
     Evidence,
     LitTest,
     above,
     blob_box,
+    downscale,
+    near,
+    overlap,
+    polygon_mask,
     robust_noise,
+    shift,
 )
 
 if TYPE_CHECKING:  # only types: importing config first would be circular via edge_agent.config
     from edge_agent.cameras.config import MotionConfig, Zone
 
-Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 # A moving blob of the previous frame: its box, frames in a row, the time before the first of
 # them, its box in the first of them, and whether it looked like a lens drop in any of them.
 _Track = tuple[Box, int, float, Box, bool]
@@ -104,34 +120,6 @@ class MotionResult:
     # The analysed frame before the reported things were first seen: they have moved at
     # least since then (an event's duration is never 0). None when nothing is reported.
     since: float | None = None
-
-
-def downscale(grey: np.ndarray, width: int) -> np.ndarray:
-    """A small grey frame about ``width`` pixels wide, cheaply.
-
-    A strided view (every 2nd/4th pixel) costs one pass over the rows it keeps; a full-frame
-    area resize of 720p costs several times more, for no better detection once the small
-    frame is blurred (``process`` does). Non-integer ratios get a linear resize of the view.
-    """
-    h, w = grey.shape[:2]
-    if w <= width:
-        return grey
-    step = max(1, w // width)
-    view = grey[::step, ::step]
-    if view.shape[1] == width:
-        return np.ascontiguousarray(view)
-    height = max(2, round(h * width / w))
-    return cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
-    """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
-    mask = np.zeros((height, width), np.uint8)
-    for poly in polygons:
-        pts = np.array([[round(x * (width - 1)), round(y * (height - 1))] for x, y in poly],
-                       np.int32)
-        cv2.fillPoly(mask, [pts], 255)
-    return mask
 
 
 class MotionDetector:
@@ -344,39 +332,16 @@ class MotionDetector:
         new_track: list[_Track] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
-            # A new run starts at the previous analysed frame: the thing appeared after it.
-            run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
-                                           if _near(t[0], box)),
-                                          default=(0, self._last_ts, box, False))
-            run += 1
-            need = self.cfg.persistence_frames
-            # (Only asked while the answer can matter: it costs a few passes per blob.)
-            drop = self._drops.looks_like_drop(labels, i, stats[i], frame_area) \
-                if need <= run < _DROP_FRAMES else 0
-            if drop < 0:  # the ghost of a drop the background had learnt: absorb it
+            track, confirmed = self._follow(box, slow_only, labels, i, stats[i], frame_area)
+            if track is None:  # the ghost of a drop the background had learnt: absorb it
                 lut[i] = 2
                 continue
-            if drop:
-                # In rain one drop follows another nearby: a drop's run only goes on with a
-                # blob it overlaps.
-                run = 1 + max((t[1] for t in self._track if _overlap(t[0], box)), default=0)
-            wet = wet or drop > 0
-            if wet:  # looked like a drop on the lens: such drops are gone before this
-                need = max(need, _DROP_FRAMES)
-            new_track.append((box, run, since, origin, wet))
-            if slow_only:
-                # Seen moving only in the frames' average: it must go on and get somewhere
-                # (a sudden change that stays put looks like motion there for a while).
-                need = max(need, _SLOW_FRAMES)
-                if _shift(origin, box) < _SLOW_SHIFT:
-                    continue
-            if run < need:
-                continue
-            zones = self._zones_of(labels, i, stats[i])
-            if self.cfg.require_zone and self._zone_masks and not zones:
+            new_track.append(track)
+            zones = self._zones_of(labels, i, stats[i]) if confirmed else ()
+            if not confirmed or (self.cfg.require_zone and self._zone_masks and not zones):
                 continue
             blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
-                               round(int(stats[i][4]) / frame_area, 5), zones), since))
+                               round(int(stats[i][4]) / frame_area, 5), zones), track[2]))
         self._track = new_track
         cls = lut[labels]
         moving = cv2.resize((cls == 1).view(np.uint8), (full_w, full_h),
@@ -384,6 +349,35 @@ class MotionDetector:
         static = cv2.resize((cls == 2).view(np.uint8), (full_w, full_h),
                             interpolation=cv2.INTER_NEAREST)
         return blobs, moving, static
+
+    def _follow(self, box: Box, slow_only: bool, labels: np.ndarray, i: int, stat: np.ndarray,
+                frame_area: float) -> tuple[_Track | None, bool]:
+        """Blob ``i``'s run, continued from the previous frame's tracks, and whether it is
+        confirmed now; no track for the ghost of a lens drop (to be absorbed)."""
+        # A new run starts at the previous analysed frame: the thing appeared after it.
+        run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
+                                       if near(t[0], box)),
+                                      default=(0, self._last_ts, box, False))
+        run += 1
+        need = self.cfg.persistence_frames
+        # (Only asked while the answer can matter: it costs a few passes per blob.)
+        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) \
+            if need <= run < _DROP_FRAMES else 0
+        if drop < 0:
+            return None, False
+        if drop:
+            # In rain one drop follows another nearby: a drop's run only goes on with a blob
+            # it overlaps.
+            run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
+        wet = wet or drop > 0
+        if wet:  # looked like a drop on the lens: such drops are gone before this
+            need = max(need, _DROP_FRAMES)
+        confirmed = run >= need
+        if slow_only:
+            # Seen moving only in the frames' average: it must go on and get somewhere (a
+            # sudden change that stays put looks like motion there for a while).
+            confirmed = run >= max(need, _SLOW_FRAMES) and shift(origin, box) >= _SLOW_SHIFT
+        return (box, run, since, origin, wet), confirmed
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:
@@ -402,21 +396,3 @@ class MotionDetector:
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
         cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
-
-
-def _shift(a: Box, b: Box) -> float:
-    """How far the centre moved from box ``a`` to box ``b`` (relative to the width)."""
-    return max(abs(a[0] + a[2] / 2 - b[0] - b[2] / 2), abs(a[1] + a[3] / 2 - b[1] - b[3] / 2))
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and \
-        b[1] < a[1] + a[3]
-
-
-def _near(a: Box, b: Box) -> bool:
-    """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
-    return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah

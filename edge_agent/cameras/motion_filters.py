@@ -1,17 +1,26 @@
-"""Tests the motion detector applies to blobs and changed pixels (pure numpy/OpenCV).
+"""Tests the motion detector applies to changed pixels and blobs (pure numpy/OpenCV).
 
-``DropTest``: a drop of rain on or near the lens is out of focus: a large blob, brighter than
-the background, whose brightness falls off gently from its middle, so its change has no sharp
-edge. An object in focus has edges: the change's steepest slope is a large part of its
-height. Measured on the tuning clips (``tests/infra/street_sets.py``, style A): the 95th
-percentile of |gradient| over the 95th percentile of |change| was 0.28 or more for 95 % of the
-blobs on a mover, and 0.25 or less for 95 % of the others (nearly all lens drops).
+- ``DropTest``: a drop of rain on or near the lens is out of focus: a blob whose change falls
+  off gently from its middle, with no sharp edge; an object in focus has edges (the change's
+  steepest slope is a large part of its height). Measured on the street tuning clips
+  (``tests/infra/street_sets.py``, style A): the 95th percentile of |gradient| over the 95th
+  percentile of |change| was 0.28 or more for 95 % of the blobs on a mover and 0.25 or less
+  for 95 % of the others (nearly all lens drops); the cut is between the two.
+- ``LitTest``: light falling on a surface multiplies what is there: the surface keeps its
+  texture; an object replaces it.
+- ``Evidence``: the recent frames' average, for faint, slow movers in noise.
+- ``robust_noise``, ``blob_box``, box helpers, ``downscale``, ``polygon_mask``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+
+Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+Polygon = Sequence[tuple[float, float]]
 
 _DROP_MIN_AREA = 0.004  # of the picture (the default min_area)
 _DROP_SHARPNESS = 0.265
@@ -200,7 +209,7 @@ _THIN = 6  # pixels
 
 
 def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
-             diff: np.ndarray, thr: float) -> tuple[float, float, float, float]:
+             diff: np.ndarray, thr: float) -> Box:
     """Blob ``i``'s relative box: ``labels`` are at half the resolution of ``core`` (the
     changed pixels before the merge dilation) and ``diff``; the box is that of its changed
     pixels at full resolution, without the margin the merge dilation added."""
@@ -226,3 +235,49 @@ def above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndar
     """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
     res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
     return res
+
+
+def shift(a: Box, b: Box) -> float:
+    """How far the centre moved from box ``a`` to box ``b`` (relative to the picture)."""
+    return max(abs(a[0] + a[2] / 2 - b[0] - b[2] / 2), abs(a[1] + a[3] / 2 - b[1] - b[3] / 2))
+
+
+def overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and \
+        b[1] < a[1] + a[3]
+
+
+def near(a: Box, b: Box) -> bool:
+    """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
+    return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
+
+
+def downscale(grey: np.ndarray, width: int) -> np.ndarray:
+    """A small grey frame about ``width`` pixels wide, cheaply.
+
+    A strided view (every 2nd/4th pixel) costs one pass over the rows it keeps; a full-frame
+    area resize of 720p costs several times more, for no better detection once the small
+    frame is blurred (``process`` does). Non-integer ratios get a linear resize of the view.
+    """
+    h, w = grey.shape[:2]
+    if w <= width:
+        return grey
+    step = max(1, w // width)
+    view = grey[::step, ::step]
+    if view.shape[1] == width:
+        return np.ascontiguousarray(view)
+    height = max(2, round(h * width / w))
+    return cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
+    """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
+    mask = np.zeros((height, width), np.uint8)
+    for poly in polygons:
+        pts = np.array([[round(x * (width - 1)), round(y * (height - 1))] for x, y in poly],
+                       np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    return mask
