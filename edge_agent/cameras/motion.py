@@ -84,6 +84,7 @@ _DROP_FRAMES = 8
 # in the average for a few frames, until the average has caught up.
 _SLOW_FRAMES = 6
 _SLOW_SHIFT = 0.02  # ... and its centre must have moved this far (2 % of the picture)
+_OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame counts as faint
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
 # threshold) or a dark one (mean grey level under this): faint movers are found there.
 _NIGHT = 70.0
@@ -204,7 +205,7 @@ class MotionDetector:
             self._reseed(frame.copy(), ts)
             return MotionResult(ts, False, (), 0.0, changed, True)
         fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
-        fg, slow_moved = self._with_evidence(fg, norm, floor, thr)
+        fg, slow = self._with_evidence(fg, norm, floor, thr)
         eroded, lit = self._opened_without_light(fg, frame, norm)
         if eroded is None:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
@@ -218,7 +219,7 @@ class MotionDetector:
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
-        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow_moved, diff, thr)
+        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         np.copyto(prev, norm)
         self._last_ts = ts
@@ -233,9 +234,10 @@ class MotionDetector:
         self._evidence.reset(frame)
 
     def _with_evidence(self, fg: np.ndarray, norm: np.ndarray, floor: float, thr: float
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
+                       ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Add what the recent frames' average shows (a faint, slow mover in noise); also
-        return where the average moved (None when it cannot see more than one frame)."""
+        return this frame's own changed pixels and where the average moved (None when the
+        average cannot see more than one frame)."""
         assert self._bg is not None
         self._evidence.update(norm)
         if thr <= floor and self._bg_mean >= _NIGHT:
@@ -244,7 +246,7 @@ class MotionDetector:
                                    self._valid_sub)
         if slow is None:
             return fg, None
-        return cv2.bitwise_or(fg, self._masked(slow[0])), slow[1]
+        return cv2.bitwise_or(fg, self._masked(slow[0])), (fg, slow[1])
 
     def _opened_without_light(self, fg: np.ndarray, frame: np.ndarray, norm: np.ndarray
                               ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -305,7 +307,7 @@ class MotionDetector:
         return out
 
     def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray,
-               slow_moved: np.ndarray | None, diff: np.ndarray, thr: float
+               slow: tuple[np.ndarray, np.ndarray] | None, diff: np.ndarray, thr: float
                ) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
         # Blobs are labelled at half resolution: 4x cheaper, and the merge dilation has
         # already made them far coarser than a pixel.
@@ -315,15 +317,20 @@ class MotionDetector:
         h, w = half.shape
         frame_area = float(h * w)
         moving_px = np.bincount(labels[moved[::2, ::2] > 0], minlength=count)
-        slow_px = None if slow_moved is None else \
-            np.bincount(labels[slow_moved[::2, ::2] > 0], minlength=count)
+        # With the average's evidence: this frame's own changed pixels and the average's
+        # moved ones per blob.
+        own_px, slow_px = (None, None) if slow is None else \
+            (np.bincount(labels[slow[0][::2, ::2] > 0], minlength=count),
+             np.bincount(labels[slow[1][::2, ::2] > 0], minlength=count))
         min_px = self.cfg.min_area * frame_area
         lut = np.zeros(count, np.uint8)  # 1 = moving blob, 2 = static change
         candidates: list[tuple[int, Box, bool]] = []
         for i in range(1, count):
             area = int(stats[i][4])
             enough = max(3, self.cfg.min_moving_fraction * area)
-            slow_only = moving_px[i] < enough
+            # Seen mostly in the average, or moving only there: a faint mover's rules.
+            slow_only = moving_px[i] < enough or \
+                (own_px is not None and own_px[i] < _OWN_FRACTION * area)
             if area < min_px or (slow_only and (slow_px is None or slow_px[i] < enough)):
                 lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
