@@ -206,7 +206,7 @@ class MotionDetector:
             return MotionResult(ts, False, (), 0.0, changed, True)
         fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
         fg, slow = self._with_evidence(fg, norm, floor, thr)
-        eroded, lit = self._opened_without_light(fg, frame, norm)
+        eroded, lit = self._opened_without_light(fg, frame, norm, thr)
         if eroded is None:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
                                    mask=None if lit is None else cv2.bitwise_not(lit))
@@ -248,8 +248,8 @@ class MotionDetector:
             return fg, None
         return cv2.bitwise_or(fg, self._masked(slow[0])), (fg, slow[1])
 
-    def _opened_without_light(self, fg: np.ndarray, frame: np.ndarray, norm: np.ndarray
-                              ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _opened_without_light(self, fg: np.ndarray, frame: np.ndarray, norm: np.ndarray,
+                              thr: float) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The eroded foreground (None if nothing survives) once what is only lit is taken
         out, and the lit mask (None when nothing changed)."""
         # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
@@ -265,7 +265,7 @@ class MotionDetector:
         # Something changed: take out what is lit only (a beam, a lamp pool) and open again;
         # lit pixels are not learnt (the light will go away again).
         lit = self._lit.lit(frame, norm, self._bg, DARK * self._gain[0] + self._gain[1],
-                            eroded)
+                            eroded, 0.5 * thr)
         self._changed4 = np.ascontiguousarray(fg[::4, ::4])
         cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
         return (eroded if cv2.countNonZero(eroded) else None), lit

@@ -106,7 +106,7 @@ class LitTest:
     """
 
     def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
-            where: np.ndarray) -> np.ndarray:
+            where: np.ndarray, brighter: float) -> np.ndarray:
         """uint8 mask, 255 where the change looks like light falling on the background;
         judged only around the set pixels of ``where`` (the rest is 0)."""
         x, y, w, h = cv2.boundingRect(where)
@@ -115,22 +115,25 @@ class LitTest:
         x1, y1 = min(fw, x + w + _LIT_REACH), min(fh, y + h + _LIT_REACH)
         out = np.zeros(where.shape, np.uint8)
         out[y0:y1, x0:x1] = self._lit(frame[y0:y1, x0:x1], norm[y0:y1, x0:x1],
-                                      bg[y0:y1, x0:x1], dark)
+                                      bg[y0:y1, x0:x1], dark, brighter)
         return out
 
-    def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float
-             ) -> np.ndarray:
+    def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
+             brighter: float) -> np.ndarray:
         hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
         hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
         s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
         s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), _LIT_WINDOW)
         s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), _LIT_WINDOW)
-        kept = (s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)).astype(np.float32)
-        # Light is smooth over an area: where enough of the neighbourhood kept its texture,
+        d = cv2.subtract(norm, bg)
+        # Lit evidence: brightened clearly, with the texture kept (an unchanged street keeps
+        # its texture too, but is no evidence of light).
+        kept = ((s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)) & (d > brighter)
+                ).astype(np.float32)
+        # Light is smooth over an area: where enough of the neighbourhood is lit evidence,
         # all of it is lit (in a dark, noisy street single windows are unreliable; on an
         # object few windows correlate).
         textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
-        d = cv2.subtract(norm, bg)
         lit = (textured & (d > 0)).view(np.uint8)
         # A saturated picture has no texture left; where the surface is dark (the background
         # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong

@@ -46,6 +46,12 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
                 ambient=0.25, noise_sigma=5.0, seed=4),
     StreetScene("t-ir-mover", 12.0, "A", (Walker(3.0, 11.0, -0.1, 1.1, 0.82, 0.4, 0.6, 5, True),),
                 ambient=0.3, noise_sigma=4.0, ir=(6.0, 99.0), seed=5),
+    # Added after the held-out set's foliage + lamp clip failed (0.33): a thin walker a little
+    # brighter than the road, crossing a lamp pool at dusk (drawn in style A, own seed).
+    StreetScene("t-lamp-walker", 12.0, "A",
+                (Walker(2.0, 11.0, 1.1, -0.1, 0.8, 0.32, 0.45, 9),),
+                lamps=(Lamp(0.5, 0.5, 0.14, 1.2),), ambient=0.45, noise_sigma=5.0,
+                foliage=True, masks=(FOLIAGE_MASK,), seed=9),
     StreetScene("t-foliage", 12.0, "A", (Walker(3.0, 9.0, 1.1, -0.1, 0.9, 0.45, 0.7, 6, True),),
                 ambient=1.0, noise_sigma=3.0, foliage=True, masks=(FOLIAGE_MASK,), seed=6),
 )}
@@ -68,6 +74,31 @@ HELD_OUT: dict[str, StreetScene] = {s.name: s for s in (
                 (Walker(2.5, 10.0, -0.1, 1.1, 0.78, 0.34, 0.45, 16),),
                 lamps=(Lamp(0.45, 0.5, 0.14, 1.2),), ambient=0.45, noise_sigma=5.0,
                 foliage=True, masks=(FOLIAGE_MASK,), seed=106),
+)}
+
+# A second held-out set, written after the first was scored and one of its failures
+# (foliage + lamp) had led to a change made on a new tuning clip (t-lamp-walker): other
+# seeds, places, speeds, sizes, clothes and noise, style B; scored once, never tuned on.
+HELD_OUT_2: dict[str, StreetScene] = {s.name: s for s in (
+    StreetScene("h2-rain-walker", 13.0, "B", (Walker(3.0, 10.0, -0.1, 1.1, 0.82, 0.42, 0.25, 21),),
+                ambient=0.5, noise_sigma=6.0, drops_per_s=3.5, drop_radius=(0.04, 0.09),
+                drop_life=(1, 4), streaks=35, seed=201),
+    StreetScene("h2-night-lamp-walk", 15.0, "B",
+                (Walker(1.5, 13.5, 1.1, -0.1, 0.72, 0.3, 0.55, 22),),
+                lamps=(Lamp(0.7, 0.5, 0.11, 1.0),), ambient=0.3, noise_sigma=8.0, seed=202),
+    StreetScene("h2-car-beam", 10.0, "B", (),
+                (Car(1.5, 9.0, 1, 0.86, 0.22, beam_len=0.4, beam_gain=2.5, shade=0.2),),
+                lamps=(Lamp(0.25, 0.45, 0.08, 0.7),), ambient=0.25, noise_sigma=5.0, seed=203),
+    StreetScene("h2-ir-two", 13.0, "B", (Walker(3.0, 10.0, -0.1, 1.1, 0.8, 0.4, 0.4, 24),
+                                         Walker(6.0, 11.5, 1.1, -0.1, 0.9, 0.46, 0.65, 25)),
+                ambient=0.3, noise_sigma=5.0, ir=(5.0, 99.0), seed=204),
+    StreetScene("h2-empty-rain-lamp", 12.0, "B", lamps=(Lamp(0.6, 0.55, 0.12, 1.0),),
+                ambient=0.35, noise_sigma=6.0, drops_per_s=5.0, drop_radius=(0.03, 0.08),
+                streaks=30, seed=205),
+    StreetScene("h2-foliage-dark", 15.0, "B",
+                (Walker(1.0, 14.0, 1.1, -0.1, 0.75, 0.36, 0.2, 26),),
+                lamps=(Lamp(0.35, 0.5, 0.1, 0.9),), ambient=0.3, noise_sigma=9.0,
+                foliage=True, masks=(FOLIAGE_MASK,), seed=206),
 )}
 
 
