@@ -52,6 +52,11 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
                 (Walker(2.0, 11.0, 1.1, -0.1, 0.8, 0.32, 0.45, 9),),
                 lamps=(Lamp(0.5, 0.5, 0.14, 1.2),), ambient=0.45, noise_sigma=5.0,
                 foliage=True, masks=(FOLIAGE_MASK,), seed=9),
+    # Added after held-out set 2 (two walkers while the IR switches: 0.75): the same kind of
+    # scene drawn in style A with its own seeds.
+    StreetScene("t-ir-two", 12.0, "A", (Walker(2.0, 9.0, 1.1, -0.1, 0.85, 0.38, 0.45, 10, True),
+                                        Walker(4.5, 11.0, -0.1, 1.1, 0.78, 0.3, 0.7, 11, True)),
+                ambient=0.35, noise_sigma=5.0, ir=(5.5, 99.0), seed=10),
     StreetScene("t-foliage", 12.0, "A", (Walker(3.0, 9.0, 1.1, -0.1, 0.9, 0.45, 0.7, 6, True),),
                 ambient=1.0, noise_sigma=3.0, foliage=True, masks=(FOLIAGE_MASK,), seed=6),
 )}
