@@ -23,6 +23,7 @@ none); the RTSP server, ffmpeg and the broker are other processes and are not co
 Usage: ``.venv/bin/python benchmarks/camera.py`` → table on stdout and
 ``benchmarks/results/camera.json``. ``--soak MINUTES`` only runs the 4-camera memory test for
 that long and writes ``benchmarks/results/camera_soak.json`` (samples and the RSS slope);
+``--detector`` only measures the detector's cost per frame;
 ``--adaptive-sweep`` measures (a) and (c) on clips with 0 %, 6 % and 25 % of the frames moving
 (``benchmarks/results/camera_adaptive_sweep.json``).
 """
@@ -305,8 +306,13 @@ def main() -> int:
         return soak(float(sys.argv[2]))
     if len(sys.argv) == 2 and sys.argv[1] == "--adaptive-sweep":
         return adaptive_sweep()
-    results: dict[str, Any] = {}
     cache = ROOT / "benchmarks" / "results" / ".cache"
+    if len(sys.argv) == 2 and sys.argv[1] == "--detector":  # the detector's cost only
+        print(json.dumps(detector_ms(make_clip("bench", cache, width=WIDTH, height=HEIGHT,
+                                               fps=FPS, gop=GOP, scene=SCENE,
+                                               bitrate_k=BITRATE_K))))
+        return 0
+    results: dict[str, Any] = {}
     t = time.time()
     clip = make_clip("bench", cache, width=WIDTH, height=HEIGHT, fps=FPS, gop=GOP, scene=SCENE,
                      bitrate_k=BITRATE_K)

@@ -1,48 +1,97 @@
 """The pure motion detector and event lifecycle on labelled synthetic clips (DESIGN §9).
 
 Each clip is decoded with PyAV (as the agent does) and analysed from a cold start with the
-default settings. Frame-level scoring: a frame is a true positive when motion is reported and
-at least one reported box overlaps a ground-truth box. The per-clip table is printed (-s) and
-written to test-artifacts/camera-motion-scores.json.
+default settings at the agent's analysis rate (``tests/infra/motion_scoring.py``: a frame is a
+hit only when a reported box has IoU >= 0.2 with a true one). The per-clip table is printed
+(-s) and written to test-artifacts/camera-motion-scores.json.
+
+Two generators: ``clips`` (rigid textured boxes, 320x240 10 fps; sets dev and held-out 1-3)
+and ``street_clips`` (a lit street at night, non-rigid movers, 640x360 15 fps CBR; the street
+tuning and held-out sets of ``street_sets``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import av
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from edge_agent.cameras.config import ArmingConfig, CameraConfig, MotionConfig, Zone
 from edge_agent.cameras.events import ArmOverride, EventTracker, is_armed
-from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.cameras.motion import Blob, MotionDetector, MotionResult
+from tests.infra import street_sets
 from tests.infra.clips import (
     HELD_OUT,
     HELD_OUT_2,
     HELD_OUT_3,
     SCENES,
-    load_truth,
+    Scene,
     make_clip,
+    scene_key,
 )
+from tests.infra.motion_scoring import ClipRun, run_clip, score, table
 
-# Floors per clip set, each a little under what was measured (see the printed table): the
-# clips the detector was developed on (0.99 each); held-out set 1, on which the threshold was
-# then re-tuned (0.92-0.99); held-out set 2, scored once (night 0.75), then used for the
-# low-contrast threshold (0.92-0.99); held-out set 3, written before that change and never
-# tuned on (0.99 each, two dark and noisy empty streets among them).
+# Floors per clip set, each a little under what was measured (see the printed table and
+# docs/cameras.md): the clips the detector was developed on; held-out sets 1 and 2 (used for
+# re-tuning after they were scored); held-out set 3.
 F1_FLOORS = {"dev": 0.9, "held-out-1": 0.85, "held-out-2": 0.85, "held-out-3": 0.9}
-CLIP_SETS = {"dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2,
-             "held-out-3": HELD_OUT_3}
-MOTION_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items()
-                for name, scene in scenes.items() if scene.movers]
-STILL_CLIPS = [name for scenes in CLIP_SETS.values() for name, scene in scenes.items()
-               if not scene.movers]
+PRECISION_FLOORS = {"dev": 0.95, "held-out-1": 0.95, "held-out-2": 0.95, "held-out-3": 0.95}
+IOU_FLOORS = {"dev": 0.55, "held-out-1": 0.45, "held-out-2": 0.55, "held-out-3": 0.52}
+# The street sets (lens rain, dark walkers, headlight beams, IR, foliage): per-clip floors
+# (F1, precision, IoU), a little under what the detector scores today, stated separately for
+# the tuning set (t-), held-out set 1 (h-; scored before the change and after it; one of its
+# failures led to a new tuning clip) and held-out set 2 (h2-, scored once, never tuned on).
+# These are floors against regression, not the issue's targets: ``STREET_TARGET_F1`` is, and
+# the clips that miss it are marked as expected failures until the detector reaches it.
+STREET_FLOORS: dict[str, tuple[float, float, float]] = {
+    # tuning set (measured F1, precision, IoU: 0.987 0.975 0.817 | 0.978 0.967 0.724 |
+    # 0.907 1.0 0.615 | 0.892 0.860 0.425 | 0.990 0.981 0.807 | 0.874 0.978 0.575 |
+    # 0.992 0.984 0.676 | 0.987 0.975 0.888)
+    "t-rain": (0.95, 0.93, 0.77), "t-dark-slow": (0.94, 0.93, 0.67),
+    "t-dark-slower": (0.87, 0.95, 0.56), "t-headlights": (0.85, 0.82, 0.38),
+    "t-ir-mover": (0.95, 0.94, 0.75), "t-lamp-walker": (0.84, 0.93, 0.52),
+    "t-ir-two": (0.95, 0.95, 0.62), "t-foliage": (0.95, 0.93, 0.83),
+    # held-out set 1 (measured 0.952 0.952 0.704 | 0.928 1.0 0.567 | 0.764 0.642 0.413 |
+    # 0.989 1.0 0.668 | 0.815 0.971 0.538)
+    "h-rain": (0.91, 0.91, 0.65), "h-dark-walk": (0.89, 0.95, 0.51),
+    "h-headlights": (0.72, 0.6, 0.37), "h-ir-walker": (0.95, 0.95, 0.61),
+    "h-foliage-lamp": (0.77, 0.93, 0.48),
+    # held-out set 2, scored once (measured 0.609 0.840 0.452 | 0.973 1.0 0.576 |
+    # 0.495 0.418 0.291 | 0.747 1.0 0.454 | 0.982 0.988 0.640)
+    "h2-rain-walker": (0.56, 0.8, 0.4), "h2-night-lamp-walk": (0.93, 0.95, 0.52),
+    "h2-car-beam": (0.45, 0.38, 0.25), "h2-ir-two": (0.7, 0.95, 0.4),
+    "h2-foliage-dark": (0.94, 0.95, 0.58)}
+STREET_TARGET_F1 = 0.85
+# Below the target: heavy lens rain hides a walker barely darker than the road (tuning); a
+# dark car is found by its headlamp and the start of its beam, its box too short or too long
+# (held-out 1 and 2); a walker in a lamp pool next to masked foliage (held-out 1, 0.82); a
+# dark walker in lens rain is found in half its frames, and of two walkers crossing while the
+# IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
+STREET_MISSES_TARGET = {"t-rain-heavy", "h-headlights", "h-foliage-lamp", "h2-rain-walker",
+                        "h2-car-beam", "h2-ir-two"}
+# The beam reaches the picture before the car: an event starts then (held-out style B).
+BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam"}
+# Lens rain: at most one false event per clip (the issue's target); none anywhere else.
+RAIN_FALSE_EVENTS = 1
+CLIP_SETS: dict[str, dict[str, Any]] = {
+    "dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2, "held-out-3": HELD_OUT_3,
+    "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,
+    "street-held-out-2": street_sets.HELD_OUT_2}
+OLD_MOTION_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items()
+                    if set_name in F1_FLOORS for name, scene in scenes.items() if scene.movers]
+STREET_SETS = ("street-tuning", "street-held-out", "street-held-out-2")
+STREET_MOTION_CLIPS = [(set_name, name) for set_name in STREET_SETS
+                       for name, scene in CLIP_SETS[set_name].items() if scene.movers]
+ALL_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items() for name in scenes]
+STILL_CLIPS = [name for set_name, name in ALL_CLIPS if not CLIP_SETS[set_name][name].movers]
 
 
 @pytest.fixture(scope="session")
@@ -50,77 +99,76 @@ def clip_dir(artifacts_dir: Path) -> Path:
     return artifacts_dir / "camera-clips"
 
 
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and \
-        b[1] < a[1] + a[3]
-
-
-def run_clip(clip: Path, detector: MotionDetector) -> list[MotionResult]:
-    fps = float(load_truth(clip)["fps"])  # type: ignore[arg-type]
-    with av.open(str(clip)) as container:
-        return [detector.analyse(frame.to_ndarray(format="gray"), i / fps)
-                for i, frame in enumerate(container.decode(video=0))]
-
-
-def score(results: list[MotionResult], truth: list[list[list[float]]]) -> dict[str, float]:
-    tp = fp = fn = 0
-    for r, boxes in zip(results, truth, strict=False):
-        hit = r.motion and any(_overlap(b.box, tuple(t)) for b in r.blobs for t in boxes)
-        if hit:
-            tp += 1
-        elif r.motion:
-            fp += 1
-        if boxes and not hit:
-            fn += 1
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(precision, 3),
-            "recall": round(recall, 3), "f1": round(f1, 3)}
-
-
-def events_in(results: list[MotionResult], cfg: MotionConfig) -> list[float]:
-    tracker = EventTracker(cfg)
-    return [m.ts for r in results for m in tracker.feed(r) if m.kind == "start"]
+def _clip(set_name: str, name: str, directory: Path) -> Path:
+    scene = CLIP_SETS[set_name][name]
+    if isinstance(scene, Scene):
+        return make_clip(name, directory)
+    return street_sets.make_street_clip(scene, directory)
 
 
 @pytest.fixture(scope="module")
 def scores(clip_dir: Path, artifacts_dir: Path) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, Any]] = {}
-    cfg = MotionConfig()
-    for name in [n for scenes in CLIP_SETS.values() for n in scenes]:
-        clip = make_clip(name, clip_dir)
-        truth = load_truth(clip)
-        results = run_clip(clip, MotionDetector(cfg))
-        row: dict[str, Any] = score(results, truth["boxes"])  # type: ignore[arg-type]
-        starts = events_in(results, cfg)
-        row["false_starts_in_still"] = [t for t in starts for a, b in truth["still"]  # type: ignore[attr-defined]
-                                        if a <= t < b]
-        row["event_starts"] = [round(t, 1) for t in starts]
-        table[name] = row
-    print("\nclip              precision recall  F1    tp  fp  fn  event starts (s)")
-    for name, row in table.items():
-        print(f"{name:17s} {row['precision']:9.3f} {row['recall']:6.3f} {row['f1']:5.3f} "
-              f"{row['tp']:4d} {row['fp']:3d} {row['fn']:3d}  {row['event_starts']}")
-    (artifacts_dir / "camera-motion-scores.json").write_text(json.dumps(table, indent=2))
-    return table
+    rows = {name: score(run_clip(_clip(set_name, name, clip_dir))) for set_name, name in ALL_CLIPS}
+    print("\n" + table(rows))
+    (artifacts_dir / "camera-motion-scores.json").write_text(json.dumps(rows, indent=2))
+    return rows
 
 
-@pytest.mark.parametrize(("clip_set", "name"), MOTION_CLIPS)
+@pytest.mark.parametrize(("clip_set", "name"), OLD_MOTION_CLIPS)
 def test_frame_level_f1_from_cold_start(scores: dict[str, dict[str, Any]], clip_set: str,
                                         name: str) -> None:
     assert scores[name]["f1"] >= F1_FLOORS[clip_set], scores[name]
 
 
-@pytest.mark.parametrize("name", [n for scenes in CLIP_SETS.values() for n in scenes])
-def test_no_false_event_in_still_stretches(scores: dict[str, dict[str, Any]],
+@pytest.mark.parametrize(("clip_set", "name"), OLD_MOTION_CLIPS)
+def test_precision_and_box_iou_on_clips_with_motion(scores: dict[str, dict[str, Any]],
+                                                     clip_set: str, name: str) -> None:
+    row = scores[name]
+    assert row["precision"] >= PRECISION_FLOORS[clip_set], row
+    assert row["iou"] is not None and row["iou"] >= IOU_FLOORS[clip_set], row
+
+
+@pytest.mark.parametrize("name", sorted(STREET_FLOORS))
+def test_street_clips_stay_above_their_floors(scores: dict[str, dict[str, Any]],
+                                              name: str) -> None:
+    f1, precision, box_iou = STREET_FLOORS[name]
+    row = scores[name]
+    assert row["f1"] >= f1 and row["precision"] >= precision, row
+    assert row["iou"] is not None and row["iou"] >= box_iou, row
+
+
+@pytest.mark.parametrize(("clip_set", "name"), [
+    pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="issue 11: not reached"))
+    if n in STREET_MISSES_TARGET else (c, n) for c, n in STREET_MOTION_CLIPS])
+def test_street_clips_reach_the_issue_target(scores: dict[str, dict[str, Any]],
+                                             clip_set: str, name: str) -> None:
+    assert scores[name]["f1"] >= STREET_TARGET_F1, scores[name]
+
+
+@pytest.mark.parametrize(("clip_set", "name"), [
+    pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="beam before the car"))
+    if n in BEAM_STARTS_EARLY else (c, n) for c, n in ALL_CLIPS])
+def test_no_false_event_in_still_stretches(scores: dict[str, dict[str, Any]], clip_set: str,
                                            name: str) -> None:
-    assert scores[name]["false_starts_in_still"] == [], scores[name]
+    scene = CLIP_SETS[clip_set][name]
+    allowed = RAIN_FALSE_EVENTS if getattr(scene, "drops_per_s", 0) else 0
+    assert len(scores[name]["false_starts_in_still"]) <= allowed, scores[name]
+
+
+@pytest.mark.parametrize(("clip_set", "name"), ALL_CLIPS)
+def test_no_event_lasts_zero_seconds(scores: dict[str, dict[str, Any]], clip_set: str,
+                                     name: str) -> None:
+    assert scores[name]["zero_duration_events"] == 0, scores[name]
+    assert all(d > 0 for d in scores[name]["durations"]), scores[name]
 
 
 @pytest.mark.parametrize("name", STILL_CLIPS)
 def test_empty_scene_reports_no_motion_at_all(scores: dict[str, dict[str, Any]],
                                               name: str) -> None:
+    if any(name in CLIP_SETS[s] for s in STREET_SETS):
+        # lens rain: a drop that lives long enough may show; at most one event
+        assert len(scores[name]["event_starts"]) <= RAIN_FALSE_EVENTS, scores[name]
+        return
     assert scores[name]["fp"] == 0 and scores[name]["event_starts"] == []
 
 
@@ -128,6 +176,39 @@ def test_each_crossing_gives_an_event_near_its_start(scores: dict[str, dict[str,
     # moving: objects enter at 3.0 s and 10.0 s (gap of 2 s < end_s keeps it one event)
     assert scores["moving"]["event_starts"] and 3.0 <= scores["moving"]["event_starts"][0] < 3.6
     assert scores["ir"]["event_starts"][0] >= 7.0  # the IR switch at 4 s is not an event
+
+
+def test_a_whole_frame_blob_is_no_hit() -> None:
+    truth = [[(0.4, 0.4, 0.1, 0.2)]] * 3
+    whole = MotionResult(0.0, True, (Blob((0.0, 0.0, 1.0, 1.0), 1.0, ()),), 1.0, 1.0, False)
+    right = MotionResult(0.0, True, (Blob((0.41, 0.4, 0.1, 0.19), 0.02, ()),), 0.02, 0.0, False)
+    row = score(ClipRun([whole, whole, right], truth, []))
+    assert (row["tp"], row["fp"], row["fn"]) == (1, 2, 2)
+
+
+def test_a_missing_decoded_frame_fails_the_clip(clip_dir: Path, tmp_path: Path) -> None:
+    clip = make_clip("empty", clip_dir)
+    copy = tmp_path / clip.name
+    shutil.copy(clip, copy)
+    meta = json.loads(clip.with_suffix(".json").read_text())
+    meta["boxes"].append([])  # the truth has one frame more than the video
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(AssertionError, match="do not line up"):
+        run_clip(copy)
+
+
+def test_an_edited_scene_gets_a_new_clip() -> None:
+    base = SCENES["ramp"]
+    same = Scene(base.name, base.duration_s, base.movers, gain=lambda t: 1.0 - 0.65 * min(
+        t / 16.0, 1.0))
+    darker = Scene(base.name, base.duration_s, base.movers, gain=lambda t: 0.9 - 0.65 * min(
+        t / 16.0, 1.0))
+    assert scene_key(base, 10) == scene_key(same, 10)
+    assert scene_key(base, 10) != scene_key(darker, 10)
+    assert scene_key(base, 10) != scene_key(Scene(base.name, base.duration_s, base.movers,
+                                                  noise_sigma=3.0), 10)
+    rain = street_sets.TUNING["t-rain"]
+    assert scene_key(rain, 15) != scene_key(dataclasses.replace(rain, drops_per_s=2.0), 15)
 
 
 def _still(value: int, noise: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -179,8 +260,6 @@ def test_min_area_filters_small_things() -> None:
 
 
 def _result(ts: float, motion: bool) -> MotionResult:
-    from edge_agent.cameras.motion import Blob
-
     blobs = (Blob((0.1, 0.1, 0.2, 0.2), 0.04, ("gate",)),) if motion else ()
     return MotionResult(ts, motion, blobs, 0.04 if motion else 0.0, 0.0, False)
 
@@ -243,3 +322,48 @@ def test_saved_arm_override_round_trips_and_expires() -> None:
     for bad in ({"armed": "yes"}, {"armed": True, "until": "tomorrow"},
                 {"armed": True, "until": "2026-11-23T05:00:00"}, ["armed"], None):
         assert ArmOverride.from_json(bad, now) is None, bad
+
+
+def test_motion_seen_briefly_never_gives_a_zero_second_event() -> None:
+    # A square shows in exactly the two analysed frames persistence needs, then is gone: the
+    # start is published in the second frame and the end must still say how long it moved.
+    cfg = MotionConfig()
+    det, tracker = MotionDetector(cfg), EventTracker(cfg)
+    frames = [_still(90, seed=i) for i in range(3)]
+    frames += [_with_square(_still(90, seed=10 + i), 100 + 10 * i, 100) for i in range(2)]
+    frames += [_still(90, seed=20 + i) for i in range(40)]
+    out = [m for i, f in enumerate(frames) for m in tracker.feed(det.analyse(f, i / 10))]
+    assert [m.kind for m in out] == ["start", "end"], out
+    assert out[0].duration_s > 0 and out[-1].duration_s > 0, out
+
+
+def test_drop_test_tells_a_blurred_blob_from_an_object_in_focus() -> None:
+    from edge_agent.cameras.motion_filters import DropTest
+
+    yy, xx = np.mgrid[0:90, 0:160].astype(np.float32)
+    bg = np.full((90, 160), 40.0, np.float32)
+    blur = bg + 90 * np.exp(-((xx - 80) ** 2 + (yy - 45) ** 2) / (2 * 6.0 ** 2))
+    sharp = bg.copy()
+    sharp[35:55, 72:88] += 90
+    labels = np.zeros((45, 80), np.int32)
+    labels[14:31, 32:48] = 1  # the blob at half resolution
+    stat = np.array([32, 14, 16, 17, 16 * 17])
+    tests = DropTest()
+    verdicts = []
+    for frame, background in ((blur, bg), (bg, blur), (sharp, bg)):
+        tests.start(frame.astype(np.float32), background.astype(np.float32))
+        verdicts.append(tests.looks_like_drop(labels, 1, stat, 45 * 80))
+    assert verdicts == [1, -1, 0]  # a drop, a drop's ghost, an object
+
+
+def test_lit_test_keeps_an_object_and_drops_light_on_texture() -> None:
+    from edge_agent.cameras.motion_filters import LitTest
+
+    rng = np.random.default_rng(3)
+    bg = np.clip(40 + rng.normal(0, 12, (90, 160)), 0, 255).astype(np.float32)
+    frame = bg.copy()
+    frame[50:90, 0:70] *= 2.5  # a beam on the road: the same texture, brighter
+    frame[10:40, 100:130] = np.clip(150 + rng.normal(0, 12, (30, 30)), 0, 255)  # an object
+    lit = LitTest().lit(frame, frame, bg, 80.0, np.full((90, 160), 255, np.uint8), 5.0)
+    assert (lit[55:85, 5:65] > 0).mean() > 0.9
+    assert (lit[15:35, 105:125] > 0).mean() < 0.1

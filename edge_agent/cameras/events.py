@@ -77,7 +77,11 @@ class EventTracker:
         zones = sorted({z for b in r.blobs for z in b.zones})
         boxes = tuple(b.box for b in r.blobs)
         if ev is None:
-            ev = self._active = _Active(self._new_id(), r.ts, r.ts, r.ts, zones, r.score, boxes)
+            # The event starts when the moving thing was first seen (the detector reports it
+            # only after ``persistence_frames``), so its duration is never 0.
+            since = r.since if r.since is not None and r.since < r.ts else r.ts
+            ev = self._active = _Active(self._new_id(), since, r.ts, r.ts, zones, r.score,
+                                        boxes)
             out.append(self._message("start", ev, r.ts, r.score))
             return out
         ev.last_motion = r.ts

@@ -1,23 +1,34 @@
 """The motion detector: pure numpy/OpenCV, no I/O, the frame time is passed in.
 
-One analysed frame goes through these steps (all at the small analysis size):
+One analysed frame goes through these steps (all at the small analysis size; the tests on
+pixels and blobs are in ``motion_filters``):
 
 1. Downscale the luma plane cheaply (strided view + area/linear resize), light blur.
-2. Photometric normalisation: the frame's mean/contrast over the unmasked area is matched to the
-   background's. A lighting ramp, auto-exposure or the IR switch's brightness jump is a global
-   gain/offset change and disappears here, while a local object still stands out.
-3. Difference against the background model with a threshold that rises with the measured noise
-   and falls (down to 70 % of it) in low-contrast pictures.
-   When more than ``global_change_fraction`` of the frame still differs (IR colour→grey switch,
-   a lamp switched on), the background is re-seeded from this frame instead of reporting motion.
-4. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
-5. A blob counts as *moving* only if part of it also changed since the previous analysed frame: a
-   static change (IR residue, a parked car, a lit window) is absorbed into the background fast.
-6. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
-   (``persistence_frames`` in a row) before it is reported; random speckle never persists.
+2. Photometric normalisation: the frame's mean/contrast is matched to the background's, over
+   the unmasked area that did not change locally in the previous frame (a car's beam must not
+   dim the whole picture). A lighting ramp, auto-exposure or the IR switch's brightness jump is
+   a global gain/offset change and disappears here, while a local object still stands out.
+3. Difference against the background model with a threshold that rises with the noise (from
+   the median difference, so a big change does not raise it) and falls (down to 70 %) in
+   low-contrast pictures. When more than ``global_change_fraction`` of the frame still differs
+   (IR colour→grey switch, a lamp switched on), the background is re-seeded from this frame.
+4. In a noisy or dark picture, evidence that adds up: the recent frames' average against the
+   background shows a faint, slow mover that one frame does not (``Evidence``).
+5. Lighting only is taken out: pixels brighter than the background that kept its texture (a
+   headlight beam, a lamp pool), and a saturated patch over a dark surface (``LitTest``).
+6. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
+7. A blob counts as *moving* only if part of it also changed since the previous analysed frame
+   (or, for a faint one, in the average): a static change (IR residue, a parked car, a lit
+   window) is absorbed into the background fast.
+8. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
+   (``persistence_frames`` in a row) before it is reported; random speckle never persists, a
+   blurred blob (a rain drop on the lens, ``DropTest``) must last 8 frames, a faint one seen
+   only in the average 6 frames and get somewhere.
 
-The background learns slowly where nothing moves, very fast where a change is static and very
-slowly under moving blobs (so ghosts heal but moving objects are not absorbed).
+The background learns slowly where nothing moves, very fast where a change is static, very
+slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
+where the picture is only lit (the light will go away again). Reported boxes are those of the
+changed pixels, without the margin the blob-joining dilation added.
 """
 
 from __future__ import annotations
@@ -29,8 +40,25 @@ import cv2
 import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
+from edge_agent.cameras.motion_filters import (
+    DARK,
+    Box,
+    DropTest,
+    Evidence,
+    LitTest,
+    above,
+    blob_box,
+    downscale,
+    near,
+    overlap,
+    polygon_mask,
+    robust_noise,
+    shift,
+)
 
-Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+# A moving blob of the previous frame: its box, frames in a row, the time before the first of
+# them, its box in the first of them, and whether it looked like a lens drop in any of them.
+_Track = tuple[Box, int, float, Box, bool]
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -44,6 +72,19 @@ _MIN_THRESHOLD_SCALE = 0.7
 # of the width rounded up to odd (5 px at 160, 7 px at 320).
 _MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
+# A blob that looks like a drop of rain near the lens (``DropTest``) must be seen this many
+# analysed frames in a row before it counts (0.8 s at 10 fps, about 1 s at 7.5): such drops
+# are gone within a few frames (one drop after another in heavy rain), people and cars are not.
+_DROP_FRAMES = 8
+# A blob seen moving only in the recent frames' average (a faint, slow mover in noise) must be
+# seen this many analysed frames in a row: a sudden change that stays put looks like motion
+# in the average for a few frames, until the average has caught up.
+_SLOW_FRAMES = 6
+_SLOW_SHIFT = 0.02  # ... and its centre must have moved this far (2 % of the picture)
+_OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame counts as faint
+# The recent frames' average is looked at only in a noisy picture (the noise raised the
+# threshold) or a dark one (mean grey level under this): faint movers are found there.
+_NIGHT = 70.0
 
 
 class _Buffers:
@@ -74,34 +115,9 @@ class MotionResult:
     changed_fraction: float
     global_change: bool
     activity: bool = False  # a moving blob, confirmed or not (adaptive decode wakes up)
-
-
-def downscale(grey: np.ndarray, width: int) -> np.ndarray:
-    """A small grey frame about ``width`` pixels wide, cheaply.
-
-    A strided view (every 2nd/4th pixel) costs one pass over the rows it keeps; a full-frame
-    area resize of 720p costs several times more, for no better detection once the small
-    frame is blurred (``process`` does). Non-integer ratios get a linear resize of the view.
-    """
-    h, w = grey.shape[:2]
-    if w <= width:
-        return grey
-    step = max(1, w // width)
-    view = grey[::step, ::step]
-    if view.shape[1] == width:
-        return np.ascontiguousarray(view)
-    height = max(2, round(h * width / w))
-    return cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
-    """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
-    mask = np.zeros((height, width), np.uint8)
-    for poly in polygons:
-        pts = np.array([[round(x * (width - 1)), round(y * (height - 1))] for x, y in poly],
-                       np.int32)
-        cv2.fillPoly(mask, [pts], 255)
-    return mask
+    # The analysed frame before the reported things were first seen: they have moved at
+    # least since then (an event's duration is never 0). None when nothing is reported.
+    since: float | None = None
 
 
 class MotionDetector:
@@ -120,10 +136,19 @@ class MotionDetector:
         self._valid: np.ndarray | None = None
         self._valid_count = 1
         self._zone_masks: list[tuple[str, np.ndarray]] = []
-        self._track: list[tuple[Box, int]] = []  # moving blobs of the previous frame, run length
+        # moving blobs of the previous frame: box, frames in a row, ts before the first one
+        self._track: list[_Track] = []
+        self._last_ts = 0.0  # the previous analysed frame's time
         self._bufs = _Buffers((1, 1))
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
+        self._gain = (1.0, 0.0)  # this frame's brightness match to the background
+        self._bg_mean = 128.0  # the background's mean grey level (set on every frame)
+        self._changed4: np.ndarray | None = None  # last frame's local change, every 4th px
+        self._valid_sub: np.ndarray | None = None  # unmasked pixels, every 4th
+        self._drops = DropTest()
+        self._lit = LitTest()
+        self._evidence = Evidence()
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -140,6 +165,7 @@ class MotionDetector:
             valid[polygon_mask(self._mask_polys, w, h) > 0] = 0
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
+        self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
         self._bufs = _Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
@@ -154,8 +180,7 @@ class MotionDetector:
         # decoder) and stop as soon as nothing survives the noise filter.
         if self._bg is None or self._bg.shape != small.shape:
             self._setup(small.shape)
-            frame = self._smooth(small, np.empty(small.shape, np.float32))
-            self._bg, self._prev, self._track = frame, frame.copy(), []
+            self._reseed(self._smooth(small, np.empty(small.shape, np.float32)), ts)
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
@@ -163,45 +188,84 @@ class MotionDetector:
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
         diff = cv2.absdiff(norm, bg, dst=bufs.diff)
-        noise = float(cv2.mean(diff, mask=self._valid if self._mask_polys else None)[0])
+        # The noise from the median difference: a car's beam or a big mover must not raise
+        # the threshold for everything else.
+        noise = robust_noise(diff, self._valid_sub)
         floor = self.cfg.threshold * min(1.0, max(_MIN_THRESHOLD_SCALE,
                                                   self._bg_std / _CONTRAST_REF))
         thr = min(max(floor, self.cfg.noise_factor * noise), 2 * self.cfg.threshold)
         # The scene-wide test uses the plain threshold: a changed scene also raises "noise".
-        base = self._masked(_above(diff, self.cfg.threshold, bufs.base))
-        changed_px = cv2.countNonZero(base)
-        changed = changed_px / self._valid_count
+        base = self._masked(above(diff, self.cfg.threshold, bufs.base))
+        changed = cv2.countNonZero(base) / self._valid_count
         if changed > self.cfg.global_change_fraction:
             # Sudden scene-wide change: start the background again from this frame.
-            self._bg, self._prev, self._track = frame.copy(), frame.copy(), []
+            self._reseed(frame.copy(), ts)
             return MotionResult(ts, False, (), 0.0, changed, True)
-        if thr == self.cfg.threshold:
-            fg, fg_px = base, changed_px
-        else:
-            fg = self._masked(_above(diff, thr, bufs.fg))
-            fg_px = cv2.countNonZero(fg)
+        fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
+        fg, slow = self._with_evidence(fg, norm, floor, thr)
+        eroded, lit = self._opened_without_light(fg, frame, norm, thr)
+        if eroded is None:
+            cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
+                                   mask=None if lit is None else cv2.bitwise_not(lit))
+            np.copyto(prev, norm)
+            self._track, self._last_ts = [], ts
+            return MotionResult(ts, False, (), 0.0, changed, False)
+        core = cv2.dilate(eroded, _KERNEL3)
+        moved = above(cv2.absdiff(norm, prev), thr)
+        # Parts of one object whose colour happens to match the background split it in
+        # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
+        fg = cv2.dilate(core, self._merge_kernel)
+        self._drops.start(norm, bg)
+        blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
+        self._learn(norm, bg, fg, moving_mask, static_mask, lit)
+        np.copyto(prev, norm)
+        self._last_ts = ts
+        confirmed = tuple(b for b, _ in blobs)
+        score = sum(b.area for b in confirmed)
+        since = min((s for _, s in blobs), default=None)
+        return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
+                            bool(self._track), since)
+
+    def _reseed(self, frame: np.ndarray, ts: float) -> None:
+        self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
+        self._evidence.reset(frame)
+
+    def _with_evidence(self, fg: np.ndarray, norm: np.ndarray, floor: float, thr: float
+                       ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Add what the recent frames' average shows (a faint, slow mover in noise); also
+        return this frame's own changed pixels and where the average moved (None when the
+        average cannot see more than one frame)."""
+        assert self._bg is not None
+        self._evidence.update(norm)
+        if thr <= floor and self._bg_mean >= _NIGHT:
+            return fg, None  # neither noisy nor dark: one frame shows all there is
+        slow = self._evidence.slow(self._bg, floor, thr, self.cfg.noise_factor,
+                                   self._valid_sub)
+        if slow is None:
+            return fg, None
+        return cv2.bitwise_or(fg, self._masked(slow[0])), (fg, slow[1])
+
+    def _opened_without_light(self, fg: np.ndarray, frame: np.ndarray, norm: np.ndarray,
+                              thr: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The eroded foreground (None if nothing survives) once what is only lit is taken
+        out, and the lit mask (None when nothing changed)."""
         # Opening = erosion then dilation; when the erosion leaves nothing (a still, noisy
         # scene) the dilation cannot bring anything back: skip it. Fewer than 4 changed
         # pixels cannot survive it (OpenCV counts the border as set, so a 2x2 block in a
         # corner is the smallest survivor), so the erosion itself is skipped too.
-        eroded = cv2.erode(fg, _KERNEL3, dst=bufs.eroded) if fg_px >= 4 else None
-        if eroded is None or cv2.countNonZero(eroded) == 0:
-            cv2.accumulateWeighted(norm, bg, self.cfg.background_rate)
-            np.copyto(prev, norm)
-            self._track = []
-            return MotionResult(ts, False, (), 0.0, changed, False)
-        fg = cv2.dilate(eroded, _KERNEL3)
-        moved = _above(cv2.absdiff(norm, prev), thr)
-        # Parts of one object whose colour happens to match the background split it in
-        # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
-        fg = cv2.dilate(fg, self._merge_kernel)
-        blobs, moving_mask, static_mask = self._blobs(fg, moved)
-        self._learn(norm, bg, fg, moving_mask, static_mask)
-        np.copyto(prev, norm)
-        confirmed = tuple(b for b in blobs if b is not None)
-        score = sum(b.area for b in confirmed)
-        return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
-                            bool(self._track))
+        self._changed4 = None
+        eroded = self._bufs.eroded
+        if cv2.countNonZero(fg) < 4 or not cv2.countNonZero(cv2.erode(fg, _KERNEL3,
+                                                                        dst=eroded)):
+            return None, None
+        assert self._bg is not None
+        # Something changed: take out what is lit only (a beam, a lamp pool) and open again;
+        # lit pixels are not learnt (the light will go away again).
+        lit = self._lit.lit(frame, norm, self._bg, DARK * self._gain[0] + self._gain[1],
+                            eroded, 0.5 * thr)
+        self._changed4 = np.ascontiguousarray(fg[::4, ::4])
+        cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
+        return (eroded if cv2.countNonZero(eroded) else None), lit
 
     @staticmethod
     def _smooth(small: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -221,18 +285,27 @@ class MotionDetector:
         mask = None
         if self._mask_polys and self._valid is not None:
             mask = np.ascontiguousarray(self._valid[::4, ::4])
+        # What changed locally in the previous frame (a car's beam, a person) says nothing
+        # about the exposure; left in, a beam would dim the whole picture and with it a dark
+        # car's contrast. Left out of both statistics (unless it is most of the picture).
+        if self._changed4 is not None and self._changed4.shape == f4.shape:
+            still = cv2.bitwise_not(self._changed4)
+            if cv2.countNonZero(still) > still.size // 2:
+                mask = still if mask is None else cv2.bitwise_and(mask, still)
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
-        self._bg_std = float(sb[0, 0])
+        self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
+        self._gain = (gain, offset)
         if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
             return frame  # nothing to correct: skip a pass over the frame
         cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
         return out
 
-    def _blobs(self, fg: np.ndarray, moved: np.ndarray
-               ) -> tuple[list[Blob | None], np.ndarray, np.ndarray]:
+    def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray,
+               slow: tuple[np.ndarray, np.ndarray] | None, diff: np.ndarray, thr: float
+               ) -> tuple[list[tuple[Blob, float]], np.ndarray, np.ndarray]:
         # Blobs are labelled at half resolution: 4x cheaper, and the merge dilation has
         # already made them far coarser than a pixel.
         full_h, full_w = fg.shape
@@ -241,31 +314,38 @@ class MotionDetector:
         h, w = half.shape
         frame_area = float(h * w)
         moving_px = np.bincount(labels[moved[::2, ::2] > 0], minlength=count)
+        # With the average's evidence: this frame's own changed pixels and the average's
+        # moved ones per blob.
+        own_px, slow_px = (None, None) if slow is None else \
+            (np.bincount(labels[slow[0][::2, ::2] > 0], minlength=count),
+             np.bincount(labels[slow[1][::2, ::2] > 0], minlength=count))
         min_px = self.cfg.min_area * frame_area
         lut = np.zeros(count, np.uint8)  # 1 = moving blob, 2 = static change
-        candidates: list[tuple[int, Box]] = []
+        candidates: list[tuple[int, Box, bool]] = []
         for i in range(1, count):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
-            if area < min_px:
-                lut[i] = 2  # too small to report: let the background absorb it
-                continue
-            if moving_px[i] < max(3, self.cfg.min_moving_fraction * area):
-                lut[i] = 2
+            area = int(stats[i][4])
+            enough = max(3, self.cfg.min_moving_fraction * area)
+            # Seen mostly in the average, or moving only there: a faint mover's rules.
+            slow_only = moving_px[i] < enough or \
+                (own_px is not None and own_px[i] < _OWN_FRACTION * area)
+            if area < min_px or (slow_only and (slow_px is None or slow_px[i] < enough)):
+                lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
             lut[i] = 1
-            candidates.append((i, (x / w, y / h, bw / w, bh / h)))
-        new_track: list[tuple[Box, int]] = []
-        blobs: list[Blob | None] = []
-        for i, box in candidates:
-            run = 1 + max((r for b, r in self._track if _near(b, box)), default=0)
-            new_track.append((box, run))
-            if run < self.cfg.persistence_frames:
+            candidates.append((i, blob_box(labels, i, stats[i], core, diff, thr), slow_only))
+        new_track: list[_Track] = []
+        blobs: list[tuple[Blob, float]] = []
+        for i, box, slow_only in candidates:
+            track, confirmed = self._follow(box, slow_only, labels, i, stats[i], frame_area)
+            if track is None:  # the ghost of a drop the background had learnt: absorb it
+                lut[i] = 2
                 continue
-            zones = self._zones_of(labels, i, stats[i])
-            if self.cfg.require_zone and self._zone_masks and not zones:
+            new_track.append(track)
+            zones = self._zones_of(labels, i, stats[i]) if confirmed else ()
+            if not confirmed or (self.cfg.require_zone and self._zone_masks and not zones):
                 continue
-            blobs.append(Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
-                              round(int(stats[i][4]) / frame_area, 5), zones))
+            blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
+                               round(int(stats[i][4]) / frame_area, 5), zones), track[2]))
         self._track = new_track
         cls = lut[labels]
         moving = cv2.resize((cls == 1).view(np.uint8), (full_w, full_h),
@@ -273,6 +353,35 @@ class MotionDetector:
         static = cv2.resize((cls == 2).view(np.uint8), (full_w, full_h),
                             interpolation=cv2.INTER_NEAREST)
         return blobs, moving, static
+
+    def _follow(self, box: Box, slow_only: bool, labels: np.ndarray, i: int, stat: np.ndarray,
+                frame_area: float) -> tuple[_Track | None, bool]:
+        """Blob ``i``'s run, continued from the previous frame's tracks, and whether it is
+        confirmed now; no track for the ghost of a lens drop (to be absorbed)."""
+        # A new run starts at the previous analysed frame: the thing appeared after it.
+        run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
+                                       if near(t[0], box)),
+                                      default=(0, self._last_ts, box, False))
+        run += 1
+        need = self.cfg.persistence_frames
+        # (Only asked while the answer can matter: it costs a few passes per blob.)
+        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) \
+            if need <= run < _DROP_FRAMES else 0
+        if drop < 0:
+            return None, False
+        if drop:
+            # In rain one drop follows another nearby: a drop's run only goes on with a blob
+            # it overlaps.
+            run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
+        wet = wet or drop > 0
+        if wet:  # looked like a drop on the lens: such drops are gone before this
+            need = max(need, _DROP_FRAMES)
+        confirmed = run >= need
+        if slow_only:
+            # Seen moving only in the frames' average: it must go on and get somewhere (a
+            # sudden change that stays put looks like motion there for a while).
+            confirmed = run >= max(need, _SLOW_FRAMES) and shift(origin, box) >= _SLOW_SHIFT
+        return (box, run, since, origin, wet), confirmed
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:
@@ -283,21 +392,11 @@ class MotionDetector:
                      if np.any(inside & (zm[y:y + bh, x:x + bw] > 0)))
 
     def _learn(self, norm: np.ndarray, bg: np.ndarray, fg: np.ndarray,
-               moving: np.ndarray, static: np.ndarray) -> None:
+               moving: np.ndarray, static: np.ndarray, lit: np.ndarray | None) -> None:
+        if lit is not None:  # lit only: not learnt at all, the light will go away again
+            keep = cv2.bitwise_not(lit)
+            fg, moving, static = cv2.bitwise_or(fg, lit), cv2.bitwise_and(moving, keep), \
+                cv2.bitwise_and(static, keep)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate, mask=cv2.bitwise_not(fg))
         cv2.accumulateWeighted(norm, bg, self.cfg.static_absorb_rate, mask=static)
         cv2.accumulateWeighted(norm, bg, self.cfg.background_rate / 10, mask=moving)
-
-
-def _near(a: Box, b: Box) -> bool:
-    """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
-    return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
-
-
-def _above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndarray:
-    """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
-    res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
-    return res

@@ -15,6 +15,8 @@ is written beside the clip as JSON. Scenes:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import subprocess
@@ -230,23 +232,42 @@ def encode(frames: Iterable[tuple[np.ndarray, list[Box]]], path: Path, size: tup
     return truth
 
 
+def scene_key(scene: object, fps: int, *parts: object, sources: tuple[str, ...] = ()) -> str:
+    """A hash of everything that defines a clip: the scene's fields (a lighting function is
+    sampled at every frame time, so editing it changes the key), the frame rate, the other
+    encoding settings in ``parts`` and the source of the generators that draw it."""
+    fields: list[object] = []
+    duration = float(getattr(scene, "duration_s", 0.0))
+    for f in dataclasses.fields(scene):  # type: ignore[arg-type]
+        value = getattr(scene, f.name)
+        if callable(value):
+            value = [round(float(value(i / fps)), 6) for i in range(int(duration * fps))]
+        fields.append((f.name, value))
+    digest = hashlib.sha256(repr((fields, fps, parts)).encode())
+    for module in (__file__, *sources):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240,
               fps: int = 10, gop: int = 20, scene: Scene | None = None,
               bitrate_k: int | None = None) -> Path:
-    """Write ``{name}.mp4`` and ``{name}.json`` (ground truth) unless they already exist."""
+    """Write the clip and its ground truth (``.json``) unless a clip of this very scene
+    definition (``scene_key``) is already cached in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    scene = scene or SCENES.get(name) or HELD_OUT.get(name) or HELD_OUT_2.get(name) \
+        or HELD_OUT_3[name]
     rate = f"-{bitrate_k}k" if bitrate_k else ""
-    path = directory / f"{name}-{width}x{height}-{fps}-{gop}{rate}.mp4"
+    key = scene_key(scene, fps, width, height, gop, bitrate_k)
+    path = directory / f"{name}-{width}x{height}-{fps}-{gop}{rate}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    scene = scene or SCENES.get(name) or HELD_OUT.get(name) or HELD_OUT_2.get(name) \
-        or HELD_OUT_3[name]
     truth = encode(render(scene, width, height, fps, scene.background_seed), path,
                    (width, height), fps, gop, bitrate_k)
-    still = STILL_STRETCHES.get(name) or [list(s) for s in scene.still]
+    still = [list(s) for s in (STILL_STRETCHES.get(name) or scene.still)]
     meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
-                                "boxes": truth, "still": still}))
+                                "boxes": truth, "still": still, "key": key}))
     return path
 
 

@@ -1,0 +1,286 @@
+"""Tests the motion detector applies to changed pixels and blobs (pure numpy/OpenCV).
+
+- ``DropTest``: a drop of rain on or near the lens is out of focus: a blob whose change falls
+  off gently from its middle, with no sharp edge; an object in focus has edges (the change's
+  steepest slope is a large part of its height). Measured on the street tuning clips
+  (``tests/infra/street_sets.py``, style A): the 95th percentile of |gradient| over the 95th
+  percentile of |change| was 0.28 or more for 95 % of the blobs on a mover and 0.25 or less
+  for 95 % of the others (nearly all lens drops); the cut is between the two.
+- ``LitTest``: light falling on a surface multiplies what is there: the surface keeps its
+  texture; an object replaces it.
+- ``Evidence``: the recent frames' average, for faint, slow movers in noise.
+- ``robust_noise``, ``blob_box``, box helpers, ``downscale``, ``polygon_mask``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+Polygon = Sequence[tuple[float, float]]
+
+_DROP_MIN_AREA = 0.004  # of the picture (the default min_area)
+_DROP_SHARPNESS = 0.265
+
+
+class DropTest:
+    """Per analysed frame: ``start`` with the frame and background, then ask per blob."""
+
+    def __init__(self) -> None:
+        self._norm: np.ndarray | None = None
+        self._bg: np.ndarray | None = None
+
+    def start(self, norm: np.ndarray, bg: np.ndarray) -> None:
+        self._norm, self._bg = norm, bg
+
+    def looks_like_drop(self, labels: np.ndarray, i: int, stat: np.ndarray,
+                        frame_area: float) -> int:
+        """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? 1 if it is
+        brighter than the background (a drop), -1 if darker (a drop that the background had
+        learnt and that has gone: its ghost), 0 if it is no drop."""
+        x, y, bw, bh, area = (int(v) for v in stat)
+        if area < _DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
+            return 0
+        full_h, full_w = self._norm.shape
+        # The crop at full resolution, one pixel wider for the gradient.
+        y0, y1 = max(0, 2 * y - 1), min(full_h, 2 * (y + bh) + 1)
+        x0, x1 = max(0, 2 * x - 1), min(full_w, 2 * (x + bw) + 1)
+        d = cv2.subtract(self._norm[y0:y1, x0:x1], self._bg[y0:y1, x0:x1])
+        px = np.zeros(d.shape, bool)
+        inside = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+        h, w = min(inside.shape[0], y1 - 2 * y), min(inside.shape[1], x1 - 2 * x)
+        px[2 * y - y0:2 * y - y0 + h, 2 * x - x0:2 * x - x0 + w] = inside[:h, :w]
+        signed = d[px]
+        if signed.size == 0:
+            return 0
+        gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+        gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+        grad = cv2.magnitude(gx, gy)[px]
+        if _p95(grad) >= _DROP_SHARPNESS * max(_p95(np.abs(signed)), 1e-3):
+            return 0
+        return 1 if float(signed.mean()) > 0 else -1
+
+
+def _p95(values: np.ndarray) -> float:
+    k = (values.size * 95) // 100
+    return float(np.partition(values, min(k, values.size - 1))[min(k, values.size - 1)])
+
+
+# Median of |noise| over mean of |noise| for Gaussian noise (0.674 / 0.798): the robust
+# estimate stays on the scale the thresholds were set with.
+_MEDIAN_TO_MEAN = 1.184
+
+
+def robust_noise(diff: np.ndarray, valid: np.ndarray | None, step: int = 4) -> float:
+    """The noise level (on the scale of the mean absolute difference) from the median of
+    every ``step``-th pixel's difference: robust to changes over up to half the picture."""
+    sub = diff[::step, ::step]
+    values = sub[valid] if valid is not None else sub.ravel()
+    if values.size == 0:
+        return 0.0
+    k = values.size // 2
+    return float(np.partition(values, k)[k]) * _MEDIAN_TO_MEAN
+
+
+_LIT_CLOSE = np.ones((5, 5), np.uint8)
+_LIT_REACH = 12  # pixels around the change the test looks at (its windows' reach)
+_LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
+_HIGH_PASS = (5, 5)
+_LIT_NCC = 0.6
+_LIT_AREA = (9, 9)
+_LIT_DENSITY = 0.35
+SATURATED = 240.0  # grey levels: the sensor clipped (after the light blur)
+DARK = 80.0  # grey levels: a surface this dark saturates only under a strong light
+
+
+class LitTest:
+    """Pixels that are only lit: brighter than the background with its texture kept.
+
+    Light falling on a surface (a headlight beam, a lamp pool) multiplies what is there, so
+    the picture's fine structure (high-passed) still correlates with the background's; an
+    object replaces it. The test: normalised cross-correlation of the high-passed frame and
+    background in a small window, on pixels brighter than the background.
+    """
+
+    def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
+            where: np.ndarray, brighter: float) -> np.ndarray:
+        """uint8 mask, 255 where the change looks like light falling on the background;
+        judged only around the set pixels of ``where`` (the rest is 0)."""
+        x, y, w, h = cv2.boundingRect(where)
+        fh, fw = where.shape
+        x0, y0 = max(0, x - _LIT_REACH), max(0, y - _LIT_REACH)
+        x1, y1 = min(fw, x + w + _LIT_REACH), min(fh, y + h + _LIT_REACH)
+        out = np.zeros(where.shape, np.uint8)
+        out[y0:y1, x0:x1] = self._lit(frame[y0:y1, x0:x1], norm[y0:y1, x0:x1],
+                                      bg[y0:y1, x0:x1], dark, brighter)
+        return out
+
+    def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
+             brighter: float) -> np.ndarray:
+        hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
+        hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
+        s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
+        s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), _LIT_WINDOW)
+        s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), _LIT_WINDOW)
+        d = cv2.subtract(norm, bg)
+        # Lit evidence: brightened clearly, with the texture kept (an unchanged street keeps
+        # its texture too, but is no evidence of light).
+        kept = ((s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)) & (d > brighter)
+                ).astype(np.float32)
+        # Light is smooth over an area: where enough of the neighbourhood is lit evidence,
+        # all of it is lit (in a dark, noisy street single windows are unreliable; on an
+        # object few windows correlate).
+        textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
+        lit = (textured & (d > 0)).view(np.uint8)
+        # A saturated picture has no texture left; where the surface is dark (the background
+        # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
+        # light on it (a beam's core), not an object.
+        lit |= ((frame > SATURATED) & (bg < dark)).view(np.uint8)
+        # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
+        return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
+
+
+_ACC_RATE = 0.3  # the recent frames' average: ~3 frames, 0.42 x one frame's noise
+_LAG_RATE = 0.15  # the same average seen ~7 frames later, for "has it moved?"
+_ACC_FLOOR = 0.5  # of the detector's threshold floor
+_ACC_MIN_PX = 4  # fewer changed pixels in the average (half size) cannot make a blob
+
+
+class Evidence:
+    """Evidence that adds up over frames, for a faint, slow mover in a noisy picture.
+
+    The average of the last few frames has far less noise than one frame; a mover that stays
+    about in place for those frames stands out in it against the background while the noise
+    averages away. Its pixels must also differ in this frame the same way, so a fast mover's
+    trail is not taken. A lagging copy of the average tells a slow mover (it differs) from a
+    change that stays put. All at half the analysis size (2x2 averages: less noise again, a
+    quarter of the cost).
+    """
+
+    def __init__(self) -> None:
+        self._acc = np.zeros((1, 1), np.float32)
+        self._lag = np.zeros((1, 1), np.float32)
+        self._now = np.zeros((1, 1), np.float32)
+
+    def reset(self, frame: np.ndarray) -> None:
+        self._acc = _half(frame)
+        self._lag, self._now = self._acc.copy(), self._acc.copy()
+
+    def update(self, norm: np.ndarray) -> None:
+        self._now = _half(norm)
+        cv2.accumulateWeighted(self._now, self._acc, _ACC_RATE)
+        cv2.accumulateWeighted(self._acc, self._lag, _LAG_RATE)
+
+    def slow(self, bg: np.ndarray, floor: float, thr: float, noise_factor: float,
+             valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(changed, moved) uint8 masks at ``bg``'s size from the average, or None when it
+        would not see more than one frame does (a clean picture). ``valid``: the unmasked
+        pixels of every 4th row and column of ``bg``."""
+        bg_h = _half(bg)
+        dacc = cv2.absdiff(self._acc, bg_h)
+        thr_acc = max(floor * _ACC_FLOOR, noise_factor * robust_noise(dacc, valid, 2))
+        if thr_acc >= 0.9 * thr:
+            return None
+        changed = above(dacc, thr_acc)
+        if cv2.countNonZero(changed) < _ACC_MIN_PX:
+            return None  # nothing faint anywhere (the common case): stop here
+        # The same sign of change in the average and in this frame, and enough of it here.
+        agree = above(cv2.multiply(cv2.subtract(self._acc, bg_h),
+                                   cv2.subtract(self._now, bg_h)), thr_acc * thr_acc)
+        changed = cv2.bitwise_and(changed, agree)
+        moved = above(cv2.absdiff(self._acc, self._lag), thr_acc)
+        size = (bg.shape[1], bg.shape[0])
+        return (cv2.resize(changed, size, interpolation=cv2.INTER_NEAREST),
+                cv2.resize(moved, size, interpolation=cv2.INTER_NEAREST))
+
+
+def _half(img: np.ndarray) -> np.ndarray:
+    out: np.ndarray = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2),
+                                 interpolation=cv2.INTER_AREA)
+    return out
+
+
+# A reported box is that of the blob's changed pixels; a faint blob's (its mean change under
+# _FAINT x the threshold) or a thin one's gets a margin of _FAINT_MARGIN pixels at the analysis
+# size: the faint edges of a low-contrast mover fall under the threshold.
+_FAINT = 2.5
+_FAINT_MARGIN = 2
+_THIN = 6  # pixels
+
+
+def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
+             diff: np.ndarray, thr: float) -> Box:
+    """Blob ``i``'s relative box: ``labels`` are at half the resolution of ``core`` (the
+    changed pixels before the merge dilation) and ``diff``; the box is that of its changed
+    pixels at full resolution, without the margin the merge dilation added."""
+    x, y, bw, bh = (int(v) for v in stat[:4])
+    fh, fw = core.shape
+    rows, cols = slice(2 * y, min(fh, 2 * (y + bh))), slice(2 * x, min(fw, 2 * (x + bw)))
+    crop = core[rows, cols]
+    inside = cv2.resize((labels[y:y + bh, x:x + bw] == i).view(np.uint8),
+                        (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
+    px = cv2.bitwise_and(crop, crop, mask=inside)
+    bx, by, bbw, bbh = cv2.boundingRect(px)
+    if bbw == 0:
+        h, w = labels.shape
+        return x / w, y / h, bw / w, bh / h
+    faint = cv2.mean(diff[rows, cols], mask=px)[0] < _FAINT * thr
+    margin = _FAINT_MARGIN if faint or min(bbw, bbh) < _THIN else 0
+    x0, y0 = max(0, 2 * x + bx - margin), max(0, 2 * y + by - margin)
+    x1, y1 = min(fw, 2 * x + bx + bbw + margin), min(fh, 2 * y + by + bbh + margin)
+    return x0 / fw, y0 / fh, (x1 - x0) / fw, (y1 - y0) / fh
+
+
+def above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndarray:
+    """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
+    res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
+    return res
+
+
+def shift(a: Box, b: Box) -> float:
+    """How far the centre moved from box ``a`` to box ``b`` (relative to the picture)."""
+    return max(abs(a[0] + a[2] / 2 - b[0] - b[2] / 2), abs(a[1] + a[3] / 2 - b[1] - b[3] / 2))
+
+
+def overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and \
+        b[1] < a[1] + a[3]
+
+
+def near(a: Box, b: Box) -> bool:
+    """Do two boxes overlap once grown by their own size (a fast object still matches)?"""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
+    return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
+
+
+def downscale(grey: np.ndarray, width: int) -> np.ndarray:
+    """A small grey frame about ``width`` pixels wide, cheaply.
+
+    A strided view (every 2nd/4th pixel) costs one pass over the rows it keeps; a full-frame
+    area resize of 720p costs several times more, for no better detection once the small
+    frame is blurred (``process`` does). Non-integer ratios get a linear resize of the view.
+    """
+    h, w = grey.shape[:2]
+    if w <= width:
+        return grey
+    step = max(1, w // width)
+    view = grey[::step, ::step]
+    if view.shape[1] == width:
+        return np.ascontiguousarray(view)
+    height = max(2, round(h * width / w))
+    return cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
+    """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
+    mask = np.zeros((height, width), np.uint8)
+    for poly in polygons:
+        pts = np.array([[round(x * (width - 1)), round(y * (height - 1))] for x, y in poly],
+                       np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    return mask
