@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from edge_agent.cameras.config import ArmingConfig, MotionConfig
-    from edge_agent.cameras.motion import Box, MotionResult
+from edge_agent.cameras.config import ArmingConfig, MotionConfig
+from edge_agent.cameras.motion import MotionResult
+from edge_agent.cameras.motion_filters import Box
 
 Kind = Literal["start", "update", "end"]
 
