@@ -157,10 +157,13 @@ class SimGateway:
             self.figures.last_error = None
             self.connected.set()
             limit = min([self.link.max_inflight, *receive_max])
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._receive(client))
-                tg.create_task(drain(client, self.outbox, self.wake, limit, since,
-                                     self._acked))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._receive(client))
+                    tg.create_task(drain(client, self.outbox, self.wake, limit, since,
+                                         self._acked))
+            except* MqttErrors as group:
+                raise group.exceptions[0] from None
 
     def _acked(self, key: int) -> None:
         self.outbox.ack(key)
