@@ -81,6 +81,7 @@ class Fleet:
             self.behaviours.append(Behaviour(gw, cfg.rates, snapshots or _NO_SNAPSHOTS))
         self.started = time.time()
         self.bursts: list[float] = []
+        self.loop_lag_max_s = 0.0  # worst event-loop delay since the last stats write
         self._stop = asyncio.Event()
 
     def burst(self) -> None:
@@ -107,7 +108,9 @@ class Fleet:
                  for gw in self.gateways]
         tasks += [asyncio.create_task(_quiet(b.run())) for b in self.behaviours]
         stats = asyncio.create_task(self._stats_loop())
+        lag = asyncio.create_task(self._lag_probe())
         await self._stop.wait()
+        lag.cancel()
         for t in tasks[len(self.gateways):]:
             t.cancel()  # behaviours first: nothing new after the stop
         await asyncio.gather(*(gw.stop() for gw in self.gateways))
@@ -116,6 +119,13 @@ class Fleet:
         await asyncio.gather(*tasks, return_exceptions=True)
         stats.cancel()
         self.write_stats()
+
+    async def _lag_probe(self, tick_s: float = 0.1) -> None:
+        """How late a 100 ms timer fires: the loop is saturated when this grows."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick_s)
+            self.loop_lag_max_s = max(self.loop_lag_max_s, time.monotonic() - before - tick_s)
 
     async def _stats_loop(self) -> None:
         psutil.Process().cpu_percent()
@@ -129,6 +139,7 @@ class Fleet:
         return {"pid": os.getpid(), "time": time.time(), "started": self.started,
                 "cpu_s": round(cpu.user + cpu.system, 2),
                 "rss_mb": round(proc.memory_info().rss / 2**20, 1), "bursts": self.bursts,
+                "loop_lag_max_ms": round(self.loop_lag_max_s * 1000, 1),
                 "gateways": {gw.spec.base: gw.stats() for gw in self.gateways}}
 
     def write_stats(self) -> None:
@@ -138,6 +149,7 @@ class Fleet:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.snapshot()))
         tmp.replace(path)  # readers never see half a file
+        self.loop_lag_max_s = 0.0
 
 
 async def _quiet(coro: Any) -> None:
