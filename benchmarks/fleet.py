@@ -19,9 +19,11 @@ benchmarks/fleet_run.ControlRoomConsumer for what that hook still needs).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,6 +70,22 @@ class Bench:
         self.cpu = CpuSampler()
         self.before: dict[str, int] = {}
         self.phases: list[dict[str, Any]] = []
+        self.loop_lag_ms = 0.0  # worst simulator event-loop lag seen in this phase
+
+    def _watch_lag(self) -> None:
+        """The simulator rewrites its stats every 2 s with the worst loop lag since the last
+        write; sampling every second keeps the worst of the phase."""
+        assert self.fleet.sim is not None
+        stats = self.fleet.sim.stats
+        while True:
+            time.sleep(1.0)
+            try:
+                data = json.loads(stats.read_text())
+            except (OSError, ValueError):
+                continue
+            shards = data.get("processes", [data])
+            lags = [p.get("loop_lag_max_ms", 0.0) for p in shards]
+            self.loop_lag_ms = max([self.loop_lag_ms, *lags])
 
     def expected(self) -> dict[str, int]:
         """Last seq per gateway: the simulator's stats; real agents: the highest seen."""
@@ -87,7 +105,9 @@ class Bench:
         self.before = expected
         self.phases.append({"phase": window.name, "seconds": round(window.end - window.start),
                             **result, "drain_s": round(drained_at - window.end, 1),
-                            "processes": usage, **extra})
+                            "sim_loop_lag_max_ms": self.loop_lag_ms, "processes": usage,
+                            **extra})
+        self.loop_lag_ms = 0.0
         self.cpu.begin(self.fleet.pids())
 
     def _drain(self, expected: dict[str, int], timeout: float) -> tuple[float, list[Any]]:
@@ -105,6 +125,7 @@ class Bench:
 def run_phases(bench: Bench) -> None:
     fleet, plan = bench.fleet, bench.plan
     assert fleet.sim is not None and fleet.consumer is not None
+    threading.Thread(target=bench._watch_lag, daemon=True).start()
     window = Window("startup", fleet.started_at)
     fleet.all_connected_after(0, 120 + plan.spread_s)
     bench.cpu.begin(fleet.pids())
@@ -146,7 +167,8 @@ def _bases(fleet: Fleet) -> set[str]:
 def print_table(phases: list[dict[str, Any]]) -> None:
     head = (f"{'phase':<18} {'s':>4} {'made':>6} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'replay p99':>10} {'lost':>5} {'dups':>5} {'online s':>8} {'catch-up s':>10} "
-            f"{'sim cpu%':>8} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} {'mosq MB':>7}")
+            f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} "
+            f"{'mosq MB':>7}")
     print(head)
     for p in phases:
         procs = p["processes"]
@@ -155,7 +177,8 @@ def print_table(phases: list[dict[str, Any]]) -> None:
               f"{_ms(p['latency_replayed_ms']['p99']):>10} {p['lost']:>5} "
               f"{p['duplicates']:>5} {_ms(p.get('all_online_s')):>8} "
               f"{_ms(p.get('catch_up_s')):>10} "
-              f"{procs['sim']['cpu_percent']:>8} {procs['mosquitto']['cpu_percent']:>9} "
+              f"{procs['sim']['cpu_percent']:>8} {p['sim_loop_lag_max_ms']:>6} "
+              f"{procs['mosquitto']['cpu_percent']:>9} "
               f"{procs.get('consumer', {}).get('cpu_percent', '-')!s:>9} "
               f"{procs['sim']['rss_mb']:>7} {procs['mosquitto']['rss_mb']:>7}")
 

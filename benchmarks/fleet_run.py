@@ -212,13 +212,20 @@ class CpuSampler:
         for group, members in pids.items():
             cpu = rss = 0.0
             for pid in members:
-                if pid in self._start:
-                    t0, c0 = self._start[pid]
-                    cpu += 100 * (_cpu(pid) - c0) / max(1e-6, time.monotonic() - t0)
+                # a process started during the window (the restarted broker): since its start
+                t0, c0 = self._start.get(pid) or (_started_monotonic(pid), 0.0)
+                cpu += 100 * (_cpu(pid) - c0) / max(1e-6, time.monotonic() - t0)
                 rss += _rss_mb(pid)
             out[group] = {"cpu_percent": round(cpu, 1), "rss_mb": round(rss, 1),
                           "processes": len(members)}
         return out
+
+
+def _started_monotonic(pid: int) -> float:
+    try:
+        return time.monotonic() - (time.time() - psutil.Process(pid).create_time())
+    except psutil.Error:
+        return time.monotonic()
 
 
 def _cpu(pid: int) -> float:
