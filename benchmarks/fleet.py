@@ -127,8 +127,8 @@ def run_phases(bench: Bench) -> None:
     assert fleet.sim is not None and fleet.consumer is not None
     threading.Thread(target=bench._watch_lag, daemon=True).start()
     window = Window("startup", fleet.started_at)
+    bench.cpu.begin(fleet.pids())  # (waits for the simulator's first stats)
     fleet.all_connected_after(0, 120 + plan.spread_s)
-    bench.cpu.begin(fleet.pids())
     bench.finish(window, **births_after(fleet.consumer.records(), fleet.started_at,
                                         _bases(fleet)))
 

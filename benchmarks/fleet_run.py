@@ -52,13 +52,17 @@ class MqttConsumer:
         self.log = work / "consumer.log"
         self._args = [sys.executable, "-m", "control_room.sim.consumer", "--broker",
                       f"mqtt://127.0.0.1:{broker.port}", "--client-id", "fleet-ingest",
-                      "--username", "control-room", "--password", password,
+                      # --opt=value: a generated password may start with '-'
+                      "--username=control-room", f"--password={password}",
                       "--records", str(self.file)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(self._args, stdout=log, stderr=log, cwd=ROOT)
+        time.sleep(1.0)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the consumer exited at once:\n{self.log.read_text()[-1500:]}")
 
     def kill(self) -> None:
         if self.proc is not None:
