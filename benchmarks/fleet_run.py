@@ -155,10 +155,12 @@ class Fleet:
         """A real agent on simulated hardware (sim relays, a clip camera, a loopback
         hotspot), logged in as ``real/{gateway}``: base topic commune/real/{gateway}."""
         user = f"real/{gateway}"
-        sim = {"driver": "sim", "board": gateway,
+        sim: dict[str, Any] = {"driver": "sim", "board": gateway,
                "state_file": str(self.work / f"{gateway}.json")}
-        lighting = {"circuits": [{"id": f"c{i}", "relay": {**sim, "channel": i}, "rules": [
-            {"name": "night", "on": "sunset+15m", "off": "sunrise-10m"}]} for i in (1, 2)]}
+        night = [{"name": "night", "on": "sunset+15m", "off": "sunrise-10m"}]
+        circuits: list[dict[str, Any]] = [
+            {"id": f"c{i}", "relay": {**sim, "channel": i}, "rules": night} for i in (1, 2)]
+        lighting = {"circuits": circuits}
         clip = make_clip("moving", self.work / "clips")
         probe = {"probe": "tcp", "host": "127.0.0.1", "port": self.broker.port, "count": 1}
         cfg = base_config(self.work, self.broker.url, gateway=gateway, site="real",

@@ -123,7 +123,7 @@ def run(name: str, extra: list[str], args: argparse.Namespace, work: Path) -> di
     broker = start_broker(work, port, extra)
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()
-    counts = manager.dict(received=0, sys_dropped=None)
+    counts: Any = manager.dict(received=0, sys_dropped=None)
     ready, stop = manager.Event(), manager.Event()
     sub = ctx.Process(target=subscriber, args=(port, args.slow_ms / 1000, ready, counts, stop))
     sub.start()

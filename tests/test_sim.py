@@ -4,10 +4,13 @@ mosquitto whose every message must pass ``contract.parse``."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
@@ -19,7 +22,7 @@ from control_room.sim.consumer import Ledger, Record, record_for
 from control_room.sim.outbox import SimOutbox
 from tests.infra.broker import Broker
 from tests.infra.fleet import SimProcess
-from tests.infra.mqtt_client import ControlRoom
+from tests.infra.mqtt_client import ControlRoom, Received
 
 NOW = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)  # 18:00 in Vietnam
 BASE = "commune/sim-c0000/gw-1"
@@ -89,7 +92,8 @@ def test_a_short_run_speaks_the_contract(short_run) -> None:  # type: ignore[no-
     room.wait_for(lambda m: m.topic == f"{base}/status" and b'"online"' in m.payload)
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = f"{base}/cmd/ping/result"
-    props.CorrelationData = uuid.uuid4().bytes
+    correlation = uuid.uuid4().bytes
+    props.CorrelationData = correlation
     room.publish(f"{base}/cmd/ping", {"id": "p1"}, properties=props)
     override = room.command(base, "light/c2/override", {"state": "on", "until": (
         datetime.now(UTC) + timedelta(hours=1)).isoformat()})
@@ -102,13 +106,13 @@ def test_a_short_run_speaks_the_contract(short_run) -> None:  # type: ignore[no-
     assert snap["ok"] and snap["bytes"] > 1000
     reply = room.wait_for(lambda m: m.topic == f"{base}/cmd/ping/result" and
                           getattr(m.properties, "CorrelationData", None) ==
-                          props.CorrelationData)[0]
+                          correlation)[0]
     assert reply.json()["pong"] is True and reply.json()["request_id"] == "p1"
     room.wait_for(lambda m: m.topic == f"{base}/light/c2/state" and
                   m.json()["reason"] == "override" and m.json()["state"] == "on")
     room.wait_for(lambda m: m.topic.endswith("/motion") and m.json()["event"] == "end")
     stats = _stop(sim)
-    patterns = Counter()
+    patterns: Counter[str] = Counter()
     seqs: dict[str, list[int]] = {}
     for m in room.messages:
         parts = m.topic.split("/", 3)
@@ -128,12 +132,12 @@ def test_a_short_run_speaks_the_contract(short_run) -> None:  # type: ignore[no-
     _assert_burst(room.messages, stats["bursts"][0])
 
 
-def _stop(sim: SimProcess) -> dict[str, object]:
+def _stop(sim: SimProcess) -> dict[str, Any]:
     assert sim.stop() == 0, sim.log()[-2000:]
     return dict(json.loads(sim.stats.read_text()))
 
 
-def _assert_burst(messages: list, burst_at: float) -> None:  # type: ignore[type-arg]
+def _assert_burst(messages: list[Received], burst_at: float) -> None:
     """Every gateway switched all 5 circuits within 1 s of the burst."""
     switched: dict[str, list[float]] = {}
     for m in messages:
@@ -142,3 +146,14 @@ def _assert_burst(messages: list, burst_at: float) -> None:  # type: ignore[type
             if burst_at <= made < burst_at + 1.0:
                 switched.setdefault(m.topic.rsplit("/", 3)[0], []).append(made)
     assert len(switched) == 3 and all(len(v) >= 5 for v in switched.values()), switched
+
+
+def test_the_simulator_never_imports_the_agent() -> None:
+    """It speaks the contract only: a drift must show in the shape test, not be copied."""
+    code = ("import sys, control_room.sim.cli, control_room.sim.consumer, "
+            "control_room.sim.behaviour; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('edge_agent', 'drivers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"

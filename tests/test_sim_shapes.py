@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socketserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,8 +85,7 @@ def test_simulated_and_real_gateways_publish_the_same_shapes(
             for suffix in ("health", "light/c1/state", "camera/cam1/status",
                            "hotspot/hs1/state", "camera/cam1/snapshot"):
                 room.wait_for(room.topic(f"{base}/{suffix}"), 60)
-            room.wait_for(lambda m, b=base: m.topic == f"{b}/camera/cam1/motion" and
-                          m.json()["event"] == "end", 60)
+            room.wait_for(_motion_end(base), 60)
             _send_commands(room, base)
     finally:
         for agent in agents:
@@ -98,6 +97,10 @@ def test_simulated_and_real_gateways_publish_the_same_shapes(
     assert len(common) >= 15, sorted(common)  # every kind of message, every command reply
     problems = [p for key in sorted(common) for p in _compare(real[key], simulated[key], key)]
     assert not problems, "\n".join(problems)
+
+
+def _motion_end(base: str) -> Callable[[Received], bool]:
+    return lambda m: m.topic == f"{base}/camera/cam1/motion" and m.json()["event"] == "end"
 
 
 def _send_commands(room: ControlRoom, base: str) -> None:
