@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -109,8 +110,10 @@ class Fleet:
         tasks += [asyncio.create_task(_quiet(b.run())) for b in self.behaviours]
         stats = asyncio.create_task(self._stats_loop())
         lag = asyncio.create_task(self._lag_probe())
+        frozen = asyncio.create_task(self._freeze_long_lived())
         await self._stop.wait()
         lag.cancel()
+        frozen.cancel()
         for t in tasks[len(self.gateways):]:
             t.cancel()  # behaviours first: nothing new after the stop
         await asyncio.gather(*(gw.stop() for gw in self.gateways))
@@ -119,6 +122,17 @@ class Fleet:
         await asyncio.gather(*tasks, return_exceptions=True)
         stats.cancel()
         self.write_stats()
+
+    async def _freeze_long_lived(self) -> None:
+        """1,000 gateways are ~200,000 long-lived objects (clients, tasks, devices); every
+        full garbage collection scanned them all: 250-560 ms pauses of the event loop,
+        measured, collecting nothing. Once the fleet has connected, move them out of the
+        collector's sight (gc.freeze) and collect the young generation less often; the
+        messages themselves are freed by reference counting. Measured with 1,000 gateways:
+        worst loop lag per 2 s went from 250-1,000 ms to mostly under 60 ms."""
+        gc.set_threshold(50_000, 20, 20)
+        await asyncio.sleep(self.cfg.spread_s + 5.0)
+        gc.freeze()  # no gc.collect() first: that one full pass costs ~0.5-1 s here
 
     async def _lag_probe(self, tick_s: float = 0.1) -> None:
         """How late a 100 ms timer fires: the loop is saturated when this grows."""
