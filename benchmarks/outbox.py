@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as paho  # noqa: E402
 import psutil  # noqa: E402
 
+from contract import encode, wrap  # noqa: E402
 from edge_agent.agent import Agent  # noqa: E402
 from edge_agent.config import load_config  # noqa: E402
-from edge_agent.envelope import encode, wrap  # noqa: E402
 from edge_agent.runtime import MessageClass  # noqa: E402
 from tests.infra.agent_proc import base_config, write_config  # noqa: E402
 from tests.infra.broker import Broker  # noqa: E402
