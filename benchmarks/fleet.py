@@ -103,6 +103,10 @@ class Bench:
         expected = self.expected()
         drained_at, records = self._drain(expected, timeout=120)
         result = analyse(records, window, expected, self.before)
+        # the real agents are in the seq check too: show that they were heard at all
+        result["real_agent_messages"] = sum(
+            1 for r in records if r.base.startswith("commune/real/") and
+            window.start <= r.ts < window.end)
         self.before = expected
         self.phases.append({"phase": window.name, "seconds": round(window.end - window.start),
                             **result, "drain_s": round(drained_at - window.end, 1),
