@@ -60,14 +60,15 @@ class Behaviour:
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- actions -------------------------------------------------------------------------
-    def switch(self, circuit: payloads.Circuit, state: payloads.OnOff, reason: str) -> None:
+    def switch(self, circuit: payloads.Circuit, state: payloads.OnOff,
+               reason: payloads.Reason) -> None:
         now = utc_now()
         if state != circuit.state:
             circuit.state = state
             circuit.last_switch = payloads.utc_iso(now)
             circuit.switch_count += 1
             circuit.switches_today += 1
-        circuit.reason = reason  # type: ignore[assignment]
+        circuit.reason = reason
         self.publish_light(circuit, now)
 
     def publish_light(self, circuit: payloads.Circuit, now: datetime) -> None:

@@ -23,7 +23,7 @@ from control_room.sim import payloads
 from control_room.sim.gateway import SimGateway
 
 ENVELOPE_KEYS = frozenset({"v", "ts", "seq", "id", "expires_at"})
-Switch = Callable[[payloads.Circuit, payloads.OnOff, str], None]
+Switch = Callable[[payloads.Circuit, payloads.OnOff, payloads.Reason], None]
 
 
 class Refused(Exception):

@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
 
@@ -112,8 +112,8 @@ class SimGateway:
         f.connected = self.connected.is_set()
         return f
 
-    def status_body(self, state: str) -> dict[str, Any]:
-        payload = payloads.status(state, boot=self.boot,  # type: ignore[arg-type]
+    def status_body(self, state: Literal["online", "offline", "stopped"]) -> dict[str, Any]:
+        payload = payloads.status(state, boot=self.boot,
                                   last_seq=self.outbox.last_seq, site=self.spec.site,
                                   gateway=self.spec.gateway, boot_time=self.boot_time,
                                   health_interval_s=self.health_interval_s)

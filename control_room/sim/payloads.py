@@ -20,13 +20,14 @@ from contract.lighting import LightState
 
 VERSION = "0.1.0-sim"
 OnOff = Literal["on", "off"]
+Reason = Literal["schedule", "override", "default"]
 
 
 @dataclass(slots=True)
 class Circuit:
     id: str
     state: OnOff = "off"
-    reason: Literal["schedule", "override", "default"] = "schedule"
+    reason: Reason = "schedule"
     override_state: OnOff | None = None
     override_until: str | None = None
     last_switch: str | None = None
