@@ -58,6 +58,7 @@ class Plan:
     ingest_down_s: float = 60.0
     spread_s: float = 10.0
     broker_kill: bool = False  # restart by kill -9 (a crash) instead of SIGTERM
+    tls: bool = False  # gateways connect to the TLS listener
 
 
 FAST = Plan()
@@ -208,6 +209,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--real-agents", type=int)
     p.add_argument("--steady-s", type=float)
     p.add_argument("--ingest-down-s", type=float)
+    p.add_argument("--tls", action="store_true",
+                   help="gateways on the broker's TLS listener (the consumer stays on loopback)")
     p.add_argument("--broker-kill", action="store_true",
                    help="restart the broker with kill -9 (a crash) instead of SIGTERM")
     p.add_argument("--consumer", choices=["mqtt", "control-room"], default="mqtt")
@@ -222,6 +225,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
         plan = replace(plan, steady_s=1800.0)
     if args.broker_kill:
         plan = replace(plan, broker_kill=True)
+    if args.tls:
+        plan = replace(plan, tls=True)
     for name in ("gateways", "processes", "real_agents", "steady_s", "ingest_down_s"):
         if getattr(args, name) is not None:
             plan = replace(plan, **{name: getattr(args, name)})
@@ -240,7 +245,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
-                      ["--spread-s", str(plan.spread_s)])
+                      ["--spread-s", str(plan.spread_s)], tls=plan.tls)
         consumer: Consumer = (MqttConsumer(Path(tmp), fleet.broker, fleet.creds.room_password)
                               if args.consumer == "mqtt" else ControlRoomConsumer(
                                   Path(tmp), fleet.broker, fleet.creds.room_password,

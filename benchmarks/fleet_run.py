@@ -121,7 +121,7 @@ class Fleet:
     """Broker + simulator + real agents + consumer, started in a work directory."""
 
     def __init__(self, work: Path, gateways: int, processes: int, real_agents: int,
-                 sim_args: list[str]) -> None:
+                 sim_args: list[str], tls: bool = False) -> None:
         self.work = work
         self.gateways = gateways
         self.creds = make_credentials(work / "creds", gateways)
@@ -134,6 +134,7 @@ class Fleet:
         self.processes = processes
         self.real_agents = real_agents
         self.sim_args = sim_args
+        self.tls = tls  # gateways on the TLS listener (certificate verified), as deployed
         self.sim: SimProcess | None = None
         self.agents: list[AgentProcess] = []
         self.consumer: Consumer | None = None
@@ -144,8 +145,10 @@ class Fleet:
         self.broker.start()
         self.consumer = consumer
         consumer.start()
+        url = f"mqtts://127.0.0.1:{self.broker.tls_port}" if self.tls else self.broker.url
+        tls_args = ["--ca-file", str(self.broker.tls.ca)] if self.tls else []
         self.sim = SimProcess(self.work, "--gateways", str(self.gateways), "--broker",
-                              self.broker.url, "--processes", str(self.processes),
+                              url, *tls_args, "--processes", str(self.processes),
                               "--username", "{site}/{gateway}", "--credentials",
                               str(self.creds.file), *self.sim_args)
         for i in range(self.real_agents):
@@ -163,12 +166,15 @@ class Fleet:
         lighting = {"circuits": circuits}
         clip = make_clip("moving", self.work / "clips")
         probe = {"probe": "tcp", "host": "127.0.0.1", "port": self.broker.port, "count": 1}
-        cfg = base_config(self.work, self.broker.url, gateway=gateway, site="real",
+        url = f"mqtts://127.0.0.1:{self.broker.tls_port}" if self.tls else self.broker.url
+        cfg = base_config(self.work, url, gateway=gateway, site="real",
                           lighting=lighting, health={"interval_s": 30},
                           cameras=[{"id": "cam1", "url": str(clip)}],
                           hotspots=[{"id": "hs1", "interval_s": 10, "probes": [probe]}])
         cfg["mqtt"].update(username=user, password=self.real_passwords[user],
                            client_id=f"edge-real.{gateway}")
+        if self.tls:
+            cfg["mqtt"]["tls"] = {"ca_file": str(self.broker.tls.ca)}
         path = write_config(self.work / f"{gateway}.yaml", cfg)
         return AgentProcess(path, self.work / f"{gateway}.log").start()
 
