@@ -57,7 +57,8 @@ class MqttConfig(SecretsModel):
         description="Broker URL: mqtt://host[:port] or mqtts://host[:port] (TLS, verified).",
     )
     protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
-    client_id: str | None = Field(None, description="Client id; default 'edge-{gateway.id}'.")
+    client_id: str | None = Field(None, description="Client id; default "
+                                  "'edge-{gateway.site}.{gateway.id}'.")
     username: str | None = Field(None, description="Broker user name.")
     password: Secret | None = Field(
         None, description="Broker password (or password_file: PATH, or ${ENV_VAR})."
@@ -152,7 +153,9 @@ class AgentConfig(StrictModel):
 
     @property
     def client_id(self) -> str:
-        return self.mqtt.client_id or f"edge-{self.gateway.id}"
+        # site and id: gateway ids repeat across communes (gw-1 everywhere), and two clients
+        # with one id keep throwing each other off the broker
+        return self.mqtt.client_id or f"edge-{self.gateway.site}.{self.gateway.id}"
 
 
 def redacted_dump(config: AgentConfig) -> dict[str, object]:

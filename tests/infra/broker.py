@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -33,7 +34,8 @@ class Broker:
     """mosquitto on 127.0.0.1; ``stop()``/``start()`` on the same port simulate an outage."""
 
     def __init__(self, workdir: Path, *, port: int | None = None, extra_conf: str = "",
-                 persistence: bool = False, anonymous: bool = True) -> None:
+                 persistence: bool = False, anonymous: bool = True,
+                 make_conf: Callable[[int], str] | None = None) -> None:
         self.workdir = workdir
         self._auto_port = port is None
         self._started_once = False
@@ -41,6 +43,7 @@ class Broker:
         self.extra_conf = extra_conf
         self.persistence = persistence
         self.anonymous = anonymous
+        self.make_conf = make_conf  # port -> a whole config (e.g. the shipped one, adapted)
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -70,6 +73,8 @@ class Broker:
                  f"persistence {'true' if self.persistence else 'false'}",
                  f"persistence_location {self.workdir}/", "max_queued_messages 100000",
                  "max_inflight_messages 0", self.extra_conf]
+        if self.make_conf is not None:
+            lines = [self.make_conf(self.port)]
         if os.geteuid() == 0:
             lines.append("user root")  # otherwise mosquitto drops privileges and exits 13
         conf.write_text("\n".join(lines) + "\n")
@@ -104,6 +109,13 @@ class Broker:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(timeout=5)
+            self.proc = None
+
+    def stop_gracefully(self, timeout: float = 30.0) -> None:
+        """SIGTERM, as ``systemctl restart`` does: a persistent broker saves its database."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=timeout)
             self.proc = None
 
     def restart(self) -> None:

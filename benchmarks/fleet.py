@@ -1,0 +1,271 @@
+"""Fleet benchmark: simulated gateways (+ real agents) -> the shipped mosquitto -> a consumer.
+
+Phases: steady, dusk burst (every gateway switches all its circuits within 1 s), broker
+restart (time until every gateway is online again), ingest killed for 60 s. For each phase:
+publish -> receive/commit latency p50/p99 (live and replayed), loss by seq (must be 0) and
+duplicates, CPU and RSS of each process. Prints a table and writes JSON. SIGTERM/SIGINT
+stop every child it started.
+
+    .venv/bin/python benchmarks/fleet.py               # fast: 200 gateways, ~3 minutes
+    .venv/bin/python benchmarks/fleet.py --full        # 1,000 gateways + 3 real agents, 10 min
+    .venv/bin/python benchmarks/fleet.py --full --soak # 30 minutes steady
+    .venv/bin/python benchmarks/fleet.py --consumer control-room --control-room-config F
+
+``--consumer mqtt`` (default) is a plain persistent subscriber that checks seq
+(control_room.sim.consumer); ``control-room`` runs the real ingest (see
+benchmarks/fleet_run.ControlRoomConsumer for what that hook still needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fleet_run import (  # noqa: E402
+    Consumer,
+    ControlRoomConsumer,
+    CpuSampler,
+    Fleet,
+    MqttConsumer,
+    Window,
+    analyse,
+    births_after,
+    machine,
+    write_json,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    gateways: int = 200
+    processes: int = 1
+    real_agents: int = 0
+    steady_s: float = 45.0
+    burst_s: float = 15.0
+    broker_down_s: float = 2.0
+    after_restart_s: float = 10.0
+    ingest_down_s: float = 60.0
+    spread_s: float = 10.0
+    broker_kill: bool = False  # restart by kill -9 (a crash) instead of SIGTERM
+    tls: bool = False  # gateways connect to the TLS listener
+
+
+FAST = Plan()
+FULL = Plan(gateways=1000, processes=2, real_agents=3, steady_s=600.0, spread_s=30.0)
+
+
+class Bench:
+    def __init__(self, fleet: Fleet, plan: Plan) -> None:
+        self.fleet = fleet
+        self.plan = plan
+        self.cpu = CpuSampler()
+        self.before: dict[str, int] = {}
+        self.phases: list[dict[str, Any]] = []
+        self.loop_lag_ms = 0.0  # worst simulator event-loop lag seen in this phase
+
+    def _watch_lag(self) -> None:
+        """The simulator rewrites its stats every 2 s with the worst loop lag since the last
+        write; sampling every second keeps the worst of the phase."""
+        assert self.fleet.sim is not None
+        stats = self.fleet.sim.stats
+        while True:
+            time.sleep(1.0)
+            try:
+                data = json.loads(stats.read_text())
+            except (OSError, ValueError):
+                continue
+            shards = data.get("processes", [data])
+            lags = [p.get("loop_lag_max_ms", 0.0) for p in shards]
+            self.loop_lag_ms = max([self.loop_lag_ms, *lags])
+
+    def expected(self) -> dict[str, int]:
+        """Last seq per gateway: the simulator's stats; real agents: the highest seen."""
+        out = {base: g["last_seq"] for base, g in self.fleet.stats()["gateways"].items()}
+        assert self.fleet.consumer is not None
+        for rec in self.fleet.consumer.records():
+            if rec.base.startswith("commune/real/") and rec.kind == "seq":
+                out[rec.base] = max(out.get(rec.base, 0), rec.seq)
+        return out
+
+    def finish(self, window: Window, **extra: Any) -> None:
+        window.end = time.time()
+        usage = self.cpu.end(self.fleet.pids())
+        expected = self.expected()
+        drained_at, records = self._drain(expected, timeout=120)
+        result = analyse(records, window, expected, self.before)
+        # the real agents are in the seq check too: show that they were heard at all
+        result["real_agent_messages"] = sum(
+            1 for r in records if r.base.startswith("commune/real/") and
+            window.start <= r.ts < window.end)
+        self.before = expected
+        self.phases.append({"phase": window.name, "seconds": round(window.end - window.start),
+                            **result, "drain_s": round(drained_at - window.end, 1),
+                            "sim_loop_lag_max_ms": self.loop_lag_ms, "processes": usage,
+                            **extra})
+        self.loop_lag_ms = 0.0
+        self.cpu.begin(self.fleet.pids())
+
+    def _drain(self, expected: dict[str, int], timeout: float) -> tuple[float, list[Any]]:
+        from control_room.sim.consumer import Ledger
+
+        assert self.fleet.consumer is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.fleet.consumer.records()
+            missing = Ledger().extend(records).missing(expected)
+            new = [s for base, holes in missing.items() for s in holes
+                   if s > self.before.get(base, 0)]  # earlier phases' holes were counted
+            if not new or time.monotonic() > deadline:
+                return time.time(), records
+            time.sleep(1.0)
+
+
+def run_phases(bench: Bench) -> None:
+    fleet, plan = bench.fleet, bench.plan
+    assert fleet.sim is not None and fleet.consumer is not None
+    threading.Thread(target=bench._watch_lag, daemon=True).start()
+    window = Window("startup", fleet.started_at)
+    bench.cpu.begin(fleet.pids())  # (waits for the simulator's first stats)
+    fleet.all_connected_after(0, 120 + plan.spread_s)
+    bench.finish(window, **births_after(fleet.consumer.records(), fleet.started_at,
+                                        _bases(fleet)))
+
+    window = Window("steady", time.time())
+    time.sleep(plan.steady_s)
+    bench.finish(window)
+
+    window = Window("dusk burst", time.time())
+    fleet.sim.proc.send_signal(signal.SIGUSR1)  # the parent forwards it to every shard
+    time.sleep(plan.burst_s)
+    bench.finish(window)
+
+    window = Window("broker crash" if plan.broker_kill else "broker restart", time.time())
+    if plan.broker_kill:
+        fleet.broker.stop()  # kill -9: what mosquitto acknowledged since its last save goes
+    else:
+        fleet.broker.stop_gracefully()
+    time.sleep(plan.broker_down_s)
+    fleet.broker.start()
+    fleet.all_connected_after(window.start, 300)
+    time.sleep(plan.after_restart_s)
+    bench.finish(window, **births_after(fleet.consumer.records(), window.start,
+                                        _bases(fleet)))
+
+    window = Window(f"ingest killed {plan.ingest_down_s:.0f} s", time.time())
+    fleet.consumer.kill()
+    time.sleep(plan.ingest_down_s)
+    backlog = bench.expected()  # what the broker has queued for the ingest by now
+    restarted = time.time()
+    fleet.consumer.start()
+    caught_up, _ = bench._drain(backlog, timeout=300)
+    bench.finish(window, catch_up_s=round(caught_up - restarted, 1))
+
+
+def _bases(fleet: Fleet) -> set[str]:
+    return set(fleet.stats()["gateways"])
+
+
+def print_table(phases: list[dict[str, Any]]) -> None:
+    head = (f"{'phase':<18} {'s':>4} {'made':>6} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'replay p99':>10} {'lost':>5} {'dups':>5} {'online s':>8} {'catch-up s':>10} "
+            f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} "
+            f"{'mosq MB':>7}")
+    print(head)
+    for p in phases:
+        procs = p["processes"]
+        print(f"{p['phase']:<18} {p['seconds']:>4} {p['messages_made']:>6} "
+              f"{_ms(p['latency_live_ms']['p50']):>7} {_ms(p['latency_live_ms']['p99']):>7} "
+              f"{_ms(p['latency_replayed_ms']['p99']):>10} {p['lost']:>5} "
+              f"{p['duplicates']:>5} {_ms(p.get('all_online_s')):>8} "
+              f"{_ms(p.get('catch_up_s')):>10} "
+              f"{procs['sim']['cpu_percent']:>8} {p['sim_loop_lag_max_ms']:>6} "
+              f"{procs['mosquitto']['cpu_percent']:>9} "
+              f"{procs.get('consumer', {}).get('cpu_percent', '-')!s:>9} "
+              f"{procs['sim']['rss_mb']:>7} {procs['mosquitto']['rss_mb']:>7}")
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true", help="1,000 gateways + 3 real agents")
+    p.add_argument("--soak", action="store_true", help="30 minutes of steady state")
+    p.add_argument("--gateways", type=int)
+    p.add_argument("--processes", type=int)
+    p.add_argument("--real-agents", type=int)
+    p.add_argument("--steady-s", type=float)
+    p.add_argument("--ingest-down-s", type=float)
+    p.add_argument("--tls", action="store_true",
+                   help="gateways on the broker's TLS listener (the consumer stays on loopback)")
+    p.add_argument("--broker-kill", action="store_true",
+                   help="restart the broker with kill -9 (a crash) instead of SIGTERM")
+    p.add_argument("--consumer", choices=["mqtt", "control-room"], default="mqtt")
+    p.add_argument("--control-room-config", type=Path)
+    p.add_argument("--out", type=Path)
+    return p.parse_args()
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    plan = FULL if args.full else FAST
+    if args.soak:
+        plan = replace(plan, steady_s=1800.0)
+    if args.broker_kill:
+        plan = replace(plan, broker_kill=True)
+    if args.tls:
+        plan = replace(plan, tls=True)
+    for name in ("gateways", "processes", "real_agents", "steady_s", "ingest_down_s"):
+        if getattr(args, name) is not None:
+            plan = replace(plan, **{name: getattr(args, name)})
+    return plan
+
+
+def _interrupted(*_: Any) -> None:
+    raise KeyboardInterrupt  # the finally below stops every child by its pid
+
+
+def main() -> int:
+    args = parse_args()
+    plan = plan_from(args)
+    mode = "soak" if args.soak else "full" if args.full else "fast"
+    out = args.out or ROOT / f"benchmarks/results/fleet_{mode}.json"
+    signal.signal(signal.SIGTERM, _interrupted)
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
+                      ["--spread-s", str(plan.spread_s)], tls=plan.tls)
+        consumer: Consumer = (MqttConsumer(Path(tmp), fleet.broker, fleet.creds.room_password)
+                              if args.consumer == "mqtt" else ControlRoomConsumer(
+                                  Path(tmp), fleet.broker, fleet.creds.room_password,
+                                  args.control_room_config))
+        bench = Bench(fleet, plan)
+        try:
+            fleet.start(consumer)
+            run_phases(bench)
+        except KeyboardInterrupt:
+            print("interrupted: stopping every child", file=sys.stderr)
+        finally:
+            fleet.close()
+    print_table(bench.phases)
+    write_json(out, {"benchmark": "fleet", "mode": mode, "plan": plan.__dict__,
+                     "consumer": consumer.name, "machine": machine(),
+                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "phases": bench.phases})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
