@@ -35,15 +35,14 @@ def register_cli(subparsers: Any) -> None:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from drivers.cameras.pyav_source import PyAVSourceConfig, SourceError, open_container, redact
+    from drivers.cameras.connect import SourceError, open_container
+    from drivers.redact import redact_urls as redact
 
-    cfg = PyAVSourceConfig(url=args.url, open_timeout_s=args.timeout,
-                           read_timeout_s=args.timeout)
     shown = redact(args.url)
     print(f"opening {shown} ...")
     started = time.monotonic()
     try:
-        container = open_container(cfg)
+        container = open_container(args.url, args.timeout, args.timeout)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         _hint(str(exc))

@@ -41,6 +41,7 @@ cv2.setNumThreads(1)
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
 ARMING_NOT_SAVED = "arming not saved"
+CONNECTING = "connecting (first attempt not finished yet)"
 
 
 def luma(frame: Any) -> np.ndarray:
@@ -91,7 +92,8 @@ class CameraService:
         self._override_lock = asyncio.Lock()
         self.armed = True
         self.connected = False
-        self.last_error: str | None = None
+        # Until the first try ends, say so: an offline status never comes without a reason.
+        self.last_error: str | None = CONNECTING
         self.since = time.time()
         self.analysed = 0
         self.events = 0  # motion events started since the agent started
@@ -105,7 +107,7 @@ class CameraService:
         self._ever_online = False
         self._started_wall: dict[str, float] = {}
         self._clip_ref: str | None = None
-        self._published_state: str | None = None
+        self._published: tuple[str, str | None] | None = None  # (state, last_error) sent
         self._session_up = False
 
     # -- source thread -------------------------------------------------------------------
@@ -156,6 +158,8 @@ class CameraService:
         if error:
             self.last_error = redact(error)
             log.warning("camera %s: %s", self.cfg.id, self.last_error)
+        if online and self.last_error == CONNECTING:
+            self.last_error = None
         if online != self.connected:
             self.connected = online
             self.since = time.time()
@@ -208,7 +212,9 @@ class CameraService:
                 self.armed = armed
                 if not armed:
                     await self._emit(self.tracker.end(self._latest_ts()), time.time())
-            changed = self.state != self._published_state
+            # A new reason is news too (a camera that never answers is offline from the
+            # start; its reason comes with the failed open and must not wait 30 s).
+            changed = (self.state, self._last_error()) != self._published
             if changed or now - last_pub >= self.cfg.status_interval_s:
                 stats = self.source.stats
                 span = max(1e-3, now - counters[3])
@@ -240,12 +246,16 @@ class CameraService:
             self._reconnect_times.popleft()
         return len(self._reconnect_times)
 
+    def _last_error(self) -> str | None:
+        last_error = self.last_error or self.media.stats.last_error or \
+            (self.clips.last_error if self.clips else None)
+        return redact(last_error) if last_error else None
+
     async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
         """Publish the retained status; ``rates`` None = the last measured ones."""
         rates = self._rates if rates is None else rates
         info = self.source.info
-        last_error = self.last_error or self.media.stats.last_error or \
-            (self.clips.last_error if self.clips else None)
+        last_error = self._last_error()
         status = CameraStatus(
             camera=self.cfg.id, state=self.state,
             armed=self.armed, connected=self.connected, decode=self.cfg.decode,
@@ -256,10 +266,10 @@ class CameraService:
             keyframe_interval_s=round(self.source.stats.key_interval, 2)
             if self.source.stats.key_interval else None,
             reconnects_last_hour=self._reconnects_last_hour(),
-            last_error=redact(last_error) if last_error else None,
+            last_error=last_error,
             since=utc_iso(self.since),
             media_mb=round(self.media.stats.bytes_used / 1048576, 2))
-        self._published_state = status.state
+        self._published = (status.state, last_error)
         self._rates = rates
         await self.ctx.bus.publish(f"camera/{self.cfg.id}/status",
                                    status.model_dump(mode="json"), retain=True,
