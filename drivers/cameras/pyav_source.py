@@ -41,6 +41,7 @@ from drivers.cameras.connect import (
     read_error,
     tcp_probe,
 )
+from drivers.cameras.packets import Pacer, join_slices
 from drivers.redact import redact_urls
 
 redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
@@ -124,6 +125,9 @@ class PyAVSource:
         self._thread = threading.Thread(target=self._run, name=f"camera-{self._name}",
                                         daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
 
     def stop(self, timeout: float = STOP_JOIN_S) -> None:
         """Ask the thread to stop and wait at most ``timeout``. A thread blocked in a hung
@@ -217,7 +221,7 @@ class PyAVSource:
         frame_s = 1 / fps if fps else 0.04
         state = _ReadState()
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
-        pace = _Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
+        pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
         # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
         # decoded one by one they give half-drawn frames. They are joined before decoding,
@@ -290,7 +294,7 @@ class PyAVSource:
     def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
               state: _ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
-        packet = parts[0] if len(parts) == 1 else _join(parts)
+        packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
         if self.on_packet is not None:
             self.on_packet(packet, pts)
@@ -367,14 +371,6 @@ class PyAVSource:
         return got
 
 
-def _join(parts: list[Any]) -> Any:
-    first = parts[0]
-    packet = av.Packet(b"".join(bytes(p) for p in parts))
-    packet.pts, packet.dts, packet.time_base = first.pts, first.dts, first.time_base
-    packet.is_keyframe = any(p.is_keyframe for p in parts)
-    return packet
-
-
 @dataclass(slots=True)
 class _ReadState:
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
@@ -389,22 +385,3 @@ class _ReadState:
     last_key: float | None = None
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
-
-
-class _Pacer:
-    """Plays a file at its own frame rate, like a camera would deliver it."""
-
-    def __init__(self) -> None:
-        self._t0: float | None = None
-        self._p0 = 0.0
-
-    def wait(self, pts: float, stop: threading.Event) -> None:
-        now = time.monotonic()
-        if self._t0 is None or pts < self._p0:
-            self._t0, self._p0 = now, pts
-            return
-        delay = self._t0 + (pts - self._p0) - now
-        if delay > 1.0:  # a jump in timestamps: restart the clock rather than stall
-            self._t0, self._p0 = now, pts
-        elif delay > 0:
-            stop.wait(delay)
