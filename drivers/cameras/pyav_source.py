@@ -119,6 +119,8 @@ class PyAVSource:
         self._stop = threading.Event()
         self._active_until = 0.0
         self._thread: threading.Thread | None = None
+        self._hw = False  # this session decodes with the hardware decoder
+        self._hw_failed = False  # it failed once: software from the next session on
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -205,8 +207,10 @@ class PyAVSource:
             # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
             # glance and harmless to the detector; each key frame starts clean again.
             options = {"skip_loop_filter": "nokey"}
-        ctx, self.stats.decoder = make_decoder(stream, self.cfg.hwaccel,
-                                               self.cfg.decode_threads, options)
+        hwaccel = "off" if self._hw_failed else self.cfg.hwaccel
+        ctx, self.stats.decoder = make_decoder(stream, hwaccel, self.cfg.decode_threads,
+                                               options)
+        self._hw = ctx is not stream.codec_context
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         return ctx
 
@@ -307,12 +311,21 @@ class PyAVSource:
                 state.announced = True
                 self.on_state("online", None)
             return
-        if self._should_decode(ctx, packet, pts, tb, state):
-            # Frames are handed out from the session's first key frame on (whole now that
-            # its timestamp-less first slice is kept); inter frames before it would be
-            # smeared (a stream joined mid-GOP).
-            trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
-            self._decode(ctx, packet, tb, state.offset, emit=trusted)
+        try:
+            if self._should_decode(ctx, packet, pts, tb, state):
+                # Frames are handed out from the session's first key frame on (whole now
+                # that its timestamp-less first slice is kept); inter frames before it
+                # would be smeared (a stream joined mid-GOP).
+                trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
+                self._decode(ctx, packet, tb, state.offset, emit=trusted)
+        except av.FFmpegError as exc:
+            if not self._hw:
+                raise
+            # A hardware decoder that opened but cannot decode this stream (profile, size):
+            # software from the next session on, said in the status's "decoder".
+            self._hw_failed = True
+            raise SourceError(f"hardware decoder failed ({exc}); reconnecting with the "
+                              "software decoder") from None
             if self.stats.decoded and not state.announced:
                 state.announced = True
                 self.on_state("online", None)
