@@ -72,6 +72,8 @@ class PyAVSourceConfig(BaseModel):
                                 "CPU). One per camera suits a Pi running several cameras.")
     fast_decode: bool = Field(True, description="Adaptive: skip H.264 deblocking on inter "
                               "frames (key frames stay full quality).")
+    analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
+                                "(a detect sub-stream): fast_decode applies in every mode.")
     activity_factor: float = Field(2.0, description="Adaptive: an inter-frame packet larger "
                                    "than this many times the largest recent still one = "
                                    "activity (decode everything at once).")
@@ -202,7 +204,7 @@ class PyAVSource:
             self.stats.decoder = None
             return None
         options = {}
-        if self.cfg.decode == "adaptive" and self.cfg.fast_decode:
+        if self.cfg.fast_decode and (self.cfg.decode == "adaptive" or self.cfg.analysis_only):
             # Deblocking is ~20 % of H.264 decoding. Without it on inter frames a picture
             # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
             # glance and harmless to the detector; each key frame starts clean again.
@@ -326,9 +328,9 @@ class PyAVSource:
             self._hw_failed = True
             raise SourceError(f"hardware decoder failed ({exc}); reconnecting with the "
                               "software decoder") from None
-            if self.stats.decoded and not state.announced:
-                state.announced = True
-                self.on_state("online", None)
+        if self.stats.decoded and not state.announced:
+            state.announced = True
+            self.on_state("online", None)
 
     def _note_key(self, pts: float, st: _ReadState) -> None:
         if st.last_key is not None and pts > st.last_key:

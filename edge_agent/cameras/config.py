@@ -181,7 +181,9 @@ class CameraConfig(SecretsModel):
         True, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
         "between key frames, about 20 % less decoder CPU while motion lasts. Snapshots taken "
         "during motion differ from a full decode by 39-44 dB PSNR (not visible at a glance); "
-        "key frames and 'all' mode are always decoded in full. false = full quality always.")
+        "key frames and 'all' mode are always decoded in full. With a separate record stream "
+        "it applies to the detect stream in every mode (its pictures are only analysed). "
+        "false = full quality always.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
         "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")

@@ -25,9 +25,11 @@ from edge_agent.cameras.config import CameraConfig
 log = logging.getLogger(__name__)
 
 
-def source_config(cfg: CameraConfig, url: str, decode: str) -> PyAVSourceConfig:
+def source_config(cfg: CameraConfig, url: str, decode: str,
+                  analysis_only: bool = False) -> PyAVSourceConfig:
     return PyAVSourceConfig(
         url=url, decode=decode, loop=cfg.loop, fast_decode=cfg.fast_decode,
+        analysis_only=analysis_only,
         decode_threads=cfg.decode_threads, hwaccel=cfg.hwaccel,
         open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s)
@@ -36,8 +38,12 @@ def source_config(cfg: CameraConfig, url: str, decode: str) -> PyAVSourceConfig:
 class CameraStreams:
     def __init__(self, cfg: CameraConfig, on_frame: FrameCallback, on_state: StateCallback,
                  on_record_state: StateCallback) -> None:
-        self.detect = PyAVSource(source_config(cfg, cfg.source_url(), cfg.decode_mode),
-                                 on_frame, on_state, name=cfg.id)
+        # With a record stream, snapshots come from it: the detect stream's pictures are
+        # only analysed (at 160 px), so deblocking can be skipped on its inter frames.
+        self.detect = PyAVSource(
+            source_config(cfg, cfg.source_url(), cfg.decode_mode,
+                          analysis_only=cfg.record_stream is not None),
+            on_frame, on_state, name=cfg.id)
         self.clips: ClipRecorder | None = None
         if cfg.clips.enabled:
             self.clips = ClipRecorder(cfg.clips.pre_s, cfg.clips.post_s, cfg.clips.max_s)
