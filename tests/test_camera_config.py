@@ -117,3 +117,32 @@ def test_probe_finds_the_hikvision_sub_stream(artifacts_dir: Path) -> None:
     assert "streams: {detect: rtsp://****@127.0.0.1:" in out.stdout
     assert "pw77" not in out.stdout + out.stderr
     assert plain.returncode == 0 and "no known vendor path" in plain.stdout
+
+
+def test_fleet_registers_commands_and_health_once_for_all_cameras() -> None:
+    """Issue 9: the handlers and the health source were registered again by every camera."""
+    from types import SimpleNamespace
+
+    from edge_agent.cameras.component import CameraComponent, CameraFleet, build_components
+    from edge_agent.config.model import AgentConfig
+
+    config = AgentConfig.model_validate({
+        "gateway": {"id": "g", "site": "s"},
+        "cameras": [{"id": "a", "url": "rtsp://h/1"}, {"id": "b", "url": "rtsp://h/2"}]})
+    components = build_components(config)
+    assert all(isinstance(c, CameraComponent) for c in components)
+    fleets = {id(c.fleet) for c in components if isinstance(c, CameraComponent)}
+    assert len(fleets) == 1
+    # Spies at the seam: the real router and health reporter replace on re-registration, so
+    # only counting the calls shows whether each camera registered again.
+    calls: list[tuple[str, ...]] = []
+    ctx = SimpleNamespace(
+        commands=SimpleNamespace(register=lambda t, a, h: calls.append((t, a))),
+        health=SimpleNamespace(add_source=lambda name, fn: calls.append((name,))))
+    fleet = CameraFleet(["a", "b"])
+    for _ in range(3):
+        fleet.attach(ctx)  # type: ignore[arg-type]
+    assert sorted(calls) == [("camera", "arm"), ("camera", "disarm"), ("camera", "snapshot"),
+                             ("cameras",)]
+    assert fleet.health() == {"online": 0, "total": 2, "per_camera": {
+        "a": {"state": "failed"}, "b": {"state": "failed"}}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 import time
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -19,6 +20,9 @@ import av
 from drivers.redact import redact_urls
 
 HwAccel = Literal["auto", "off", "v4l2m2m"]
+# After a failure, a TCP connect every this many seconds tells when the camera listens again:
+# the full RTSP open is retried at once then, not after a backoff that grew to 30 s.
+PROBE_INTERVAL_S = 2.0
 HW_DECODERS = {"h264": "h264_v4l2m2m", "hevc": "hevc_v4l2m2m"}  # Raspberry Pi 4 (V4L2 M2M)
 
 
@@ -58,6 +62,26 @@ def tcp_probe(target: tuple[str, int], timeout_s: float) -> str | None:
     except OSError as exc:
         reason = exc.strerror or (errno.errorcode.get(exc.errno or 0) if exc.errno else None)
         return f"TCP connect failed: {reason or exc}"
+
+
+def wait_before_retry(url: str, delay: float, interval: float, stop: threading.Event) -> None:
+    """Wait ``delay`` (jittered, growing) before the next full open, but probe TCP every
+    ``interval``: while nothing listens, no RTSP open is tried at all; as soon as the camera
+    listens again after refusing, it is opened at once (a camera back from a reboot is
+    online within seconds, not after a backoff that grew to 30 s)."""
+    target = probe_target(url)
+    if target is None:
+        stop.wait(delay)
+        return
+    deadline = time.monotonic() + delay
+    was_down = False
+    while not stop.is_set():
+        down = tcp_probe(target, min(1.0, interval))
+        now = time.monotonic()
+        if down is None and (was_down or now >= deadline):
+            return
+        was_down = was_down or down is not None
+        stop.wait(interval if down is not None else min(interval, deadline - now))
 
 
 def rtsp_options(read_timeout_s: float) -> dict[str, str]:

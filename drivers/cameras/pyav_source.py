@@ -32,14 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.backoff import Backoff
 from drivers.cameras.connect import (
+    PROBE_INTERVAL_S,
     HwAccel,
     SourceError,
     is_file,
     make_decoder,
     open_container,
-    probe_target,
     read_error,
-    tcp_probe,
+    wait_before_retry,
 )
 from drivers.cameras.packets import Pacer, join_slices
 from drivers.redact import redact_urls
@@ -47,9 +47,6 @@ from drivers.redact import redact_urls
 redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
 __all__ = ["PyAVSource", "PyAVSourceConfig", "SourceError", "SourceStats", "StreamInfo",
            "is_file", "open_container", "redact"]
-# After a failure, a TCP connect every this many seconds tells when the camera listens again:
-# the full RTSP open is retried at once then, not after a backoff that grew to 30 s.
-PROBE_INTERVAL_S = 2.0
 STOP_JOIN_S = 1.0  # a thread stuck in a hung camera's read is left behind at shutdown
 
 
@@ -162,27 +159,8 @@ class PyAVSource:
             if self.stats.decoded + self.stats.packets > progress_before:
                 backoff.reset()  # it worked for a while: start the backoff again from the bottom
             self.stats.reconnects += 1
-            self._wait_before_retry(backoff.failed())
-
-    def _wait_before_retry(self, delay: float) -> None:
-        """Wait ``delay`` (jittered, growing) before the next full open, but probe TCP every
-        ``probe_interval_s``: while nothing listens, no RTSP open is tried at all; as soon as
-        the camera listens again after refusing, it is opened at once (a camera back from a
-        reboot is online within seconds, not after a backoff that grew to 30 s)."""
-        target = probe_target(self.cfg.url)
-        if target is None:
-            self._stop.wait(delay)
-            return
-        deadline = time.monotonic() + delay
-        interval = self.cfg.probe_interval_s
-        was_down = False
-        while not self._stop.is_set():
-            down = tcp_probe(target, min(1.0, interval))
-            now = time.monotonic()
-            if down is None and (was_down or now >= deadline):
-                return
-            was_down = was_down or down is not None
-            self._stop.wait(interval if down is not None else min(interval, deadline - now))
+            wait_before_retry(self.cfg.url, backoff.failed(), self.cfg.probe_interval_s,
+                              self._stop)
 
     def _session(self) -> None:
         container = open_container(self.cfg.url, self.cfg.open_timeout_s,
