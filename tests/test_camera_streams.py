@@ -114,3 +114,36 @@ def test_two_stream_camera_detects_on_sub_records_main_bit_identical(
     finally:
         agent.stop()
         server.stop()
+
+
+def test_record_stream_down_detection_goes_on_snapshot_from_the_detect_stream(
+        broker: Broker, control_room: ControlRoom, tmp_path: Path,
+        two_streams: tuple[Path, Path]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the main stream is gone
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    _, sub = two_streams
+    server = RtspServer(sub).start()
+    gw = "gw-cam-norecord"
+    cam = {"id": "gate", "streams": {"detect": server.url,
+                                     "record": f"rtsp://127.0.0.1:{dead}/main"},
+           "status_interval_s": 1}
+    cfg = base_config(tmp_path, broker.url, gateway=gw, cameras=[cam])
+    agent = AgentProcess(write_config(tmp_path / "a.yaml", cfg), tmp_path / "a.log").start()
+    try:
+        status = control_room.wait_for(
+            lambda m: m.topic.endswith(f"{gw}/camera/gate/status") and
+            m.json()["state"] == "online" and (m.json()["record"] or {}).get("last_error"),
+            20)[-1].json()
+        assert status["record"]["connected"] is False
+        assert "TCP connect failed" in status["record"]["last_error"]
+        start = control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/camera/gate/motion")
+                                      and m.json()["event"] == "start", 20)
+        assert start
+        reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/snapshot")
+        assert reply["ok"] and (reply["width"], reply["height"]) == (320, 240), reply
+    finally:
+        agent.stop()
+        server.stop()

@@ -246,7 +246,7 @@ class CameraService:
     async def _event_snapshot(self, event_id: str, frame: Any, when: datetime,
                               mono: float) -> None:
         try:
-            if self.streams.record is not None:
+            if self._record_up():
                 # Full resolution: the main stream's first key frame since the detection.
                 frame = await asyncio.to_thread(self.streams.event_frame, mono - 0.05,
                                                 EVENT_KEY_FRAME_WAIT_S)
@@ -322,7 +322,8 @@ class CameraService:
         """A fresh JPEG: a frame decoded after the request, published retained (from the
         record stream at full resolution when the camera has one)."""
         asked = time.monotonic()
-        frame = await (self._record_frame(asked, timeout) if self.streams.record else
+        # The record stream down: the detect stream's (smaller) picture rather than none.
+        frame = await (self._record_frame(asked, timeout) if self._record_up() else
                        self._detect_frame(asked, timeout))
         jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
                                        self.cfg.snapshot.quality)
@@ -334,6 +335,9 @@ class CameraService:
         return {"camera": self.cfg.id, "topic": f"camera/{self.cfg.id}/snapshot",
                 "bytes": len(jpeg), "file": self.media.ref(path) if saved else None,
                 "width": frame.width, "height": frame.height}
+
+    def _record_up(self) -> bool:
+        return self.streams.record is not None and bool(self.status.record_up)
 
     def _no_snapshot(self, why: str) -> CommandError:
         reason = "camera is offline" if not self.connected else why
