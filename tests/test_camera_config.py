@@ -146,3 +146,41 @@ def test_fleet_registers_commands_and_health_once_for_all_cameras() -> None:
                              ("cameras",)]
     assert fleet.health() == {"online": 0, "total": 2, "per_camera": {
         "a": {"state": "failed"}, "b": {"state": "failed"}}}
+
+
+def test_record_buffer_decodes_one_key_frame_for_an_event_and_a_gop_for_now(
+        artifacts_dir: Path) -> None:
+    """The record stream is never decoded as it comes: an event snapshot costs one key
+    frame, a snapshot command the current GOP up to the newest frame; both pictures equal a
+    full decode of the clip."""
+    import time
+
+    import av
+    import numpy as np
+
+    from drivers.cameras.record_buffer import RecordBuffer
+
+    clip = make_clip("moving", artifacts_dir / "camera-clips", width=640, height=480)
+    with av.open(str(clip)) as c:
+        reference = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    buf = RecordBuffer()
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        buf.set_stream(stream)
+        tb = float(stream.time_base)
+        marks: dict[int, float] = {}
+        for i, packet in enumerate(p for p in c.demux(stream) if p.size):
+            if i in (35, 47):
+                marks[i] = time.monotonic()
+                time.sleep(0.002)  # arrival times strictly after the mark
+            buf.feed(packet, packet.pts * tb)
+            if i == 47:
+                break
+    assert buf.decoded == 0  # buffering decodes nothing
+    key = buf.next_key_frame(marks[35], timeout=0.1)  # key frames at 0, 20, 40: the 40th
+    assert buf.decoded == 1 and np.array_equal(key.to_ndarray(format="gray"), reference[40])
+    now = buf.frame_now(marks[47], timeout=0.1)  # packets 40..47: the newest is frame 47
+    assert buf.decoded == 1 + 8
+    assert np.array_equal(now.to_ndarray(format="gray"), reference[47])
+    with pytest.raises(LookupError):
+        buf.next_key_frame(time.monotonic(), timeout=0.05)  # none after now
