@@ -9,7 +9,6 @@ only costs media, never events, lights or telemetry.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import replace
@@ -21,8 +20,9 @@ import cv2
 
 from contract import utc_iso
 from contract.cameras import MotionEvent
+from edge_agent.cameras.arming import ARMING_NOT_SAVED, CameraArming
 from edge_agent.cameras.config import CameraConfig
-from edge_agent.cameras.events import ArmOverride, EventMessage, EventTracker, is_armed
+from edge_agent.cameras.events import EventMessage, EventTracker
 from edge_agent.cameras.frames import encode_jpeg, luma
 from edge_agent.cameras.media import MediaStore
 from edge_agent.cameras.memory import trim_heap
@@ -30,7 +30,6 @@ from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.cameras.status import CameraStatusReporter
 from edge_agent.cameras.streams import CameraStreams
 from edge_agent.runtime import AgentContext, CommandError, MessageClass
-from edge_agent.state_file import write_json_atomic
 
 log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
@@ -39,7 +38,6 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
-ARMING_NOT_SAVED = "arming not saved"
 # Two streams: the event snapshot is the record stream's next key frame (one GOP at most).
 EVENT_KEY_FRAME_WAIT_S = 6.0
 __all__ = ["CameraService", "encode_jpeg", "luma"]
@@ -59,11 +57,7 @@ class CameraService:
         self.source = self.streams.detect
         self.clips = self.streams.clips
         self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx)
-        # An arm/disarm command outlives a restart (a camera disarmed for maintenance must not
-        # re-arm itself at the next power cut); an expired one is dropped when read.
-        self._override_file = ctx.data_dir / "cameras" / f"{cfg.id}-arming.json"
-        self.override: ArmOverride | None = None  # read in run(), off the event loop
-        self._override_lock = asyncio.Lock()
+        self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
         self.armed = True
         self.analysed = 0
         self.events = 0  # motion events started since the agent started
@@ -125,10 +119,8 @@ class CameraService:
     # -- event loop ----------------------------------------------------------------------
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        saved = await asyncio.to_thread(self._load_override)
-        if self.override is None:  # a command that came in meanwhile is newer
-            self.override = saved
-        self.armed = self._armed_now()
+        await self.arming.load()
+        self.armed = self.arming.armed_now()
         self.streams.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -139,9 +131,6 @@ class CameraService:
         finally:
             self._snapshots = None
             await asyncio.to_thread(self.streams.stop)
-
-    def _armed_now(self) -> bool:
-        return is_armed(self.cfg.arming, self.override, datetime.now(self.tz))
 
     @property
     def connected(self) -> bool:
@@ -167,7 +156,7 @@ class CameraService:
                 status.set_connected(True, None)  # data flows again on the same connection
             if not status.connected and self.tracker.active:
                 await self._emit(self.tracker.end(self._next_analysis), time.time())
-            armed = self._armed_now()
+            armed = self.arming.armed_now()
             if armed != self.armed:
                 self.armed = armed
                 if not armed:
@@ -286,32 +275,14 @@ class CameraService:
             await asyncio.sleep(60)
 
     # -- commands ------------------------------------------------------------------------
-    def _load_override(self) -> ArmOverride | None:
-        try:
-            data = json.loads(self._override_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("camera %s: ignoring unreadable %s: %s", self.cfg.id,
-                        self._override_file, exc)
-            return None
-        return ArmOverride.from_json(data, datetime.now(self.tz))
-
     async def set_override(self, armed: bool, until: datetime | None) -> dict[str, Any]:
-        # Commands run as separate tasks: one at a time here, so the override in memory and
-        # the one on disk are always the same (the last command's).
         status = self.status
-        async with self._override_lock:
-            self.override = ArmOverride(armed, until)
-            try:
-                await asyncio.to_thread(write_json_atomic, self._override_file,
-                                        self.override.as_json())
-                if status.last_error and status.last_error.startswith(ARMING_NOT_SAVED):
-                    status.last_error = None
-            except OSError as exc:  # a full disk: the command still holds until a restart
-                status.last_error = f"{ARMING_NOT_SAVED}: {exc}"
-                log.error("camera %s: %s", self.cfg.id, status.last_error)
-        self.armed = self._armed_now()
+        error = await self.arming.command(armed, until)
+        if error is not None:
+            status.last_error = error
+        elif status.last_error and status.last_error.startswith(ARMING_NOT_SAVED):
+            status.last_error = None
+        self.armed = self.arming.armed_now()
         if not self.armed:
             await self._emit(self.tracker.end(self._next_analysis), time.time())
         await self.publish_status()
