@@ -54,20 +54,26 @@ def test_silent_camera_reason_reaches_the_status_topic_with_the_offline_state(
         agent.stop()
 
 
+@pytest.mark.parametrize("two_streams", [False, True], ids=["one-stream", "two-streams"])
 def test_sigterm_with_a_hung_camera_takes_under_2_s(
         broker: Broker, control_room: ControlRoom, tmp_path: Path,
-        artifacts_dir: Path) -> None:
+        artifacts_dir: Path, two_streams: bool) -> None:
     """Issue 10.6: SIGTERM took 5.2 s while a camera's read hung (server SIGSTOPped). The
-    relays stay as they are (the lighting service's safe stop), the outbox is intact."""
+    relays stay as they are (the lighting service's safe stop), the outbox is intact. With
+    two streams both reads hang at once."""
     clip = make_clip("moving", artifacts_dir / "camera-clips")
-    server = RtspServer(clip).start()
-    gw = "gw-cam-term"
+    server = RtspServer(clip, extra={"/sub": clip}).start()
+    gw = f"gw-cam-term-{int(two_streams)}"
     state_file = tmp_path / "relays.json"
     lighting = {"circuits": [{"id": "road", "relay": {"driver": "sim", "board": "t",
                                                      "state_file": str(state_file),
                                                      "channel": 1},
                               "default": "on", "rules": []}]}
-    cam = {"id": "gate", "url": server.url, "decode": "keyframes", "status_interval_s": 1}
+    cam: dict[str, Any] = {"id": "gate", "decode": "keyframes", "status_interval_s": 1}
+    if two_streams:
+        cam["streams"] = {"detect": server.url_for("/sub"), "record": server.url}
+    else:
+        cam["url"] = server.url
     cfg = base_config(tmp_path, broker.url, gateway=gw, cameras=[cam], lighting=lighting)
     agent = AgentProcess(write_config(tmp_path / "a.yaml", cfg), tmp_path / "a.log").start()
     try:

@@ -9,10 +9,12 @@ and the record source (decode ``none``) feeds the clip writer and a ``RecordBuff
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from drivers.cameras.clip_writer import ClipRecorder
 from drivers.cameras.pyav_source import (
+    STOP_JOIN_S,
     FrameCallback,
     PyAVSource,
     PyAVSourceConfig,
@@ -84,13 +86,14 @@ class CameraStreams:
             self.record.start()
 
     def stop(self) -> None:
-        """Both threads get the stop signal first, so a hung one costs its join once."""
-        for source in (self.detect, self.record):
-            if source is not None:
-                source.request_stop()
-        for source in (self.detect, self.record):
-            if source is not None:
-                source.stop()
+        """Both threads get the stop signal first and share one join deadline, so a hung
+        camera (both its streams hung) delays a shutdown by STOP_JOIN_S once, not twice."""
+        sources = [s for s in (self.detect, self.record) if s is not None]
+        for source in sources:
+            source.request_stop()
+        deadline = time.monotonic() + STOP_JOIN_S
+        for source in sources:
+            source.stop(max(0.0, deadline - time.monotonic()))
 
     def hold_active(self, seconds: float) -> None:
         self.detect.hold_active(seconds)
