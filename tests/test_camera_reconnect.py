@@ -16,6 +16,7 @@ import pytest
 
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra.clips import make_clip
+from tests.infra.mute_servers import MuteRtsp, SilentPort
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -126,32 +127,9 @@ def test_first_key_frame_of_every_session_is_decoded(moving_clip: Path) -> None:
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A TCP port that accepts connections and never says a word (a hung camera's RTSP
-    service, or a wrong port on a device)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    conns: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conns.append(sock.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    for c in conns:
-        c.close()
-    sock.close()
+    server = SilentPort().start()
+    yield server.port
+    server.stop()
 
 
 def test_silent_camera_error_says_timed_out_and_which_step(silent_port: int) -> None:
@@ -168,6 +146,35 @@ def test_silent_camera_error_says_timed_out_and_which_step(silent_port: int) -> 
         assert "Invalid data" not in error and "secretpw" not in error
     finally:
         src.stop()
+
+
+def test_camera_that_answers_but_sends_no_video_says_first_frame() -> None:
+    server = MuteRtsp().start()
+    rec = Recorder()
+    src = _source(f"rtsp://127.0.0.1:{server.port}/cam", rec, open_timeout_s=2,
+                  reconnect_min_s=0.5, reconnect_max_s=1)
+    try:
+        assert rec.wait(lambda r: r.count("offline") >= 1, 10)
+        error = rec.states[0][2] or ""
+        assert "timed out" in error and "waiting for the first frame" in error, error
+    finally:
+        src.stop()
+        server.stop()
+
+
+def test_camera_that_stalls_after_describe_says_so() -> None:
+    server = MuteRtsp(stall_at="SETUP").start()
+    rec = Recorder()
+    src = _source(f"rtsp://u:pw5@127.0.0.1:{server.port}/cam", rec, open_timeout_s=2,
+                  reconnect_min_s=0.5, reconnect_max_s=1)
+    try:
+        assert rec.wait(lambda r: r.count("offline") >= 1, 10)
+        error = rec.states[0][2] or ""
+        assert "timed out" in error and "after the camera answered DESCRIBE" in error, error
+        assert "pw5" not in error
+    finally:
+        src.stop()
+        server.stop()
 
 
 def test_refused_camera_error_names_the_connect_step() -> None:

@@ -107,15 +107,37 @@ def open_container(url: str, open_timeout_s: float, read_timeout_s: float) -> An
         return av.open(url, options=options, timeout=(open_timeout_s, read_timeout_s))
     except (av.FFmpegError, OSError) as exc:
         took = time.monotonic() - started
+        reason = str(exc)
         if target is not None and took >= 0.9 * open_timeout_s:
-            # The TCP connect worked (probed above): the camera took the connection and did
-            # not answer the RTSP request (DESCRIBE) in time, whatever FFmpeg's message says.
-            reason = (f"timed out after {took:.1f} s waiting for the RTSP answer (DESCRIBE): "
-                      "the camera accepts connections but does not answer (hung, or not an "
-                      "RTSP port)")
-        else:
-            reason = str(exc)
+            reason = _timed_out_step(url, target, took, min(2.0, open_timeout_s / 2))
         raise SourceError(redact_urls(f"cannot open {url}: {reason}")) from None
+
+
+def _timed_out_step(url: str, target: tuple[str, int], took: float, timeout_s: float) -> str:
+    """The open timed out after a working TCP connect (probed before it): did the camera not
+    answer the RTSP request at all, or answer it and then not start the stream? One more
+    DESCRIBE, without credentials, tells: a camera answers it at once (401 at worst). Asked
+    only after a failure."""
+    if url.startswith("rtsp") and rtsp_answers(url, target, timeout_s):
+        return (f"timed out after {took:.1f} s after the camera answered DESCRIBE: waiting "
+                "for the stream to start (SETUP/PLAY, first frame; wrong channel, or its "
+                "encoder is stuck)")
+    return (f"timed out after {took:.1f} s waiting for the RTSP answer (DESCRIBE): the "
+            "camera accepts connections but does not answer (hung, or not an RTSP port)")
+
+
+def rtsp_answers(url: str, target: tuple[str, int], timeout_s: float) -> bool:
+    """Whether the camera answers a DESCRIBE of ``url`` (credentials left out) in time."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = (f"DESCRIBE rtsp://{target[0]}:{target[1]}{path} RTSP/1.0\r\nCSeq: 1\r\n"
+               "Accept: application/sdp\r\n\r\n")
+    try:
+        with socket.create_connection(target, timeout=timeout_s) as sock:
+            sock.sendall(request.encode())
+            return sock.recv(16).startswith(b"RTSP/")
+    except OSError:
+        return False
 
 
 def read_error(url: str, exc: Exception, *, waited_s: float, timeout_s: float,
