@@ -92,6 +92,30 @@ def test_camera_back_within_5_s_after_a_long_outage_with_default_backoff(
             s.stop()
 
 
+def test_hung_camera_back_within_5_s_after_it_answers_again(moving_clip: Path) -> None:
+    """A camera that hangs (SIGSTOP: connections accepted, nothing answered) for 20 s with
+    the default backoff: while it does not answer RTSP, a probe (TCP connect + one DESCRIBE)
+    runs every 2 s; once it answers, it is opened at once. (The code before the probe passed
+    this by its pending open; a probe checking TCP alone would wait out the backoff.)"""
+    server = RtspServer(moving_clip).start()
+    rec = Recorder()
+    src = _source(server.url, rec, decode="keyframes", read_timeout_s=3)
+    try:
+        assert rec.wait(lambda r: r.count("online") == 1, 15)
+        server.hang()
+        assert rec.wait(lambda r: r.count("offline") == 1, 15)
+        time.sleep(20)
+        resumed_at = time.monotonic()
+        server.resume()
+        assert rec.wait(lambda r: r.count("online") == 2, 35)
+        online_at = [t for t, s, _ in rec.states if s == "online"][-1]
+        print(f"online {online_at - resumed_at:.2f} s after the camera answered again")
+        assert online_at - resumed_at <= 5.0
+    finally:
+        src.stop()
+        server.stop()
+
+
 def _reference_frame0(clip: Path) -> Any:
     with av.open(str(clip)) as c:
         return next(c.decode(video=0)).to_ndarray(format="gray")

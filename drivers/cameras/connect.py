@@ -65,23 +65,27 @@ def tcp_probe(target: tuple[str, int], timeout_s: float) -> str | None:
 
 
 def wait_before_retry(url: str, delay: float, interval: float, stop: threading.Event) -> None:
-    """Wait ``delay`` (jittered, growing) before the next full open, but probe TCP every
-    ``interval``: while nothing listens, no RTSP open is tried at all; as soon as the camera
-    listens again after refusing, it is opened at once (a camera back from a reboot is
-    online within seconds, not after a backoff that grew to 30 s)."""
+    """Wait ``delay`` (jittered, growing) before the next full open, but probe the camera
+    every ``interval``: while nothing listens, no RTSP open is tried at all; as soon as a
+    camera that refused connections (rebooting) or did not answer RTSP (hung) answers again,
+    it is opened at once: online within seconds, not after a backoff that grew to 30 s. A
+    camera that answers but fails for another reason (a wrong password) waits the backoff."""
     target = probe_target(url)
     if target is None:
         stop.wait(delay)
         return
     deadline = time.monotonic() + delay
+    timeout = min(1.0, interval)
     was_down = False
     while not stop.is_set():
-        down = tcp_probe(target, min(1.0, interval))
+        listening = tcp_probe(target, timeout) is None
+        answering = listening and (not url.startswith("rtsp") or
+                                   rtsp_answers(url, target, timeout))
         now = time.monotonic()
-        if down is None and (was_down or now >= deadline):
+        if (answering and was_down) or (listening and now >= deadline):
             return
-        was_down = was_down or down is not None
-        stop.wait(interval if down is not None else min(interval, deadline - now))
+        was_down = was_down or not answering
+        stop.wait(interval if not answering else min(interval, deadline - now))
 
 
 def rtsp_options(read_timeout_s: float) -> dict[str, str]:
