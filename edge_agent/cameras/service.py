@@ -9,6 +9,7 @@ only costs media, never events, lights or telemetry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -236,9 +237,11 @@ class CameraService:
                               mono: float) -> None:
         try:
             if self._record_up():
-                # Full resolution: the main stream's first key frame since the detection.
-                frame = await asyncio.to_thread(self.streams.event_frame, mono - 0.05,
-                                                EVENT_KEY_FRAME_WAIT_S)
+                # Full resolution: the main stream's first key frame since the detection;
+                # none in time (a very long GOP, the stream just dropped): the detect frame.
+                with contextlib.suppress(LookupError):
+                    frame = await asyncio.to_thread(self.streams.event_frame, mono - 0.05,
+                                                    EVENT_KEY_FRAME_WAIT_S)
             jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
                                            self.cfg.snapshot.quality)
         except Exception as exc:  # a broken frame must not stop the camera
