@@ -80,6 +80,16 @@ def test_hardware_decoder_falls_back_to_software(artifacts_dir: Path, hwaccel: s
         assert decoder == "h264 (software)"
     else:
         assert decoder.startswith("h264 (software; h264_v4l2m2m unavailable"), decoder
+    if hwaccel == "auto":  # key-frame modes stay in software with auto (no hardware tried)
+        keys = PyAVSource(PyAVSourceConfig(url=str(clip), decode="keyframes", realtime=False),
+                          on_frame, lambda s, e: None)
+        done.clear()
+        keys.start()
+        try:
+            assert done.wait(15)
+        finally:
+            keys.stop()
+        assert keys.stats.decoder == "h264 (software)"
 
 
 def test_vendor_patterns_name_the_other_stream() -> None:

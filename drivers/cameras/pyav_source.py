@@ -187,9 +187,12 @@ class PyAVSource:
             # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
             # glance and harmless to the detector; each key frame starts clean again.
             options = {"skip_loop_filter": "nokey"}
-        hwaccel = "off" if self._hw_failed else self.cfg.hwaccel
-        ctx, self.stats.decoder = make_decoder(stream, hwaccel, self.cfg.decode_threads,
-                                               options)
+        # auto: hardware only where every frame is decoded (it saves most there). A memory-
+        # to-memory decoder holds frames back until more input comes, which the key-frame
+        # modes (one packet per GOP, flush and catch-up) cannot afford.
+        software = self._hw_failed or (self.cfg.hwaccel == "auto" and self.cfg.decode != "all")
+        ctx, self.stats.decoder = make_decoder(stream, "off" if software else self.cfg.hwaccel,
+                                               self.cfg.decode_threads, options)
         self._hw = ctx is not stream.codec_context
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         return ctx

@@ -174,9 +174,9 @@ class CameraConfig(SecretsModel):
         "sub-stream (it is small), 'adaptive' with one stream.")
     hwaccel: Literal["auto", "off", "v4l2m2m"] = Field(
         "auto", description="Hardware video decoding: 'auto' uses the board's V4L2 decoder "
-        "(h264_v4l2m2m on a Raspberry Pi 4) when it opens and software otherwise; 'off' "
-        "always software; 'v4l2m2m' asks for it (software if it fails, said in the log and "
-        "the status's 'decoder').")
+        "(h264_v4l2m2m on a Raspberry Pi 4) for streams decoded in full (decode: all) when it "
+        "opens, software otherwise; 'off' always software; 'v4l2m2m' asks for it in every "
+        "mode (software if it fails, said in the status's 'decoder').")
     fast_decode: bool = Field(
         True, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
         "between key frames, about 20 % less decoder CPU while motion lasts. Snapshots taken "
