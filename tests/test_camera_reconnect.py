@@ -172,30 +172,21 @@ def test_silent_camera_error_says_timed_out_and_which_step(silent_port: int) -> 
         src.stop()
 
 
-def test_camera_that_answers_but_sends_no_video_says_first_frame() -> None:
-    server = MuteRtsp().start()
-    rec = Recorder()
-    src = _source(f"rtsp://127.0.0.1:{server.port}/cam", rec, open_timeout_s=2,
-                  reconnect_min_s=0.5, reconnect_max_s=1)
-    try:
-        assert rec.wait(lambda r: r.count("offline") >= 1, 10)
-        error = rec.states[0][2] or ""
-        assert "timed out" in error and "waiting for the first frame" in error, error
-    finally:
-        src.stop()
-        server.stop()
-
-
-def test_camera_that_stalls_after_describe_says_so() -> None:
-    server = MuteRtsp(stall_at="SETUP").start()
+@pytest.mark.parametrize(("stall_at", "step"), [
+    (None, "waiting for the first frame"),  # PLAY answered, then no video
+    ("SETUP", "after the camera answered DESCRIBE"),  # DESCRIBE answered, then silence
+], ids=["no-video", "stalls-after-describe"])
+def test_rtsp_camera_that_stops_answering_says_which_step(stall_at: str | None,
+                                                          step: str) -> None:
+    server = MuteRtsp(stall_at=stall_at).start()
     rec = Recorder()
     src = _source(f"rtsp://u:pw5@127.0.0.1:{server.port}/cam", rec, open_timeout_s=2,
-                  reconnect_min_s=0.5, reconnect_max_s=1)
+                  read_timeout_s=2, reconnect_min_s=0.5, reconnect_max_s=1)
     try:
         assert rec.wait(lambda r: r.count("offline") >= 1, 10)
         error = rec.states[0][2] or ""
-        assert "timed out" in error and "after the camera answered DESCRIBE" in error, error
-        assert "pw5" not in error
+        assert "timed out" in error and step in error, error
+        assert "pw5" not in error and "Invalid data" not in error
     finally:
         src.stop()
         server.stop()
