@@ -9,6 +9,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class RecordStreamStatus(BaseModel):
+    """The separate record (main) stream of a camera with a detect sub-stream."""
+
+    connected: bool = Field(description="Whether its packets arrive.")
+    codec: str | None = Field(None, description="Video codec, e.g. h264.")
+    width: int | None = Field(None, description="Picture width in pixels.")
+    height: int | None = Field(None, description="Picture height in pixels.")
+    fps_in: float = Field(0.0, description="Packets (frames) received per second.")
+    last_error: str | None = Field(None, description="Last problem (credentials hidden).")
+
+
 class CameraStatus(BaseModel):
     camera: str = Field(description="Camera id.")
     state: Literal["online", "offline", "disarmed"] = Field(
@@ -30,6 +41,11 @@ class CameraStatus(BaseModel):
     last_error: str | None = Field(None, description="Last problem (credentials hidden).")
     since: str = Field(description="When this state began, UTC ISO 8601.")
     media_mb: float = Field(description="Disk space used by this camera's media, MB.")
+    decoder: str | None = Field(None, description="Decoder of the detect stream, e.g. "
+                                "'h264_v4l2m2m (hardware)' or 'h264 (software; ...why)'.")
+    record: RecordStreamStatus | None = Field(
+        None, description="The record stream (clips, snapshots) when the camera has a "
+        "separate one; width/height/codec above are the detect stream's.")
 
 
 class MotionEvent(BaseModel):

@@ -13,8 +13,8 @@ from typing import Any
 
 from contract import utc_iso
 from contract.topics import OUTBOX_DROPPED
+from drivers.backoff import Backoff
 from edge_agent import __version__
-from edge_agent.backoff import full_jitter
 from edge_agent.bus import Bus
 from edge_agent.clock import clock_is_synced
 from edge_agent.command_log import CommandLog
@@ -220,7 +220,8 @@ class Agent:
 
     async def _supervise(self, component: Component) -> None:
         status = self.components.setdefault(component.name, ComponentStatus())
-        attempt = 0
+        # +0.5 s: even the first restart of a component that dies at once is not immediate
+        backoff = Backoff(RESTART_BASE_S, RESTART_CAP_S, stable_s=STABLE_AFTER_S, floor_s=0.5)
         while True:
             started = time.monotonic()
             status.state = "running"
@@ -232,10 +233,7 @@ class Agent:
                 status.state = "stopped"
                 raise
             except Exception as exc:
-                if time.monotonic() - started > STABLE_AFTER_S:
-                    attempt = 0
-                delay = full_jitter(attempt, RESTART_BASE_S, RESTART_CAP_S) + 0.5
-                attempt += 1
+                delay = backoff.failed(time.monotonic() - started)
                 status.state = "failed"
                 status.restarts += 1
                 status.last_error = f"{type(exc).__name__}: {exc}"

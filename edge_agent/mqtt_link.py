@@ -22,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract import encode
-from edge_agent.backoff import full_jitter
+from drivers.backoff import Backoff
 from edge_agent.commands import CommandRouter, IncomingCommand
 from edge_agent.config.model import AgentConfig
 from edge_agent.outbox import Outbox, StoredMessage
@@ -90,7 +90,8 @@ class MqttLink:
     # -- main loop ---------------------------------------------------------------------
     async def run(self) -> None:
         mqtt = self._cfg.mqtt
-        attempt = 0
+        # only a session that lasted resets the backoff (no kick storms)
+        backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s, stable_s=STABLE_SESSION_S)
         while True:
             started = time.monotonic()
             try:
@@ -107,11 +108,7 @@ class MqttLink:
             finally:
                 self._client = None
                 self.connected.clear()
-            if time.monotonic() - started > STABLE_SESSION_S:
-                attempt = 0  # only a session that lasted resets the backoff (no kick storms)
-            delay = full_jitter(attempt, mqtt.reconnect_min_s, mqtt.reconnect_max_s)
-            attempt += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.failed(time.monotonic() - started))
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[aiomqtt.Client]:

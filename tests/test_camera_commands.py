@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_agent.cameras.component import _arm
+from edge_agent.cameras.component import CameraFleet
 from edge_agent.commands import CommandRouter
 
 
@@ -14,8 +14,9 @@ async def router() -> CommandRouter:
         return None
 
     commands = CommandRouter("base", no_reply)
+    fleet = CameraFleet([])  # no camera runs
     for action in ("arm", "disarm"):
-        commands.register("camera", action, _arm)
+        commands.register("camera", action, fleet.arm)
     return commands
 
 

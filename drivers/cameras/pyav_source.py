@@ -1,18 +1,20 @@
 """Camera source with PyAV: RTSP over TCP or a (looped) video file, in its own thread.
 
 The thread demuxes packets, decides per packet whether to decode (``all``, ``keyframes``,
-``adaptive``), hands decoded frames to ``on_frame`` and every packet to an optional clip
-writer. It never touches the event loop: the owner passes thread-safe callbacks.
+``adaptive``, or ``none`` for a record stream that is only buffered and remuxed), hands
+decoded frames to ``on_frame`` and every packet to ``on_packet``. It never touches the event
+loop: the owner passes thread-safe callbacks.
 
 Adaptive decode: while the scene is still only key frames are decoded (``skip_frame=NONKEY``).
-Inter-frame packet sizes are a free activity signal: when one jumps well above the largest
-recent still one (something big started to move), or when the owner asks (``hold_active``,
-e.g. a key frame showed a change), the decoder is
-flushed and the packets since the last key frame are decoded again, so the current frame is
-correct at once (no waiting up to a GOP for the next key frame).
+When the owner asks (``hold_active``, e.g. a key frame showed a change) or an inter-frame
+packet is much larger than the recent still ones, the decoder is flushed and the packets
+since the last key frame are decoded again, so the current frame is correct at once.
 
-A hung camera (socket open, no data) is caught by FFmpeg's socket timeout and PyAV's read
-timeout; the owner also watches packet counters. URLs in every message are redacted.
+Reconnects: jittered, growing backoff (``drivers.backoff``), but while the camera refuses
+connections only a TCP probe runs every ``probe_interval_s`` and the full open follows as
+soon as it listens again. A hung camera (socket open, no data) is caught by FFmpeg's socket
+timeout and PyAV's read timeout; the owner also watches packet counters. URLs in every
+message are redacted (``connect.py`` words the errors).
 """
 
 from __future__ import annotations
@@ -28,35 +30,52 @@ from typing import Any, Literal
 import av
 from pydantic import BaseModel, ConfigDict, Field
 
+from drivers.backoff import Backoff
+from drivers.cameras.connect import (
+    PROBE_INTERVAL_S,
+    HwAccel,
+    SourceError,
+    is_file,
+    make_decoder,
+    open_container,
+    read_error,
+    wait_before_retry,
+)
+from drivers.cameras.packets import Pacer, join_slices
 from drivers.redact import redact_urls
 
 redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
+__all__ = ["PyAVSource", "PyAVSourceConfig", "SourceError", "SourceStats", "StreamInfo",
+           "is_file", "open_container", "redact"]
+STOP_JOIN_S = 1.0  # a thread stuck in a hung camera's read is left behind at shutdown
 
 
 class PyAVSourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     driver: Literal["pyav"] = "pyav"
     url: str = Field(description="rtsp:// URL (credentials allowed) or a file path.")
-    decode: Literal["all", "keyframes", "adaptive"] = "adaptive"
+    decode: Literal["all", "keyframes", "adaptive", "none"] = Field(
+        "adaptive", description="'none': packets only (a record stream: clips, snapshots).")
     loop: bool = Field(True, description="Files: start again at the end.")
     realtime: bool = Field(True, description="Files: read at the clip's own pace.")
     open_timeout_s: float = 8.0
     read_timeout_s: float = 5.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    probe_interval_s: float = Field(PROBE_INTERVAL_S, gt=0, description="While a camera "
+                                    "refuses connections: seconds between TCP probes.")
+    hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
     decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
                                 "CPU). One per camera suits a Pi running several cameras.")
     fast_decode: bool = Field(True, description="Adaptive: skip H.264 deblocking on inter "
                               "frames (key frames stay full quality).")
+    analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
+                                "(a detect sub-stream): fast_decode applies in every mode.")
     activity_factor: float = Field(2.0, description="Adaptive: an inter-frame packet larger "
                                    "than this many times the largest recent still one = "
                                    "activity (decode everything at once).")
     activity_hold_s: float = Field(2.0, description="Adaptive: decode everything this long "
                                    "after a trigger (the owner extends it while motion lasts).")
-
-
-class SourceError(Exception):
-    """A camera problem, with the URL redacted."""
 
 
 @dataclass(slots=True)
@@ -66,6 +85,7 @@ class SourceStats:
     reconnects: int = 0
     last_packet: float = 0.0  # time.monotonic() of the newest packet
     key_interval: float | None = None  # seconds between key frames
+    decoder: str | None = None  # which decoder runs (hardware or software, and why)
 
 
 @dataclass(slots=True)
@@ -80,28 +100,6 @@ class StreamInfo:
 FrameCallback = Callable[[Any, float], None]  # (av.VideoFrame, pts seconds)
 StateCallback = Callable[[str, str | None], None]  # ("online"|"offline", error)
 PacketCallback = Callable[[Any, float], None]  # (av.Packet, pts seconds)
-
-
-def is_file(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
-
-
-def open_container(cfg: PyAVSourceConfig) -> Any:
-    """Open ``cfg.url`` with timeouts; raises ``SourceError`` with a redacted message."""
-    options: dict[str, str] = {}
-    if cfg.url.startswith("rtsp"):
-        # TCP: no lost packets, passes NAT. The socket timeout (µs) is a backstop at twice the
-        # read timeout: when it fires first, FFmpeg flushes a buffered frame and the "hung"
-        # clock starts again; PyAV's read timeout is the one meant to end a hung session.
-        # A short analysis: the SDP already names the codec and size, and FFmpeg's default
-        # 5 s of probing would delay every reconnect.
-        options = {"rtsp_transport": "tcp", "timeout": str(int(cfg.read_timeout_s * 2e6)),
-                   "analyzeduration": "500000"}
-    try:
-        return av.open(cfg.url, options=options,
-                       timeout=(cfg.open_timeout_s, cfg.read_timeout_s))
-    except (av.FFmpegError, OSError) as exc:
-        raise SourceError(redact(f"cannot open {cfg.url}: {exc}")) from None
 
 
 class PyAVSource:
@@ -120,6 +118,8 @@ class PyAVSource:
         self._stop = threading.Event()
         self._active_until = 0.0
         self._thread: threading.Thread | None = None
+        self._hw = False  # this session decodes with the hardware decoder
+        self._hw_failed = False  # it failed once: software from the next session on
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -127,7 +127,13 @@ class PyAVSource:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout: float = STOP_JOIN_S) -> None:
+        """Ask the thread to stop and wait at most ``timeout``. A thread blocked in a hung
+        camera's read only notices at its read timeout; it is a daemon holding nothing the
+        agent needs, so shutdown does not wait for it (SIGTERM must stay quick)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -138,9 +144,9 @@ class PyAVSource:
 
     # -- thread ----------------------------------------------------------------------------
     def _run(self) -> None:
-        attempt = 0
+        backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, rng=self._rng)
         while not self._stop.is_set():
-            decoded_before = self.stats.decoded
+            progress_before = self.stats.decoded + self.stats.packets
             try:
                 self._session()
                 if self._stop.is_set():
@@ -150,16 +156,15 @@ class PyAVSource:
                 self.on_state("offline", str(exc))
             except Exception as exc:  # any decoder/demuxer failure: report, reconnect
                 self.on_state("offline", redact(f"{type(exc).__name__}: {exc}"))
-            if self.stats.decoded > decoded_before:
-                attempt = 0  # it worked for a while: start the backoff again from the bottom
-            ceiling = min(self.cfg.reconnect_max_s, self.cfg.reconnect_min_s * 2 ** attempt)
-            attempt = min(attempt + 1, 20)
+            if self.stats.decoded + self.stats.packets > progress_before:
+                backoff.reset()  # it worked for a while: start the backoff again from the bottom
             self.stats.reconnects += 1
-            # Jitter keeps a village's cameras (and gateways) from reconnecting in step.
-            self._stop.wait(self._rng.uniform(0.5 * ceiling, ceiling))
+            wait_before_retry(self.cfg.url, backoff.failed(), self.cfg.probe_interval_s,
+                              self._stop)
 
     def _session(self) -> None:
-        container = open_container(self.cfg)
+        container = open_container(self.cfg.url, self.cfg.open_timeout_s,
+                                   self.cfg.read_timeout_s)
         try:
             stream = container.streams.video[0]
         except IndexError:
@@ -172,50 +177,62 @@ class PyAVSource:
         finally:
             container.close()
 
-    def _read(self, container: Any, stream: Any) -> None:
-        ctx = stream.codec_context
-        ctx.thread_count = self.cfg.decode_threads  # before the first decode opens it
-        if self.cfg.decode == "adaptive" and self.cfg.fast_decode:
+    def _decoder(self, stream: Any) -> Any:
+        if self.cfg.decode == "none":
+            self.stats.decoder = None
+            return None
+        options = {}
+        if self.cfg.fast_decode and (self.cfg.decode == "adaptive" or self.cfg.analysis_only):
             # Deblocking is ~20 % of H.264 decoding. Without it on inter frames a picture
             # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
             # glance and harmless to the detector; each key frame starts clean again.
-            ctx.options = {"skip_loop_filter": "nokey"}
+            options = {"skip_loop_filter": "nokey"}
+        # auto: hardware only where every frame is decoded (it saves most there). A memory-
+        # to-memory decoder holds frames back until more input comes, which the key-frame
+        # modes (one packet per GOP, flush and catch-up) cannot afford.
+        software = self._hw_failed or (self.cfg.hwaccel == "auto" and self.cfg.decode != "all")
+        ctx, self.stats.decoder = make_decoder(stream, "off" if software else self.cfg.hwaccel,
+                                               self.cfg.decode_threads, options)
+        self._hw = ctx is not stream.codec_context
+        ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
+        return ctx
+
+    def _read(self, container: Any, stream: Any) -> None:
+        ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
-        self.info = StreamInfo(ctx.name, ctx.width, ctx.height, fps, stream)
+        self.info = StreamInfo(stream.codec_context.name, stream.codec_context.width,
+                               stream.codec_context.height, fps, stream)
         if self.on_stream is not None:
             self.on_stream(self.info)
         tb = float(stream.time_base or 1 / 90000)
-        ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
+        frame_s = 1 / fps if fps else 0.04
         state = _ReadState()
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
-        pace = _Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
+        pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
         # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
         # decoded one by one they give half-drawn frames. They are joined before decoding,
         # which costs one frame interval of delay (files already hold whole frames).
         join = not is_file(self.cfg.url)
-        pending: list[Any] = []
-        pending_pts = 0.0
+        orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
         while not self._stop.is_set():
-            packet = next(packets, None)
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as exc:
+                raise read_error(self.cfg.url, exc, packets=state.packets,
+                                 waited_s=time.monotonic() - self.stats.last_packet,
+                                 timeout_s=self.cfg.read_timeout_s) from None
             if packet is None or packet.size == 0:  # end of the file / stream
-                if pending:
-                    self._unit(ctx, pending, pending_pts, tb, state)
-                    pending = []
+                self._flush(ctx, tb, state)
                 if not (is_file(self.cfg.url) and self.cfg.loop):
                     return
                 container.seek(0)
                 packets = iter(container.demux(stream))
-                state.offset = state.last_pts + (1 / fps if fps else 0.04)
-                ctx.flush_buffers()
+                state.offset = state.last_pts + frame_s
+                if ctx is not None:
+                    ctx.flush_buffers()
                 state.gop = []
                 continue
-            if packet.pts is None and packet.dts is None:
-                continue
-            pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
-            state.last_pts = pts
-            if pace is not None:
-                pace.wait(pts, self._stop)
             now = time.monotonic()
             gap = now - self.stats.last_packet
             if join and gap >= self.cfg.read_timeout_s:
@@ -223,34 +240,83 @@ class PyAVSource:
                 # instead of failing; a gap this long means the camera hung: reconnect.
                 raise SourceError(f"no data for {gap:.1f} s (camera hung?)")
             self.stats.last_packet = now
-            if not join:
-                self._unit(ctx, [packet], pts, tb, state)
+            state.packets += 1
+            if packet.pts is None and packet.dts is None:
+                # The first packets of an RTSP session come before FFmpeg knows the stream
+                # clock. Dropping them cut the session's first key frame in half (its first
+                # slice), so nothing usable was decoded for a whole GOP.
+                orphans.append(packet)
+                del orphans[:-16]
                 continue
-            if pending and abs(pts - pending_pts) < 1e-6:
-                pending.append(packet)  # another slice of the same frame
-                continue
-            if pending:
-                self._unit(ctx, pending, pending_pts, tb, state)
-            pending, pending_pts = [packet], pts
+            pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
+            for orphan in orphans:
+                # Slices of the same key frame share its time; anything else came one frame
+                # interval before this packet (the stream clock's frame duration).
+                at = pts if orphan.is_keyframe and packet.is_keyframe else pts - frame_s
+                orphan.time_base = stream.time_base
+                orphan.pts = orphan.dts = round((at - state.offset) / tb)
+                self._packet(ctx, orphan, at, tb, state, join)
+            orphans = []
+            state.last_pts = pts
+            if pace is not None:
+                pace.wait(pts, self._stop)
+            self._packet(ctx, packet, pts, tb, state, join)
+
+    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: _ReadState,
+                join: bool) -> None:
+        if not join:
+            self._unit(ctx, [packet], pts, tb, st)
+            return
+        if st.pending and abs(pts - st.pending_pts) < 1e-6:
+            st.pending.append(packet)  # another slice of the same frame
+            return
+        self._flush(ctx, tb, st)
+        st.pending, st.pending_pts = [packet], pts
+
+    def _flush(self, ctx: Any, tb: float, st: _ReadState) -> None:
+        if st.pending:
+            self._unit(ctx, st.pending, st.pending_pts, tb, st)
+            st.pending = []
 
     def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
               state: _ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
-        packet = parts[0] if len(parts) == 1 else _join(parts)
+        packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
         if self.on_packet is not None:
             self.on_packet(packet, pts)
         if packet.is_keyframe and pts != state.last_key:
             state.keys_seen += 1
-        if self._should_decode(ctx, packet, pts, tb, state):
-            # The first GOP of a network stream often starts with an incomplete key frame
-            # (the stream joined mid-frame) and every frame until the next key frame is
-            # smeared: decode it (the decoder needs it) but do not hand it out.
-            trusted = state.keys_seen >= 2 or is_file(self.cfg.url)
-            self._decode(ctx, packet, tb, state.offset, emit=trusted)
-            if self.stats.decoded and not state.announced:
+        if ctx is None:  # packets only (a record stream): online with the first one
+            if packet.is_keyframe:
+                self._note_key(pts, state)
+            if not state.announced:
                 state.announced = True
                 self.on_state("online", None)
+            return
+        try:
+            if self._should_decode(ctx, packet, pts, tb, state):
+                # Frames are handed out from the session's first key frame on (whole now
+                # that its timestamp-less first slice is kept); inter frames before it
+                # would be smeared (a stream joined mid-GOP).
+                trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
+                self._decode(ctx, packet, tb, state.offset, emit=trusted)
+        except av.FFmpegError as exc:
+            if not self._hw:
+                raise
+            # A hardware decoder that opened but cannot decode this stream (profile, size):
+            # software from the next session on, said in the status's "decoder".
+            self._hw_failed = True
+            raise SourceError(f"hardware decoder failed ({exc}); reconnecting with the "
+                              "software decoder") from None
+        if self.stats.decoded and not state.announced:
+            state.announced = True
+            self.on_state("online", None)
+
+    def _note_key(self, pts: float, st: _ReadState) -> None:
+        if st.last_key is not None and pts > st.last_key:
+            self.stats.key_interval = pts - st.last_key
+        st.last_key = pts
 
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
                        st: _ReadState) -> bool:
@@ -260,9 +326,7 @@ class PyAVSource:
                 # same timestamp: they all belong at the head of the GOP.
                 st.gop.append(packet)
                 return True
-            if st.last_key is not None and pts > st.last_key:
-                self.stats.key_interval = pts - st.last_key
-            st.last_key = pts
+            self._note_key(pts, st)
             st.gop = [packet]
             return True
         if st.gop:
@@ -303,41 +367,17 @@ class PyAVSource:
         return got
 
 
-def _join(parts: list[Any]) -> Any:
-    first = parts[0]
-    packet = av.Packet(b"".join(bytes(p) for p in parts))
-    packet.pts, packet.dts, packet.time_base = first.pts, first.dts, first.time_base
-    packet.is_keyframe = any(p.is_keyframe for p in parts)
-    return packet
-
-
 @dataclass(slots=True)
 class _ReadState:
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
     # sizes of recent inter-frame packets (their maximum is the activity baseline)
     still_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=120))
+    pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
+    pending_pts: float = 0.0
+    packets: int = 0  # packets read in this session
     catching_up: bool = False
     announced: bool = False
     keys_seen: int = 0
     last_key: float | None = None
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
-
-
-class _Pacer:
-    """Plays a file at its own frame rate, like a camera would deliver it."""
-
-    def __init__(self) -> None:
-        self._t0: float | None = None
-        self._p0 = 0.0
-
-    def wait(self, pts: float, stop: threading.Event) -> None:
-        now = time.monotonic()
-        if self._t0 is None or pts < self._p0:
-            self._t0, self._p0 = now, pts
-            return
-        delay = self._t0 + (pts - self._p0) - now
-        if delay > 1.0:  # a jump in timestamps: restart the clock rather than stall
-            self._t0, self._p0 = now, pts
-        elif delay > 0:
-            stop.wait(delay)

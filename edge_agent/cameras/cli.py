@@ -31,25 +31,26 @@ def register_cli(subparsers: Any) -> None:
     probe.add_argument("--seconds", type=float, default=6.0,
                        help="how long to read (default 6; long enough for 2 key frames)")
     probe.add_argument("--timeout", type=float, default=8.0, help="open/read timeout (s)")
+    probe.add_argument("--no-other", action="store_true",
+                       help="do not try the vendor's other stream (main/sub)")
     probe.set_defaults(func=_cmd_probe)
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from drivers.cameras.pyav_source import PyAVSourceConfig, SourceError, open_container, redact
+    from drivers.cameras.connect import SourceError, open_container
+    from drivers.redact import redact_urls as redact
 
-    cfg = PyAVSourceConfig(url=args.url, open_timeout_s=args.timeout,
-                           read_timeout_s=args.timeout)
     shown = redact(args.url)
     print(f"opening {shown} ...")
     started = time.monotonic()
     try:
-        container = open_container(cfg)
+        container = open_container(args.url, args.timeout, args.timeout)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         _hint(str(exc))
         return 1
     try:
-        return _probe(container, args, started)
+        code = _probe(container, args, started)
     except Exception as exc:  # a stream that breaks while reading: one line, no traceback
         message = redact(f"{type(exc).__name__}: {exc}")
         print(f"error while reading: {message}", file=sys.stderr)
@@ -57,6 +58,37 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         return 1
     finally:
         container.close()
+    if not args.no_other:
+        _other_stream(args.url, min(args.timeout, 5.0))
+    return code
+
+
+def _other_stream(url: str, timeout: float) -> None:
+    """Say whether the camera has a second stream: try the vendor pattern's other one."""
+    from drivers.cameras.connect import SourceError, open_container
+    from drivers.redact import redact_urls as redact
+    from edge_agent.cameras.substreams import EXAMPLES, other_stream
+
+    found = other_stream(url)
+    if found is None:
+        print("streams:    no known vendor path, so no second stream tried (most cameras "
+              f"have a sub-stream: {EXAMPLES})")
+        return
+    print(f"streams:    {found.vendor}: this is the {found.given} stream")
+    try:
+        other = open_container(found.url, timeout, timeout)
+    except SourceError as exc:
+        print(f"{found.other}-stream: {redact(found.url)} did not open ({exc})")
+        return
+    try:
+        ctx = other.streams.video[0].codec_context if other.streams.video else None
+        facts = f"{ctx.name} {ctx.width}x{ctx.height}" if ctx is not None else "no video"
+    finally:
+        other.close()
+    detect, record = (found.url, url) if found.other == "sub" else (url, found.url)
+    print(f"{found.other}-stream: {redact(found.url)} answers: {facts}")
+    print(f"suggested:  streams: {{detect: {redact(detect)}, record: {redact(record)}}} "
+          "(detection decodes the small one, clips and snapshots copy the big one)")
 
 
 def _hint(message: str) -> None:

@@ -143,25 +143,53 @@ class MediaConfig(StrictModel):
                                "space than this (lights and telemetry go on).")
 
 
+class StreamsConfig(StrictModel):
+    """A camera's two streams. Most IP cameras send a small sub-stream beside the main one:
+    detection decodes the small one (every frame, cheap), clips and snapshots copy the main
+    one (never decoded, except one frame per snapshot)."""
+
+    detect: str | None = Field(
+        None, description="Stream motion detection decodes: the camera's sub-stream, e.g. "
+        "rtsp://HOST:554/cam/realmonitor?channel=1&subtype=1 (Dahua) or "
+        "rtsp://HOST:554/Streaming/Channels/102 (Hikvision). Default: 'url'.")
+    record: str | None = Field(
+        None, description="Stream snapshots and clips come from: the main stream, e.g. "
+        "...&subtype=0 (Dahua) or /Streaming/Channels/101 (Hikvision). Its packets are only "
+        "buffered and remuxed. Default: 'url' (or 'detect').")
+
+
 class CameraConfig(SecretsModel):
     id: str = Field(pattern=_ID_RE, description="Camera id used in topics, e.g. 'market-gate'.")
     name: str | None = Field(None, description="Human name shown on the local page.")
-    url: str = Field(
-        description="rtsp://host:554/path (credentials may be inline, but prefer username/"
-        "password) or a video file path (looped; for demos and tests).")
+    url: str | None = Field(
+        None, description="rtsp://host:554/path (credentials may be inline, but prefer "
+        "username/password) or a video file path (looped; for demos and tests). One stream "
+        "for everything; with 'streams' it may be left out.")
+    streams: StreamsConfig = Field(
+        default_factory=StreamsConfig, description="A detect sub-stream and/or a record "
+        "main stream instead of (or beside) 'url'.")
     username: str | None = Field(None, description="RTSP user name.")
     password: Secret | None = Field(None, description="RTSP password (or password_file: PATH, "
                                     "or ${ENV_VAR}). Never logged.")
-    decode: Literal["all", "keyframes", "adaptive"] = Field(
-        "adaptive",
-        description="'all' decodes every frame; 'keyframes' only key frames (every 1-4 s, least "
-        "CPU, slow to notice motion); 'adaptive' decodes key frames while the scene is still "
-        "and every frame as soon as the stream shows activity, until the event ends.")
+    decode: Literal["all", "keyframes", "adaptive"] | None = Field(
+        None,
+        description="Which frames of the detect stream are decoded. 'all' every frame; "
+        "'keyframes' only key frames (every 1-4 s, least CPU, slow to notice motion); "
+        "'adaptive' key frames while the scene is still and every frame as soon as the stream "
+        "shows activity, until the event ends. Default: 'all' with a separate detect "
+        "sub-stream (it is small), 'adaptive' with one stream.")
+    hwaccel: Literal["auto", "off", "v4l2m2m"] = Field(
+        "auto", description="Hardware video decoding: 'auto' uses the board's V4L2 decoder "
+        "(h264_v4l2m2m on a Raspberry Pi 4) for streams decoded in full (decode: all) when it "
+        "opens, software otherwise; 'off' always software; 'v4l2m2m' asks for it in every "
+        "mode (software if it fails, said in the status's 'decoder').")
     fast_decode: bool = Field(
         True, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
         "between key frames, about 20 % less decoder CPU while motion lasts. Snapshots taken "
         "during motion differ from a full decode by 39-44 dB PSNR (not visible at a glance); "
-        "key frames and 'all' mode are always decoded in full. false = full quality always.")
+        "key frames and 'all' mode are always decoded in full. With a separate record stream "
+        "it applies to the detect stream in every mode (its pictures are only analysed). "
+        "false = full quality always.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
         "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")
@@ -202,15 +230,38 @@ class CameraConfig(SecretsModel):
     def _check(self) -> CameraConfig:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        if not (self.url or self.streams.detect or self.streams.record):
+            raise ValueError("give the camera a 'url' (or streams.detect / streams.record)")
         return self
 
-    def source_url(self) -> str:
-        """The URL with username/password filled in (never log this)."""
-        if not self.username or "://" not in self.url:
-            return self.url
+    @property
+    def detect_stream(self) -> str:
+        """URL (as configured, without credentials) of the stream detection decodes."""
+        url = self.streams.detect or self.url or self.streams.record
+        assert url is not None  # checked above
+        return url
+
+    @property
+    def record_stream(self) -> str | None:
+        """URL of a separate record stream; None when one stream does everything."""
+        url = self.streams.record or self.url
+        return url if url and url != self.detect_stream else None
+
+    @property
+    def decode_mode(self) -> Literal["all", "keyframes", "adaptive"]:
+        if self.decode is not None:
+            return self.decode
+        return "all" if self.record_stream else "adaptive"
+
+    def source_url(self, url: str | None = None) -> str:
+        """``url`` (default: the detect stream) with username/password filled in (never log
+        this)."""
+        url = url or self.detect_stream
+        if not self.username or "://" not in url:
+            return url
         from urllib.parse import quote
 
-        scheme, rest = self.url.split("://", 1)
+        scheme, rest = url.split("://", 1)
         rest = rest.split("@", 1)[-1]
         pw = self.password.get_secret_value() if self.password else ""
         cred = quote(self.username, safe="") + (":" + quote(pw, safe="") if pw else "")
@@ -218,4 +269,4 @@ class CameraConfig(SecretsModel):
 
 
 __all__ = ["WEEKDAYS", "ArmWindow", "ArmingConfig", "CameraConfig", "ClipConfig",
-           "MediaConfig", "MotionConfig", "SnapshotConfig", "Zone"]
+           "MediaConfig", "MotionConfig", "SnapshotConfig", "StreamsConfig", "Zone"]

@@ -9,29 +9,28 @@ only costs media, never events, lights or telemetry.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import time
-from collections import deque
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
-import numpy as np
 
 from contract import utc_iso
-from contract.cameras import CameraStatus, MotionEvent
-from drivers.cameras.clip_writer import ClipRecorder
-from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig, StreamInfo, redact
+from contract.cameras import MotionEvent
+from edge_agent.cameras.arming import ARMING_NOT_SAVED, CameraArming
 from edge_agent.cameras.config import CameraConfig
-from edge_agent.cameras.events import ArmOverride, EventMessage, EventTracker, is_armed
+from edge_agent.cameras.events import EventMessage, EventTracker
+from edge_agent.cameras.frames import encode_jpeg, luma
 from edge_agent.cameras.media import MediaStore
 from edge_agent.cameras.memory import trim_heap
 from edge_agent.cameras.motion import MotionDetector, MotionResult
-from edge_agent.runtime import AgentContext, MessageClass
-from edge_agent.state_file import write_json_atomic
+from edge_agent.cameras.status import CameraStatusReporter
+from edge_agent.cameras.streams import CameraStreams
+from edge_agent.runtime import AgentContext, CommandError, MessageClass
 
 log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
@@ -40,27 +39,9 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
-ARMING_NOT_SAVED = "arming not saved"
-
-
-def luma(frame: Any) -> np.ndarray:
-    """The frame's grey (Y) plane as a numpy view, without a colour conversion."""
-    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "nv12"):
-        plane = frame.planes[0]
-        return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[
-            :, :frame.width]
-    grey: np.ndarray = frame.to_ndarray(format="gray")
-    return grey
-
-
-def encode_jpeg(frame: Any, width: int | None, quality: int) -> bytes:
-    if width and width < frame.width:
-        frame = frame.reformat(width=width, height=round(frame.height * width / frame.width))
-    img = frame.to_ndarray(format="bgr24")
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return bytes(buf)
+# Two streams: the event snapshot is the record stream's next key frame (one GOP at most).
+EVENT_KEY_FRAME_WAIT_S = 6.0
+__all__ = ["CameraService", "encode_jpeg", "luma"]
 
 
 class CameraService:
@@ -73,48 +54,29 @@ class CameraService:
         self.media = MediaStore(ctx.data_dir / "media", cfg.id,
                                 max_age_days=cfg.media.max_age_days,
                                 quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
-        self.source = PyAVSource(PyAVSourceConfig(
-            url=cfg.source_url(), decode=cfg.decode, loop=cfg.loop, fast_decode=cfg.fast_decode,
-            decode_threads=cfg.decode_threads,
-            open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
-            reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s),
-            self._on_frame, self._on_state, name=cfg.id)
-        self.clips: ClipRecorder | None = None
-        if cfg.clips.enabled:
-            self.clips = ClipRecorder(cfg.clips.pre_s, cfg.clips.post_s, cfg.clips.max_s)
-            self.source.on_packet = self.clips.feed
-        self.source.on_stream = self._on_stream
-        # An arm/disarm command outlives a restart (a camera disarmed for maintenance must not
-        # re-arm itself at the next power cut); an expired one is dropped when read.
-        self._override_file = ctx.data_dir / "cameras" / f"{cfg.id}-arming.json"
-        self.override: ArmOverride | None = None  # read in run(), off the event loop
-        self._override_lock = asyncio.Lock()
+        self.streams = CameraStreams(cfg, self._on_frame, self._on_state, self._on_record_state)
+        self.source = self.streams.detect
+        self.clips = self.streams.clips
+        self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx)
+        self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
         self.armed = True
-        self.connected = False
-        self.last_error: str | None = None
-        self.since = time.time()
         self.analysed = 0
         self.events = 0  # motion events started since the agent started
-        self._rates = (0.0, 0.0, 0.0)  # packets, decoded, analysed per second (last status)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._results: asyncio.Queue[tuple[MotionResult, Any, float]] = asyncio.Queue(200)
+        # (result, detect frame or None, wall time, monotonic time of the frame)
+        self._results: asyncio.Queue[tuple[MotionResult, Any, float, float]] = \
+            asyncio.Queue(200)
         self._next_analysis = -1.0
         self._event_active = False  # mirrored for the source thread
         self._latest: tuple[Any, float] | None = None  # (frame, monotonic time)
-        self._reconnect_times: deque[float] = deque()  # back online after offline
-        self._ever_online = False
         self._started_wall: dict[str, float] = {}
         self._clip_ref: str | None = None
-        self._published_state: str | None = None
-        self._session_up = False
+        self._snapshots: asyncio.TaskGroup | None = None
 
-    # -- source thread -------------------------------------------------------------------
-    def _on_stream(self, info: StreamInfo) -> None:
-        if self.clips is not None:
-            self.clips.template = info.stream
-
+    # -- source threads ------------------------------------------------------------------
     def _on_frame(self, frame: Any, pts: float) -> None:
-        self._latest = (frame, time.monotonic())
+        now = time.monotonic()
+        self._latest = (frame, now)
         if pts < self._next_analysis - 1.0:  # the file looped / stream restarted
             self._next_analysis = pts
         if pts < self._next_analysis:
@@ -122,7 +84,7 @@ class CameraService:
         self._next_analysis = max(pts, self._next_analysis) + 1.0 / self.cfg.analysis_fps - 1e-3
         result = self.detector.analyse(luma(frame), pts)
         self.analysed += 1
-        if self.cfg.decode == "adaptive" and result.activity:
+        if self.cfg.decode_mode == "adaptive" and result.activity:
             # Every frame is decoded only while the detector still sees something move: ~1 s
             # after the last moving blob the source drops back to key frames. The event's
             # end debounce (``end_s``) then runs on key frames (one per GOP), so an event
@@ -134,12 +96,12 @@ class CameraService:
         if self.armed and self._loop is not None and (result.motion or self._event_active):
             # Only a possible event start needs the frame (snapshot); do not hold others.
             keep = frame if result.motion and not self._event_active else None
-            self._loop.call_soon_threadsafe(self._offer, result, keep, time.time())
+            self._loop.call_soon_threadsafe(self._offer, result, keep, time.time(), now)
 
-    def _offer(self, result: MotionResult, frame: Any, wall: float) -> None:
+    def _offer(self, result: MotionResult, frame: Any, wall: float, mono: float) -> None:
         if self._results.full():
             self._results.get_nowait()  # the loop fell behind: drop the oldest result
-        self._results.put_nowait((result, frame, wall))
+        self._results.put_nowait((result, frame, wall, mono))
 
     def _on_state(self, state: str, error: str | None) -> None:
         if state != "online":
@@ -147,76 +109,65 @@ class CameraService:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._session_state, state == "online", error)
 
+    def _on_record_state(self, state: str, error: str | None) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.status.set_record, state == "online", error)
+
     def _session_state(self, up: bool, error: str | None) -> None:
-        self._session_up = up
-        self._set_connected(up, error)
+        self.status.session_up = up
+        self.status.set_connected(up, error)
 
     # -- event loop ----------------------------------------------------------------------
-    def _set_connected(self, online: bool, error: str | None) -> None:
-        if error:
-            self.last_error = redact(error)
-            log.warning("camera %s: %s", self.cfg.id, self.last_error)
-        if online != self.connected:
-            self.connected = online
-            self.since = time.time()
-            if online and self._ever_online:
-                self._reconnect_times.append(time.monotonic())
-            self._ever_online = self._ever_online or online
-            log.info("camera %s is %s", self.cfg.id, "online" if online else "offline")
-
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        saved = await asyncio.to_thread(self._load_override)
-        if self.override is None:  # a command that came in meanwhile is newer
-            self.override = saved
-        self.armed = self._armed_now()
-        self.source.start()
+        await self.arming.load()
+        self.armed = self.arming.armed_now()
+        self.streams.start()
         try:
             async with asyncio.TaskGroup() as tg:
+                self._snapshots = tg  # event snapshots run beside the events, in this group
                 tg.create_task(self._consume(), name=f"camera-{self.cfg.id}-events")
                 tg.create_task(self._supervise(), name=f"camera-{self.cfg.id}-status")
                 tg.create_task(self._retention(), name=f"camera-{self.cfg.id}-media")
         finally:
-            await asyncio.to_thread(self.source.stop)
+            self._snapshots = None
+            await asyncio.to_thread(self.streams.stop)
 
-    def _armed_now(self) -> bool:
-        return is_armed(self.cfg.arming, self.override, datetime.now(self.tz))
+    @property
+    def connected(self) -> bool:
+        return self.status.connected
 
     @property
     def state(self) -> str:
-        if not self.connected:
-            return "offline"
-        return "online" if self.armed else "disarmed"
+        return self.status.state(self.armed)
 
     async def _supervise(self) -> None:
         """Watchdog (no packets = offline), arming schedule, status publishing."""
         last_pub = last_trim = 0.0
-        counters = (0, 0, 0, time.monotonic())
+        counters = (0, 0, 0, 0, time.monotonic())
         rates = (0.0, 0.0, 0.0)
+        status = self.status
         while True:
             now = time.monotonic()
             age = now - self.source.stats.last_packet
-            if self.connected and age > self.cfg.read_timeout_s:
+            if status.connected and age > self.cfg.read_timeout_s:
                 # The source's own read timeout will reconnect; report it now.
-                self._set_connected(False, f"no data for {age:.0f} s (camera hung?)")
-            elif self._session_up and not self.connected and age < 1.0:
-                self._set_connected(True, None)  # data flows again on the same connection
-            if not self.connected and self.tracker.active:
-                await self._emit(self.tracker.end(self._latest_ts()), time.time())
-            armed = self._armed_now()
+                status.set_connected(False, f"no data for {age:.0f} s (camera hung?)")
+            elif status.session_up and not status.connected and age < 1.0:
+                status.set_connected(True, None)  # data flows again on the same connection
+            if not status.connected and self.tracker.active:
+                await self._emit(self.tracker.end(self._next_analysis), time.time())
+            armed = self.arming.armed_now()
             if armed != self.armed:
                 self.armed = armed
                 if not armed:
-                    await self._emit(self.tracker.end(self._latest_ts()), time.time())
-            changed = self.state != self._published_state
+                    await self._emit(self.tracker.end(self._next_analysis), time.time())
+            # A new reason is news too (a camera that never answers is offline from the
+            # start; its reason comes with the failed open and must not wait 30 s).
+            changed = (self.state, self._last_error()) != status.published
             if changed or now - last_pub >= self.cfg.status_interval_s:
-                stats = self.source.stats
-                span = max(1e-3, now - counters[3])
-                if now - counters[3] >= 1.0:
-                    rates = ((stats.packets - counters[0]) / span,
-                             (stats.decoded - counters[1]) / span,
-                             (self.analysed - counters[2]) / span)
-                    counters = (stats.packets, stats.decoded, self.analysed, now)
+                if now - counters[4] >= 1.0:
+                    rates, counters = self._rates(counters, now)
                 await self.publish_status(rates)
                 last_pub = now
             if now - last_trim >= TRIM_INTERVAL_S:
@@ -224,50 +175,33 @@ class CameraService:
                 await asyncio.to_thread(trim_heap)  # freed snapshot/decoder buffers go back
             await asyncio.sleep(0.25)
 
-    def _latest_ts(self) -> float:
-        return self._next_analysis
+    def _rates(self, counters: tuple[int, int, int, int, float], now: float
+               ) -> tuple[tuple[float, float, float], tuple[int, int, int, int, float]]:
+        stats = self.source.stats
+        record = self.streams.record.stats.packets if self.streams.record else 0
+        span = max(1e-3, now - counters[4])
+        self.status.record_fps = (record - counters[3]) / span
+        return (((stats.packets - counters[0]) / span, (stats.decoded - counters[1]) / span,
+                 (self.analysed - counters[2]) / span),
+                (stats.packets, stats.decoded, self.analysed, record, now))
 
     def health(self) -> dict[str, Any]:
         """This camera's line in the ``health`` message (the status topic has the details)."""
-        return {"state": self.state, "fps_decoded": round(self._rates[1], 1),
-                "fps_analysed": round(self._rates[2], 1), "events": self.events,
-                "reconnects_last_hour": self._reconnects_last_hour(),
-                "last_error": self.last_error}
+        return self.status.health(self.armed, self.events)
 
-    def _reconnects_last_hour(self) -> int:
-        hour_ago = time.monotonic() - 3600
-        while self._reconnect_times and self._reconnect_times[0] < hour_ago:
-            self._reconnect_times.popleft()
-        return len(self._reconnect_times)
+    def _last_error(self) -> str | None:
+        return self.status.error_text(self.media.stats.last_error,
+                                      self.clips.last_error if self.clips else None)
 
     async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
         """Publish the retained status; ``rates`` None = the last measured ones."""
-        rates = self._rates if rates is None else rates
-        info = self.source.info
-        last_error = self.last_error or self.media.stats.last_error or \
-            (self.clips.last_error if self.clips else None)
-        status = CameraStatus(
-            camera=self.cfg.id, state=self.state,
-            armed=self.armed, connected=self.connected, decode=self.cfg.decode,
-            fps_in=round(rates[0], 1), fps_decoded=round(rates[1], 1),
-            fps_analysed=round(rates[2], 1), packets_total=self.source.stats.packets,
-            decoded_total=self.source.stats.decoded, codec=info.codec if info else None,
-            width=info.width if info else None, height=info.height if info else None,
-            keyframe_interval_s=round(self.source.stats.key_interval, 2)
-            if self.source.stats.key_interval else None,
-            reconnects_last_hour=self._reconnects_last_hour(),
-            last_error=redact(last_error) if last_error else None,
-            since=utc_iso(self.since),
-            media_mb=round(self.media.stats.bytes_used / 1048576, 2))
-        self._published_state = status.state
-        self._rates = rates
-        await self.ctx.bus.publish(f"camera/{self.cfg.id}/status",
-                                   status.model_dump(mode="json"), retain=True,
-                                   message_class=MessageClass.STATE)
+        await self.status.publish(self.source, self.streams.record, self.armed,
+                                  self._last_error(), self.media.stats.bytes_used / 1048576,
+                                  rates)
 
     async def _consume(self) -> None:
         while True:
-            result, frame, wall = await self._results.get()
+            result, frame, wall, mono = await self._results.get()
             if not self.armed:
                 continue
             was_active = self.tracker.active
@@ -276,12 +210,12 @@ class CameraService:
                 self._event_active = True
                 self.events += 1
                 if frame is not None:
-                    ref = await self._on_event_start(frame, wall)
+                    ref = await self._on_event_start(frame, wall, mono)
                     messages = [replace(m, snapshot=ref) if m.kind == "start" else m
                                 for m in messages]
             await self._emit(messages, wall)
 
-    async def _on_event_start(self, frame: Any, wall: float) -> str:
+    async def _on_event_start(self, frame: Any, wall: float, mono: float) -> str:
         event_id = self.tracker.event_id
         assert event_id is not None
         self._started_wall[event_id] = wall
@@ -292,17 +226,26 @@ class CameraService:
                 self.clips.start(path)
                 self._clip_ref = self.media.ref(path)
         # The snapshot is saved and published right after the start message (latency).
-        asyncio.get_running_loop().create_task(self._event_snapshot(event_id, frame, when))
+        if self._snapshots is not None:
+            self._snapshots.create_task(self._event_snapshot(event_id, frame, when, mono),
+                                        name=f"camera-{self.cfg.id}-snapshot")
         ref = self.media.ref(self.media.path_for(event_id, ".jpg", when))
         self.tracker.set_snapshot(ref)
         return ref
 
-    async def _event_snapshot(self, event_id: str, frame: Any, when: datetime) -> None:
+    async def _event_snapshot(self, event_id: str, frame: Any, when: datetime,
+                              mono: float) -> None:
         try:
+            if self._record_up():
+                # Full resolution: the main stream's first key frame since the detection;
+                # none in time (a very long GOP, the stream just dropped): the detect frame.
+                with contextlib.suppress(LookupError):
+                    frame = await asyncio.to_thread(self.streams.event_frame, mono - 0.05,
+                                                    EVENT_KEY_FRAME_WAIT_S)
             jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
                                            self.cfg.snapshot.quality)
         except Exception as exc:  # a broken frame must not stop the camera
-            self.last_error = f"snapshot failed: {exc}"
+            self.status.last_error = f"snapshot failed: {exc}"
             return
         path = self.media.path_for(event_id, ".jpg", when)
         await asyncio.to_thread(self.media.save, path, jpeg)
@@ -335,52 +278,28 @@ class CameraService:
             await asyncio.sleep(60)
 
     # -- commands ------------------------------------------------------------------------
-    def _load_override(self) -> ArmOverride | None:
-        try:
-            data = json.loads(self._override_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("camera %s: ignoring unreadable %s: %s", self.cfg.id,
-                        self._override_file, exc)
-            return None
-        return ArmOverride.from_json(data, datetime.now(self.tz))
-
     async def set_override(self, armed: bool, until: datetime | None) -> dict[str, Any]:
-        # Commands run as separate tasks: one at a time here, so the override in memory and
-        # the one on disk are always the same (the last command's).
-        async with self._override_lock:
-            self.override = ArmOverride(armed, until)
-            try:
-                await asyncio.to_thread(write_json_atomic, self._override_file,
-                                        self.override.as_json())
-                if self.last_error and self.last_error.startswith(ARMING_NOT_SAVED):
-                    self.last_error = None
-            except OSError as exc:  # a full disk: the command still holds until a restart
-                self.last_error = f"{ARMING_NOT_SAVED}: {exc}"
-                log.error("camera %s: %s", self.cfg.id, self.last_error)
-        self.armed = self._armed_now()
+        status = self.status
+        error = await self.arming.command(armed, until)
+        if error is not None:
+            status.last_error = error
+        elif status.last_error and status.last_error.startswith(ARMING_NOT_SAVED):
+            status.last_error = None
+        self.armed = self.arming.armed_now()
         if not self.armed:
-            await self._emit(self.tracker.end(self._latest_ts()), time.time())
+            await self._emit(self.tracker.end(self._next_analysis), time.time())
         await self.publish_status()
         return {"camera": self.cfg.id, "armed": self.armed,
                 "until": until.isoformat() if until else None}
 
     async def snapshot(self, timeout: float = 4.0) -> dict[str, Any]:
-        """A fresh JPEG: wait for a frame decoded after the request, publish it retained."""
+        """A fresh JPEG: a frame decoded after the request, published retained (from the
+        record stream at full resolution when the camera has one)."""
         asked = time.monotonic()
-        self.source.hold_active(1.5)  # adaptive: decode the current frame, not the last key
-        while True:
-            latest = self._latest
-            if latest is not None and latest[1] >= asked:
-                break
-            if time.monotonic() - asked > timeout:
-                raise_offline = "camera is offline" if not self.connected else "no new frame"
-                from edge_agent.runtime import CommandError
-
-                raise CommandError(f"no snapshot: {raise_offline} ({self.last_error or 'n/a'})")
-            await asyncio.sleep(0.05)
-        jpeg = await asyncio.to_thread(encode_jpeg, latest[0], self.cfg.snapshot.width,
+        # The record stream down: the detect stream's (smaller) picture rather than none.
+        frame = await (self._record_frame(asked, timeout) if self._record_up() else
+                       self._detect_frame(asked, timeout))
+        jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
                                        self.cfg.snapshot.quality)
         when = datetime.now(self.tz)
         path = self.media.path_for(f"snap-{when:%H%M%S}", ".jpg", when)
@@ -388,4 +307,28 @@ class CameraService:
         await self.ctx.bus.publish(f"camera/{self.cfg.id}/snapshot", jpeg, retain=True,
                                    message_class=MessageClass.STATE)
         return {"camera": self.cfg.id, "topic": f"camera/{self.cfg.id}/snapshot",
-                "bytes": len(jpeg), "file": self.media.ref(path) if saved else None}
+                "bytes": len(jpeg), "file": self.media.ref(path) if saved else None,
+                "width": frame.width, "height": frame.height}
+
+    def _record_up(self) -> bool:
+        return self.streams.record is not None and bool(self.status.record_up)
+
+    def _no_snapshot(self, why: str) -> CommandError:
+        reason = "camera is offline" if not self.connected else why
+        return CommandError(f"no snapshot: {reason} ({self.status.last_error or 'n/a'})")
+
+    async def _detect_frame(self, asked: float, timeout: float) -> Any:
+        self.streams.hold_active(1.5)  # adaptive: decode the current frame, not the last key
+        while True:
+            latest = self._latest
+            if latest is not None and latest[1] >= asked:
+                return latest[0]
+            if time.monotonic() - asked > timeout:
+                raise self._no_snapshot("no new frame")
+            await asyncio.sleep(0.05)
+
+    async def _record_frame(self, asked: float, timeout: float) -> Any:
+        try:
+            return await asyncio.to_thread(self.streams.frame_now, asked, timeout)
+        except LookupError as exc:
+            raise self._no_snapshot(str(exc)) from None

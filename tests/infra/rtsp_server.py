@@ -1,10 +1,12 @@
-"""A real RTSP server (Debian GStreamer) serving an H.264 clip in a loop, for tests.
+"""A real RTSP server (Debian GStreamer) serving H.264 clips in a loop, for tests.
 
 Run as a script by Debian's ``/usr/bin/python3`` (python3-gi lives there, not in the venv):
 the clip's access units are demuxed once (``qtdemux ! h264parse ! appsink``) and pushed into
 ``appsrc`` with rising timestamps, looping; every client starts at frame 0 so the ground truth
-lines up. It prints ``PORT n`` once listening and ``CLIENT <wall time>`` when a client's first
-frame is pushed. ``RtspServer`` below drives it from the tests (start, kill, SIGSTOP = hung).
+lines up. Several mounts can serve several clips (a camera's main and sub-stream: two clips
+rendered from the same frames at two sizes). It prints ``PORT n`` once listening and
+``CLIENT <wall time> <mount>`` when a client's first frame is pushed. ``RtspServer`` below
+drives it from the tests (start, kill, SIGSTOP = hung).
 """
 
 from __future__ import annotations
@@ -16,20 +18,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 LAUNCH = ("( appsrc name=src is-live=true format=time "
           "caps=video/x-h264,stream-format=byte-stream,alignment=au ! h264parse ! "
           "rtph264pay name=pay0 pt=96 config-interval=-1 )")
 
 
-def _serve(clip: str, port: int) -> None:  # runs under /usr/bin/python3
-    import gi
-
-    gi.require_version("Gst", "1.0")
-    gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
-
-    Gst.init(None)
+def _access_units(Gst: Any, clip: str) -> tuple[list[tuple[bytes, bool]], int]:
     demux = Gst.parse_launch(
         f'filesrc location="{clip}" ! qtdemux ! h264parse ! '
         "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false")
@@ -47,56 +43,77 @@ def _serve(clip: str, port: int) -> None:  # runs under /usr/bin/python3
         units.append((buf.extract_dup(0, buf.get_size()),
                       not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
     demux.set_state(Gst.State.NULL)
-    frame_ns = frame_ns or Gst.SECOND // 10
+    return units, frame_ns or Gst.SECOND // 10
 
-    def need_data(src: object, _length: int, state: dict[str, int]) -> None:
-        i = state["i"]
-        if i == 0:
-            print(f"CLIENT {time.time():.4f}", flush=True)
-        data, key = units[i % len(units)]
-        out = Gst.Buffer.new_wrapped(data)
-        out.pts = out.dts = i * frame_ns
-        out.duration = frame_ns
-        if not key:
-            out.set_flags(Gst.BufferFlags.DELTA_UNIT)
-        state["i"] = i + 1
-        src.emit("push-buffer", out)  # type: ignore[attr-defined]
 
-    def configure(_factory: object, media: object) -> None:
-        src = media.get_element().get_child_by_name("src")  # type: ignore[attr-defined]
-        src.connect("need-data", need_data, {"i": 0})
+def _serve(mounts: dict[str, str], port: int) -> None:  # runs under /usr/bin/python3
+    import gi
 
-    factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(LAUNCH)
-    factory.set_shared(False)
-    factory.connect("media-configure", configure)
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtspServer
+
+    Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(port))
-    server.get_mount_points().add_factory("/cam", factory)
+    for mount, clip in mounts.items():
+        units, frame_ns = _access_units(Gst, clip)
+
+        def need_data(src: object, _length: int, state: dict[str, Any]) -> None:
+            i, units, frame_ns = state["i"], state["units"], state["frame_ns"]
+            if i == 0:
+                print(f"CLIENT {time.time():.4f} {state['mount']}", flush=True)
+            data, key = units[i % len(units)]
+            out = Gst.Buffer.new_wrapped(data)
+            out.pts = out.dts = i * frame_ns
+            out.duration = frame_ns
+            if not key:
+                out.set_flags(Gst.BufferFlags.DELTA_UNIT)
+            state["i"] = i + 1
+            src.emit("push-buffer", out)  # type: ignore[attr-defined]
+
+        def configure(_factory: object, media: object, units: list[tuple[bytes, bool]] = units,
+                      frame_ns: int = frame_ns, mount: str = mount) -> None:
+            src = media.get_element().get_child_by_name("src")  # type: ignore[attr-defined]
+            src.connect("need-data", need_data, {"i": 0, "units": units,
+                                                 "frame_ns": frame_ns, "mount": mount})
+
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(LAUNCH)
+        factory.set_shared(False)
+        factory.connect("media-configure", configure)
+        server.get_mount_points().add_factory(mount, factory)
     server.attach(None)
     print(f"PORT {server.get_bound_port()}", flush=True)
     GLib.MainLoop().run()
 
 
 class RtspServer:
-    """Start/stop/hang the GStreamer RTSP server subprocess serving ``clip`` at ``/cam``."""
+    """Start/stop/hang the GStreamer RTSP server subprocess serving ``clip`` at ``/cam`` and
+    ``extra`` clips at their own mounts (e.g. a camera's sub-stream: ``{"/sub": clip}``)."""
 
-    def __init__(self, clip: Path, port: int = 0) -> None:
+    def __init__(self, clip: Path, port: int = 0, extra: dict[str, Path] | None = None) -> None:
         self.clip = clip
         self.port = port
+        self.mounts = {"/cam": clip, **(extra or {})}
         self.proc: subprocess.Popen[str] | None = None
-        self.client_times: list[float] = []
+        self.client_times: list[float] = []  # first frame pushed to a client of /cam
+        self.mount_clients: dict[str, list[float]] = {m: [] for m in self.mounts}
 
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
+    def url_for(self, mount: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}{mount}"
+
     def start(self) -> RtspServer:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
-        self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.clip),
-                                      str(self.port)], stdout=subprocess.PIPE, text=True,
+        mounts = [f"{m}={c}" for m, c in self.mounts.items()]
+        self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.port), *mounts],
+                                     stdout=subprocess.PIPE, text=True,
                                      stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 15
@@ -114,7 +131,10 @@ class RtspServer:
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith("CLIENT "):
-                self.client_times.append(float(line.split()[1]))
+                _, at, mount = line.split()
+                self.mount_clients.setdefault(mount, []).append(float(at))
+                if mount == "/cam":
+                    self.client_times.append(float(at))
 
     def hang(self) -> None:
         """SIGSTOP: sockets stay open, no data flows (a hung camera)."""
@@ -134,4 +154,4 @@ class RtspServer:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    _serve(dict(arg.split("=", 1) for arg in sys.argv[2:]), int(sys.argv[1]))
