@@ -283,7 +283,8 @@ def _check_layout_and_times(browser: Any, artifacts_dir: Path) -> None:
         for found in re.findall(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?", text):
             assert re.match(r"^\d{2}:\d{2}", found) and not found.endswith("M"), text
     light = text_of(browser, f"[data-light='{CIRCUIT}']")
-    assert re.search(r"next change: (on|off) at \d{2}:\d{2}\b", light), light
+    # 24 h: "at 18:00" today, "at 02/12 06:00" when the change is on another day
+    assert re.search(r"next change: (on|off) at (\d{2}/\d{2} )?\d{2}:\d{2}\b", light), light
     assert browser.execute_script("return document.documentElement.lang") == "en-GB"
 
 

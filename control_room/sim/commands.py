@@ -136,7 +136,8 @@ class SimCommands:
         if action == "snapshot":
             size = self._snapshot(camera.id)
             return {"camera": camera.id, "topic": f"camera/{camera.id}/snapshot",
-                    "bytes": size, "file": f"{camera.id}/snap.jpg"}
+                    "bytes": size, "file": f"{camera.id}/snap.jpg", "width": 1280,
+                    "height": 720}
         camera.armed = action == "arm"
         return {"camera": camera.id, "armed": camera.armed, "until": request.get("until")}
 
