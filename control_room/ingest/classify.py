@@ -1,0 +1,98 @@
+"""One received MQTT message → an accepted contract message, a quarantined one (with the
+reason) or nothing (commands this room publishes). Pure: no I/O, the clock is a parameter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import contract
+from contract import ContractError
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+# payload fields that repeat a topic parameter: they must agree with the topic
+_PARAM_FIELDS = {"circuit": "circuit", "camera": "camera", "hotspot": "hotspot"}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    site: str
+    gateway: str
+    relative: str  # topic under the gateway's base
+    message: contract.Message
+    received_at: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.site}/{self.gateway}"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.message.body
+
+    @property
+    def kind(self) -> str:
+        return self.message.spec.pattern
+
+    @property
+    def msg_id(self) -> str | None:
+        value = self.message.body.get("id")
+        return str(value) if value is not None else None
+
+    @property
+    def seq(self) -> int | None:
+        value = self.message.body.get("seq")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    topic: str
+    reason: str
+    gateway_key: str | None
+    payload: bytes
+    received_at: float
+
+
+def classify(root: str, topic: str, payload: bytes, received_at: float,
+             snapshot_max_bytes: int) -> Accepted | Rejected | None:
+    """``None`` for messages that are not telemetry (commands going to the gateways)."""
+    prefix = root.rstrip("/") + "/"
+    if not topic.startswith(prefix):
+        return Rejected(topic, f"topic outside the root {root!r}", None, payload, received_at)
+    parts = topic[len(prefix):].split("/", 2)
+    if len(parts) < 3 or not parts[0] or not parts[1]:
+        return Rejected(topic, "topic has no {site}/{gateway}/... under the root", None,
+                        payload, received_at)
+    site, gateway, relative = parts
+    key = f"{site}/{gateway}"
+    if relative.startswith("cmd/") and not relative.endswith("/result"):
+        return None  # a request to the gateway (ours or another operator's), not telemetry
+    try:
+        message = contract.parse(relative, payload)
+        _check_identity(message, site, gateway)
+        if message.spec.model is None:
+            _check_snapshot(payload, snapshot_max_bytes)
+    except ContractError as exc:
+        return Rejected(topic, str(exc), key, payload, received_at)
+    return Accepted(site, gateway, relative, message, received_at)
+
+
+def _check_identity(message: contract.Message, site: str, gateway: str) -> None:
+    body = message.body
+    for field, expected in (("gateway", gateway), ("site", site)):
+        value = body.get(field)
+        if value is not None and value != expected:
+            raise ContractError(f"payload says {field} {str(value)[:80]!r} but the topic "
+                                f"says {expected!r}")
+    for param, field in _PARAM_FIELDS.items():
+        if param in message.params and field in body and body[field] != message.params[param]:
+            raise ContractError(f"payload says {field} {str(body[field])[:80]!r} but the "
+                                f"topic says {message.params[param]!r}")
+
+
+def _check_snapshot(payload: bytes, limit: int) -> None:
+    if len(payload) > limit:
+        raise ContractError(f"snapshot is too large ({len(payload)} bytes, at most {limit})")
+    if payload and not payload.startswith(JPEG_MAGIC):
+        raise ContractError("snapshot is not a JPEG (no FF D8 FF header)")
