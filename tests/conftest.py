@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from tests.infra.broker import Broker
 from tests.infra.mqtt_client import ControlRoom
+from tests.infra.postgres import Postgres
+from tests.infra.postgres import available as postgres_available
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +42,24 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# -- the control room's databases: the same tests run on SQLite and on PostgreSQL ----------
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster per session (each test gets its own database)."""
+    if not postgres_available():
+        pytest.fail("PostgreSQL 15 is not installed (scripts/test installs it as root)")
+    cluster = Postgres(tmp_path_factory.mktemp("postgres")).init().start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/room.db"
+    cluster: Postgres = request.getfixturevalue("pg_cluster")
+    name = "t_" + uuid.uuid4().hex[:12]
+    return cluster.create_database(name)

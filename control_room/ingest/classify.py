@@ -52,6 +52,11 @@ class Rejected:
     gateway_key: str | None
     payload: bytes
     received_at: float
+    # a valid envelope around a payload we cannot use (e.g. a topic newer than this room):
+    # it arrived, so its seq is not a loss, and a redelivery is not quarantined twice
+    msg_id: str | None = None
+    seq: int | None = None
+    relative: str = ""
 
 
 def classify(root: str, topic: str, payload: bytes, received_at: float,
@@ -70,12 +75,30 @@ def classify(root: str, topic: str, payload: bytes, received_at: float,
         return None  # a request to the gateway (ours or another operator's), not telemetry
     try:
         message = contract.parse(relative, payload)
+    except ContractError as exc:
+        msg_id, seq = _envelope(payload)
+        return Rejected(topic, str(exc), key, payload, received_at, msg_id, seq, relative)
+    try:
         _check_identity(message, site, gateway)
         if message.spec.model is None:
             _check_snapshot(payload, snapshot_max_bytes)
-    except ContractError as exc:
+    except ContractError as exc:  # another gateway's identity: its seq is not this one's
         return Rejected(topic, str(exc), key, payload, received_at)
     return Accepted(site, gateway, relative, message, received_at)
+
+
+def _envelope(payload: bytes) -> tuple[str | None, int | None]:
+    """``id`` and ``seq`` of a refused payload, when its envelope is valid."""
+    try:
+        body = contract.decode(payload)
+    except ContractError:
+        return None, None
+    msg_id, seq = body.get("id"), body.get("seq")
+    if body.get("v") != contract.SCHEMA_VERSION or not isinstance(msg_id, str) or not msg_id:
+        return None, None
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        seq = None
+    return msg_id[:64], seq
 
 
 def _check_identity(message: contract.Message, site: str, gateway: str) -> None:

@@ -30,7 +30,7 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
                       rejected: Sequence[Rejected], snapshots: dict[int, str],
                       keep_bytes: int) -> BatchResult:
     """``snapshots`` maps ``id()`` of a snapshot message to its stored file's sha256."""
-    result = BatchResult(quarantined=len(rejected))
+    result = BatchResult()
     fresh = await _new_messages(conn, accepted)
     result.duplicates = len(accepted) - len(fresh)
     result.stored = len(fresh)
@@ -45,6 +45,8 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
         await effects.apply(conn)
         for m in fresh:
             result.per_kind[m.kind] += 1
+    rejected = await _new_rejections(conn, rejected)
+    result.quarantined = len(rejected)
     if rejected:
         await conn.execute(t.quarantine.insert(), [
             {"received_at": r.received_at, "topic": r.topic[:1000], "gateway_key": r.gateway_key,
@@ -74,6 +76,21 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
     new_ids = {row[0] for row in inserted}
     return [m for m in accepted if m.msg_id is None or
             (m.msg_id in new_ids and by_id.get(m.msg_id) is m)]
+
+
+async def _new_rejections(conn: AsyncConnection,
+                          rejected: Sequence[Rejected]) -> list[Rejected]:
+    """Refused messages not quarantined before; those with a valid envelope are logged in
+    ``messages`` (they arrived: their seq is no hole)."""
+    with_id = {r.msg_id: r for r in rejected if r.msg_id is not None and r.gateway_key}
+    if not with_id:
+        return list(rejected)
+    stmt = upsert(conn, t.messages).on_conflict_do_nothing(index_elements=["id"])
+    rows = [{"id": i, "gateway_key": r.gateway_key, "seq": r.seq, "topic": r.relative[:300],
+             "ts": None, "received_at": r.received_at} for i, r in with_id.items()]
+    new_ids = {row[0] for row in await conn.execute(stmt.returning(t.messages.c.id), rows)}
+    return [r for r in rejected if r.msg_id is None or not r.gateway_key or
+            (r.msg_id in new_ids and with_id[r.msg_id] is r)]
 
 
 async def _ensure_gateways(conn: AsyncConnection, accepted: Sequence[Accepted]) -> None:

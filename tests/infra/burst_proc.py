@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BurstProcess:
-    def __init__(self, config_path: Path, log_path: Path, run: str, topics: int = 4) -> None:
+    def __init__(self, config_path: Path, log_path: Path, run: str, topics: int = 4,
+                 contract: bool = False) -> None:
         self.log_path = log_path
         self.accepted: list[int] = []
         self.lines: list[str] = []
@@ -20,8 +21,8 @@ class BurstProcess:
         log = open(log_path, "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.infra.burst", "-c", str(config_path), "--run", run,
-             "--topics", str(topics)], cwd=ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+             "--topics", str(topics), *(["--contract"] if contract else [])], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.wait_line("READY", 15)
