@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from control_room import __version__
+from control_room.auth.cli import add_commands
 from control_room.config import DEFAULT_CONFIG, ControlRoomConfig, load
 from control_room.tables import alerts_table, fleet_table
 from yaml_config import ConfigError
@@ -35,6 +36,7 @@ def _load(path: Path) -> ControlRoomConfig | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from control_room.console.app import default_extensions
     from control_room.service import Service
 
     config = _load(args.config)
@@ -48,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("control-room %s starting with %s", __version__,
                                      args.config)
     try:
-        asyncio.run(Service(config).run())
+        asyncio.run(Service(config, extensions=default_extensions()).run())
     except PermissionError as exc:
         print(f"control-room: {exc.strerror}: {exc.filename} (check storage.data_dir and "
               "the database path)", file=sys.stderr)
@@ -179,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        help="refresh every N seconds (default 2)")
     sub.choices["alerts"].add_argument("--all", action="store_true",
                                        help="resolved ones too")
+    add_commands(sub, _load)
     send = sub.choices["send"]
     send.add_argument("gateway", help="site/id, or id if unique")
     send.add_argument("command", help="e.g. light/main-road/override, camera/gate/snapshot")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from control_room.console.config import ConsoleSection
 from yaml_config import ConfigError, Loaded, Problem, Secret, SecretsModel, StrictModel, load_file
 
 DEFAULT_CONFIG = Path(os.environ.get("CONTROL_ROOM_CONFIG", "/etc/control-room/config.yaml"))
@@ -140,6 +141,8 @@ class ControlRoomConfig(StrictModel):
     fleet: FleetSection = Field(default_factory=FleetSection, description="Fleet state.")
     http: HttpSection = Field(default_factory=HttpSection, description="JSON API.")
     commands: CommandsSection = Field(default_factory=CommandsSection, description="Commands.")
+    console: ConsoleSection = Field(default_factory=ConsoleSection, description="Console "
+                                    "pages, sessions, site locations.")
     alerts: dict[str, Any] = Field(default_factory=dict, description="Alert rules and "
                                    "thresholds (control_room.alerts.config.AlertRulesConfig).")
     notifications: dict[str, Any] = Field(default_factory=dict, description="Notification "

@@ -20,6 +20,7 @@ MAX_BODY = 256 * 1024
 WRONG_TOKEN_DELAY_S = 0.5
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Extension = Callable[[web.Application], None]
+API_USER = "api_user"  # request key: the console user whose own API token was given
 
 
 def create_app(ctx: ServiceContext, extensions: Iterable[Extension] = ()) -> web.Application:
@@ -32,6 +33,14 @@ def create_app(ctx: ServiceContext, extensions: Iterable[Extension] = ()) -> web
     for extend in extensions:
         extend(app)
     return app
+
+
+def actor(request: web.Request, claimed: object, default: str) -> str:
+    """Who did it: a user's own token names them; the service token may claim a name."""
+    user = request.get(API_USER)
+    if user is not None:
+        return str(user.name)
+    return str(claimed or default)
 
 
 def error(status: int, message: str) -> web.Response:
@@ -53,8 +62,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def token_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/api/"):
-        return await handler(request)
+    if not request.path.startswith("/api/") or request.get(API_USER) is not None:
+        return await handler(request)  # a console user's own token (control_room.auth)
     token = request.app[CONTEXT].config.http.token
     if token is None:
         return error(403, "the API is disabled: set http.token (or http.token_file)")

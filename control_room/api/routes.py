@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from control_room.alerting import acknowledge
-from control_room.api.app import CONTEXT, error, json_body
+from control_room.api.app import CONTEXT, actor, error, json_body
 from control_room.commands import CommandRefused
 from control_room.store import queries
 
@@ -119,7 +119,7 @@ async def alerts(request: web.Request) -> web.Response:
 async def alert_ack(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     body = await json_body(request)
-    key, by = body.get("key"), body.get("by")
+    key, by = body.get("key"), actor(request, body.get("by"), "")
     if not isinstance(key, str) or not isinstance(by, str) or not by:
         return error(400, "give {\"key\": ALERT_KEY, \"by\": NAME, \"note\": TEXT}")
     note = body.get("note")
@@ -185,7 +185,8 @@ async def send_command(request: web.Request) -> web.Response:
     if ctx.commander is None:
         return error(503, "commands are not available on this worker")
     try:
-        row = await ctx.commander.send(gateway, path, args, str(body.get("actor") or "api"),
+        row = await ctx.commander.send(gateway, path, args,
+                                       actor(request, body.get("actor"), "api"),
                                        float(timeout) if timeout else None)
     except CommandRefused as exc:
         return error(400, str(exc))

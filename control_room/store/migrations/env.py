@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import control_room.auth.schema  # noqa: F401  (the console's tables share the metadata)
 from control_room.store.schema import metadata
 
 config = context.config
