@@ -24,7 +24,7 @@ LOGIN_COOKIE = "cr_login"  # double-submit token of the login form (no session y
 LANG_COOKIE = "cr_lang"
 SESSION = "console_session"
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("console_login_limiter", LoginLimiter)
-PUBLIC = ("/login", "/static/", "/healthz", "/metrics", "/lang")
+PUBLIC = ("/login", "/static/", "/healthz", "/metrics", "/lang", "/favicon.ico")
 
 
 def console_cfg(request: web.Request) -> ConsoleSection:
@@ -143,7 +143,8 @@ async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def login_page(request: web.Request) -> web.StreamResponse:
     from control_room.console.app import page
 
-    token = secrets.token_urlsafe(16)
+    # one token per browser, kept: a second tab (or a favicon fetch) must not spoil the first
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
     response = await page(request, "login.html", status=200, login_token=token,
                           next=request.query.get("next", ""), message=None)
     set_cookie(request, response, LOGIN_COOKIE, token, 3600)
@@ -163,7 +164,7 @@ async def login(request: web.Request) -> web.StreamResponse:
                                              str(form.get("login_token") or "").encode()):
         raise web.HTTPSeeOther("/login")  # stale or forged form: a fresh one
     limiter, now, addr = request.app[LIMITER], time.time(), address(request)
-    keys = [f"u:{name}", f"a:{addr}"]
+    keys = limiter.keys(name, addr)
     wait = limiter.wait_s(keys, now)
     if wait > 0:
         await store.audit(ctx.db, now, name or "?", "login_failed", None, False,
