@@ -52,6 +52,8 @@ class Effects:
     async def apply(self, conn: AsyncConnection) -> None:
         for row in self.gateways:
             key = row.pop("gateway_key")
+            if not row:
+                continue  # only duplicates of this gateway in the batch
             await conn.execute(update(t.gateways).where(t.gateways.c.gateway_key == key)
                                .values(**row))
         await self._state_changes(conn, t.cameras, "camera", self.cameras, "camera_state")

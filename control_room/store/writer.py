@@ -74,8 +74,14 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
             for i, m in by_id.items()]
     inserted = await conn.execute(stmt.returning(t.messages.c.id), rows)
     new_ids = {row[0] for row in inserted}
-    return [m for m in accepted if m.msg_id is None or
-            (m.msg_id in new_ids and by_id.get(m.msg_id) is m)]
+    fresh = []
+    for m in accepted:  # the first copy of each new id, in arrival order
+        if m.msg_id is None:
+            fresh.append(m)
+        elif m.msg_id[:64] in new_ids:
+            new_ids.discard(m.msg_id[:64])
+            fresh.append(m)
+    return fresh
 
 
 async def _new_rejections(conn: AsyncConnection,
@@ -89,8 +95,14 @@ async def _new_rejections(conn: AsyncConnection,
     rows = [{"id": i, "gateway_key": r.gateway_key, "seq": r.seq, "topic": r.relative[:300],
              "ts": None, "received_at": r.received_at} for i, r in with_id.items()]
     new_ids = {row[0] for row in await conn.execute(stmt.returning(t.messages.c.id), rows)}
-    return [r for r in rejected if r.msg_id is None or not r.gateway_key or
-            (r.msg_id in new_ids and with_id[r.msg_id] is r)]
+    fresh = []
+    for r in rejected:
+        if r.msg_id is None or not r.gateway_key:
+            fresh.append(r)
+        elif r.msg_id in new_ids:
+            new_ids.discard(r.msg_id)
+            fresh.append(r)
+    return fresh
 
 
 async def _ensure_gateways(conn: AsyncConnection, accepted: Sequence[Accepted]) -> None:
