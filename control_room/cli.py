@@ -22,7 +22,7 @@ from typing import Any
 
 from control_room import __version__
 from control_room.config import DEFAULT_CONFIG, ControlRoomConfig, load
-from control_room.tables import alerts_table, fleet_table
+from control_room.tables import alerts_table, events_table, fleet_table
 from yaml_config import ConfigError
 
 
@@ -110,9 +110,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps(data, indent=2))
         else:
             if args.watch:
-                print("\033[2J\033[H", end="")
+                if sys.stdout.isatty():
+                    print("\033[2J\033[H", end="")
                 print(time.strftime("%H:%M:%S"), api.url)
             print(fleet_table(data["gateways"]))
+            if args.events:
+                code, recent = api.call(f"/api/events?limit={args.events}")
+                print("\nlatest events:\n" + (events_table(recent.get("events", []))
+                                               if code == 200 else str(recent)))
         if not args.watch:
             return 0
         sys.stdout.flush()
@@ -177,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print the raw JSON")
     sub.choices["status"].add_argument("--watch", type=float, nargs="?", const=2.0,
                                        help="refresh every N seconds (default 2)")
+    sub.choices["status"].add_argument("--events", type=int, default=0, metavar="N",
+                                       help="also show the latest N events")
     sub.choices["alerts"].add_argument("--all", action="store_true",
                                        help="resolved ones too")
     send = sub.choices["send"]

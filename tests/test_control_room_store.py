@@ -39,10 +39,10 @@ async def db(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 def msg(relative: str, body: dict[str, Any], at: float, gw: str = "gw-1",
-        site: str = "s1") -> Accepted | Rejected | None:
+        site: str = "s1", retained: bool = False) -> Accepted | Rejected | None:
     full = {"v": 1, "ts": contract.utc_iso(at), "id": contract.new_id(), **body}
     return classify("commune", f"commune/{site}/{gw}/{relative}", contract.encode(full), at,
-                    1 << 20)
+                    1 << 20, retained)
 
 
 def health(seq: int, at: float, depth: int = 0) -> dict[str, Any]:
@@ -125,6 +125,19 @@ async def test_first_seq_seen_is_the_start_and_out_of_order_arrival_is_fine(
     order = [5003, 5000, 5002, 5001]
     await store(db, [msg("health", health(s, T0), T0 + i) for i, s in enumerate(order)])
     assert await judge(db, T0 + 100) == []
+
+
+async def test_retained_copies_sent_at_subscription_do_not_start_the_view(
+        db: AsyncEngine) -> None:
+    """The room subscribes after the gateway published health 8 and a motion event 9: the
+    broker hands it the retained states 3..7 first, then live 10, 11. 8 and 9 were never
+    this room's to receive: no loss. A hole after the first live message is one."""
+    retained = [msg("light/c1/state", light(s, "on", "schedule"), T0, retained=True)
+                for s in (3, 4, 5, 6, 7)]
+    await store(db, retained)
+    assert await judge(db, T0 + 100) == []  # no live message yet: nothing to judge from
+    await store(db, [msg("health", health(s, T0), T0 + 1) for s in (10, 11, 14)])
+    assert [(x.first, x.last) for x in await judge(db, T0 + 100)] == [(12, 13)]
 
 
 async def test_last_will_made_at_connect_time_still_wins_within_one_life(

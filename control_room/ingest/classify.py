@@ -21,6 +21,9 @@ class Accepted:
     relative: str  # topic under the gateway's base
     message: contract.Message
     received_at: float
+    # sent by the broker because we subscribed (a retained copy), not live: an old message,
+    # so it does not mark where this room's view of the gateway's stream begins
+    retained: bool = False
 
     @property
     def key(self) -> str:
@@ -60,7 +63,7 @@ class Rejected:
 
 
 def classify(root: str, topic: str, payload: bytes, received_at: float,
-             snapshot_max_bytes: int) -> Accepted | Rejected | None:
+             snapshot_max_bytes: int, retained: bool = False) -> Accepted | Rejected | None:
     """``None`` for messages that are not telemetry (commands going to the gateways)."""
     prefix = root.rstrip("/") + "/"
     if not topic.startswith(prefix):
@@ -84,7 +87,7 @@ def classify(root: str, topic: str, payload: bytes, received_at: float,
             _check_snapshot(payload, snapshot_max_bytes)
     except ContractError as exc:  # another gateway's identity: its seq is not this one's
         return Rejected(topic, str(exc), key, payload, received_at)
-    return Accepted(site, gateway, relative, message, received_at)
+    return Accepted(site, gateway, relative, message, received_at, retained)
 
 
 def _envelope(payload: bytes) -> tuple[str | None, int | None]:

@@ -73,7 +73,7 @@ class Ingest:
         snapshot_limit = int(self._cfg.ingest.snapshot_max_mb * 1024 * 1024)
         for d in batch:
             item = classify(self._cfg.mqtt.root, d.topic, d.payload, d.received_at,
-                            snapshot_limit)
+                            snapshot_limit, d.retain)
             if item is None:
                 self._metrics.ignored.inc()
             elif isinstance(item, Rejected):

@@ -127,6 +127,9 @@ def gateway_effects(key: str, row: Row, fresh: Sequence[Accepted], out: Effects,
         upd["max_seq"] = max(row["max_seq"] or 0, *seqs)
         checked = row["seq_checked"]
         out.recovered += [(key, s) for s in seqs if checked is not None and s <= checked]
+        live = [m.seq for m in fresh if m.seq is not None and not m.retained]
+        if checked is None and live:
+            upd["seq_checked"] = min(live) - 1  # the first live message: the view starts
     for m in fresh:
         handler = _HANDLERS.get(m.kind)
         if handler is not None:

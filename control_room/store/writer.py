@@ -110,16 +110,20 @@ async def _ensure_gateways(conn: AsyncConnection, accepted: Sequence[Accepted]) 
     low: dict[str, int] = {}
     for m in accepted:
         first.setdefault(m.key, m)
-        if m.seq is not None:
+        if m.seq is not None and not m.retained:
             low[m.key] = min(low.get(m.key, m.seq), m.seq)
     rows = [{"gateway_key": k, "site": m.site, "gateway": m.gateway, "state": "unknown",
-             "last_seen": m.received_at,
-             # loss is judged from the first seq this room saw: a gateway that ran before
-             # the room was installed has not lost 1..first-1
-             "seq_checked": low[k] - 1 if k in low else None}
+             "last_seen": m.received_at, "seq_checked": start_of_view(low.get(k))}
             for k, m in sorted(first.items())]
     stmt = upsert(conn, t.gateways).on_conflict_do_nothing(index_elements=["gateway_key"])
     await conn.execute(stmt, rows)
+
+
+def start_of_view(first_live_seq: int | None) -> int | None:
+    """Loss is judged from the first *live* seq this room saw: a gateway that ran before the
+    room (or before its subscription) has not lost 1..first-1, and retained copies sent at
+    subscription are older than that start. None: no live message yet, nothing judged."""
+    return first_live_seq - 1 if first_live_seq is not None else None
 
 
 async def _lock_gateways(conn: AsyncConnection, keys: list[str]) -> dict[str, dict[str, Any]]:

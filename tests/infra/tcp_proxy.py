@@ -65,8 +65,16 @@ class TcpProxy:
     def cut(self) -> None:
         """Stop listening and reset every forwarded connection."""
         if self._listener is not None:
+            # shutdown wakes the thread blocked in accept() (close alone does not on Linux:
+            # the kernel would keep accepting on the "closed" socket)
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
+        if self._thread is not None:
+            self._thread.join(5)
+            assert not self._thread.is_alive(), "the proxy still accepts"
+            self._thread = None
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:
