@@ -155,6 +155,21 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 0 if code == 200 else 1
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from control_room.reference import render, splice
+
+    if not args.markdown:
+        print(json.dumps(ControlRoomConfig.model_json_schema(), indent=2))
+        return 0
+    if args.output:
+        path = Path(args.output)
+        path.write_text(splice(path.read_text() if path.exists() else ""))
+        print(f"updated {path}")
+    else:
+        print(render())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="control-room", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
@@ -169,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
     check.add_argument("file", type=Path, nargs="?")
     check.set_defaults(func=_cmd_check)
+    schema = sub.add_parser("schema", help="JSON Schema of the config (--markdown: the "
+                            "reference table of docs/control-room.md)")
+    schema.add_argument("--markdown", action="store_true")
+    schema.add_argument("-o", "--output", help="splice the reference into this document")
+    schema.set_defaults(func=_cmd_schema)
     for name, func, text in (("status", _cmd_status, "the fleet: every gateway's state"),
                              ("alerts", _cmd_alerts, "active alerts"),
                              ("send", _cmd_send, "send a command to a gateway")):
@@ -202,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `control-room schema | head`
+        return 0
 
 
 if __name__ == "__main__":

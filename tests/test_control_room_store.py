@@ -300,3 +300,10 @@ async def test_a_row_the_database_refuses_is_quarantined_alone(db: AsyncEngine,
         assert quarantined == []
     assert stored == 3  # every message id is logged: the quarantined one's seq is no hole
     assert await judge(db, T0 + 100) == []
+
+
+def test_the_config_reference_in_the_docs_is_current() -> None:
+    from control_room.reference import render
+
+    document = (ROOT / "docs" / "control-room.md").read_text()
+    assert render() in document, "run: control-room schema --markdown -o docs/control-room.md"
