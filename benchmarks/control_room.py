@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as paho  # noqa: E402
+import psutil  # noqa: E402
 from sqlalchemy import JSON, Column, Float, MetaData, String, Table, func, select  # noqa: E402
 
 import contract  # noqa: E402
@@ -166,10 +167,16 @@ def run_database(name: str, db_url: str, broker: Broker, tmp: Path,
     try:
         publisher.publish(200)  # warm up: gateway rows exist, caches filled
         wait_stored(db_url, 200, 60)
+        assert room.proc is not None
+        cpu = psutil.Process(room.proc.pid)
+        cpu_before = sum(cpu.cpu_times()[:2])
+        load_before = psutil.getloadavg()[0]
         started = time.monotonic()
         publish_s = publisher.publish(args.messages)
         wait_stored(db_url, 200 + args.messages, 300)
         elapsed = time.monotonic() - started
+        room_cpu_us = (sum(cpu.cpu_times()[:2]) - cpu_before) / args.messages * 1e6
+        load = (load_before + psutil.getloadavg()[0]) / 2
         room.stop()  # a fresh histogram for the fixed-rate run
         room.start()
         count = int(args.rate * args.seconds)
@@ -182,7 +189,8 @@ def run_database(name: str, db_url: str, broker: Broker, tmp: Path,
     ingest = args.messages / elapsed
     return {"database": name, "raw_insert_per_s": round(raw), "ingest_per_s": round(ingest),
             "ratio": round(ingest / raw, 2), "publish_per_s": round(args.messages / publish_s),
-            "latency_rate_per_s": args.rate, "latency": lag}
+            "latency_rate_per_s": args.rate, "latency": lag,
+            "room_cpu_us_per_msg": round(room_cpu_us), "load_average": round(load, 2)}
 
 
 def main() -> None:
@@ -217,15 +225,19 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\ncontrol room ingest, {args.messages} motion events from {GATEWAYS} gateways "
           f"({platform.node()}, {platform.processor() or platform.machine()})")
     print(f"{'database':<11} {'raw insert/s':>12} {'ingest/s':>9} {'ratio':>6} "
-          f"{'p50 lag':>8} {'p99 lag':>8} {'<=0.5s':>7}  (at {args.rate:g} msg/s)")
+          f"{'cpu us/msg':>10} {'load':>5} {'p50 lag':>8} {'p99 lag':>8} {'<=0.5s':>7}"
+          f"  (lag at {args.rate:g} msg/s)")
     for r in results:
         lag = r["latency"]
         within = lag["within_0.5s"]
         print(f"{r['database']:<11} {r['raw_insert_per_s']:>12} {r['ingest_per_s']:>9} "
-              f"{r['ratio']:>6} {_s(lag['p50_s']):>8} {_s(lag['p99_s']):>8} "
+              f"{r['ratio']:>6} {r['room_cpu_us_per_msg']:>10} {r['load_average']:>5} "
+              f"{_s(lag['p50_s']):>8} {_s(lag['p99_s']):>8} "
               f"{(f'{within:.1%}' if within is not None else '-'):>7}")
     print("goals: ratio >= 0.5, ingest >= 5000/s, p99 <= 0.5 s at 2000 msg/s "
-          "(p50/p99: upper bound of the histogram bucket)")
+          "(p50/p99: upper bound of the histogram bucket; cpu: the control room process, "
+          "all threads, per message; load: 1-min load average of the machine, "
+          f"{psutil.cpu_count()} CPUs)")
     out = ROOT / "benchmarks" / "results" / "control_room.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"when": contract.utc_iso(time.time()), "args": vars(args),

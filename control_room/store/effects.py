@@ -104,6 +104,13 @@ async def _upsert_newer(conn: AsyncConnection, table: Any, keys: tuple[str, ...]
     """Insert or update each row, unless the stored one is newer (replays arrive late)."""
     if not rows:
         return
+    newest: dict[tuple[Any, ...], Row] = {}
+    for row in rows:  # only the newest per key can win: one statement row per key
+        key = tuple(row[k] for k in keys)
+        old = newest.get(key)
+        if old is None or (row[ts_column] or 0) >= (old[ts_column] or 0):
+            newest[key] = row
+    rows = list(newest.values())
     # executemany needs one column set per statement
     columns = sorted(rows[0])
     stmt = upsert(conn, table)

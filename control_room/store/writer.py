@@ -39,9 +39,11 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
         await _ensure_gateways(conn, accepted)
         current = await _lock_gateways(conn, keys)
         effects = Effects()
+        per_gateway: dict[str, list[Accepted]] = {key: [] for key in keys}
+        for m in fresh:
+            per_gateway[m.key].append(m)
         for key in keys:
-            gateway_effects(key, current[key], [m for m in fresh if m.key == key],
-                            effects, snapshots)
+            gateway_effects(key, current[key], per_gateway[key], effects, snapshots)
         await effects.apply(conn)
         for m in fresh:
             result.per_kind[m.kind] += 1
@@ -69,7 +71,7 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
     if not by_id:
         return raw
     stmt = upsert(conn, t.messages).on_conflict_do_nothing(index_elements=["id"])
-    rows = [{"id": i[:64], "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
+    rows = [{"id": i, "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
              "ts": epoch(m.body.get("ts")), "received_at": m.received_at}
             for i, m in by_id.items()]
     inserted = await conn.execute(stmt.returning(t.messages.c.id), rows)
@@ -78,8 +80,8 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
     for m in accepted:  # the first copy of each new id, in arrival order
         if m.msg_id is None:
             fresh.append(m)
-        elif m.msg_id[:64] in new_ids:
-            new_ids.discard(m.msg_id[:64])
+        elif m.msg_id in new_ids:
+            new_ids.discard(m.msg_id)
             fresh.append(m)
     return fresh
 
