@@ -99,13 +99,17 @@ class Api:
                              f"{reason} (is `control-room run` running?)") from None
 
 
+def _failed(code: int, data: dict[str, Any]) -> int:
+    print(f"control-room: {data.get('error', code)}", file=sys.stderr)
+    return 1
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     api = Api(args)
     while True:
         code, data = api.call("/api/gateways")
         if code != 200:
-            print(f"control-room: {data.get('error', code)}", file=sys.stderr)
-            return 1
+            return _failed(code, data)
         if args.json:
             print(json.dumps(data, indent=2))
         else:
@@ -128,8 +132,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     api = Api(args)
     code, data = api.call("/api/alerts" + ("" if args.all else "?status=active"))
     if code != 200:
-        print(f"control-room: {data.get('error', code)}", file=sys.stderr)
-        return 1
+        return _failed(code, data)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

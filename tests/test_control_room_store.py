@@ -307,3 +307,32 @@ def test_the_config_reference_in_the_docs_is_current() -> None:
 
     document = (ROOT / "docs" / "control-room.md").read_text()
     assert render() in document, "run: control-room schema --markdown -o docs/control-room.md"
+
+
+async def test_snapshots_are_files_named_by_their_hash_within_a_quota(
+        db: AsyncEngine, tmp_path: Path) -> None:
+    from control_room.config import ControlRoomConfig
+    from control_room.ingest.pipeline import Ingest
+    from control_room.metrics import Metrics
+    from control_room.mqtt import Delivery
+    from control_room.store.snapshots import SnapshotStore
+
+    snapshots = SnapshotStore(tmp_path, quota_mb=0.15)  # room for one picture of 100 KB
+    ingest = Ingest(ControlRoomConfig(), db, snapshots, Metrics(), lambda ds: 0)
+    pictures = [b"\xff\xd8\xff\xe0" + bytes([n]) * 100_000 for n in range(3)]
+    for n, jpeg in enumerate(pictures):
+        await ingest.process([Delivery("commune/s1/gw-1/camera/gate/snapshot", jpeg, 1, n, 0,
+                                       T0 + n, True)])
+    import hashlib
+    hashes = [hashlib.sha256(p).hexdigest() for p in pictures]
+    assert all(snapshots.path(h).read_bytes() == p for h, p in zip(hashes, pictures,
+                                                                   strict=True))
+    async with db.connect() as conn:
+        camera = (await queries.fleet(conn, T0 + 5, FleetSection()))[0]["cameras"][0]
+        keep = await retention.current_snapshots(conn)
+    assert camera["snapshot_sha"] == hashes[-1] and keep == {hashes[-1]}
+    deleted = snapshots.enforce_quota(keep)
+    assert set(deleted) == set(hashes[:2])  # the current one stays, whatever its age
+    assert snapshots.path(hashes[-1]).exists()
+    with pytest.raises(ValueError):
+        snapshots.path("../../etc/passwd")
