@@ -124,29 +124,41 @@ def test_postgres_down_30s_ingest_waits_and_loses_nothing(
 
 @pytest.mark.timeout(300)
 def test_gateway_link_cut_60s_replay_is_complete_by_seq(
-        tmp_path: Path, broker: Broker, db_url: str) -> None:
+        tmp_path: Path, broker: Broker, pg_cluster: Postgres) -> None:
+    """One control room on SQLite and one on PostgreSQL watch the same gateway at once (the
+    60 s cut is paid once for both databases)."""
+    urls = [f"sqlite:///{tmp_path}/room.db",
+            pg_cluster.create_database("t_" + uuid.uuid4().hex[:12])]
     proxy = TcpProxy(broker.port).start()
-    room = RoomProcess(tmp_path, room_config(tmp_path, broker.url, db_url)).start()
+    rooms = [RoomProcess(tmp_path, room_config(tmp_path, broker.url, url, instance=name),
+                         name).start() for name, url in zip(("sqlite", "pg"), urls,
+                                                            strict=True)]
     pub = publisher(tmp_path, proxy.url, "cut", mqtt={"keepalive_s": 5},
                     health={"interval_s": 2})
     try:
         pub.send("burst 500 100")
-        assert len(set(wait_stored(db_url, "cut", 500, 60))) == 500
+        for url in urls:
+            assert len(set(wait_stored(url, "cut", 500, 60))) == 500
         proxy.cut()
         cut_at = time.monotonic()
         pub.send("burst 3000 100")
         pub.wait_line("BURST-DONE", 60)
-        room.wait_for("/api/gateways/" + KEY, lambda g: g["state"] == "offline", 30,
-                      "the gateway's Last Will")
-        assert len(set(motion_ids(db_url, "cut"))) == 500, "nothing passes a cut link"
+        for room in rooms:
+            room.wait_for("/api/gateways/" + KEY, lambda g: g["state"] == "offline", 30,
+                          "the gateway's Last Will")
+        for url in urls:
+            assert len(set(motion_ids(url, "cut"))) == 500, "nothing passes a cut link"
         time.sleep(max(0.0, 60.0 - (time.monotonic() - cut_at)))
         proxy.restore()
-        room.wait_for("/api/gateways/" + KEY, lambda g: g["state"] == "online", 60,
-                      "the gateway back online")
-        assert_complete(db_url, "cut", pub.accepted, room)
+        for url, room in zip(urls, rooms, strict=True):
+            room.wait_for("/api/gateways/" + KEY, lambda g: g["state"] == "online", 60,
+                          "the gateway back online")
+            assert_complete(url, "cut", pub.accepted, room)
         assert len(pub.accepted) == 3500
     finally:
         pub.quit()
         proxy.close()
-        room.stop()
-    assert "Traceback" not in room.log()
+        for room in rooms:
+            room.stop()
+    for room in rooms:
+        assert "Traceback" not in room.log()
