@@ -23,7 +23,7 @@ from typing import Any
 from control_room import __version__
 from control_room.auth.cli import add_commands
 from control_room.config import DEFAULT_CONFIG, ControlRoomConfig, load
-from control_room.tables import alerts_table, fleet_table
+from control_room.tables import alerts_table, events_table, fleet_table
 from yaml_config import ConfigError
 
 
@@ -101,20 +101,29 @@ class Api:
                              f"{reason} (is `control-room run` running?)") from None
 
 
+def _failed(code: int, data: dict[str, Any]) -> int:
+    print(f"control-room: {data.get('error', code)}", file=sys.stderr)
+    return 1
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     api = Api(args)
     while True:
         code, data = api.call("/api/gateways")
         if code != 200:
-            print(f"control-room: {data.get('error', code)}", file=sys.stderr)
-            return 1
+            return _failed(code, data)
         if args.json:
             print(json.dumps(data, indent=2))
         else:
             if args.watch:
-                print("\033[2J\033[H", end="")
+                if sys.stdout.isatty():
+                    print("\033[2J\033[H", end="")
                 print(time.strftime("%H:%M:%S"), api.url)
             print(fleet_table(data["gateways"]))
+            if args.events:
+                code, recent = api.call(f"/api/events?limit={args.events}")
+                print("\nlatest events:\n" + (events_table(recent.get("events", []))
+                                               if code == 200 else str(recent)))
         if not args.watch:
             return 0
         sys.stdout.flush()
@@ -125,8 +134,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     api = Api(args)
     code, data = api.call("/api/alerts" + ("" if args.all else "?status=active"))
     if code != 200:
-        print(f"control-room: {data.get('error', code)}", file=sys.stderr)
-        return 1
+        return _failed(code, data)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -152,6 +160,21 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return 0 if code == 200 else 1
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from control_room.reference import render, splice
+
+    if not args.markdown:
+        print(json.dumps(ControlRoomConfig.model_json_schema(), indent=2))
+        return 0
+    if args.output:
+        path = Path(args.output)
+        path.write_text(splice(path.read_text() if path.exists() else ""))
+        print(f"updated {path}")
+    else:
+        print(render())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="control-room", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
@@ -166,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
     check.add_argument("file", type=Path, nargs="?")
     check.set_defaults(func=_cmd_check)
+    schema = sub.add_parser("schema", help="JSON Schema of the config (--markdown: the "
+                            "reference table of docs/control-room.md)")
+    schema.add_argument("--markdown", action="store_true")
+    schema.add_argument("-o", "--output", help="splice the reference into this document")
+    schema.set_defaults(func=_cmd_schema)
     for name, func, text in (("status", _cmd_status, "the fleet: every gateway's state"),
                              ("alerts", _cmd_alerts, "active alerts"),
                              ("send", _cmd_send, "send a command to a gateway")):
@@ -179,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print the raw JSON")
     sub.choices["status"].add_argument("--watch", type=float, nargs="?", const=2.0,
                                        help="refresh every N seconds (default 2)")
+    sub.choices["status"].add_argument("--events", type=int, default=0, metavar="N",
+                                       help="also show the latest N events")
     sub.choices["alerts"].add_argument("--all", action="store_true",
                                        help="resolved ones too")
     add_commands(sub, _load)
@@ -198,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `control-room schema | head`
+        return 0
 
 
 if __name__ == "__main__":

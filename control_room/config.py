@@ -133,7 +133,8 @@ class CommandsSection(StrictModel):
 
 class ControlRoomConfig(StrictModel):
     instance: str = Field(default_factory=lambda: socket.gethostname().split(".")[0],
-                          description="Name of this worker (client id, reply topic).")
+                          description="Name of this worker, unique among the workers (client "
+                          "id, reply topic); default: the host name.")
     mqtt: MqttSection = Field(default_factory=MqttSection, description="Broker.")
     database: DatabaseSection = Field(default_factory=DatabaseSection, description="Store.")
     ingest: IngestSection = Field(default_factory=IngestSection, description="Ingest.")

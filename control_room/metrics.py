@@ -23,7 +23,8 @@ class Metrics:
                                     buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
         self.lag = Histogram("control_room_ingest_lag_seconds", "Message ts (gateway clock) to "
                              "commit", registry=r,
-                             buckets=(.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+                             buckets=(.025, .05, .1, .15, .2, .3, .4, .5, .75, 1, 2.5, 5, 10,
+                                      30, 60, 300, 3600))
         self.pending = Gauge("control_room_ingest_pending", "Messages received, not yet "
                              "committed and acknowledged", registry=r)
         self.db_up = Gauge("control_room_database_up", "1 while the database answers",

@@ -16,6 +16,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,8 @@ class MqttClient:
         self._on_state = on_state
         self._generation = 0
         self._lock = threading.Lock()
+        self._inbox: deque[Delivery] = deque()  # paho's thread appends, the loop drains
+        self._drain_scheduled = False
         self.connected = asyncio.Event()
         self.last_error: str | None = None
         mqtt = config.mqtt
@@ -132,11 +135,20 @@ class MqttClient:
             self._loop.call_soon_threadsafe(self._on_reply,
                                             Reply(bytes(correlation), bytes(msg.payload), now))
             return
-        delivery = Delivery(msg.topic, bytes(msg.payload), msg.qos, msg.mid, self._generation,
-                            now, bool(msg.retain))
-        self._loop.call_soon_threadsafe(self._on_delivery, delivery)
+        self._inbox.append(Delivery(msg.topic, bytes(msg.payload), msg.qos, msg.mid,
+                                    self._generation, now, bool(msg.retain)))
+        # wake the event loop once per burst, not once per message (each wake-up is a
+        # write to its self-pipe)
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon_threadsafe(self._drain)
 
     # -- asyncio's thread ------------------------------------------------------------
+    def _drain(self) -> None:
+        self._drain_scheduled = False  # first: a message appended from now on re-schedules
+        while self._inbox:
+            self._on_delivery(self._inbox.popleft())
+
     def _set_state(self, up: bool) -> None:
         if up:
             self.connected.set()

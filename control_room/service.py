@@ -31,6 +31,7 @@ from control_room.store.snapshots import SnapshotStore
 log = logging.getLogger(__name__)
 LEADER_TICK_S = 5.0
 RETENTION_EVERY_S = 3600.0
+JUDGE_EVERY_S = 2.0  # the seq judge scans only what is new, but not after every batch
 
 
 class Leadership:
@@ -148,12 +149,14 @@ class Service:
         return runner
 
     async def _leader_loop(self) -> None:
-        last_alerts = last_retention = 0.0
+        last_alerts = last_retention = last_judge = 0.0
         while True:
             try:
                 if await self.leadership.check():
                     now = time.time()
-                    await self._judge(now)
+                    if now - last_judge >= JUDGE_EVERY_S:
+                        last_judge = now
+                        await self._judge(now)
                     if self.ctx.alerts and now - last_alerts >= self.config.alert_interval_s:
                         last_alerts = now
                         await self.ctx.alerts.evaluate(datetime.fromtimestamp(now, UTC))
@@ -163,7 +166,7 @@ class Service:
                         await self._retention(now)
             except Exception as exc:  # a failed pass is retried next tick, ingest goes on
                 log.warning("leader tasks failed: %s", str(exc).splitlines()[0][:300])
-            await asyncio.sleep(min(LEADER_TICK_S, self.config.alert_interval_s))
+            await asyncio.sleep(min(LEADER_TICK_S, self.config.alert_interval_s, JUDGE_EVERY_S))
 
     async def _judge(self, now: float) -> None:
         async with self.db.begin() as conn:

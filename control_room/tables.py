@@ -51,3 +51,19 @@ def alerts_table(alerts: list[dict[str, Any]]) -> str:
     rows = [[a["status"], a["severity"], a["key"], _age(a.get("since")),
              a.get("acked_by") or "", a["message"][:80]] for a in alerts]
     return render(["status", "severity", "alert", "since", "acked by", "message"], rows)
+
+
+def events_table(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "no events yet"
+    rows = []
+    for e in events:
+        data = e.get("data") or {}
+        if "from" in data and "to" in data:
+            what = f"{data['from']} -> {data['to']}"
+        elif e["kind"] == "motion":
+            what = f"{data.get('event')} {data.get('event_id', '')[:12]} zones={data.get('zones')}"
+        else:
+            what = ", ".join(f"{k}={v}" for k, v in list(data.items())[:4])
+        rows.append([e["ts"][11:19], e["gateway_key"], e["kind"], e.get("subject"), what[:70]])
+    return render(["time", "gateway", "event", "subject", "what"], rows)

@@ -46,11 +46,11 @@ def artifacts_dir() -> Path:
 
 # -- the control room's databases: the same tests run on SQLite and on PostgreSQL ----------
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def pg_cluster() -> Iterator[Postgres]:
     """One throwaway PostgreSQL cluster per session (each test gets its own database)."""
     if not postgres_available():
         pytest.fail("PostgreSQL 15 is not installed (scripts/test installs it as root)")
-    cluster = Postgres(tmp_path_factory.mktemp("postgres")).init().start()
+    cluster = Postgres.in_tmp().init().start()
     yield cluster
     cluster.cleanup()
 

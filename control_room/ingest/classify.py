@@ -21,28 +21,29 @@ class Accepted:
     relative: str  # topic under the gateway's base
     message: contract.Message
     received_at: float
-
-    @property
-    def key(self) -> str:
-        return f"{self.site}/{self.gateway}"
+    # sent by the broker because we subscribed (a retained copy), not live: an old message,
+    # so it does not mark where this room's view of the gateway's stream begins
+    retained: bool = False
+    # derived once here (the writer reads them several times per message)
+    key: str = ""
+    msg_id: str | None = None
+    seq: int | None = None
+    kind: str = ""
 
     @property
     def body(self) -> dict[str, Any]:
         return self.message.body
 
-    @property
-    def kind(self) -> str:
-        return self.message.spec.pattern
 
-    @property
-    def msg_id(self) -> str | None:
-        value = self.message.body.get("id")
-        return str(value) if value is not None else None
-
-    @property
-    def seq(self) -> int | None:
-        value = self.message.body.get("seq")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+def accepted(site: str, gateway: str, relative: str, message: contract.Message,
+             received_at: float, retained: bool = False) -> Accepted:
+    body = message.body
+    msg_id = body.get("id")
+    seq = body.get("seq")
+    return Accepted(site, gateway, relative, message, received_at, retained,
+                    f"{site}/{gateway}", str(msg_id)[:64] if msg_id is not None else None,
+                    seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+                    message.spec.pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class Rejected:
 
 
 def classify(root: str, topic: str, payload: bytes, received_at: float,
-             snapshot_max_bytes: int) -> Accepted | Rejected | None:
+             snapshot_max_bytes: int, retained: bool = False) -> Accepted | Rejected | None:
     """``None`` for messages that are not telemetry (commands going to the gateways)."""
     prefix = root.rstrip("/") + "/"
     if not topic.startswith(prefix):
@@ -84,7 +85,7 @@ def classify(root: str, topic: str, payload: bytes, received_at: float,
             _check_snapshot(payload, snapshot_max_bytes)
     except ContractError as exc:  # another gateway's identity: its seq is not this one's
         return Rejected(topic, str(exc), key, payload, received_at)
-    return Accepted(site, gateway, relative, message, received_at)
+    return accepted(site, gateway, relative, message, received_at, retained)
 
 
 def _envelope(payload: bytes) -> tuple[str | None, int | None]:

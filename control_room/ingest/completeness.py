@@ -59,14 +59,15 @@ async def judge(conn: AsyncConnection, now: float, grace: float) -> list[Loss]:
     found: list[Loss] = []
     rows = (await conn.execute(select(
         t.gateways.c.gateway_key, t.gateways.c.seq_checked, t.gateways.c.status_last_seq,
-        t.gateways.c.status_at).where(t.gateways.c.max_seq.is_not(None)))).all()
+        t.gateways.c.status_at).where(t.gateways.c.max_seq.is_not(None),
+                                      t.gateways.c.seq_checked.is_not(None)))).all()
     for key, checked, status_last, status_at in rows:
         cut = now - grace
         horizon = await conn.scalar(select(func.max(t.messages.c.seq)).where(
             t.messages.c.gateway_key == key, t.messages.c.received_at <= cut))
         if status_last is not None and status_at is not None and status_at <= cut:
             horizon = max(horizon or 0, status_last)
-        low = checked if checked is not None else 0
+        low = checked
         if horizon is None or horizon <= low:
             continue
         holes = await _holes(conn, key, low, horizon)

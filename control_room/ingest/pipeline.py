@@ -73,7 +73,7 @@ class Ingest:
         snapshot_limit = int(self._cfg.ingest.snapshot_max_mb * 1024 * 1024)
         for d in batch:
             item = classify(self._cfg.mqtt.root, d.topic, d.payload, d.received_at,
-                            snapshot_limit)
+                            snapshot_limit, d.retain)
             if item is None:
                 self._metrics.ignored.inc()
             elif isinstance(item, Rejected):
@@ -83,11 +83,42 @@ class Ingest:
                 accepted.append(item)
         stored = await self._store_snapshots(accepted)
         started = time.monotonic()
-        result = await with_retry(lambda: self._write(accepted, rejected, stored),
-                                  "ingest", self._cfg.database.retry_max_s, self._db_state)
+        try:
+            result = await self._write_retrying(accepted, rejected, stored)
+        except Exception:  # not an outage: a bug or a row the database refuses
+            log.exception("ingest: a batch of %d could not be stored; storing its messages "
+                          "one by one", len(batch))
+            result = await self._one_by_one(accepted, rejected, stored)
         self._metrics.db_latency.observe(time.monotonic() - started)
         self.ack(batch)
         self._account(batch, accepted, result)
+
+    async def _write_retrying(self, accepted: list[Accepted], rejected: list[Rejected],
+                              stored: dict[int, str]) -> BatchResult:
+        return await with_retry(lambda: self._write(accepted, rejected, stored), "ingest",
+                                self._cfg.database.retry_max_s, self._db_state)
+
+    async def _one_by_one(self, accepted: list[Accepted], rejected: list[Rejected],
+                          stored: dict[int, str]) -> BatchResult:
+        """The messages that fail alone go to quarantine with the database's reason, so
+        one poison message never stalls ingest (nor crash-loops the service)."""
+        total = BatchResult()
+        poison = list(rejected)
+        for m in accepted:
+            try:
+                part = await self._write_retrying([m], [], stored)
+            except Exception as exc:
+                reason = f"could not be stored: {type(exc).__name__}: {exc}".splitlines()[0]
+                poison.append(Rejected(f"{self._cfg.mqtt.root}/{m.key}/{m.relative}",
+                                       reason[:500], m.key, m.message.raw, m.received_at,
+                                       m.msg_id, m.seq, m.relative))  # its seq arrived
+                continue
+            total.stored += part.stored
+            total.duplicates += part.duplicates
+            for kind, count in part.per_kind.items():
+                total.per_kind[kind] += count
+        total.quarantined = (await self._write_retrying([], poison, stored)).quarantined
+        return total
 
     async def _write(self, accepted: list[Accepted], rejected: list[Rejected],
                      stored: dict[int, str]) -> BatchResult:

@@ -15,7 +15,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from control_room.config import DatabaseSection
@@ -89,15 +89,24 @@ async def migrate(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade)
 
 
+_OUTAGE_WORDS = ("connection", "shutting down", "terminat", "database is locked", "closed",
+                 "cannot connect", "starting up", "deadlock detected", "could not serialize",
+                 "disk i/o error", "unable to open", "timeout", "timed out")
+
+
 def is_outage(exc: BaseException) -> bool:
-    """The database is unreachable or restarting (retry), as opposed to a bug (raise)."""
-    if isinstance(exc, OperationalError | OSError | ConnectionError | asyncio.TimeoutError):
+    """The database is unreachable or restarting (retry), as opposed to a bug or a bad row
+    (raise: retrying a syntax error would stall ingest for ever)."""
+    if isinstance(exc, OSError | ConnectionError | asyncio.TimeoutError):
         return True
     if isinstance(exc, DBAPIError):
-        text = str(exc).lower()
-        return exc.connection_invalidated or any(word in text for word in (
-            "connection", "shutting down", "terminat", "database is locked", "closed",
-            "cannot connect", "starting up", "deadlock detected", "could not serialize"))
+        if exc.connection_invalidated:
+            return True
+        cause = exc.orig if exc.orig is not None else exc.__cause__
+        if isinstance(cause, OSError | ConnectionError | asyncio.TimeoutError):
+            return True
+        text = str(cause or exc).lower()
+        return any(word in text for word in _OUTAGE_WORDS)
     return False
 
 

@@ -52,6 +52,8 @@ class Effects:
     async def apply(self, conn: AsyncConnection) -> None:
         for row in self.gateways:
             key = row.pop("gateway_key")
+            if not row:
+                continue  # only duplicates of this gateway in the batch
             await conn.execute(update(t.gateways).where(t.gateways.c.gateway_key == key)
                                .values(**row))
         await self._state_changes(conn, t.cameras, "camera", self.cameras, "camera_state")
@@ -102,6 +104,13 @@ async def _upsert_newer(conn: AsyncConnection, table: Any, keys: tuple[str, ...]
     """Insert or update each row, unless the stored one is newer (replays arrive late)."""
     if not rows:
         return
+    newest: dict[tuple[Any, ...], Row] = {}
+    for row in rows:  # only the newest per key can win: one statement row per key
+        key = tuple(row[k] for k in keys)
+        old = newest.get(key)
+        if old is None or (row[ts_column] or 0) >= (old[ts_column] or 0):
+            newest[key] = row
+    rows = list(newest.values())
     # executemany needs one column set per statement
     columns = sorted(rows[0])
     stmt = upsert(conn, table)
@@ -125,6 +134,9 @@ def gateway_effects(key: str, row: Row, fresh: Sequence[Accepted], out: Effects,
         upd["max_seq"] = max(row["max_seq"] or 0, *seqs)
         checked = row["seq_checked"]
         out.recovered += [(key, s) for s in seqs if checked is not None and s <= checked]
+        live = [m.seq for m in fresh if m.seq is not None and not m.retained]
+        if checked is None and live:
+            upd["seq_checked"] = min(live) - 1  # the first live message: the view starts
     for m in fresh:
         handler = _HANDLERS.get(m.kind)
         if handler is not None:

@@ -39,9 +39,11 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
         await _ensure_gateways(conn, accepted)
         current = await _lock_gateways(conn, keys)
         effects = Effects()
+        per_gateway: dict[str, list[Accepted]] = {key: [] for key in keys}
+        for m in fresh:
+            per_gateway[m.key].append(m)
         for key in keys:
-            gateway_effects(key, current[key], [m for m in fresh if m.key == key],
-                            effects, snapshots)
+            gateway_effects(key, current[key], per_gateway[key], effects, snapshots)
         await effects.apply(conn)
         for m in fresh:
             result.per_kind[m.kind] += 1
@@ -69,13 +71,19 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
     if not by_id:
         return raw
     stmt = upsert(conn, t.messages).on_conflict_do_nothing(index_elements=["id"])
-    rows = [{"id": i[:64], "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
+    rows = [{"id": i, "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
              "ts": epoch(m.body.get("ts")), "received_at": m.received_at}
             for i, m in by_id.items()]
     inserted = await conn.execute(stmt.returning(t.messages.c.id), rows)
     new_ids = {row[0] for row in inserted}
-    return [m for m in accepted if m.msg_id is None or
-            (m.msg_id in new_ids and by_id.get(m.msg_id) is m)]
+    fresh = []
+    for m in accepted:  # the first copy of each new id, in arrival order
+        if m.msg_id is None:
+            fresh.append(m)
+        elif m.msg_id in new_ids:
+            new_ids.discard(m.msg_id)
+            fresh.append(m)
+    return fresh
 
 
 async def _new_rejections(conn: AsyncConnection,
@@ -89,8 +97,14 @@ async def _new_rejections(conn: AsyncConnection,
     rows = [{"id": i, "gateway_key": r.gateway_key, "seq": r.seq, "topic": r.relative[:300],
              "ts": None, "received_at": r.received_at} for i, r in with_id.items()]
     new_ids = {row[0] for row in await conn.execute(stmt.returning(t.messages.c.id), rows)}
-    return [r for r in rejected if r.msg_id is None or not r.gateway_key or
-            (r.msg_id in new_ids and with_id[r.msg_id] is r)]
+    fresh = []
+    for r in rejected:
+        if r.msg_id is None or not r.gateway_key:
+            fresh.append(r)
+        elif r.msg_id in new_ids:
+            new_ids.discard(r.msg_id)
+            fresh.append(r)
+    return fresh
 
 
 async def _ensure_gateways(conn: AsyncConnection, accepted: Sequence[Accepted]) -> None:
@@ -98,16 +112,20 @@ async def _ensure_gateways(conn: AsyncConnection, accepted: Sequence[Accepted]) 
     low: dict[str, int] = {}
     for m in accepted:
         first.setdefault(m.key, m)
-        if m.seq is not None:
+        if m.seq is not None and not m.retained:
             low[m.key] = min(low.get(m.key, m.seq), m.seq)
     rows = [{"gateway_key": k, "site": m.site, "gateway": m.gateway, "state": "unknown",
-             "last_seen": m.received_at,
-             # loss is judged from the first seq this room saw: a gateway that ran before
-             # the room was installed has not lost 1..first-1
-             "seq_checked": low[k] - 1 if k in low else None}
+             "last_seen": m.received_at, "seq_checked": start_of_view(low.get(k))}
             for k, m in sorted(first.items())]
     stmt = upsert(conn, t.gateways).on_conflict_do_nothing(index_elements=["gateway_key"])
     await conn.execute(stmt, rows)
+
+
+def start_of_view(first_live_seq: int | None) -> int | None:
+    """Loss is judged from the first *live* seq this room saw: a gateway that ran before the
+    room (or before its subscription) has not lost 1..first-1, and retained copies sent at
+    subscription are older than that start. None: no live message yet, nothing judged."""
+    return first_live_seq - 1 if first_live_seq is not None else None
 
 
 async def _lock_gateways(conn: AsyncConnection, keys: list[str]) -> dict[str, dict[str, Any]]:

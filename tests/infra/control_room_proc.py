@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.infra.agent_proc import terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token"
@@ -119,15 +120,6 @@ class RoomProcess:
         self.proc = None
 
     def stop(self, timeout: float = 20.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        code = int(self.proc.returncode)
+        code = terminate(self.proc, timeout)
         self.proc = None
         return code

@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,14 @@ def available() -> bool:
 
 
 class Postgres:
+    """``workdir`` must be reachable by the ``postgres`` user: not under pytest's
+    ``/tmp/pytest-of-root`` (pytest resets that to 0700 whenever any session starts), so
+    ``Postgres.in_tmp()`` makes one directly under the system's temp dir."""
+
+    @classmethod
+    def in_tmp(cls) -> Postgres:
+        return cls(Path(tempfile.mkdtemp(prefix="control-room-pg-")))
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.data = workdir / "data"
@@ -32,11 +41,6 @@ class Postgres:
         if self._as_postgres:
             entry = pwd.getpwnam("postgres")
             os.chown(workdir, entry.pw_uid, entry.pw_gid)
-            # the socket directory is the workdir: its parents must be traversable
-            for parent in workdir.parents:
-                if str(parent) in ("/", "/tmp"):
-                    break
-                os.chmod(parent, os.stat(parent).st_mode | 0o011)
 
     def _run(self, args: Sequence[str], timeout: float = 60) -> None:
         command = list(args)
