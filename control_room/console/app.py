@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from control_room.console import data
 from control_room.console.i18n import LANGUAGES
 from control_room.console.live import Hub
 from control_room.console.render import STATIC, Renderer, static_version
-from control_room.console.views import VIEWS, ViewKey, load
+from control_room.console.views import VIEWS, View, ViewKey, load
 
 RENDERER: web.AppKey[Renderer] = web.AppKey("console_renderer", Renderer)
 HUB: web.AppKey[Hub] = web.AppKey("console_hub", Hub)
@@ -44,9 +45,7 @@ def setup(app: web.Application) -> None:
         view = VIEWS[key.view]
         async with ctx.db.connect() as conn:
             found = await load(view, conn, ctx.config, key.params)
-        user = User("", key.role)
-        return {element: renderer.render(name, key.lang, user, **(found or {}), live=True)
-                for element, name in view.fragments.items()}
+        return fragments(renderer, view, key.lang, key.role, found or {})
 
     async def mark() -> Any:
         async with ctx.db.connect() as conn:
@@ -68,6 +67,20 @@ async def _hub_task(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def fragments(renderer: Renderer, view: View, lang: str, role: str, found: dict[str, Any]
+              ) -> dict[str, str]:
+    """A view's live parts. They depend only on the data, the language and the role (no
+    user name, no CSRF token: the script adds it when a form is sent), so one rendering
+    serves every browser watching the view, and a page's parts equal what the stream sends."""
+    user = User("", role)
+    return {element: renderer.render(name, lang, user, **found)
+            for element, name in view.fragments.items()}
+
+
+def digest(html: str) -> str:
+    return hashlib.sha1(html.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def language(request: web.Request) -> str:

@@ -17,7 +17,7 @@ def bars(values: Sequence[tuple[str, float | None]], unit: str, high: float | No
     """One bar per (label, value); None is drawn as a gap (no data that day)."""
     _num = fmt or _plain
     known = [v for _, v in values if v is not None]
-    top = high or max([*known, 1e-9])
+    top = high or max([*known, 1.0])  # a few minutes must not look like a full day
     n = max(1, len(values))
     step = (width - 30) / n
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -35,7 +35,7 @@ def bars(values: Sequence[tuple[str, float | None]], unit: str, high: float | No
                          f'width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{BAR}">'
                          f'<title>{escape(name)}: {escape(_num(value))} {escape(unit)}'
                          f'</title></rect>')
-        if i % every == 0 or i == n - 1:
+        if (n - 1 - i) % every == 0:  # today always labelled, the rest spaced out
             parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="10" '
                          f'fill="{INK}">{escape(name)}</text>')
     parts.append("</svg>")

@@ -101,6 +101,13 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
+def _swap(fragments: dict[str, str], at: float) -> bytes:
+    from control_room.console.app import digest
+
+    return _event("swap", {"f": fragments, "h": {k: digest(v) for k, v in fragments.items()},
+                           "t": at})
+
+
 async def stream(request: web.Request, hub: Hub, key: ViewKey) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-store",
@@ -109,7 +116,7 @@ async def stream(request: web.Request, hub: Hub, key: ViewKey) -> web.StreamResp
     box = hub.watch(key)
     try:
         await response.write(b"retry: 3000\n\n" + _event("hello", {"version": hub.version}))
-        await response.write(_event("swap", {"f": await hub.current(key), "t": time.time()}))
+        await response.write(_swap(await hub.current(key), time.time()))
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(box.event.wait(), HEARTBEAT_S)
@@ -117,7 +124,7 @@ async def stream(request: web.Request, hub: Hub, key: ViewKey) -> web.StreamResp
                 await response.write(b": ping\n\n")
                 continue
             fragments, at = box.take()
-            await response.write(_event("swap", {"f": fragments, "t": at}))
+            await response.write(_swap(fragments, at))
     except ConnectionResetError:  # the browser went away
         pass
     finally:

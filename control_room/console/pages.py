@@ -7,13 +7,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from control_room.api.app import CONTEXT, Handler
 from control_room.auth import roles
 from control_room.auth import store as users
 from control_room.auth import web as auth
 from control_room.console import live
-from control_room.console.app import HUB, language, page
+from control_room.console.app import HUB, RENDERER, digest, fragments, language, page
 from control_room.console.i18n import LANGUAGES
 from control_room.console.thumbs import WIDTHS, Thumbnails
 from control_room.console.views import VIEWS, ViewKey, load, params_of
@@ -64,7 +65,11 @@ async def view_page(request: web.Request, name: str, query: dict[str, str]
     if found is None:
         raise web.HTTPNotFound(text="no such gateway")
     live_url = "/live?" + urlencode({"v": name, **dict(params)})
-    return await page(request, view.template, view=name, live_url=live_url, **found)
+    user = auth.user(request)
+    parts = fragments(request.app[RENDERER], view, language(request), user.role, found)
+    return await page(request, view.template, view=name, live_url=live_url, **found,
+                      frags={k: Markup(v) for k, v in parts.items()},  # rendered by us, escaped
+                      hashes={k: digest(v) for k, v in parts.items()})
 
 
 async def gateway_page(request: web.Request) -> web.StreamResponse:

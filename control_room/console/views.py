@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +46,17 @@ def _num(text: str | None) -> float | None:
         raise web.HTTPBadRequest(text="not a number") from None
 
 
+def _when(text: str | None, zone: str) -> float | None:
+    """Unix seconds, or the page's date-time picker (local time of the commune)."""
+    if not text or "T" not in text:
+        return _num(text)
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text="not a date and time") from None
+    return (found if found.tzinfo else found.replace(tzinfo=ZoneInfo(zone))).timestamp()
+
+
 async def _overview(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
                     p: dict[str, str]) -> dict[str, Any]:
     return await data.overview(conn, now, cfg)
@@ -64,8 +77,10 @@ async def _cameras(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
     found = await data_media.cameras(conn, now, cfg, p.get("site"))
     keys = await data.keys_of(conn, p.get("site"))
     found["events"] = await data_media.events(
-        conn, camera=p.get("camera"), zone=p.get("zone"), since=_num(p.get("since")),
-        until=_num(p.get("until")), keys=keys, limit=int(_num(p.get("limit")) or 50))
+        conn, camera=p.get("camera"), zone=p.get("zone"),
+        since=_when(p.get("since"), cfg.console.timezone),
+        until=_when(p.get("until"), cfg.console.timezone), keys=keys,
+        limit=min(200, int(_num(p.get("limit")) or 50)))
     found["zones"] = await data_media.zones(conn, now - 7 * 86400)
     found["filters"] = p
     return found

@@ -4,6 +4,7 @@ a real headless Chromium (phone 412x915 or wall 1920x1080), and an HTTP session 
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import re
 import shutil
 import subprocess
@@ -110,10 +111,14 @@ def chromium(size: tuple[int, int] = PHONE, lang: str = "vi") -> Iterator[Any]:
                  f"--window-size={size[0]},{size[1]}", f"--lang={lang}",
                  "--hide-scrollbars"):
         options.add_argument(flag)
+    # a Vietnamese phone: 24 h time pickers, Vietnamese first
+    options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},en"})
     if size == PHONE:
         options.add_experimental_option("mobileEmulation", {
             "deviceMetrics": {"width": size[0], "height": size[1], "pixelRatio": 1.0}})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Chromium on Linux takes its UI locale (date and time pickers) from LANGUAGE
+    env = {**os.environ, "LANGUAGE": lang, "LANG": "vi_VN.UTF-8" if lang == "vi" else "C.UTF-8"}
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
     driver.set_page_load_timeout(30)
     if size == WALL:  # the window's outer size includes no browser chrome in headless
         driver.set_window_size(*size)

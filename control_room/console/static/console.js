@@ -14,10 +14,12 @@
     conn.textContent = up ? conn.dataset.on : conn.dataset.off;
   }
 
-  function swap(fragments) {
+  function swap(fragments, hashes) {
     for (const [id, html] of Object.entries(fragments)) {
       const el = document.getElementById(id);
-      if (!el) continue;
+      // unchanged (e.g. the first message after connecting): leave the page alone
+      if (!el || (hashes && el.dataset.h === hashes[id])) continue;
+      if (hashes) el.dataset.h = hashes[id];
       // keep what a person is typing: skip a fragment holding the focused field
       const active = document.activeElement;
       if (active && el.contains(active) && active.matches("input,select,textarea")) {
@@ -52,7 +54,8 @@
     });
     source.addEventListener("swap", (ev) => {
       lastMessage = Date.now();
-      swap(JSON.parse(ev.data).f);
+      const msg = JSON.parse(ev.data);
+      swap(msg.f, msg.h);
     });
     source.onmessage = () => { lastMessage = Date.now(); };
     source.onopen = () => { lastMessage = Date.now(); setLive(true); };
@@ -120,10 +123,14 @@
 
   const clock = document.getElementById("clock");
   if (clock) {
-    const fmt = new Intl.DateTimeFormat(document.documentElement.lang || "vi",
-      {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    // 24 h and day/month as the country writes them, in the commune's zone
+    const fmt = new Intl.DateTimeFormat("en-GB",
+      {hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
        timeZone: body.dataset.tz || undefined, day: "2-digit", month: "2-digit"});
-    const tick = () => { clock.textContent = fmt.format(new Date()); };
+    const tick = () => {
+      const p = Object.fromEntries(fmt.formatToParts(new Date()).map((x) => [x.type, x.value]));
+      clock.textContent = `${p.hour}:${p.minute}:${p.second} ${p.day}/${p.month}`;
+    };
     tick();
     setInterval(tick, 1000);
   }
