@@ -21,6 +21,7 @@ from tests.infra.console import (
     browser_login,
     chromium,
     chromium_available,
+    english_left,
     start_console,
     text,
     wait_for,
@@ -73,6 +74,7 @@ def test_light_switch_shows_live_and_operator_override_is_audited(
                 "return document.documentElement.scrollWidth") <= 412
             phone.save_screenshot(str(artifacts_dir / "console_phone_overview.png"))
             _audit_names_the_operator(phone, room)
+        _every_page_in_vietnamese(room)
     finally:
         agent.stop()
         other.stop()
@@ -127,6 +129,20 @@ def _audit_names_the_operator(phone: Any, room: RoomProcess) -> None:
     first = rows.splitlines()[0]
     assert "dieuhanh" in first and "Lệnh" in first and "light/main-road/override" in first
     assert "Thành công" in first
+
+
+PAGES = ("/", "/g/thon-1/gw-a", "/lights", "/lights?site=thon-1", "/cameras", "/hotspots",
+         "/alerts", "/audit", "/users", "/wall")
+
+
+def _every_page_in_vietnamese(room: RoomProcess) -> None:
+    """With real data from real agents: no English msgid left on any page."""
+    admin = Session(room.url)
+    assert admin.login("admin")[0] == 200
+    for path in PAGES:
+        code, html = admin.request(path)
+        assert code == 200, (path, html[:300])
+        assert not english_left(html), (path, english_left(html))
 
 
 class _CameraAlerts:
@@ -216,6 +232,7 @@ def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
             wait_for(lambda: "dieuhanh đã xác nhận" in text(wall, "ul.alerts"), 10,
                      "the acknowledgement on the wall")
             _check_cameras_page(phone, room, artifacts_dir)
+        _every_page_in_vietnamese(room)
     finally:
         agent.stop()
         server.stop()

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,54 @@ def text(driver: Any, css: str) -> str:
     from selenium.webdriver.common.by import By
 
     return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+
+
+class _Visible(HTMLParser):
+    """The text a person sees (and reads aloud: placeholders, titles, alt texts), without
+    machine text shown as such (``<code>``: command arguments, config hashes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "code"):
+            self._skip += 1
+        self.parts += [v for k, v in attrs if k in ("placeholder", "title", "alt",
+                                                    "aria-label") and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "code"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def english_left(html: str) -> list[str]:
+    """The English msgids (their fixed parts of four letters or more) seen on a page that
+    should be in Vietnamese. A msgid that also appears in the Vietnamese text of some
+    translation (``Camera``, ``Wifi``, ``CPU``) is a word Vietnamese uses too: not counted."""
+    from babel.messages.pofile import read_po
+
+    from control_room.console.i18n import LOCALE_DIR
+
+    with (LOCALE_DIR / "vi" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale="vi")
+    all_vi = " ".join(str(m.string) for m in catalog if m.id)
+    parser = _Visible()
+    parser.feed(html)
+    seen = " ".join(" ".join(parser.parts).split())
+    found = []
+    for message in catalog:
+        if not message.id or message.string == message.id:
+            continue
+        for chunk in re.split(r"%\(\w+\)[sd]", str(message.id)):
+            chunk = chunk.strip(" .:·,()")
+            if len(chunk) < 4 or chunk in all_vi:
+                continue
+            if re.search(rf"(?<!\w){re.escape(chunk)}(?!\w)", seen):
+                found.append(chunk)
+    return found
