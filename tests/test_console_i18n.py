@@ -86,6 +86,9 @@ def _sample() -> dict[str, Any]:
             "history": [{"at": now, "kind": k, "key": alert["key"]}
                         for k in ("pending", "fired", "acknowledged", "resolved")],
             "zones": ["duong"], "filters": {}, "day_start": now - 86400, "site": None,
+            "sites": [("thon-1", "Thôn Đông")],
+            "cameras": [{"value": "thon-1/gw-a:cong", "camera": "cong",
+                         "gateway_key": "thon-1/gw-a"}],
             "gateway": None}
 
 
@@ -123,7 +126,7 @@ def test_every_page_in_vietnamese_shows_no_english() -> None:
         assert "ontrol room" in english and "Phòng điều hành" not in english
         assert english_left(english), template  # the check does see English
         checked += 1
-    assert checked == 10
+    assert checked == 11
 
 
 def test_times_and_numbers_in_vietnamese() -> None:

@@ -131,7 +131,8 @@ def _audit_names_the_operator(phone: Any, room: RoomProcess) -> None:
     assert "Thành công" in first
 
 
-PAGES = ("/", "/g/thon-1/gw-a", "/lights", "/lights?site=thon-1", "/cameras", "/hotspots",
+PAGES = ("/", "/g/thon-1/gw-a", "/lights", "/lights?site=thon-1", "/cameras", "/events",
+         "/events?zone=x&since=2026-01-01T00:00", "/hotspots",
          "/alerts", "/audit", "/users", "/wall")
 
 
@@ -278,6 +279,9 @@ def _check_cameras_page(phone: Any, room: RoomProcess, artifacts_dir: Path) -> N
         "return fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => b.byteLength)", thumb)
     assert 0 < size < 60_000, size  # a few tens of kB at most for a slow link
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_cameras.png"))
+    phone.get(room.url + "/events?camera=thon-1/gw-a:cong-lang")
     events = phone.find_elements(By.CSS_SELECTOR, "ol.events li[data-event]")
     assert events, "the motion events of the moving clip"
-    phone.save_screenshot(str(artifacts_dir / "console_phone_cameras.png"))
+    assert events[0].find_elements(By.TAG_NAME, "img"), "a thumbnail per event"
+    phone.save_screenshot(str(artifacts_dir / "console_phone_events.png"))

@@ -63,6 +63,20 @@ def villages(rows: list[dict[str, Any]], cfg: ControlRoomConfig) -> list[dict[st
              "counts": counts(gws)} for site, gws in sorted(by_site.items())]
 
 
+async def sites(conn: AsyncConnection, cfg: ControlRoomConfig) -> list[tuple[str, str]]:
+    rows = await conn.scalars(select(t.gateways.c.site).distinct().order_by(t.gateways.c.site))
+    return [(site, cfg.console.site_name(site)) for site in rows]
+
+
+def problem(g: dict[str, Any]) -> bool:
+    """Worth a line of its own on the overview (the rest are a name to tap)."""
+    return g["state"] != "online" or any(
+        (c["desired"] and c["desired"] != c["state"]) or c["driver_ok"] is False
+        for c in g["circuits"]) or any(
+        (c["state"] or "") not in CONNECTED for c in g["cameras"]) or any(
+        h["state"] in ("down", "degraded") for h in g["hotspots"])
+
+
 async def active_alerts(conn: AsyncConnection, keys: Sequence[str] | None = None
                         ) -> list[dict[str, Any]]:
     query = select(t.alerts).where(t.alerts.c.status.in_(("pending", "firing"))) \

@@ -34,6 +34,14 @@ async def cameras(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
     return {"grid": grid, "site": site}
 
 
+async def camera_names(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every camera for the filter: value ``site/gateway:camera``."""
+    c = t.cameras
+    query = select(c.c.gateway_key, c.c.camera).order_by(c.c.gateway_key, c.c.camera)
+    return [{"value": f"{k}:{cam}", "camera": cam, "gateway_key": k}
+            for k, cam in await conn.execute(query)]
+
+
 async def events(conn: AsyncConnection, *, camera: str | None = None, zone: str | None = None,
                  since: float | None = None, until: float | None = None, limit: int = 50,
                  keys: list[str] | None = None) -> list[dict[str, Any]]:

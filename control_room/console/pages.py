@@ -27,7 +27,8 @@ def add_routes(app: web.Application) -> None:
     app[THUMBS] = Thumbnails(app[CONTEXT].config.storage.data_dir)
     r = app.router
     for path, name in (("/", "overview"), ("/lights", "lights"), ("/cameras", "cameras"),
-                       ("/hotspots", "hotspots"), ("/alerts", "alerts"), ("/wall", "wall")):
+                       ("/hotspots", "hotspots"), ("/alerts", "alerts"), ("/wall", "wall"),
+                       ("/events", "events")):
         r.add_get(path, _view_handler(name))
     r.add_get("/g/{site}/{gateway}", gateway_page)
     r.add_get("/live", live_stream)
@@ -56,8 +57,8 @@ def _view_handler(name: str) -> Handler:
 
 async def view_page(request: web.Request, name: str, query: dict[str, str]
                     ) -> web.StreamResponse:
-    _allowed(request, name)
     view = VIEWS[name]
+    _allowed(request, view.permission)
     params = params_of(view, query)
     ctx = request.app[CONTEXT]
     async with ctx.db.connect() as conn:
@@ -67,7 +68,8 @@ async def view_page(request: web.Request, name: str, query: dict[str, str]
     live_url = "/live?" + urlencode({"v": name, **dict(params)})
     user = auth.user(request)
     parts = fragments(request.app[RENDERER], view, language(request), user.role, found)
-    return await page(request, view.template, view=name, live_url=live_url, **found,
+    return await page(request, view.template, view=view.permission, live_url=live_url,
+                      **found,
                       frags={k: Markup(v) for k, v in parts.items()},  # rendered by us, escaped
                       hashes={k: digest(v) for k, v in parts.items()})
 
@@ -82,7 +84,7 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     view = VIEWS.get(request.query.get("v", ""))
     if view is None:
         raise web.HTTPNotFound(text="no such view")
-    if not roles.can_view(user.role, view.name):
+    if not roles.can_view(user.role, view.permission):
         raise web.HTTPForbidden(text="this page is not for your role")
     key = ViewKey(view.name, params_of(view, request.query), language(request), user.role)
     return await live.stream(request, request.app[HUB], key)

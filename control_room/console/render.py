@@ -15,6 +15,7 @@ import jinja2
 from control_room.auth import roles
 from control_room.auth.store import User
 from control_room.console import charts, labels
+from control_room.console.data import problem
 from control_room.console.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Formats, translations
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -49,6 +50,8 @@ class Renderer:
                                  autoescape=True, extensions=["jinja2.ext.i18n"],
                                  trim_blocks=True, lstrip_blocks=True,
                                  undefined=jinja2.StrictUndefined)
+        env.tests["problem"] = problem
+        env.globals["problem"] = problem
         env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
         return env
 

@@ -29,6 +29,11 @@ class View:
     fragments: dict[str, str]  # element id -> fragment template
     load: Loader
     params: tuple[str, ...] = ()
+    page: str = ""  # the permission, when not the view's name
+
+    @property
+    def permission(self) -> str:
+        return self.page or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,13 @@ async def _lights(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
 async def _cameras(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
                    p: dict[str, str]) -> dict[str, Any]:
     found = await data_media.cameras(conn, now, cfg, p.get("site"))
+    found["sites"] = await data.sites(conn, cfg)
+    return found
+
+
+async def _events(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
+                  p: dict[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {"cameras": await data_media.camera_names(conn)}
     keys = await data.keys_of(conn, p.get("site"))
     found["events"] = await data_media.events(
         conn, camera=p.get("camera"), zone=p.get("zone"),
@@ -108,9 +120,10 @@ VIEWS = {v.name: v for v in (
                                        "f-villages": "frag/villages.html"}, _overview),
     View("gateway", "gateway.html", {"f-gateway": "frag/gateway.html"}, _gateway, ("gw",)),
     View("lights", "lights.html", {"f-lights": "frag/lights.html"}, _lights, ("site", "gw")),
-    View("cameras", "cameras.html", {"f-grid": "frag/camera_grid.html",
-                                     "f-events": "frag/camera_events.html"}, _cameras,
-         ("site", "camera", "zone", "since", "until", "limit")),
+    View("cameras", "cameras.html", {"f-grid": "frag/camera_grid.html"}, _cameras,
+         ("site",)),
+    View("events", "events.html", {"f-events": "frag/camera_events.html"}, _events,
+         ("site", "camera", "zone", "since", "until", "limit"), page="cameras"),
     View("hotspots", "hotspots.html", {"f-hotspots": "frag/hotspots.html"}, _hotspots,
          ("site",)),
     View("alerts", "alerts.html", {"f-alerts-all": "frag/alerts_all.html"}, _alerts),
