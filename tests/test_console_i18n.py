@@ -74,7 +74,8 @@ def _sample() -> dict[str, Any]:
              "status": "pending", "message": "camera cong offline", "since": now - 60,
              "fired_at": None, "acked_by": "an", "ack_note": "đang đến"}
     village = {"site": "thon-1", "name": "Thôn Đông", "gateways": [gateway], "counts": counts,
-               "sun": (now, now + 40000), "energy": [(now - 86400, 10.0), (now, None)]}
+               "sun": (now, now + 40000), "energy": [(now - 86400, 10.0), (now, None)],
+               "problems": [gateway], "fine": [gateway]}
     event = {"event_id": "e1", "gateway_key": "thon-1/gw-a", "camera": "cong", "ts": now,
              "started_at": now - 5, "zones": ["duong"], "duration_s": 4, "event": "update",
              "snapshot_sha": None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,7 +42,7 @@ def setup(app: web.Application) -> None:
     renderer = Renderer(cfg.timezone, cfg.site_name)
     app[RENDERER] = renderer
 
-    async def build(key: ViewKey) -> dict[str, str]:
+    async def build(key: ViewKey) -> Parts:
         view = VIEWS[key.view]
         async with ctx.db.connect() as conn:
             found = await load(view, conn, ctx.config, key.params)
@@ -62,21 +63,51 @@ def setup(app: web.Application) -> None:
 
 
 async def _hub_task(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[HUB].run(), name="console-live")
+    from control_room.console.pages import THUMBS
+    from control_room.console.thumbs import warm
+
+    ctx = app[CONTEXT]
+    tasks = [asyncio.create_task(app[HUB].run(), name="console-live"),
+             asyncio.create_task(warm(app[THUMBS], ctx.snapshots, ctx.db),
+                                 name="console-thumbnails")]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+PART = re.compile(r"<!--part:([\w-]+)-->(.*?)<!--/part-->", re.S)
+Parts = dict[str, tuple[str, str]]  # element id -> (html, digest)
 
 
 def fragments(renderer: Renderer, view: View, lang: str, role: str, found: dict[str, Any]
-              ) -> dict[str, str]:
+              ) -> Parts:
     """A view's live parts. They depend only on the data, the language and the role (no
     user name, no CSRF token: the script adds it when a form is sent), so one rendering
-    serves every browser watching the view, and a page's parts equal what the stream sends."""
+    serves every browser watching the view, and a page's parts equal what the stream sends.
+
+    A fragment may mark parts of itself (``<!--part:ID-->…<!--/part-->``, e.g. one village
+    of the overview): each becomes an element of its own, so one gateway's change sends that
+    village (a kB) instead of the whole fleet (a hundred kB over 3G, times every browser)."""
     user = User("", role)
-    return {element: renderer.render(name, lang, user, **found)
-            for element, name in view.fragments.items()}
+    out: Parts = {}
+    for element, name in view.fragments.items():
+        html = renderer.render(name, lang, user, **found)
+        parts: Parts = {}
+
+        def cut(match: re.Match[str], parts: Parts = parts) -> str:
+            inner = match.group(2)
+            parts[match.group(1)] = (inner, digest(inner))
+            return f'<div id="{match.group(1)}" data-h="{parts[match.group(1)][1]}">{inner}</div>'
+
+        whole = PART.sub(cut, html)
+        # the fragment itself changes only when its skeleton (which parts, in which order) does
+        skeleton = PART.sub(lambda m: f"<{m.group(1)}>", html)
+        out[element] = (whole, digest(skeleton))
+        out.update(parts)
+    return out
 
 
 def digest(html: str) -> str:
@@ -98,12 +129,14 @@ async def page(request: web.Request, template: str, status: int = 200,
     found = auth.current(request)
     html = request.app[RENDERER].render(
         template, language(request), found.user if found else None,
-        csrf=found.csrf if found else "", path=request.rel_url.path_qs, live=False, **context)
-    return web.Response(text=html, status=status, content_type="text/html",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": CSP,
-                                 "X-Content-Type-Options": "nosniff",
-                                 "Referrer-Policy": "same-origin"})
+        csrf=found.csrf if found else "", path=request.rel_url.path_qs, **context)
+    response = web.Response(text=html, status=status, content_type="text/html",
+                            headers={"Cache-Control": "no-store",
+                                     "Content-Security-Policy": CSP,
+                                     "X-Content-Type-Options": "nosniff",
+                                     "Referrer-Policy": "same-origin"})
+    response.enable_compression()  # gzip when the browser takes it: slow 3G links
+    return response
 
 
 # inline styles/scripts are not needed: everything comes from /static

@@ -59,8 +59,44 @@ def villages(rows: list[dict[str, Any]], cfg: ControlRoomConfig) -> list[dict[st
     by_site: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_site[row["site"]].append(row)
-    return [{"site": site, "name": cfg.console.site_name(site), "gateways": gws,
-             "counts": counts(gws)} for site, gws in sorted(by_site.items())]
+    out = []
+    for site, gws in sorted(by_site.items()):
+        flagged = [problem(g) for g in gws]
+        out.append({"site": site, "name": cfg.console.site_name(site), "gateways": gws,
+                    "counts": counts(gws),
+                    "problems": [g for g, bad in zip(gws, flagged, strict=True) if bad],
+                    "fine": [g for g, bad in zip(gws, flagged, strict=True) if not bad]})
+    return out
+
+
+_SUMMARY = {  # the overview needs no payloads: JSON decoding 5,000 of them was half its time
+    t.circuits: ("circuit", "state", "desired", "driver_ok"),
+    t.cameras: ("camera", "state"),
+    t.hotspots: ("hotspot", "state"),
+}
+
+
+async def summary(conn: AsyncConnection, now: float, cfg: ControlRoomConfig
+                  ) -> list[dict[str, Any]]:
+    """Every gateway with the state of its circuits, cameras and hotspots (no payloads)."""
+    g = t.gateways
+    query = select(g.c.gateway_key, g.c.site, g.c.gateway, g.c.state, g.c.last_seen,
+                   g.c.health_interval_s).order_by(g.c.gateway_key)
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    children: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for table, columns in _SUMMARY.items():
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        query = select(table.c.gateway_key, *(table.c[c] for c in columns)) \
+            .order_by(table.c.gateway_key, table.c[columns[0]])
+        for key, *values in await conn.execute(query):  # tuples: 3x cheaper than mappings
+            found[key].append(dict(zip(columns, values, strict=True)))
+        children[table.name] = found
+    for row in rows:
+        key = row["gateway_key"]
+        row["state"] = queries.effective_state(row, now, cfg.fleet)
+        for name in ("circuits", "cameras", "hotspots"):
+            row[name] = children[name].get(key, [])
+    return rows
 
 
 async def sites(conn: AsyncConnection, cfg: ControlRoomConfig) -> list[tuple[str, str]]:
@@ -93,7 +129,7 @@ async def active_alerts(conn: AsyncConnection, keys: Sequence[str] | None = None
 
 async def overview(conn: AsyncConnection, now: float, cfg: ControlRoomConfig
                    ) -> dict[str, Any]:
-    rows = await queries.fleet(conn, now, cfg.fleet)
+    rows = await summary(conn, now, cfg)
     return {"alerts": await active_alerts(conn), "villages": villages(rows, cfg),
             "totals": counts(rows)}
 

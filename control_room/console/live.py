@@ -21,21 +21,22 @@ from control_room.console.views import ViewKey
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0  # a comment line: proxies keep the stream open, the page sees life
 REFRESH_S = 10.0  # re-render anyway: "last seen 3 min ago" and staleness move with time
-Build = Callable[[ViewKey], Awaitable[dict[str, str]]]
+Parts = dict[str, tuple[str, str]]  # element id -> (html, digest)
+Build = Callable[[ViewKey], Awaitable[Parts]]
 
 
 class Mailbox:
     def __init__(self) -> None:
-        self.pending: dict[str, str] = {}
+        self.pending: Parts = {}
         self.changed_at = 0.0
         self.event = asyncio.Event()
 
-    def put(self, fragments: dict[str, str], at: float) -> None:
+    def put(self, fragments: Parts, at: float) -> None:
         self.pending.update(fragments)
         self.changed_at = self.changed_at or at
         self.event.set()
 
-    def take(self) -> tuple[dict[str, str], float]:
+    def take(self) -> tuple[Parts, float]:
         out, at = self.pending, self.changed_at
         self.pending, self.changed_at = {}, 0.0
         self.event.clear()
@@ -50,7 +51,8 @@ class Hub:
         self.poll_s = poll_s
         self.version = version
         self.watchers: dict[ViewKey, set[Mailbox]] = {}
-        self.last: dict[ViewKey, dict[str, str]] = {}
+        self.last: dict[ViewKey, Parts] = {}
+        self._pending: dict[ViewKey, asyncio.Future[Parts]] = {}
         self.renders = 0
 
     def watch(self, key: ViewKey) -> Mailbox:
@@ -66,10 +68,21 @@ class Hub:
                 del self.watchers[key]
                 self.last.pop(key, None)
 
-    async def current(self, key: ViewKey) -> dict[str, str]:
-        if key not in self.last:
-            self.last[key] = await self._build(key)
-        return self.last[key]
+    async def current(self, key: ViewKey) -> Parts:
+        """The view's fragments for a new browser: the last ones sent, or one rendering
+        shared by every browser arriving meanwhile (200 wall screens reconnecting after a
+        restart must not start 200 renderings)."""
+        if key in self.last:
+            return self.last[key]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._build(key))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _f: self._pending.pop(key, None))
+        fragments = await asyncio.shield(pending)
+        if key in self.watchers:
+            self.last.setdefault(key, fragments)
+        return fragments
 
     async def run(self) -> None:
         previous: Any = None
@@ -90,7 +103,8 @@ class Hub:
             fragments = await self._build(key)
             self.renders += 1
             before = self.last.get(key, {})
-            changed = {k: v for k, v in fragments.items() if before.get(k) != v}
+            changed = {k: v for k, v in fragments.items()
+                       if k not in before or before[k][1] != v[1]}
             self.last[key] = fragments
             if changed:
                 for box in list(self.watchers.get(key, ())):
@@ -101,11 +115,9 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-def _swap(fragments: dict[str, str], at: float) -> bytes:
-    from control_room.console.app import digest
-
-    return _event("swap", {"f": fragments, "h": {k: digest(v) for k, v in fragments.items()},
-                           "t": at})
+def _swap(fragments: Parts, at: float) -> bytes:
+    return _event("swap", {"f": {k: v[0] for k, v in fragments.items()},
+                           "h": {k: v[1] for k, v in fragments.items()}, "t": at})
 
 
 async def stream(request: web.Request, hub: Hub, key: ViewKey) -> web.StreamResponse:

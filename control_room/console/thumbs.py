@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
+import time
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_room.store import schema as t
+from control_room.store.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
 
 WIDTHS = (160, 320, 480)
 QUALITY = 70
@@ -39,3 +48,26 @@ class Thumbnails:
         temp = target.with_suffix(f".{os.getpid()}.tmp")
         temp.write_bytes(buffer.getvalue())
         os.replace(temp, target)
+
+
+async def warm(thumbs: Thumbnails, snapshots: SnapshotStore, db: AsyncEngine,
+               every_s: float = 2.0, widths: tuple[int, ...] = (160, 320)) -> None:
+    """Make the thumbnails of every new snapshot as it arrives, so the first phone that
+    opens the events page over 3G gets them at once (old pictures are made on demand)."""
+    since = time.time() - 3600
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            async with db.connect() as conn:
+                rows = (await conn.execute(
+                    select(t.snapshots.c.sha256, t.snapshots.c.stored_at)
+                    .where(t.snapshots.c.stored_at > since)
+                    .order_by(t.snapshots.c.stored_at).limit(200))).all()
+            for sha, stored_at in rows:
+                source = snapshots.path(sha)
+                if source.is_file():
+                    for width in widths:
+                        await thumbs.get(source, sha, width)
+                since = max(since, stored_at)
+        except Exception as exc:  # a broken picture or the database down: next round
+            log.warning("thumbnails: %s", str(exc).splitlines()[0][:200])
