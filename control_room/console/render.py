@@ -7,10 +7,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from control_room.auth import roles
 from control_room.auth.store import User
@@ -18,6 +20,7 @@ from control_room.console import charts, labels
 from control_room.console.data import problem
 from control_room.console.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Formats, translations
 
+CACHE_ENTRIES = 4096  # rendered villages kept (a province: ~100 per language and role)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 NAV = (("overview", "/", N_("Overview")), ("lights", "/lights", N_("Street lights")),
@@ -44,6 +47,7 @@ class Renderer:
         self._envs = {lang: self._env(lang) for lang in LANGUAGES}
         self._formats = {lang: Formats(lang, zone) for lang in LANGUAGES}
         self._site_name = site_name
+        self._cache: OrderedDict[tuple[str, str, str, str], Markup] = OrderedDict()
 
     def _env(self, lang: str) -> jinja2.Environment:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -68,7 +72,7 @@ class Renderer:
             text = getattr(labels, table.upper()).get(code)
             return gettext(text) if text else ("–" if code is None else str(code))
 
-        return {
+        found: dict[str, Any] = {
             "f": fmt, "now": time.time(), "lang": lang, "me": user, "label": label,
             "tone": lambda code: labels.TONE.get(code, "off"),
             "can": lambda action: roles.can(role, action),
@@ -84,6 +88,24 @@ class Renderer:
                 [(ts, d.get(metric)) for ts, d in series], start, end, unit, fmt=fmt.num,
                 ticks=[(x, fmt.time(x)) for x in _hours(start, end)]),
         }
+
+        def cached(name: str, **context: Any) -> Markup:
+            """A template that depends only on ``context``, the language and the role (one
+            village of the overview), rendered once per distinct input."""
+            key = (name, lang, role, repr(sorted(context.items())))
+            hit = self._cache.get(key)
+            if hit is None:
+                env = self._envs.get(lang) or self._envs[LANGUAGES[0]]
+                hit = Markup(env.get_template(name).render(**found, **context))  # escaped
+                self._cache[key] = hit
+                if len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+            return hit
+
+        found["cached"] = cached
+        return found
 
 
 def _hours(start: float, end: float, every_h: int = 6) -> list[float]:
