@@ -25,35 +25,39 @@ def _state(room: RoomProcess, key: str) -> str | None:
     return gateway["state"] if gateway else None
 
 
-def test_fleet_state_commands_and_audit(tmp_path: Path, broker: Broker, db_url: str) -> None:
+def test_fleet_state_commands_and_audit(tmp_path: Path, private_broker: Broker,
+                                        db_url: str) -> None:
+    # a broker of its own: the session's keeps other tests' retained messages
+    broker = private_broker
+    one, two = "thon-1", "thon-2"
     room = RoomProcess(tmp_path, room_config(tmp_path, broker.url, db_url)).start()
-    a = start_village(tmp_path, broker.url, broker.port, "gw-a", "thon-1")
-    b = start_village(tmp_path, broker.url, broker.port, "gw-b", "thon-2", hotspot_up=False)
+    a = start_village(tmp_path, broker.url, broker.port, "gw-a", one)
+    b = start_village(tmp_path, broker.url, broker.port, "gw-b", two, hotspot_up=False)
     try:
-        data = room.wait_for("/api/gateways", lambda d: _fleet_ready(d, ["thon-1/gw-a",
-                                                                          "thon-2/gw-b"]),
+        data = room.wait_for("/api/gateways", lambda d: _fleet_ready(d, [f"{one}/gw-a",
+                                                                          f"{two}/gw-b"]),
                              60, "both gateways online with their light and hotspot state")
         by_key = {g["gateway_key"]: g for g in data["gateways"]}
-        gw_a = by_key["thon-1/gw-a"]
+        gw_a = by_key[f"{one}/gw-a"]
         assert gw_a["version"] and gw_a["config_hash"] and gw_a["clock_synced"] is True
         assert gw_a["circuits"][0]["state"] == "on" and gw_a["circuits"][0]["reason"] == \
             "schedule"
         assert gw_a["circuits"][0]["next_change"] is not None
-        room.wait_for("/api/gateways/thon-2/gw-b",
+        room.wait_for(f"/api/gateways/{two}/gw-b",
                       lambda d: d["hotspots"] and d["hotspots"][0]["state"] == "down", 30,
                       "gw-b's hotspot down")
         assert room.wait_for("/api/gateways/gw-a",
                              lambda d: d["hotspots"][0]["state"] == "up", 30)
 
-        _override_through_the_api(room)
+        _override_through_the_api(room, one)
         # clean stop -> 'stopped'; kill -9 -> Last Will 'offline' (keepalive 5 s)
         b.stop()
-        room.wait_for("/api/gateways", lambda d: _by(d, "thon-2/gw-b")["state"] == "stopped",
+        room.wait_for("/api/gateways", lambda d: _by(d, f"{two}/gw-b")["state"] == "stopped",
                       30, "gw-b stopped")
         a.kill9()
-        room.wait_for("/api/gateways", lambda d: _by(d, "thon-1/gw-a")["state"] == "offline",
+        room.wait_for("/api/gateways", lambda d: _by(d, f"{one}/gw-a")["state"] == "offline",
                       30, "gw-a offline by its Last Will")
-        events = room.get("/api/events?gateway=thon-1/gw-a&kind=gateway_state")["events"]
+        events = room.get(f"/api/events?gateway={one}/gw-a&kind=gateway_state")["events"]
         assert [e["data"]["to"] for e in reversed(events)] == ["online", "offline"]
         assert room.get("/api/loss")["unexplained"] == 0
     finally:
@@ -73,17 +77,17 @@ def _by(data: dict[str, Any], key: str) -> dict[str, Any]:
     return next(g for g in data["gateways"] if g["gateway_key"] == key)
 
 
-def _override_through_the_api(room: RoomProcess) -> None:
+def _override_through_the_api(room: RoomProcess, site: str) -> None:
     until = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
     code, row = room.api("/api/commands", {
         "gateway": "gw-a", "command": "light/main-road/override",
         "args": {"state": "off", "until": until}, "actor": "operator-lan"})
     assert code == 200, row
     assert row["status"] == "ok" and row["result"]["ok"] is True
-    assert row["gateway_key"] == "thon-1/gw-a" and row["actor"] == "operator-lan"
-    room.wait_for("/api/gateways/thon-1/gw-a", lambda d: d["circuits"][0]["reason"] ==
+    assert row["gateway_key"] == f"{site}/gw-a" and row["actor"] == "operator-lan"
+    room.wait_for(f"/api/gateways/{site}/gw-a", lambda d: d["circuits"][0]["reason"] ==
                   "override" and d["circuits"][0]["state"] == "off", 30, "override applied")
-    lights = room.get("/api/gateways/thon-1/gw-a")["lights"]
+    lights = room.get(f"/api/gateways/{site}/gw-a")["lights"]
     assert {"state": "off", "reason": "override"}.items() <= lights[0].items()
     # refused by the contract before anything is sent, and audited as refused
     code, refused = room.api("/api/commands", {"gateway": "gw-a", "command":
@@ -92,7 +96,7 @@ def _override_through_the_api(room: RoomProcess) -> None:
     assert code == 400 and "untill" in refused["error"]
     code, missing = room.api("/api/commands", {"gateway": "gw-zz", "command": "ping"})
     assert code == 400 and "unknown gateway" in missing["error"]
-    code, error = room.api("/api/commands", {"gateway": "thon-1/gw-a",
+    code, error = room.api("/api/commands", {"gateway": f"{site}/gw-a",
                                              "command": "camera/nocam/snapshot"})
     assert code == 422 and error["status"] == "error" and error["error"]
     audit = room.get("/api/commands")["commands"]

@@ -51,21 +51,24 @@ def wait_stored(db_url: str, run: str, count: int, timeout: float) -> list[str]:
         time.sleep(0.5)
 
 
-def assert_complete(db_url: str, run: str, accepted: list[int], room: RoomProcess) -> None:
+def assert_complete(db_url: str, run: str, accepted: list[int], room: RoomProcess,
+                    key: str = KEY) -> None:
     ids = wait_stored(db_url, run, len(accepted), 120)
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} stored twice"
     assert set(ids) == {f"{run}-{k}" for k in accepted}
     # and by seq: the judge covered the whole stream (up to here) and found no hole
-    stream_end = room.get("/api/gateways/" + KEY)["max_seq"]
-    gateway = room.wait_for("/api/gateways/" + KEY, lambda g: g["seq_checked"] >= stream_end,
+    stream_end = room.get("/api/gateways/" + key)["max_seq"]
+    assert stream_end is not None, room.get("/api/gateways/" + key)
+    gateway = room.wait_for("/api/gateways/" + key, lambda g: g["seq_checked"] >= stream_end,
                             60, f"seq judged up to {stream_end}")
     assert gateway["unexplained_loss"] == 0, room.get("/api/loss")
     assert room.get("/api/loss")["loss"] == []
 
 
-def publisher(tmp_path: Path, url: str, run: str, **sections: Any) -> BurstProcess:
+def publisher(tmp_path: Path, url: str, run: str, site: str = "thon-b",
+              **sections: Any) -> BurstProcess:
     config = write_config(tmp_path / "gw-burst.yaml", base_config(
-        tmp_path, url, gateway="gw-burst", site="thon-b", **sections))
+        tmp_path, url, gateway="gw-burst", site=site, **sections))
     return BurstProcess(config, tmp_path / "gw-burst.log", run=run, topics=4, contract=True)
 
 

@@ -53,9 +53,13 @@ def health(seq: int, at: float, depth: int = 0) -> dict[str, Any]:
             "mqtt": {}, "components": {}}
 
 
-def status(state: str, boot: int, last_seq: int, at: float) -> dict[str, Any]:
+def status(state: str, boot: int, last_seq: int, at: float,
+           boot_time: str | None = None) -> dict[str, Any]:
     return {"state": state, "version": "1", "boot": boot, "last_seq": last_seq,
-            "gateway": "gw-1", "site": "s1", "health_interval_s": 10.0}
+            "gateway": "gw-1", "site": "s1", "health_interval_s": 10.0,
+            # births carry the boot time, a Last Will or a clean stop do not
+            **({"boot_time": boot_time or contract.utc_iso(T0 - 1000 * boot)}
+               if state == "online" else {})}
 
 
 def light(seq: int, state: str, reason: str) -> dict[str, Any]:
@@ -111,12 +115,15 @@ async def test_a_hole_is_a_loss_only_after_the_grace_and_dropped_ranges_explain(
     assert view.gateways[0].unexplained_loss == 1
 
 
-async def test_messages_lost_at_the_end_of_a_life_are_found_from_status_last_seq(
+async def test_a_birth_announcing_a_backlog_is_no_loss_until_the_replay_is_judged(
         db: AsyncEngine) -> None:
+    """After an outage the birth says 6 were stored while 4..6 are still being replayed:
+    that is not a loss; a hole left when later messages arrived is."""
     await store(db, [msg("health", health(s, T0 + s), T0 + s) for s in (1, 2, 3)])
-    # the next life's birth says 6 were stored: 4..6 never came
-    await store(db, [msg("status", status("online", 2, 6, T0 + 10), T0 + 10)])
-    assert [(x.first, x.last) for x in await judge(db, T0 + 100)] == [(4, 6)]
+    await store(db, [msg("status", status("online", 1, 6, T0 + 10), T0 + 10)])
+    assert await judge(db, T0 + 100) == []
+    await store(db, [msg("health", health(s, T0 + 101), T0 + 101) for s in (4, 6, 7)])
+    assert [(x.first, x.last) for x in await judge(db, T0 + 200)] == [(5, 5)]
 
 
 async def test_first_seq_seen_is_the_start_and_out_of_order_arrival_is_fine(
@@ -140,13 +147,36 @@ async def test_retained_copies_sent_at_subscription_do_not_start_the_view(
     assert [(x.first, x.last) for x in await judge(db, T0 + 100)] == [(12, 13)]
 
 
+async def test_a_wiped_gateway_numbering_again_from_1_is_a_new_stream_not_a_loss(
+        db: AsyncEngine) -> None:
+    await store(db, [msg("status", status("online", 1, 0, T0), T0)])
+    await store(db, [msg("health", health(s, T0 + s), T0 + s) for s in range(1, 51)])
+    assert await judge(db, T0 + 100) == []
+    # new SD card: boot 1 again (another boot time), seq from 1; a retained copy of the old
+    # life's state arrives too (it says nothing about completeness)
+    await store(db, [msg("status", status("online", 1, 0, T0 + 200, contract.utc_iso(T0 + 199)),
+                         T0 + 200),
+                     msg("light/c1/state", light(50, "on", "schedule"), T0 + 200,
+                         retained=True)])
+    await store(db, [msg("health", health(s, T0 + 201), T0 + 201) for s in (1, 2, 4)])
+    assert [(x.first, x.last) for x in await judge(db, T0 + 300)] == [(3, 3)]
+    # a Last Will (last_seq of connect time) and a reconnect's birth are no new numbering
+    await store(db, [msg("status", status("offline", 1, 0, T0 + 301), T0 + 301),
+                     msg("status", status("online", 1, 4, T0 + 302, contract.utc_iso(T0 + 199)),
+                         T0 + 302)])
+    async with db.connect() as conn:
+        events = await queries.events(conn, kind="seq_reset")
+        row = (await queries.fleet(conn, T0 + 303, FleetSection()))[0]
+    assert len(events) == 1 and row["max_seq"] == 4 and row["seq_checked"] == 4
+
+
 async def test_last_will_made_at_connect_time_still_wins_within_one_life(
         db: AsyncEngine) -> None:
     will = msg("status", status("offline", 3, 0, T0), T0 + 50)  # ts from connect time
     birth = msg("status", status("online", 3, 0, T0 + 1), T0 + 1)
     await store(db, [birth])
     await store(db, [will])
-    old_life = msg("status", status("online", 2, 0, T0 + 60), T0 + 60)  # retained, stale
+    old_life = msg("status", status("online", 2, 0, T0 + 60), T0 + 60, retained=True)
     await store(db, [old_life])
     async with db.connect() as conn:
         row = (await queries.fleet(conn, T0 + 61, FleetSection()))[0]

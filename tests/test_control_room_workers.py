@@ -25,12 +25,12 @@ def test_two_workers_share_the_stream_and_one_leads(tmp_path: Path, broker: Brok
         f"w{i}") for i in (1, 2)]
     for w in workers:  # both migrate at once: the advisory lock makes them take turns
         w.start()
-    pub = publisher(tmp_path, broker.url, "sh")
+    pub = publisher(tmp_path, broker.url, "sh", site="thon-w")
     try:
         assert "$share/ingest/commune/+/+/#" in workers[0].log()
         pub.send("burst 6000 500")
         pub.wait_line("BURST-DONE", 60)
-        assert_complete(db_url, "sh", pub.accepted, workers[0])
+        assert_complete(db_url, "sh", pub.accepted, workers[0], "thon-w/gw-burst")
         committed = [w.get("/api/status")["ingest"]["committed"] for w in workers]
         assert all(c > 0 for c in committed), committed  # the broker split the stream
         leaders = [w for w in workers if w.get("/api/status")["leader"]]
@@ -47,7 +47,7 @@ def test_two_workers_share_the_stream_and_one_leads(tmp_path: Path, broker: Brok
         # the survivor gets the whole stream now (the dead worker's unacknowledged share
         # waits in its session for its return)
         leader.start()
-        assert_complete(db_url, "sh", pub.accepted, other)
+        assert_complete(db_url, "sh", pub.accepted, other, "thon-w/gw-burst")
     finally:
         pub.quit()
         for w in workers:

@@ -40,10 +40,14 @@ def accepted(site: str, gateway: str, relative: str, message: contract.Message,
     body = message.body
     msg_id = body.get("id")
     seq = body.get("seq")
+    if retained or not isinstance(seq, int) or isinstance(seq, bool):
+        # a retained copy sent at subscription says nothing about completeness: it was
+        # either received live already, or it is from before this room's view (even from
+        # an earlier numbering of the gateway)
+        seq = None
     return Accepted(site, gateway, relative, message, received_at, retained,
                     f"{site}/{gateway}", str(msg_id)[:64] if msg_id is not None else None,
-                    seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-                    message.spec.pattern)
+                    seq, message.spec.pattern)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,7 @@
 the seq numbers stored, minus the ranges an ``outbox/dropped`` announced, are losses.
 
 A hole is judged only after a grace: the highest seq that may be judged is the highest one
-*received* more than ``grace`` ago (replays arrive late and out of order), or the ``last_seq``
-of a status that old (messages lost at the end of a life of the agent). ``seq_checked`` is
+*received* more than ``grace`` ago (replays arrive late and out of order). ``seq_checked`` is
 the per-gateway watermark, so every pass only looks at new seq numbers.
 """
 
@@ -57,29 +56,11 @@ SELECT prev, seq FROM (
 async def judge(conn: AsyncConnection, now: float, grace: float) -> list[Loss]:
     """Record the losses found since the last pass; returns them."""
     found: list[Loss] = []
-    rows = (await conn.execute(select(
-        t.gateways.c.gateway_key, t.gateways.c.seq_checked, t.gateways.c.status_last_seq,
-        t.gateways.c.status_at).where(t.gateways.c.max_seq.is_not(None),
-                                      t.gateways.c.seq_checked.is_not(None)))).all()
-    for key, checked, status_last, status_at in rows:
-        cut = now - grace
-        horizon = await conn.scalar(select(func.max(t.messages.c.seq)).where(
-            t.messages.c.gateway_key == key, t.messages.c.received_at <= cut))
-        if status_last is not None and status_at is not None and status_at <= cut:
-            horizon = max(horizon or 0, status_last)
-        low = checked
-        if horizon is None or horizon <= low:
-            continue
-        holes = await _holes(conn, key, low, horizon)
-        dropped = [(r[0], r[1]) for r in await conn.execute(
-            select(t.dropped.c.first, t.dropped.c.last).where(
-                t.dropped.c.gateway_key == key, t.dropped.c.last >= low,
-                t.dropped.c.first <= horizon))]
-        for first, last in holes:
-            for a, b in subtract(first, last, dropped):
-                found.append(Loss(key, a, b))
-        await conn.execute(update(t.gateways).where(t.gateways.c.gateway_key == key)
-                           .values(seq_checked=horizon))
+    keys = (await conn.scalars(select(t.gateways.c.gateway_key).where(
+        t.gateways.c.max_seq.is_not(None), t.gateways.c.seq_checked.is_not(None))
+        .order_by(t.gateways.c.gateway_key))).all()
+    for key in keys:
+        found += await _judge_gateway(conn, key, now - grace)
     if found:
         await conn.execute(t.loss.insert(), [
             {"gateway_key": x.gateway_key, "first": x.first, "last": x.last, "count": x.count,
@@ -87,6 +68,31 @@ async def judge(conn: AsyncConnection, now: float, grace: float) -> list[Loss]:
         await conn.execute(t.events.insert(), [
             {"gateway_key": x.gateway_key, "kind": "loss", "subject": None, "ts": now,
              "data": {"first": x.first, "last": x.last, "count": x.count}} for x in found])
+    return found
+
+
+async def _judge_gateway(conn: AsyncConnection, key: str, cut: float) -> list[Loss]:
+    # lock the gateway's row first (PostgreSQL: the row; SQLite: the write lock), as ingest
+    # does: a batch committed after our reads would otherwise be neither seen here nor
+    # counted as recovered there
+    gateway = t.gateways.c
+    await conn.execute(update(t.gateways).where(gateway.gateway_key == key)
+                       .values(seq_checked=gateway.seq_checked))
+    low = await conn.scalar(select(gateway.seq_checked).where(gateway.gateway_key == key))
+    # a status' last_seq is not a horizon: a birth's last_seq counts the backlog that is
+    # about to be replayed; what follows it (health with outbox depth 0) has a higher seq
+    horizon = await conn.scalar(select(func.max(t.messages.c.seq)).where(
+        t.messages.c.gateway_key == key, t.messages.c.received_at <= cut))
+    if low is None or horizon is None or horizon <= low:
+        return []
+    dropped = [(r[0], r[1]) for r in await conn.execute(
+        select(t.dropped.c.first, t.dropped.c.last).where(
+            t.dropped.c.gateway_key == key, t.dropped.c.last >= low,
+            t.dropped.c.first <= horizon))]
+    found = [Loss(key, a, b) for first, last in await _holes(conn, key, low, horizon)
+             for a, b in subtract(first, last, dropped)]
+    await conn.execute(update(t.gateways).where(gateway.gateway_key == key)
+                       .values(seq_checked=horizon))
     return found
 
 

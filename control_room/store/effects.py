@@ -48,6 +48,7 @@ class Effects:
     dropped: list[Row] = field(default_factory=list)
     snapshots: list[Row] = field(default_factory=list)
     recovered: list[tuple[str, int]] = field(default_factory=list)
+    seq_resets: list[tuple[str, float]] = field(default_factory=list)  # (key, from when)
 
     async def apply(self, conn: AsyncConnection) -> None:
         for row in self.gateways:
@@ -72,6 +73,10 @@ class Effects:
         if self.snapshots:
             stmt = upsert(conn, t.snapshots).on_conflict_do_nothing(index_elements=["sha256"])
             await conn.execute(stmt, self.snapshots)
+        for key, since in self.seq_resets:  # forget the old numbering's seqs
+            await conn.execute(update(t.messages).where(
+                t.messages.c.gateway_key == key, t.messages.c.received_at < since,
+                t.messages.c.seq.is_not(None)).values(seq=None))
         for key, seq in self.recovered:
             await conn.execute(update(t.loss).where(
                 t.loss.c.gateway_key == key, t.loss.c.first <= seq, t.loss.c.last >= seq)
@@ -125,42 +130,73 @@ def gateway_effects(key: str, row: Row, fresh: Sequence[Accepted], out: Effects,
                     snapshots: dict[int, str]) -> None:
     """Everything ``fresh`` (this gateway's new messages, arrival order) changes."""
     upd: Row = {"gateway_key": key}
-    state = {"state": row["state"], "boot": row["boot"], "health_at": row["health_at"]}
-    seqs = [m.seq for m in fresh if m.seq is not None]
-    received = [m.received_at for m in fresh]
-    if received:
-        upd["last_seen"] = max(row["last_seen"] or 0, *received)
-    if seqs:
-        upd["max_seq"] = max(row["max_seq"] or 0, *seqs)
-        checked = row["seq_checked"]
-        out.recovered += [(key, s) for s in seqs if checked is not None and s <= checked]
-        live = [m.seq for m in fresh if m.seq is not None and not m.retained]
-        if checked is None and live:
-            upd["seq_checked"] = min(live) - 1  # the first live message: the view starts
+    state = {"state": row["state"], "boot": row["boot"], "health_at": row["health_at"],
+             "max_seq": row["max_seq"], "boot_time": row["boot_time"], "reset_at": None,
+             "reset_seq": None}
     for m in fresh:
         handler = _HANDLERS.get(m.kind)
         if handler is not None:
             handler(key, m, upd, state, out, snapshots)
+    received = [m.received_at for m in fresh]
+    if received:
+        upd["last_seen"] = max(row["last_seen"] or 0, *received)
+    checked, top = row["seq_checked"], row["max_seq"] or 0
+    if state["reset_at"] is not None:  # a new numbering: the view starts again at its birth
+        out.seq_resets.append((key, state["reset_at"]))
+        checked = top = state["reset_seq"]
+        upd["seq_checked"] = checked
+        fresh = [m for m in fresh if m.received_at >= state["reset_at"]]
+    seqs = [m.seq for m in fresh if m.seq is not None]
+    if seqs or state["reset_at"] is not None:
+        upd["max_seq"] = max(top, *seqs) if seqs else top
+    out.recovered += [(key, s) for s in seqs if checked is not None and s <= checked]
+    live = [m.seq for m in fresh if m.seq is not None and not m.retained]
+    if checked is None and live:
+        upd["seq_checked"] = min(live) - 1  # the first live message: the view starts
     out.gateways.append(upd)
 
 
 def _status(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     body = m.body
-    # a newer life of the agent wins; within one life, arrival order (the Last Will is
-    # made at connect time, so its ts is older than what it reports)
-    if state["boot"] is not None and body["boot"] < state["boot"]:
+    # live statuses come in the order they happened (the Last Will is made at connect time,
+    # so its ts is older than what it reports: arrival order, not ts); a retained copy sent
+    # at subscription is applied only if it is not from an older life
+    if m.retained and state["boot"] is not None and body["boot"] < state["boot"]:
         return
+    if _new_numbering(m, state):
+        # the gateway numbers from a lower seq than it already used: a new outbox (data
+        # wiped, SD card replaced). Its old numbers mean nothing for the new stream.
+        state["reset_at"], state["reset_seq"] = m.received_at, body["last_seq"]
+        state["max_seq"] = body["last_seq"]
+        out.events.append({"gateway_key": key, "kind": "seq_reset", "subject": None,
+                           "ts": m.received_at, "data": {"last_seq": body["last_seq"],
+                                                         "boot": body["boot"]}})
     if body["state"] != state["state"]:
         upd["state_since"] = m.received_at
         out.events.append({"gateway_key": key, "kind": "gateway_state", "subject": None,
                            "ts": m.received_at, "data": {"from": state["state"],
                                                          "to": body["state"]}})
     state["state"], state["boot"] = body["state"], body["boot"]
+    state["boot_time"] = body.get("boot_time") or state["boot_time"]
     upd.update(state=body["state"], boot=body["boot"], status_last_seq=body["last_seq"],
                status_at=m.received_at)
     for column in ("version", "config_hash", "clock_synced", "boot_time", "health_interval_s"):
         if body.get(column) is not None:
             upd[column] = body[column]
+
+
+def _new_numbering(m: Accepted, state: Row) -> bool:
+    """A live birth whose ``last_seq`` is below seqs already seen, from an older boot number
+    or the same number with another boot time: a new outbox, not a reordering (a Last Will
+    reports its connect time's last_seq, so only births count)."""
+    body = m.body
+    if m.retained or body["state"] != "online" or state["max_seq"] is None or \
+            body["last_seq"] >= state["max_seq"] or state["boot"] is None:
+        return False
+    if body["boot"] < state["boot"]:
+        return True
+    return bool(body["boot"] == state["boot"] and body.get("boot_time") and
+                state["boot_time"] and body["boot_time"] != state["boot_time"])
 
 
 def _health(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
