@@ -53,6 +53,7 @@ def setup(app: web.Application) -> None:
             return await data.change_mark(conn)
 
     app[HUB] = Hub(build, mark, cfg.live_poll_s, static_version())
+    app.on_shutdown.append(app[HUB].close)
     app.cleanup_ctx.append(_hub_task)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/login", auth.login_page)

@@ -54,6 +54,15 @@ class Hub:
         self.last: dict[ViewKey, Parts] = {}
         self._pending: dict[ViewKey, asyncio.Future[Parts]] = {}
         self.renders = 0
+        self.closed = False
+
+    async def close(self, _app: object = None) -> None:
+        """The service is stopping: end every stream now (browsers reconnect to the next
+        start), instead of holding the shutdown until its timeout."""
+        self.closed = True
+        for boxes in self.watchers.values():
+            for box in boxes:
+                box.event.set()
 
     def watch(self, key: ViewKey) -> Mailbox:
         box = Mailbox()
@@ -132,6 +141,8 @@ async def stream(request: web.Request, hub: Hub, key: ViewKey) -> web.StreamResp
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(box.event.wait(), HEARTBEAT_S)
+            if hub.closed:
+                break
             if not box.event.is_set():
                 await response.write(b": ping\n\n")
                 continue
