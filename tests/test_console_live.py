@@ -74,6 +74,12 @@ def test_light_switch_shows_live_and_operator_override_is_audited(
                 "return document.documentElement.scrollWidth") <= 412
             phone.save_screenshot(str(artifacts_dir / "console_phone_overview.png"))
             _audit_names_the_operator(phone, room)
+            for path, name in (("/hotspots", "hotspots"), ("/g/thon-1/gw-a", "gateway"),
+                               ("/alerts", "alerts")):
+                phone.get(room.url + path)
+                assert phone.execute_script(
+                    "return document.documentElement.scrollWidth") <= 412, path
+                phone.save_screenshot(str(artifacts_dir / f"console_phone_{name}.png"))
         _every_page_in_vietnamese(room)
     finally:
         agent.stop()
