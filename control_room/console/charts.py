@@ -36,8 +36,10 @@ def bars(values: Sequence[tuple[str, float | None]], unit: str, high: float | No
                          f'<title>{escape(name)}: {escape(_num(value))} {escape(unit)}'
                          f'</title></rect>')
         if (n - 1 - i) % every == 0:  # today always labelled, the rest spaced out
-            parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="10" '
-                         f'fill="{INK}">{escape(name)}</text>')
+            end = i == n - 1  # the last label ends at the edge instead of running off it
+            anchor = ' text-anchor="end"' if end else ""
+            parts.append(f'<text x="{width if end else x:.1f}" y="{height - 4}" '
+                         f'font-size="10" fill="{INK}"{anchor}>{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
