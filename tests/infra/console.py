@@ -121,8 +121,9 @@ def chromium(size: tuple[int, int] = PHONE, lang: str = "vi") -> Iterator[Any]:
     env = {**os.environ, "LANGUAGE": lang, "LANG": "vi_VN.UTF-8" if lang == "vi" else "C.UTF-8"}
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=options)
     driver.set_page_load_timeout(30)
-    if size == WALL:  # the window's outer size includes no browser chrome in headless
-        driver.set_window_size(*size)
+    if size == WALL:  # the TV's viewport exactly, not the window's outer size
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
     try:
         yield driver
     finally:
