@@ -232,6 +232,7 @@ def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
                 wait_for(lambda s=screen: "Camera mất kết nối" in text(s, "ul.alerts"), 60,
                          "the alert on the page")
             assert "cong-lang" in text(phone, "ul.alerts")
+            assert wall.find_elements("css selector", ".tile.bad[data-site='thon-1']")
             _check_wall_fits(wall)
             wall.save_screenshot(str(artifacts_dir / "console_wall_alert.png"))
             phone.save_screenshot(str(artifacts_dir / "console_phone_alert.png"))
