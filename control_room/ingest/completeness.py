@@ -54,13 +54,25 @@ SELECT prev, seq FROM (
 
 
 async def judge(conn: AsyncConnection, now: float, grace: float) -> list[Loss]:
-    """Record the losses found since the last pass; returns them."""
+    """Judge every gateway in one transaction (see ``judge_gateway``); returns the losses."""
     found: list[Loss] = []
-    keys = (await conn.scalars(select(t.gateways.c.gateway_key).where(
+    for key in await gateways_to_judge(conn):
+        found += await judge_gateway(conn, key, now, grace)
+    return found
+
+
+async def gateways_to_judge(conn: AsyncConnection) -> list[str]:
+    keys = await conn.scalars(select(t.gateways.c.gateway_key).where(
         t.gateways.c.max_seq.is_not(None), t.gateways.c.seq_checked.is_not(None))
-        .order_by(t.gateways.c.gateway_key))).all()
-    for key in keys:
-        found += await _judge_gateway(conn, key, now - grace)
+        .order_by(t.gateways.c.gateway_key))
+    return list(keys)
+
+
+async def judge_gateway(conn: AsyncConnection, key: str, now: float,
+                        grace: float) -> list[Loss]:
+    """Record the losses of one gateway found since its last pass; returns them. The service
+    gives each gateway its own short transaction: the gateway's row is locked meanwhile."""
+    found = await _judge_gateway(conn, key, now - grace)
     if found:
         await conn.execute(t.loss.insert(), [
             {"gateway_key": x.gateway_key, "first": x.first, "last": x.last, "count": x.count,
