@@ -101,7 +101,23 @@ def test_police_sees_cameras_but_not_lights(room: RoomProcess) -> None:
     assert police.request("/lights")[0] == 403
     assert police.request("/hotspots")[0] == 403
     assert police.request("/live?v=overview")[0] == 403
-    assert police.request("/cameras")[0] == 200
+    code, page = police.request("/cameras")
+    assert code == 200 and "Chụp ảnh ngay" not in page  # no camera yet, but Vietnamese
+    assert "<html lang=\"vi\">" in page
+    # English for this user, kept in the store: a new login gets it too
+    assert police.request("/lang", {"csrf": police.csrf("/cameras"), "lang": "en",
+                                    "back": "/cameras"})[0] == 200
+    assert "<html lang=\"en\">" in police.request("/cameras")[1]
+    again = Session(room.url)
+    assert again.login("congan")[0] == 200
+    assert "No camera has reported yet." in again.request("/cameras")[1]
+    # logging out ends the session on the server, not just in the browser
+    cookie = police.cookie("cr_session").value
+    assert police.request("/logout", {"csrf": police.csrf("/cameras")})[0] == 200
+    stale = Session(room.url)
+    stale.opener.addheaders = [("Cookie", f"cr_session={cookie}")]
+    code, page = stale.request("/cameras")
+    assert code == 200 and 'name="login_token"' in page  # back at the login page
 
 
 def _api(room: RoomProcess, path: str, token: str, body: dict[str, object] | None = None
