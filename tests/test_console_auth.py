@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.timeout(240),
 
 
 @pytest.fixture
-def room(tmp_path: Path, broker: Broker, db_url: str) -> Iterator[RoomProcess]:
-    room = start_console(tmp_path, broker.url, db_url)
+def room(tmp_path: Path, private_broker: Broker, db_url: str) -> Iterator[RoomProcess]:
+    room = start_console(tmp_path, private_broker.url, db_url)  # no retained strangers
     yield room
     room.stop()
     assert "Traceback" not in room.log(), room.log()[-4000:]

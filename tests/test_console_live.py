@@ -50,7 +50,8 @@ def _ready(room: RoomProcess, key: str, **want: Any) -> Any:
 
 
 def test_light_switch_shows_live_and_operator_override_is_audited(
-        tmp_path: Path, broker: Broker, artifacts_dir: Path) -> None:
+        tmp_path: Path, private_broker: Broker, artifacts_dir: Path) -> None:
+    broker = private_broker  # its own: no retained states of other tests' gateways
     room = start_console(tmp_path, broker.url, f"sqlite:///{tmp_path}/room.db")
     agent = start_village(tmp_path, broker.url, broker.port, "gw-a", "thon-1")
     other = start_village(tmp_path, broker.url, broker.port, "gw-b", "thon-2",
@@ -222,7 +223,8 @@ def _engine_installed() -> bool:
 
 
 def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
-        tmp_path: Path, broker: Broker, artifacts_dir: Path) -> None:
+        tmp_path: Path, private_broker: Broker, artifacts_dir: Path) -> None:
+    broker = private_broker  # its own: no retained states of other tests' gateways
     import asyncio
 
     clip = make_clip("moving", artifacts_dir / "camera-clips")

@@ -34,10 +34,11 @@ def _gateway_reports(db: Path, gateway: str) -> None:
                      (f"thon-1/{gateway}", "thon-1", gateway, time.time()))
 
 
-def test_wall_reconnects_by_itself_after_a_restart(tmp_path: Path, broker: Broker,
+def test_wall_reconnects_by_itself_after_a_restart(tmp_path: Path, private_broker: Broker,
                                                    artifacts_dir: Path) -> None:
     db = tmp_path / "room.db"
-    config = console_config(tmp_path, broker.url, f"sqlite:///{db}")
+    # a broker of its own: no retained states of other tests' gateways
+    config = console_config(tmp_path, private_broker.url, f"sqlite:///{db}")
     config["http"]["port"] = free_port()  # the TV's URL does not change across restarts
     room = RoomProcess(tmp_path, config)
     add_users(room)
