@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from tests.infra.skip_policy import (  # noqa: F401  (hooks: a skip in CI must b
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
+from tests.infra.postgres import Postgres
+from tests.infra.postgres import available as postgres_available
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +46,24 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# -- the control room's databases: the same tests run on SQLite and on PostgreSQL ----------
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster per session (each test gets its own database)."""
+    if not postgres_available():
+        pytest.fail("PostgreSQL 15 is not installed (scripts/test installs it as root)")
+    cluster = Postgres.in_tmp().init().start()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/room.db"
+    cluster: Postgres = request.getfixturevalue("pg_cluster")
+    name = "t_" + uuid.uuid4().hex[:12]
+    return cluster.create_database(name)

@@ -46,4 +46,4 @@ BASE_PACKAGES=(python3-venv mosquitto mosquitto-clients)
 TEST_PACKAGES=(ffmpeg socat iproute2 iptables procps openssl systemd strace util-linux
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav chromium chromium-driver)
+  gstreamer1.0-libav chromium chromium-driver postgresql)

@@ -41,6 +41,20 @@ def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
     return config
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> int:
+    """SIGTERM, then SIGKILL after ``timeout``; the exit code (0 for no process)."""
+    if proc is None:
+        return 0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
+
+
 class AgentProcess:
     def __init__(self, config_path: Path, log_path: Path,
                  env: dict[str, str] | None = None, prefix: list[str] | None = None) -> None:
@@ -67,18 +81,9 @@ class AgentProcess:
         self.proc.wait(5)
 
     def stop(self, timeout: float = 15.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        code = self.proc.returncode
+        code = terminate(self.proc, timeout)
         self.proc = None
-        return int(code)
+        return code
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

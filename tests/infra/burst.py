@@ -5,8 +5,10 @@ only the messages come from here instead of a capability. It reads commands on s
 line, and answers on stdout:
 
 - ``burst N [CONCURRENCY [CLASS]]`` publishes N messages (CLASS: event, the default, state or
-  telemetry) on topics ``burst/t0..t{K-1}`` (payload
-  ``{"run", "k", "n"}``: ``k`` unique in this run, ``n`` increasing per topic) and prints
+  telemetry) on topics ``burst/t0..t{K-1}`` (payload ``{"run", "k", "n"}``: ``k`` unique in
+  this run, ``n`` increasing per topic; with ``--contract``, valid motion events on
+  ``camera/burst{t}/motion`` with ``event_id`` ``{run}-{k}``, for the control room's tests) and
+  prints
   ``A <k>`` for each one once ``publish`` returned (= accepted: on disk), then ``BURST-DONE``;
 - ``drain`` waits until the outbox is empty, then prints ``DRAINED <seconds>``;
 - ``stats`` prints ``STATS <json>``; ``quit`` stops the agent cleanly (prints ``STOPPED``).
@@ -23,23 +25,31 @@ import logging
 import sys
 import time
 
+from contract import utc_iso
 from edge_agent.agent import Agent
 from edge_agent.config import load_config
 from edge_agent.runtime import MessageClass
 
 
 class Burst:
-    def __init__(self, agent: Agent, run: str, topics: int) -> None:
+    def __init__(self, agent: Agent, run: str, topics: int, contract: bool = False) -> None:
         self.agent = agent
         self.message_class = MessageClass.EVENT
+        self.contract = contract
         self.run = run
         self.topics = topics
         self.k = 0
         self.per_topic = [0] * topics
 
     async def publish_one(self, k: int, topic: int, n: int) -> None:
-        await self.agent.bus.publish(f"burst/t{topic}", {"run": self.run, "k": k, "n": n},
-                                     message_class=self.message_class)
+        body: dict[str, object] = {"run": self.run, "k": k, "n": n}
+        name = f"burst/t{topic}"
+        if self.contract:
+            name = f"camera/burst{topic}/motion"
+            body.update(camera=f"burst{topic}", event="update", event_id=f"{self.run}-{k}",
+                        started_at=utc_iso(time.time()), boxes=[], zones=[], score=0.1,
+                        peak_score=0.1, duration_s=0.0)
+        await self.agent.bus.publish(name, body, message_class=self.message_class)
         sys.stdout.write(f"A {k}\n")
 
     async def burst(self, count: int, concurrency: int) -> None:
@@ -65,7 +75,7 @@ class Burst:
 
 async def main(args: argparse.Namespace) -> None:
     agent = Agent(load_config(args.config))
-    burst = Burst(agent, args.run, args.topics)
+    burst = Burst(agent, args.run, args.topics, args.contract)
     runner = asyncio.create_task(agent.run(), name="agent")
     while agent.outbox._writer is None:  # noqa: ASYNC110 - the outbox opens inside run()
         await asyncio.sleep(0.01)
@@ -94,6 +104,7 @@ if __name__ == "__main__":
     parser.add_argument("--run", default="r1")
     parser.add_argument("--topics", type=int, default=4)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--contract", action="store_true", help="valid motion events")
     options = parser.parse_args()
     logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

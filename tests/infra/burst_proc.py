@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class BurstProcess:
     def __init__(self, config_path: Path, log_path: Path, run: str, topics: int = 4,
-                 prefix: list[str] | None = None) -> None:
+                 prefix: list[str] | None = None, contract: bool = False) -> None:
         self.log_path = log_path
         self.accepted: list[int] = []
         self.lines: list[str] = []
@@ -21,8 +21,9 @@ class BurstProcess:
         log = open(log_path, "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
             [*(prefix or []), sys.executable, "-m", "tests.infra.burst", "-c", str(config_path),
-             "--run", run, "--topics", str(topics)], cwd=ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+             "--run", run, "--topics", str(topics), *(["--contract"] if contract else [])],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.wait_line("READY", 15)

@@ -1,0 +1,1 @@
+"""Console users, roles, sessions and the audit log of every write."""

@@ -1,0 +1,1 @@
+"""Ingest: classify, batch, commit, then acknowledge."""
