@@ -10,12 +10,12 @@ import pytest
 
 from tests.infra.broker import Broker
 from tests.infra.mqtt_client import ControlRoom
+from tests.infra.postgres import Postgres
+from tests.infra.postgres import available as postgres_available
 from tests.infra.skip_policy import (  # noqa: F401  (hooks: a skip in CI must be allowed)
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
-from tests.infra.postgres import Postgres
-from tests.infra.postgres import available as postgres_available
 
 
 @pytest.fixture(scope="session")

@@ -239,6 +239,7 @@ alerts = Table(
     Column("acked_at", Float),
     Column("ack_note", Text),
     Column("clear_since", Float),
+    Column("suppressed_by", String(400)),  # the gateway alert that silences it, if any
     Column("updated_at", Float, nullable=False),
 )
 
