@@ -217,6 +217,10 @@ def scale_out(db_url: str, broker: Broker, tmp: Path, args: argparse.Namespace,
             round(args.messages / elapsed), "workers": args.workers}
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=30000)
@@ -227,7 +231,8 @@ def main() -> None:
                         help="then N PostgreSQL workers on a shared subscription (1: skip)")
     args = parser.parse_args()
     # SIGTERM as well as Ctrl-C: unwind through the finally blocks, stopping every child
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (&)
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-room-"))
     broker = Broker(tmp / "mosquitto").start()
     cluster: Postgres | None = None
@@ -282,4 +287,8 @@ def _s(value: float | None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("benchmark interrupted; the processes it started are stopped", file=sys.stderr)
+        sys.exit(130)
