@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -252,6 +253,7 @@ def main() -> None:
         broker.stop()
         if cluster is not None:
             cluster.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
 
 
