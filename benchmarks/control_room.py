@@ -2,7 +2,7 @@
 the same database, in one run; then publish → commit latency at a fixed rate.
 
 Run: ``.venv/bin/python benchmarks/control_room.py [--messages 30000] [--rate 2000]
-[--seconds 10] [--only sqlite|postgresql]``. Starts its own mosquitto and a throwaway
+[--seconds 10] [--only sqlite|postgresql] [--workers 2]``. Starts its own mosquitto and a throwaway
 PostgreSQL cluster (DESIGN §9) and the real control room as a subprocess (manual ack after
 commit, as in production). Prints a table, writes ``benchmarks/results/control_room.json``.
 Goals (issue 12): ingest ≥ 0.5× the raw insert loop and ≥ 5,000 msg/s on both databases;
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import platform
+import shutil
 import signal
 import sys
 import tempfile
@@ -193,15 +194,46 @@ def run_database(name: str, db_url: str, broker: Broker, tmp: Path,
             "room_cpu_us_per_msg": round(room_cpu_us), "load_average": round(load, 2)}
 
 
+def scale_out(db_url: str, broker: Broker, tmp: Path, args: argparse.Namespace,
+              already: int) -> dict[str, Any]:
+    """Ingest rate of ``args.workers`` workers on a shared subscription (PostgreSQL)."""
+    rooms = [RoomProcess(tmp, room_config(tmp, broker.url, db_url, instance=f"bench-w{i}",
+                                          mqtt={"shared_group": "bench"},
+                                          ingest={"loss_grace_s": 30}), f"room-w{i}")
+             for i in range(args.workers)]
+    publisher = Publisher(broker.port)
+    try:
+        for room in rooms:
+            room.start()
+        publisher.seq = [already // GATEWAYS + 1000] * GATEWAYS  # a new stretch of seq
+        started = time.monotonic()
+        publisher.publish(args.messages)
+        wait_stored(db_url, already + args.messages, 300)
+        elapsed = time.monotonic() - started
+    finally:
+        publisher.close()
+        for room in rooms:
+            room.stop()
+    return {"database": f"postgresql x{args.workers}", "ingest_per_s":
+            round(args.messages / elapsed), "workers": args.workers}
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=30000)
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=2,
+                        help="then N PostgreSQL workers on a shared subscription (1: skip)")
     args = parser.parse_args()
     # SIGTERM as well as Ctrl-C: unwind through the finally blocks, stopping every child
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (&)
     tmp = Path(tempfile.mkdtemp(prefix="bench-control-room-"))
     broker = Broker(tmp / "mosquitto").start()
     cluster: Postgres | None = None
@@ -212,12 +244,16 @@ def main() -> None:
                                         tmp, args))
         if args.only in (None, "postgresql"):
             cluster = Postgres.in_tmp().init().start()
-            results.append(run_database("postgresql", cluster.create_database("bench"),
-                                        broker, tmp, args))
+            url = cluster.create_database("bench")
+            results.append(run_database("postgresql", url, broker, tmp, args))
+            if args.workers > 1:
+                already = 200 + args.messages + int(args.rate * args.seconds)
+                results.append(scale_out(url, broker, tmp, args, already))
     finally:
         broker.stop()
         if cluster is not None:
             cluster.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
 
 
@@ -228,6 +264,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
           f"{'cpu us/msg':>10} {'load':>5} {'p50 lag':>8} {'p99 lag':>8} {'<=0.5s':>7}"
           f"  (lag at {args.rate:g} msg/s)")
     for r in results:
+        if "workers" in r:
+            print(f"{r['database']:<11} {'':>12} {r['ingest_per_s']:>9}  (shared subscription)")
+            continue
         lag = r["latency"]
         within = lag["within_0.5s"]
         print(f"{r['database']:<11} {r['raw_insert_per_s']:>12} {r['ingest_per_s']:>9} "
@@ -250,4 +289,8 @@ def _s(value: float | None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("benchmark interrupted; the processes it started are stopped", file=sys.stderr)
+        sys.exit(130)

@@ -49,11 +49,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger(__name__).info("control-room %s starting with %s", __version__,
                                      args.config)
+    from sqlalchemy.exc import DBAPIError
+
     try:
         asyncio.run(Service(config, extensions=default_extensions()).run())
     except PermissionError as exc:
         print(f"control-room: {exc.strerror}: {exc.filename} (check storage.data_dir and "
               "the database path)", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:  # e.g. the database does not exist, wrong password
+        reason = str(exc.orig or exc).splitlines()[0]
+        print(f"control-room: the database refused: {reason} (check database.url)",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -9,7 +9,9 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -95,7 +97,10 @@ class Service:
                 loop.add_signal_handler(sig, self.request_stop)
         log.info("control room %s: database %s", self.config.instance,
                  redacted(self.config.database))
-        await with_retry(lambda: migrate(self.db), "migrations", self.config.database.retry_max_s)
+        if not await self._until_stopped(with_retry(
+                lambda: migrate(self.db), "migrations", self.config.database.retry_max_s)):
+            await self.db.dispose()
+            return  # stopped while waiting for the database
         self._setup_alerts()
         commander = Commander(self.config, self.db, None, self.metrics)
         ingest = Ingest(self.config, self.db, self.snapshots, self.metrics, lambda d: 0)
@@ -121,6 +126,21 @@ class Service:
             mqtt.stop()  # unacknowledged messages stay at the broker for the next start
             await runner.cleanup()
             await self.db.dispose()
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, Any]) -> bool:
+        """Run ``work`` unless a stop is requested first (SIGTERM while the database is
+        still down at start must not wait for it); True when the work finished."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False
+        task.result()
+        return True
 
     def _setup_alerts(self) -> None:
         if self._engine is None:

@@ -6,6 +6,8 @@ motion events; completeness is checked on the stored event ids and by ``seq``.""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -115,6 +117,7 @@ def test_postgres_down_30s_ingest_waits_and_loses_nothing(
             code, health = room.api("/healthz")
             assert code == 503 and health["database_error"], health
             assert health["ingest"]["pending"] > 0, "messages wait, unacknowledged"
+            _a_start_waiting_for_the_database_stops_on_sigterm(tmp_path, broker, db_url)
             time.sleep(max(0.0, 30.0 - (time.monotonic() - stopped)))
         finally:
             pg_cluster.start()
@@ -126,6 +129,22 @@ def test_postgres_down_30s_ingest_waits_and_loses_nothing(
         pub.quit()
         room.stop()
     assert "Traceback" not in room.log()
+
+
+def _a_start_waiting_for_the_database_stops_on_sigterm(tmp_path: Path, broker: Broker,
+                                                       db_url: str) -> None:
+    late = RoomProcess(tmp_path, room_config(tmp_path, broker.url, db_url, instance="late"),
+                       "late")
+    log = open(late.log_path, "ab")  # noqa: SIM115 - closed below
+    late.proc = subprocess.Popen([sys.executable, "-m", "control_room", "run", "-c",
+                                  str(late.config_path)], stdout=log, stderr=log)
+    try:
+        late.wait_log("database unavailable during migrations", 30)
+        started = time.monotonic()
+        assert late.stop(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        log.close()
 
 
 @pytest.mark.timeout(300)

@@ -29,6 +29,7 @@ class Accepted:
     msg_id: str | None = None
     seq: int | None = None
     kind: str = ""
+    made_at: float | None = None  # the envelope's ts as Unix seconds (None: raw payload)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -47,7 +48,17 @@ def accepted(site: str, gateway: str, relative: str, message: contract.Message,
         seq = None
     return Accepted(site, gateway, relative, message, received_at, retained,
                     f"{site}/{gateway}", str(msg_id)[:64] if msg_id is not None else None,
-                    seq, message.spec.pattern)
+                    seq, message.spec.pattern, epoch(body.get("ts")))
+
+
+def epoch(text: Any) -> float | None:
+    """An ISO 8601 time of a payload as Unix seconds (None when absent or not a time)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return contract.parse_time(text).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from control_room.ingest.classify import Accepted, Rejected, classify
 from control_room.metrics import Metrics
 from control_room.mqtt import Delivery
 from control_room.store.db import with_retry
-from control_room.store.effects import epoch
 from control_room.store.snapshots import SnapshotStore
 from control_room.store.writer import BatchResult, write_batch
 
@@ -148,7 +147,7 @@ class Ingest:
         for kind, count in result.per_kind.items():
             m.ingested.labels(kind).inc(count)
         for item in accepted:
-            made = epoch(item.body.get("ts")) if item.body else None
+            made = item.made_at
             if made is not None and not item.body.get("replayed"):
                 m.lag.observe(max(0.0, now - made))
         self.committed += len(batch)

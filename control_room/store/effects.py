@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contract import parse_time
-from control_room.ingest.classify import Accepted
+from control_room.ingest.classify import Accepted, epoch
 from control_room.store import schema as t
 from control_room.store.db import upsert
 
@@ -19,15 +18,6 @@ ENVELOPE = ("v", "ts", "id", "seq", "replayed")
 HEALTH_METRICS = ("cpu_percent", "ram_used_mb", "disk_free_mb", "soc_temp_c", "process_rss_mb")
 HOTSPOT_METRICS = ("rtt_median_ms", "rtt_p95_ms", "loss_pct", "jitter_ms", "clients")
 Row = dict[str, Any]
-
-
-def epoch(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_time(text).timestamp()
-    except ValueError:
-        return None
 
 
 def payload(body: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +191,7 @@ def _new_numbering(m: Accepted, state: Row) -> bool:
 
 def _health(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     body = m.body
-    ts = epoch(body["ts"]) or m.received_at
+    ts = m.made_at or m.received_at
     out.telemetry.append({"gateway_key": key, "kind": "health", "subject": "", "ts": ts,
                           "data": {**{k: body.get(k) for k in HEALTH_METRICS},
                                    "outbox_depth": body["outbox"]["depth"]}})
@@ -216,7 +206,7 @@ def _health(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) 
 
 def _light(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     b = m.body
-    ts = epoch(b["ts"]) or m.received_at
+    ts = m.made_at or m.received_at
     out.circuits.append({
         "gateway_key": key, "circuit": m.message.params["circuit"], "state": b["state"],
         "desired": b.get("desired"), "reason": b["reason"], "rule": b.get("rule"),
@@ -235,12 +225,12 @@ def _camera(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) 
     out.cameras.append({
         "gateway_key": key, "camera": m.message.params["camera"], "state": b["state"],
         "armed": b["armed"], "since": epoch(b["since"]), "last_error": b.get("last_error"),
-        "ts": epoch(b["ts"]) or m.received_at, "payload": payload(b)})
+        "ts": m.made_at or m.received_at, "payload": payload(b)})
 
 
 def _motion(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     b = m.body
-    ts = epoch(b["ts"]) or m.received_at
+    ts = m.made_at or m.received_at
     camera = m.message.params["camera"]
     out.events.append({"gateway_key": key, "kind": "motion", "subject": camera, "ts": ts,
                        "data": payload(b)})
@@ -262,7 +252,7 @@ def _snapshot(key: str, m: Accepted, upd: Row, state: Row, out: Effects,
 
 def _hotspot(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     b = m.body
-    ts = epoch(b["ts"]) or m.received_at
+    ts = m.made_at or m.received_at
     hotspot = m.message.params["hotspot"]
     out.hotspots.append({
         "gateway_key": key, "hotspot": hotspot, "state": b["state"],
@@ -275,7 +265,7 @@ def _hotspot(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any)
 
 def _dropped(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) -> None:
     b = m.body
-    ts = epoch(b["ts"]) or m.received_at
+    ts = m.made_at or m.received_at
     out.dropped += [{"gateway_key": key, "first": r["first"], "last": r["last"],
                      "reason": b["reason"], "ts": ts} for r in b["ranges"]]
     out.events.append({"gateway_key": key, "kind": "outbox_dropped", "subject": None,
@@ -286,7 +276,7 @@ def _result(key: str, m: Accepted, upd: Row, state: Row, out: Effects, _s: Any) 
     b = m.body
     out.events.append({"gateway_key": key, "kind": "command_result",
                        "subject": m.message.params["path"][:100],
-                       "ts": epoch(b["ts"]) or m.received_at, "data": payload(b)})
+                       "ts": m.made_at or m.received_at, "data": payload(b)})
 
 
 _HANDLERS = {

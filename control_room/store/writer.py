@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_room.ingest.classify import Accepted, Rejected
 from control_room.store import schema as t
 from control_room.store.db import upsert
-from control_room.store.effects import Effects, epoch, gateway_effects
+from control_room.store.effects import Effects, gateway_effects
 
 
 @dataclass(slots=True)
@@ -72,7 +72,7 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
         return raw
     stmt = upsert(conn, t.messages).on_conflict_do_nothing(index_elements=["id"])
     rows = [{"id": i, "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
-             "ts": epoch(m.body.get("ts")), "received_at": m.received_at}
+             "ts": m.made_at, "received_at": m.received_at}
             for i, m in by_id.items()]
     inserted = await conn.execute(stmt.returning(t.messages.c.id), rows)
     new_ids = {row[0] for row in inserted}

@@ -33,6 +33,12 @@ def base_config(tmp: Path, broker_url: str, gateway: str = "gw-test",
         "health": {"interval_s": 60},
         "http": {"enabled": False},
     }
+    return merge_sections(config, sections)
+
+
+def merge_sections(config: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with ``sections`` merged in: a mapping updates a mapping, anything else
+    replaces the key."""
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key].update(value)

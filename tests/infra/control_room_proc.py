@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.infra.agent_proc import terminate
+from tests.infra.agent_proc import merge_sections, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token"
@@ -33,12 +33,7 @@ def room_config(tmp: Path, broker_url: str, db_url: str, **sections: Any) -> dic
         "ingest": {"loss_grace_s": 3.0},
         "alert_interval_s": 1.0,
     }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key].update(value)
-        else:
-            config[key] = value
-    return config
+    return merge_sections(config, sections)
 
 
 class RoomProcess:
