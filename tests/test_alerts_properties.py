@@ -123,7 +123,7 @@ def test_every_fired_alert_resolves_exactly_once(steps: list[dict[str, object]])
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from([("gw", "offline", 30.0), ("gw", "stale", 30.0),
-                        ("camera", "offline", 60.0), ("hotspot", "down", 300.0),
+                        ("camera", "offline", 45.0), ("hotspot", "down", 300.0),
                         ("clock", False, 600.0), ("disk", 100.0, 300.0)]),
        st.floats(0, 0.999), st.integers(1, 5), st.floats(0, 3000))
 def test_no_notification_for_a_flap_shorter_than_the_hold(

@@ -16,8 +16,10 @@ from control_room.alerts.model import CircuitView, GatewayView
 
 # the gateway's own state: never suppressed, and while not online they silence the rest
 GATEWAY_STATE_RULES = ("gateway_offline", "gateway_stopped")
-# a child rule is silenced while its parent alert for the same subject is firing
-PARENT_RULE = {"light_not_due": "light_driver_error", "hotspot_degraded": "hotspot_down"}
+# a child rule is silenced while its parent alert for the same subject is firing. A light not
+# in its due state is not silenced by its relay error: "the street is dark at 19:00" is what
+# the monitoring room must see, whatever the cause (the driver error alert says why).
+PARENT_RULE = {"hotspot_degraded": "hotspot_down"}
 HOLD_REASONS = {"clock_unsynced": " (the gateway holds it: clock not synchronised)",
                 "failsafe": " (the gateway holds it in its failsafe state)"}
 # evaluation order: roots before what they suppress

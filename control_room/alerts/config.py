@@ -57,7 +57,9 @@ class GatewayStoppedRule(StrictModel):
 
 class CameraOfflineRule(StrictModel):
     enabled: bool = _enabled()
-    for_s: float = _for(60.0, "a camera being offline")
+    # 45 s: the gateway needs a few seconds (read timeout) to call a dead stream offline, and
+    # the control room promises an alert within a minute of the stream dying
+    for_s: float = _for(45.0, "a camera being offline")
     resolve_after_s: float = _resolve(30.0)
     severity: Severity = _severity("warning")
 

@@ -30,9 +30,10 @@ Dependency suppression ("one root cause gives one alert"):
   would send "camera resolved" while nobody can see the camera, and re-fire it (a second
   notification for the same fault) a minute after the gateway returns; an operator reads a
   frozen alert as "still broken as far as we know", which is the truth.
-* The same holds inside a gateway: ``light_not_due`` is silenced while that circuit's
-  ``light_driver_error`` fires, ``hotspot_degraded`` while that hotspot's ``hotspot_down``
-  fires.
+* The same holds inside a gateway: ``hotspot_degraded`` is silenced while that hotspot's
+  ``hotspot_down`` fires. ``light_not_due`` is not silenced by the circuit's
+  ``light_driver_error``: a street dark when it should be lit is the operator's fact, the
+  driver error the reason.
 * Alerts of a gateway or subject that left the fleet view (decommissioned, removed from the
   config) resolve like any cleared condition.
 """
