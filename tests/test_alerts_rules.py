@@ -236,6 +236,23 @@ def test_relay_driver_error_and_the_missed_change_it_causes_both_fire() -> None:
     assert list(run.states) == ["light_not_due:xa-a/gw1:main-road"]
 
 
+def test_a_light_due_now_but_not_so_fires_after_the_grace() -> None:
+    """A relay that does not switch: the gateway says desired on, the relay is off, and no
+    change is announced before the grace runs out."""
+    run = Run()
+    stuck = replace(circuit("off", next_change=at(7200)), desired="on")
+    run.step(0, gateway(circuits=(stuck,)))
+    assert run.step(119, gateway(circuits=(stuck,))) == []
+    changes = run.step(120, gateway(circuits=(stuck,)))
+    assert kinds(changes) == [("fired", "light_not_due:xa-a/gw1:main-road")]
+    assert "should be on now but is off" in changes[0].alert.message
+    # switched at last: it resolves after its resolve hold
+    ok = replace(stuck, state="on")
+    assert AlertRulesConfig().light_not_due.resolve_after_s == 0  # the state is the proof
+    assert kinds(run.step(130, gateway(circuits=(ok,)))) == [
+        ("resolved", "light_not_due:xa-a/gw1:main-road")]
+
+
 def test_hotspot_down_and_degraded_have_their_own_thresholds() -> None:
     run = Run()
     run.step(0, gateway(hotspots=(hotspot("degraded"),)))

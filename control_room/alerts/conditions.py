@@ -36,6 +36,7 @@ class Condition:
     subject: str | None
     message: str
     since: datetime | None = None  # when it began per the gateway; None: now
+    hold_s: float = 0.0  # held at least this long (beside the rule's for_s) before firing
 
     @property
     def key(self) -> str:
@@ -120,16 +121,24 @@ def _circuit(gw: GatewayView, circuit: CircuitView, rules: AlertRulesConfig,
         yield _cond(gw, "light_driver_error", circuit.id,
                     f"relay of light {circuit.id} cannot be switched{detail}")
     due = rules.light_not_due
-    if not due.enabled or circuit.next_change is None or circuit.next_state is None:
+    if not due.enabled:
         return
-    late_from = aware(circuit.next_change) + timedelta(seconds=due.grace_s)
-    if now >= late_from and circuit.state != circuit.next_state:
-        # the gateway holds the last state on purpose while its clock is unknown: say so,
-        # the operator's fix is the clock (NTP), not the relay
-        why = HOLD_REASONS.get(circuit.reason or "", "")
-        yield _cond(gw, "light_not_due", circuit.id,
-                    f"light {circuit.id} should be {circuit.next_state} since "
-                    f"{_hhmm(circuit.next_change)} but is {circuit.state}{why}", late_from)
+    # the gateway holds the last state on purpose while its clock is unknown: say so, the
+    # operator's fix is the clock (NTP), not the relay
+    why = HOLD_REASONS.get(circuit.reason or "", "")
+    if circuit.next_change is not None and circuit.next_state is not None:
+        late_from = aware(circuit.next_change) + timedelta(seconds=due.grace_s)
+        if now >= late_from and circuit.state != circuit.next_state:
+            yield _cond(gw, "light_not_due", circuit.id,
+                        f"light {circuit.id} should be {circuit.next_state} since "
+                        f"{_hhmm(circuit.next_change)} but is {circuit.state}{why}", late_from)
+            return
+    if circuit.desired is not None and circuit.state != circuit.desired:
+        # due now but not so (e.g. a relay that does not switch): after the same grace,
+        # counted from when the control room first saw it
+        yield Condition("light_not_due", gw.site, gw.gateway, circuit.id,
+                        f"light {circuit.id} should be {circuit.desired} now but is "
+                        f"{circuit.state}{why}", None, due.grace_s)
 
 
 def _hotspots(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:

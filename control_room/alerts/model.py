@@ -23,6 +23,7 @@ class CircuitView:
     reason: str | None
     next_change: datetime | None  # when the gateway said the state changes next
     next_state: str | None  # on / off after next_change
+    desired: str | None = None  # what the gateway's schedule/override wants now
     driver_ok: bool = True
     driver_error: str | None = None
     updated_at: datetime | None = None  # when this state message was made

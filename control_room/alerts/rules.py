@@ -121,6 +121,7 @@ class AlertEngine:
     def _active(self, prev: AlertState | None, cond: Condition,
                 now: datetime) -> tuple[AlertState, Transition | None]:
         for_s, _, severity = self._timing(cond.rule)
+        for_s = max(for_s, cond.hold_s)
         if prev is None:
             since = min(aware(cond.since), now) if cond.since is not None else now
             state = AlertState(key=cond.key, rule=cond.rule, site=cond.site,

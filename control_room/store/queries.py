@@ -141,6 +141,7 @@ async def fleet_view(conn: AsyncConnection, now: float, cfg: FleetSection) -> Fl
             circuits=tuple(CircuitView(
                 id=c["circuit"], state=c["state"], reason=c["reason"],
                 next_change=_dt(c["next_change"]), next_state=c["next_state"],
+                desired=c.get("desired"),
                 driver_ok=c["driver_ok"] if c["driver_ok"] is not None else True,
                 driver_error=c["driver_error"], updated_at=_dt(c["ts"]))
                 for c in row["circuits"]),
