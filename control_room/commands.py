@@ -94,8 +94,9 @@ class Commander:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = future
         try:
-            self.mqtt.publish(topic, contract.encode(body), response_topic=self._cfg.reply_topic,
-                               correlation=command_id.encode(), expiry_s=max(1, int(timeout)))
+            self.mqtt.publish(topic, contract.encode(body),
+                              response_topic=f"{self._cfg.reply_topic}/{key}",
+                              correlation=command_id.encode(), expiry_s=max(1, int(timeout)))
             reply = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return {"status": "timeout", "replied_at": None,

@@ -159,6 +159,9 @@ class ControlRoomConfig(StrictModel):
 
     @property
     def reply_topic(self) -> str:
+        """Replies come to ``{reply_topic}/{site}/{gateway}``: the shipped broker ACL lets a
+        gateway logged in as ``{site}/{gateway}`` write there and nowhere else outside its
+        own base topic (config/mosquitto/acl)."""
         return f"control-room/{self.instance}/replies"
 
 

@@ -112,7 +112,7 @@ class MqttClient:
         with self._lock:
             self._generation += 1
         client.subscribe(self.subscription, qos=1)
-        client.subscribe(self._cfg.reply_topic, qos=1)
+        client.subscribe(f"{self._cfg.reply_topic}/#", qos=1)
         self.last_error = None
         log.info("mqtt: connected to %s:%d (session present: %s), subscribed to %s",
                  self._cfg.mqtt.host, self._cfg.mqtt.port, flags.session_present,
@@ -128,7 +128,7 @@ class MqttClient:
 
     def _message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
         now = time.time()
-        if msg.topic == self._cfg.reply_topic:
+        if msg.topic.startswith(self._cfg.reply_topic + "/"):
             correlation = getattr(msg.properties, "CorrelationData", None) or b""
             if msg.qos:
                 client.ack(msg.mid, msg.qos)  # a lost reply only times its command out

@@ -173,3 +173,22 @@ def test_gateways_connect_over_the_tls_listener(shipped: ShippedBroker, tmp_path
     finally:
         gw2.close()
         room.close()
+
+
+def test_a_gateway_replies_only_on_its_own_control_room_reply_topic(
+        shipped: ShippedBroker) -> None:
+    """The control room names ``control-room/{instance}/replies/{site}/{gateway}`` as the
+    MQTT 5 response topic; a gateway may write its own replies there, not another's."""
+    room = _room(shipped, "control-room/+/replies/#")
+    gw1 = Gateway(shipped.port, shipped.credentials, GW1)
+    try:
+        own = gw1.publish(f"control-room/main/replies/{GW1}", b'{"own":1}')
+        forged = gw1.publish(f"control-room/main/replies/{GW2}", b'{"forged":1}')
+        elsewhere = gw1.publish("control-room/main/anything", b'{"forged":2}')
+        assert not own.is_failure
+        assert forged.is_failure and elsewhere.is_failure
+        room.wait_for(lambda m: m.payload == b'{"own":1}')
+        assert not [m for m in room.messages if b"forged" in m.payload]
+    finally:
+        gw1.close()
+        room.close()
