@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -58,6 +59,18 @@ class HealthPayload(BaseModel):
 class DroppedRange(BaseModel):
     first: int = Field(description="First dropped seq.")
     last: int = Field(description="Last dropped seq (inclusive).")
+
+
+def seq_ranges(seqs: Sequence[int]) -> list[DroppedRange]:
+    """Seq numbers as ascending inclusive ranges: [1, 2, 3, 7] -> 1-3, 7-7 (for the
+    ``outbox/dropped`` notice of every sender: the agent's outbox and the simulator's)."""
+    ranges: list[DroppedRange] = []
+    for seq in sorted(set(seqs)):
+        if ranges and ranges[-1].last == seq - 1:
+            ranges[-1].last = seq
+        else:
+            ranges.append(DroppedRange(first=seq, last=seq))
+    return ranges
 
 
 class OutboxDropped(BaseModel):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import encode, wrap
-from contract.core import DroppedRange, OutboxDropped
+from contract.core import OutboxDropped, seq_ranges
 from edge_agent.runtime import MessageClass
 
 log = logging.getLogger(__name__)
@@ -400,14 +400,3 @@ class Outbox:
         if self._conn is None:
             raise RuntimeError("outbox is not open")
         return self._conn
-
-
-def seq_ranges(seqs: Sequence[int]) -> list[DroppedRange]:
-    """Sorted seq numbers as inclusive ranges: [1, 2, 3, 7] -> 1-3, 7-7."""
-    ranges: list[DroppedRange] = []
-    for seq in sorted(set(seqs)):
-        if ranges and ranges[-1].last == seq - 1:
-            ranges[-1].last = seq
-        else:
-            ranges.append(DroppedRange(first=seq, last=seq))
-    return ranges

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import contract
-from contract.core import DroppedRange
-from edge_agent.outbox import seq_ranges
+from contract.core import DroppedRange, seq_ranges
 
 NOW = datetime(2026, 11, 22, 14, 3, 7, 120000, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from contract import encode, wrap
-from contract.core import DroppedRange, OutboxDropped
+from contract.core import OutboxDropped, seq_ranges
 
 MessageClass = Literal["telemetry", "state", "event"]
 DROP_ORDER: tuple[MessageClass, ...] = ("telemetry", "state", "event")
@@ -119,13 +119,3 @@ class SimOutbox:
                                    reason=f"outbox full ({self.max_messages} messages)")
             self.add_json(f"{self.base}/outbox/dropped", notice.model_dump(mode="json"),
                           now=now, retain=False, cls="event")
-
-
-def seq_ranges(seqs: list[int]) -> list[DroppedRange]:
-    ranges: list[DroppedRange] = []
-    for seq in sorted(set(seqs)):
-        if ranges and ranges[-1].last == seq - 1:
-            ranges[-1].last = seq
-        else:
-            ranges.append(DroppedRange(first=seq, last=seq))
-    return ranges
