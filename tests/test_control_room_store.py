@@ -255,8 +255,11 @@ def test_control_room_never_imports_edge_agent() -> None:
                                                           "from edge_agent", "import drivers",
                                                           "from drivers"))]
     assert offenders == []
-    paho = [str(p.relative_to(ROOT)) for p in (ROOT / "control_room").rglob("*.py")
-            if "import paho" in p.read_text() or "import aiomqtt" in p.read_text()]
+    # one module speaks MQTT in the service; control_room/sim/ holds separate programs (the
+    # gateway simulator and its test subscriber), which are not the service
+    paho = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "control_room").rglob("*.py")
+                  if p.relative_to(ROOT / "control_room").parts[0] != "sim" and
+                  ("import paho" in p.read_text() or "import aiomqtt" in p.read_text()))
     assert paho == ["control_room/mqtt.py"]
 
 
