@@ -18,11 +18,12 @@ from pydantic import Field, field_validator
 
 from control_room.console.config import ConsoleSection
 from yaml_config import ConfigError, Loaded, Problem, Secret, SecretsModel, StrictModel, load_file
+from yaml_config.broker_url import BrokerUrl, check_broker_url
 
 DEFAULT_CONFIG = Path(os.environ.get("CONTROL_ROOM_CONFIG", "/etc/control-room/config.yaml"))
 
 
-class MqttSection(SecretsModel):
+class MqttSection(BrokerUrl, SecretsModel):
     url: str = Field("mqtt://127.0.0.1:1883", description="Broker URL: mqtt://host[:port] or "
                      "mqtts://host[:port] (TLS, verified).")
     username: str | None = Field(None, description="Broker user name.")
@@ -43,26 +44,7 @@ class MqttSection(SecretsModel):
                                  "send before we acknowledge (bounds memory during a DB outage).")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive (s).")
 
-    @field_validator("url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
-        return value
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-    @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+    _valid_url = field_validator("url")(check_broker_url)
 
 
 class DatabaseSection(SecretsModel):

@@ -74,7 +74,7 @@ class MqttClient:
         if mqtt.username:
             self._client.username_pw_set(
                 mqtt.username, mqtt.password.get_secret_value() if mqtt.password else None)
-        if mqtt.tls:
+        if mqtt.uses_tls:
             context = ssl.create_default_context(cafile=str(mqtt.ca_file) if mqtt.ca_file
                                                  else None)
             self._client.tls_set_context(context)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,6 +13,7 @@ from edge_agent.hotspots.config import HotspotConfig
 from edge_agent.lighting.config import LightingConfig
 from edge_agent.web.config import HomeAssistantConfig, HttpConfig
 from yaml_config.base import Secret, SecretsModel, StrictModel
+from yaml_config.broker_url import BrokerUrl, check_broker_url
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -51,7 +51,7 @@ class TlsConfig(StrictModel):
     )
 
 
-class MqttConfig(SecretsModel):
+class MqttConfig(BrokerUrl, SecretsModel):
     url: str = Field(
         "mqtt://127.0.0.1:1883",
         description="Broker URL: mqtt://host[:port] or mqtts://host[:port] (TLS, verified).",
@@ -76,30 +76,7 @@ class MqttConfig(SecretsModel):
         1000, ge=1, le=65535, description="QoS 1 messages sent but not yet acknowledged."
     )
 
-    @field_validator("url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
-        try:
-            _ = parts.port
-        except ValueError:
-            raise ValueError("port must be a number from 1 to 65535") from None
-        return value
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or "127.0.0.1"
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-    @property
-    def uses_tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts"
+    _valid_url = field_validator("url")(check_broker_url)
 
 
 class StorageConfig(StrictModel):
