@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ MAX_PAYLOAD_BYTES = 256 * 1024  # JSON payloads; snapshots (JPEG bytes) are not 
 
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class ContractError(ValueError):
@@ -133,21 +135,11 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings, stopping early once it is too deep. The
-    regexes (C speed) drop the strings and everything but brackets first, so the Python loop
-    sees only brackets: this runs on the control room's ingest path for every message with
-    more than a few lists."""
-    depth = deepest = 0
-    for char in _NOT_BRACKET.sub("", _STRING.sub("", text)):
-        if char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > MAX_JSON_DEPTH:
-                    return deepest
-        else:
-            depth -= 1
-    return deepest
+    """Deepest bracket nesting outside strings. Regexes drop the strings and everything but
+    brackets, and the running depth is summed by ``accumulate`` (all at C speed): this runs on
+    the control room's ingest path for every message with more than a few lists."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _one_line(exc: BaseException) -> str:
