@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from drivers.backoff import full_jitter
 from edge_agent import agent as agent_module
 from edge_agent.agent import Agent
-from drivers.backoff import full_jitter
 from edge_agent.config import load_config
 from edge_agent.runtime import AgentContext
 from tests.infra.agent_proc import base_config, write_config
