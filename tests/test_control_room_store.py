@@ -369,3 +369,37 @@ async def test_snapshots_are_files_named_by_their_hash_within_a_quota(
     assert snapshots.path(hashes[-1]).exists()
     with pytest.raises(ValueError):
         snapshots.path("../../etc/passwd")
+
+
+async def test_energy_api_counts_on_hours_per_local_day_not_per_utc_day(
+        db: AsyncEngine, tmp_path: Path) -> None:
+    """A lamp on from 22:00 to 06:00 in Vietnam (UTC+7) burns 2 h on the first local day and
+    6 h on the next; per UTC day all 8 h would fall on one date (the old report)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from control_room.api.app import create_app
+    from control_room.config import ControlRoomConfig
+    from control_room.context import ServiceContext
+    from control_room.metrics import Metrics
+    from control_room.store.snapshots import SnapshotStore
+
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    on_at = datetime(2026, 11, 20, 22, 0, tzinfo=tz).timestamp()
+    off_at = datetime(2026, 11, 21, 6, 0, tzinfo=tz).timestamp()
+    await store(db, [msg("light/c1/state", light(1, "on", "schedule"), on_at),
+                     msg("light/c1/state", light(2, "off", "schedule"), off_at)])
+    cfg = ControlRoomConfig.model_validate({"http": {"token": "t0ken"}})
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=tz).timestamp()
+    ctx = ServiceContext(cfg, db, Metrics(), SnapshotStore(tmp_path, 10), clock=lambda: now)
+    async with TestClient(TestServer(create_app(ctx))) as client:
+        response = await client.get("/api/energy?days=3",
+                                    headers={"Authorization": "Bearer t0ken"})
+        assert response.status == 200
+        body = await response.json()
+    by_day = {r["day"]: r["on_hours"] for r in body["energy"] if r["circuit"] == "c1"}
+    # 2026-11-19 is not listed: nothing was known about the lamp yet (no data, not 0 h)
+    assert by_day == {"2026-11-20": 2.0, "2026-11-21": 6.0}, by_day
+    assert body["timezone"] == "Asia/Ho_Chi_Minh"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 
 from control_room.alerting import acknowledge
 from control_room.api.app import CONTEXT, actor, error, json_body
 from control_room.commands import CommandRefused
+from control_room.console.data import light_on_seconds
+from control_room.console.stats import day_starts
 from control_room.store import queries
+from control_room.store import schema as t
 
 
 def add_routes(app: web.Application) -> None:
@@ -158,11 +164,23 @@ async def quarantine(request: web.Request) -> web.Response:
 
 
 async def energy(request: web.Request) -> web.Response:
+    """On-hours per circuit per local day (the console's zone), as the lights page counts
+    them; today so far is the last day."""
     ctx = request.app[CONTEXT]
     days = _int(request, "days", 7, 366)
+    now = ctx.clock()
+    tz = ZoneInfo(ctx.config.console.timezone)
+    bounds = day_starts(now, days, tz)
     async with ctx.db.connect() as conn:
-        rows = await queries.energy(conn, ctx.clock() - days * 86400)
-    return web.json_response({"energy": rows})
+        keys = list(await conn.scalars(select(t.gateways.c.gateway_key)))
+        on = await light_on_seconds(conn, keys, bounds, now)
+    rows = [{"gateway_key": key, "circuit": circuit,
+             "day": datetime.fromtimestamp(bounds[i], tz).date().isoformat(),
+             "on_hours": round(seconds / 3600, 3)}
+            for (key, circuit), per_day in sorted(on.items())
+            for i, seconds in enumerate(per_day) if seconds is not None]
+    rows.sort(key=lambda r: (r["day"], r["gateway_key"], r["circuit"]))
+    return web.json_response({"energy": rows, "timezone": ctx.config.console.timezone})
 
 
 async def command_log(request: web.Request) -> web.Response:

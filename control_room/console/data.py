@@ -150,7 +150,7 @@ async def lights(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
     rows = await queries.fleet(conn, now, cfg.fleet, keys=keys)
     tz = ZoneInfo(cfg.console.timezone)
     bounds = stats.day_starts(now, ENERGY_DAYS, tz)
-    energy = await _on_hours(conn, [r["gateway_key"] for r in rows], bounds, now)
+    energy = await light_on_seconds(conn, [r["gateway_key"] for r in rows], bounds, now)
     out = villages(rows, cfg)
     today = datetime.fromtimestamp(now, tz).date()
     for village in out:
@@ -171,9 +171,10 @@ async def lights(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
     return {"villages": out, "site": site, "gateway": gateway}
 
 
-async def _on_hours(conn: AsyncConnection, keys: list[str], bounds: list[float], now: float
-                    ) -> dict[tuple[str, str], list[float | None]]:
-    """Seconds on per circuit per local day, from the recorded switches."""
+async def light_on_seconds(conn: AsyncConnection, keys: list[str], bounds: list[float],
+                           now: float) -> dict[tuple[str, str], list[float | None]]:
+    """Seconds on per circuit per interval of ``bounds`` (local days), from the recorded
+    switches: the one definition of on-hours (the lights page and ``/api/energy``)."""
     if not keys:
         return {}
     h = t.light_history

@@ -176,20 +176,6 @@ async def light_history(conn: AsyncConnection, gateway: str, circuit: str | None
     return [iso(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def energy(conn: AsyncConnection, since: float) -> list[dict[str, Any]]:
-    """On-hours per circuit per (UTC) day: the largest ``on_hours_today`` the gateway
-    reported that day (the gateway counts it over its own local day)."""
-    day = func.floor(t.light_history.c.ts / 86400)
-    query = select(t.light_history.c.gateway_key, t.light_history.c.circuit,
-                   day.label("day"), func.max(t.light_history.c.on_hours_today)) \
-        .where(t.light_history.c.ts >= since) \
-        .group_by(t.light_history.c.gateway_key, t.light_history.c.circuit, day) \
-        .order_by(day, t.light_history.c.gateway_key, t.light_history.c.circuit)
-    return [{"gateway_key": r[0], "circuit": r[1],
-             "day": utc_iso(float(r[2]) * 86400)[:10], "on_hours": r[3]}
-            for r in await conn.execute(query)]
-
-
 async def losses(conn: AsyncConnection, gateway: str | None = None,
                  limit: int = 500) -> list[dict[str, Any]]:
     query = select(t.loss).order_by(t.loss.c.detected_at.desc()).limit(limit)
