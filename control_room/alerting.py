@@ -15,7 +15,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_room.alerts.model import AlertState, FleetView, Transition
-from control_room.config import ControlRoomConfig, alert_configs
+from control_room.config import ControlRoomConfig
 from control_room.store import queries
 from control_room.store import schema as t
 from control_room.store.db import upsert
@@ -35,14 +35,11 @@ class Notifier(Protocol):
 
 
 def load_engine(config: ControlRoomConfig) -> tuple[Engine, Notifier | None] | None:
-    """The rule engine and notifier from ``control_room.alerts`` (None when not installed)."""
-    configs = alert_configs(config)
-    if configs is None:
-        return None
-    rules_cfg, notify_cfg = configs
-    engine = importlib.import_module("control_room.alerts.rules").AlertEngine(rules_cfg)
+    """The rule engine and notifier for the config's ``alerts``/``notifications`` sections."""
+    engine = importlib.import_module("control_room.alerts.rules").AlertEngine(config.alerts)
     try:
-        notifier = importlib.import_module("control_room.alerts.notify").Notifier(notify_cfg)
+        notifier = importlib.import_module("control_room.alerts.notify").Notifier(
+            config.notifications)
     except ImportError:
         notifier = None
     return engine, notifier

@@ -7,17 +7,17 @@ plain mappings and checked when the engine starts.
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from control_room.alerts.config import AlertRulesConfig, NotificationsConfig
 from control_room.console.config import ConsoleSection
-from yaml_config import ConfigError, Loaded, Problem, Secret, SecretsModel, StrictModel, load_file
+from yaml_config import Loaded, Secret, SecretsModel, StrictModel, load_file
 from yaml_config.broker_url import BrokerUrl, check_broker_url
 
 DEFAULT_CONFIG = Path(os.environ.get("CONTROL_ROOM_CONFIG", "/etc/control-room/config.yaml"))
@@ -126,10 +126,10 @@ class ControlRoomConfig(StrictModel):
     commands: CommandsSection = Field(default_factory=CommandsSection, description="Commands.")
     console: ConsoleSection = Field(default_factory=ConsoleSection, description="Console "
                                     "pages, sessions, site locations.")
-    alerts: dict[str, Any] = Field(default_factory=dict, description="Alert rules and "
-                                   "thresholds (control_room.alerts.config.AlertRulesConfig).")
-    notifications: dict[str, Any] = Field(default_factory=dict, description="Notification "
-                                          "channels (control_room.alerts.config).")
+    alerts: AlertRulesConfig = Field(default_factory=AlertRulesConfig,
+                                     description="Alert rules and thresholds.")
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig,
+                                               description="Notification channels.")
     alert_interval_s: float = Field(5.0, gt=0, description="How often the alerts are "
                                     "evaluated.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info",
@@ -147,24 +147,6 @@ class ControlRoomConfig(StrictModel):
         return f"control-room/{self.instance}/replies"
 
 
-def alert_configs(config: ControlRoomConfig) -> tuple[Any, Any] | None:
-    """The engine's own config models from the ``alerts``/``notifications`` sections, or None
-    while the engine is not installed. Raises ``ValueError`` (one line) when they are wrong."""
-    try:
-        module = importlib.import_module("control_room.alerts.config")
-    except ImportError:
-        return None
-    rules = module.AlertRulesConfig.model_validate(config.alerts)
-    notify = module.NotificationsConfig.model_validate(config.notifications)
-    return rules, notify
-
-
 def load(path: str | Path) -> Loaded[ControlRoomConfig]:
     """The validated config, or ``ConfigError`` listing every problem (file:line, path)."""
-    loaded = load_file(path, ControlRoomConfig)
-    try:
-        alert_configs(loaded.config)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        text = str(exc).replace("\n", " ")
-        raise ConfigError(str(path), [Problem(None, None, "alerts", text)]) from None
-    return loaded
+    return load_file(path, ControlRoomConfig)

@@ -57,3 +57,22 @@ def test_every_rule_is_configured_titled_and_documented() -> None:
     assert set(RULE_ORDER) == set(AlertRulesConfig.model_fields) == set(TITLES)
     for rule in RULE_ORDER:
         assert f"| `{rule}` |" in section, rule
+
+
+def test_control_room_yaml_errors_in_alerts_and_notifications_give_file_line_and_path(
+        tmp_path: Path) -> None:
+    """The sections are part of the control room's schema, so the shared loader points at
+    the line (before they were validated afterwards, as one line without a place)."""
+    from control_room.config import load
+    from yaml_config import ConfigError
+
+    bad = tmp_path / "control-room.yaml"
+    bad.write_text("alerts:\n  camera_offline:\n    for_s: -1\n"
+                   "notifications:\n  webhooks:\n    - url: ftp://x\n"
+                   "  min_severty: warning\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(bad)
+    text = str(caught.value)
+    assert "control-room.yaml:3" in text and "alerts.camera_offline.for_s" in text, text
+    assert "control-room.yaml:6" in text and "notifications.webhooks" in text, text
+    assert "control-room.yaml:7" in text and "min_severity" in text, text  # did you mean
