@@ -1,4 +1,5 @@
-"""Full-jitter exponential backoff (AWS architecture blog's "full jitter"), in one place.
+"""Retry delays for the agent: the contract's full-jitter rule (``contract.reconnect``) plus
+the agent's own floor and reset policy.
 
 Used for component restarts, the broker reconnect and camera reconnects. It lives in
 ``drivers`` because drivers must never import ``edge_agent``; ``edge_agent`` may import it.
@@ -10,16 +11,9 @@ from __future__ import annotations
 import math
 import random
 
+from contract.reconnect import full_jitter
 
-def full_jitter(attempt: int, base_s: float, cap_s: float,
-                rng: random.Random | None = None) -> float:
-    """A delay drawn uniformly from [0, min(cap, base * 2**attempt)].
-
-    Drawing from the whole range (not ±10 %) is what keeps a province of gateways that lost
-    the same broker at the same moment from reconnecting in step.
-    """
-    ceiling = min(cap_s, base_s * (2 ** min(attempt, 30)))
-    return (rng or random).uniform(0.0, ceiling)
+__all__ = ["Backoff", "full_jitter"]
 
 
 class Backoff:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.backoff import full_jitter
+from contract.reconnect import full_jitter
 from edge_agent import agent as agent_module
 from edge_agent.agent import Agent
 from edge_agent.config import load_config

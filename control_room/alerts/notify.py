@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import apprise
 
+from contract.reconnect import full_jitter
 from control_room.alerts.config import NotificationsConfig, WebhookConfig
 from control_room.alerts.message import body_text, notification_id, payload, titles
 from control_room.alerts.model import Severity, Transition
@@ -63,12 +64,6 @@ class NotifyCounters:
     failed: int = 0
     retried: int = 0
     dropped: int = 0
-
-
-def full_jitter(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Uniform in [0, min(cap, base * 2**attempt)]: channels that failed together (a mail
-    server down) do not retry in step."""
-    return rng.uniform(0.0, min(cap_s, base_s * (2 ** min(attempt, 30))))
 
 
 def _tag(secret: str) -> str:

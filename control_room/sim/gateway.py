@@ -14,6 +14,7 @@ from typing import Any, Literal
 import aiomqtt
 
 from contract import encode, wrap
+from contract.reconnect import full_jitter
 from control_room.sim import payloads
 from control_room.sim.link import (
     STABLE_SESSION_S,
@@ -21,7 +22,6 @@ from control_room.sim.link import (
     MqttErrors,
     connect_client,
     drain,
-    full_jitter,
     watch_receive_maximum,
 )
 from control_room.sim.outbox import MessageClass, SimOutbox

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
@@ -43,11 +42,6 @@ class LinkSettings:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     max_inflight: int = 100
-
-
-def full_jitter(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Uniform in [0, min(cap, base * 2**attempt)]: the whole range, not +-10 %."""
-    return rng.uniform(0.0, min(cap_s, base_s * 2 ** min(attempt, 30)))
 
 
 class Inflight:
