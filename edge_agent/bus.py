@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from contract import encode, wrap
-from edge_agent.outbox import Outbox, OutgoingMessage
+from edge_agent.outbox import Outbox
+from edge_agent.outbox_messages import OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
 
 log = logging.getLogger(__name__)

@@ -166,9 +166,13 @@ class CommandLog:
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # 'started' must be on disk before it runs
-        conn.execute(_SCHEMA)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # 'started' must be on disk before it runs
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()  # a full disk: the agent runs without it, holding no file open
+            raise
         self._conn = conn
         self._prune_sync(time.time())
 

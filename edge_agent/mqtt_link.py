@@ -25,7 +25,8 @@ from contract import encode
 from drivers.backoff import Backoff
 from edge_agent.commands import CommandRouter, IncomingCommand
 from edge_agent.config.model import AgentConfig
-from edge_agent.outbox import Outbox, StoredMessage
+from edge_agent.outbox import Outbox
+from edge_agent.outbox_messages import StoredMessage
 from edge_agent.runtime import MessageCallback
 from edge_agent.tls import client_cert_hint, tls_context
 

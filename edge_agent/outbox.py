@@ -23,66 +23,20 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from contract import encode, wrap
 from contract.core import OutboxDropped, seq_ranges
+from edge_agent.outbox_messages import OutboxStats, OutgoingMessage, StoredMessage
 from edge_agent.runtime import MessageClass
 
 log = logging.getLogger(__name__)
 
+REOPEN_INTERVAL_S = 5.0  # a database that could not be opened: next try after this
 NOTICE_RESERVE = 1024  # bytes kept free under the bound for the outbox/dropped notice
-
-
-@dataclass(slots=True)
-class OutgoingMessage:
-    topic: str  # absolute MQTT topic
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    message_class: MessageClass = MessageClass.STATE
-    is_json: bool = True  # a JSON object: replays get "replayed": true spliced in
-    props: dict[str, Any] | None = None  # MQTT 5 properties (response to a command)
-    sequenced: bool = False  # gets the next seq when stored (JSON under the base topic)
-    accepted_at: float = field(default_factory=time.time)
-
-
-@dataclass(slots=True, frozen=True)
-class StoredMessage:
-    id: int
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    is_json: bool
-    props: dict[str, Any] | None
-    accepted_at: float
-
-    def payload_for_send(self, replayed: bool) -> bytes:
-        if replayed and self.is_json and self.payload.startswith(b"{"):
-            rest = self.payload[1:].lstrip()
-            return b'{"replayed":true' + (b"," if rest != b"}" else b"") + rest
-        return self.payload
-
-
-@dataclass(slots=True, frozen=True)
-class OutboxStats:
-    depth: int
-    bytes: int
-    max_bytes: int
-    oldest_age_s: float | None
-    dropped: dict[str, int]
-    write_failures: int = 0
-    last_seq: int = 0
-    storage_error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"depth": self.depth, "bytes": self.bytes, "max_bytes": self.max_bytes,
-                "oldest_age_s": self.oldest_age_s, "dropped": dict(self.dropped),
-                "write_failures": self.write_failures, "last_seq": self.last_seq}
 
 
 _CREATE_MESSAGES = """
@@ -127,11 +81,38 @@ class Outbox:
         self.write_failures = 0  # messages the database refused (disk full, I/O error)
         self.storage_error: str | None = None  # set while the database refuses writes
         self._closing = False
+        self._reopen_at = 0.0  # while the database could not be opened: next attempt
 
     # -- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
-        await self._run(self._open_sync)
+        """Open the database; when it cannot be opened (a full disk, a read-only card), the
+        agent still starts: messages go live (``storage_error`` says why) and the writer
+        opens the database as soon as it can."""
+        try:
+            await self._run(self._open_sync)
+        except (sqlite3.Error, OSError) as exc:
+            self._open_failed(exc)
         self._writer = asyncio.create_task(self._writer_loop(), name="outbox-writer")
+
+    def _open_failed(self, exc: BaseException) -> None:
+        self._reopen_at = time.monotonic() + REOPEN_INTERVAL_S
+        reason = f"cannot open {self._path.name}: {exc} (disk full or read-only?)"
+        if reason != self.storage_error:
+            log.error("outbox: %s; sending messages live without the delivery guarantee "
+                      "and retrying every %.0f s", reason, REOPEN_INTERVAL_S)
+        self.storage_error = reason
+        if self.boot == 0:
+            # the start counter of the file, read without writing, so the birth still says
+            # which life this is (the next start counts it again: one repeated number)
+            self.boot = self._read_boot() + 1
+
+    def _read_boot(self) -> int:
+        try:
+            with closing(sqlite3.connect(f"file:{self._path}?immutable=1", uri=True)) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'boot'").fetchone()
+            return int(row[0]) if row else 0
+        except sqlite3.Error:
+            return 0
 
     async def close(self) -> None:
         """Commit everything accepted so far and close the database."""
@@ -208,17 +189,22 @@ class Outbox:
         acked, self._acked = self._acked, []
         if not batch and not acked:
             return
+        if self._conn is None and time.monotonic() >= self._reopen_at:
+            try:
+                await self._run(self._open_sync)
+                log.info("outbox: %s is open again; messages are stored", self._path.name)
+            except (sqlite3.Error, OSError) as exc:
+                self._open_failed(exc)
+        if self._conn is None:  # still not open: the producers send live (bus._put)
+            self._fail(batch, acked, RuntimeError(self.storage_error or "outbox not open"))
+            return
         try:
             ids = await self._run(self._commit_sync, [m for m, _ in batch], acked)
         except BaseException as exc:
-            self.write_failures += len(batch)
             self.storage_error = f"cannot store messages in {self._path.name}: " \
                 f"{str(exc) or type(exc).__name__}"
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc if isinstance(exc, Exception) else
-                                      RuntimeError("outbox closed"))
-            self._acked = acked + self._acked
+            self._fail(batch, acked, exc if isinstance(exc, Exception) else
+                       RuntimeError("outbox closed"))
             raise
         self.storage_error = None
         self._acked_pending.difference_update(acked)
@@ -228,10 +214,30 @@ class Outbox:
         if batch:
             self._new_rows.set()
 
+    def _fail(self, batch: list[tuple[OutgoingMessage, asyncio.Future[int]]],
+              acked: list[int], exc: Exception) -> None:
+        """Tell the batch's producers it was not stored; keep the acks for the next try."""
+        self.write_failures += len(batch)
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_exception(exc)
+        self._acked = acked + self._acked
+
     # -- database thread ---------------------------------------------------------------
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()  # e.g. the disk is full: open() goes on without it
+            raise
+        self._conn = conn
+        if self._depth:
+            log.info("outbox: %d message(s) from before the restart will be replayed",
+                     self._depth)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         tables = {row[0] for row in conn.execute(
@@ -251,10 +257,6 @@ class Outbox:
         self.boot = int(meta.get("boot", 0)) + 1
         self._set_meta(conn, {"seq": self.last_seq, "boot": self.boot})
         self._reload_counters(conn)
-        self._conn = conn
-        if self._depth:
-            log.info("outbox: %d message(s) from before the restart will be replayed",
-                     self._depth)
 
     def _close_sync(self) -> None:
         if self._conn is not None:
@@ -388,6 +390,8 @@ class Outbox:
 
     def _fetch_sync(self, after_id: int, limit: int,
                     skip: frozenset[int]) -> list[StoredMessage]:
+        if self._conn is None:
+            return []  # not open (see open()): nothing is stored, so nothing to send
         conn = self._require_conn()
         rows = conn.execute(
             "SELECT id, topic, payload, qos, retain, is_json, props, accepted_at FROM messages "

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from edge_agent.config import load_config
 from edge_agent.runtime import MessageClass
 from tests.infra.agent_proc import base_config, write_config
 from tests.infra.broker import Broker
-from tests.infra.mqtt_client import ControlRoom
+from tests.infra.mqtt_client import ControlRoom, Received
 from tests.infra.web import free_port, get
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -143,6 +143,63 @@ async def test_acknowledged_rows_are_not_resent_on_a_full_disk_and_leave_once_de
         status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
         assert status == 200 and json.loads(body)["status"] == "healthy", body
         assert set(_deliveries(room, topic).values()) == {1}
+    finally:
+        if filler is not None:
+            filler.unlink()
+        agent.request_stop()
+        await asyncio.wait_for(runner, 30)
+        room.close()
+        broker.stop()
+
+
+async def test_an_agent_starting_on_a_full_disk_runs_live_and_stores_again_once_there_is_room(
+        tmp_path: Path, small_disk: Path) -> None:
+    """The data dir's disk filled up while the agent was stopped: it must still start, say
+    why in /healthz, publish live (birth with the next boot number included), and open its
+    outbox as soon as there is room again (before: the start failed on 'disk I/O error')."""
+    broker = Broker(tmp_path / "mosquitto").start()
+    base = "commune/testsite/gw-full"
+    room = ControlRoom(broker.port, f"{base}/#")
+    port = free_port()
+    config = base_config(small_disk, broker.url, gateway="gw-full",
+                         health={"interval_s": 1}, http={"enabled": True, "port": port})
+    path = write_config(tmp_path / "a.yaml", config)
+    first = Agent(load_config(path))  # one earlier life: the outbox file exists, boot 1
+    runner = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.link.connected.wait(), 30)
+    first.request_stop()
+    await asyncio.wait_for(runner, 30)
+    filler: Path | None = await asyncio.to_thread(_fill, small_disk)
+
+    agent = Agent(load_config(path))
+    runner = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.link.connected.wait(), 30)
+        assert agent.outbox.storage_error and "cannot open" in agent.outbox.storage_error
+        def birth(m: Received) -> bool:
+            if m.topic != f"{base}/status":
+                return False
+            body = json.loads(m.payload)
+            return bool(body["state"] == "online" and body["boot"] == 2)
+
+        def event(i: int) -> Callable[[Received], bool]:
+            return lambda m: m.topic == f"{base}/test/event" and json.loads(m.payload)["i"] == i
+
+        await asyncio.to_thread(room.wait_for, birth, 15)  # the next life's number, unsaved
+        await agent.bus.publish("test/event", {"i": 1}, message_class=MessageClass.EVENT)
+        await asyncio.to_thread(room.wait_for, event(1), 15)  # sent live
+        status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
+        verdict = json.loads(body)
+        assert status == 503 and any("cannot open" in r for r in verdict["reasons"]), verdict
+
+        assert filler is not None
+        await asyncio.to_thread(filler.unlink)  # room again: the next message is stored
+        filler = None
+        await asyncio.sleep(5.5)  # the reopen interval
+        await agent.bus.publish("test/event", {"i": 2}, message_class=MessageClass.EVENT)
+        await _until(lambda: agent.outbox.storage_error is None, 30, "outbox open again")
+        stored = json.loads((await asyncio.to_thread(room.wait_for, event(2), 15))[0].payload)
+        assert stored.get("seq") == agent.outbox.last_seq > 0, stored  # stored, numbered
     finally:
         if filler is not None:
             filler.unlink()

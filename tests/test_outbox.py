@@ -19,7 +19,8 @@ import pytest
 
 from edge_agent.bus import Bus
 from edge_agent.health import HealthReporter
-from edge_agent.outbox import Outbox, OutgoingMessage
+from edge_agent.outbox import Outbox
+from edge_agent.outbox_messages import OutgoingMessage
 from edge_agent.runtime import MessageClass, RetainedState
 from tests.infra.agent_proc import base_config, write_config
 from tests.infra.broker import Broker
