@@ -85,6 +85,15 @@ _OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame c
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
 # threshold) or a dark one (mean grey level under this): faint movers are found there.
 _NIGHT = 70.0
+# The frame is matched to the background's exposure. When the exposure stays far off (the IR
+# illuminator came on without a scene-wide change, auto-exposure settled elsewhere) the
+# background is moved to the frame's exposure instead: matched the other way round, a picture
+# with 3x the contrast would be squeezed to a third and a faint mover lost in it. Moved, it
+# keeps what it had learnt (no one standing there is learnt, unlike a re-seed).
+_REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
+_REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
+_REBASE_FRAMES = 3  # ... for this many analysed frames in a row
+_GAIN_MAP_STEP = 8  # the gain map's cells, in analysis pixels (20x11 cells at 160x90)
 
 
 class _Buffers:
@@ -143,6 +152,8 @@ class MotionDetector:
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
         self._gain = (1.0, 0.0)  # this frame's brightness match to the background
+        self._off_exposure = 0  # analysed frames in a row with the exposure far off
+        self._ratio = 1.0  # this frame's mean brightness over the background's (still part)
         self._bg_mean = 128.0  # the background's mean grey level (set on every frame)
         self._changed4: np.ndarray | None = None  # last frame's local change, every 4th px
         self._valid_sub: np.ndarray | None = None  # unmasked pixels, every 4th
@@ -184,6 +195,7 @@ class MotionDetector:
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
+        self._follow_exposure(frame)
         bg, prev = self._bg, self._prev
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
@@ -225,6 +237,46 @@ class MotionDetector:
         since = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
                             bool(self._track), since)
+
+    def _follow_exposure(self, frame: np.ndarray) -> None:
+        """Move the background to the frames' light once the brightness has stayed far off:
+        times a smooth gain map (the ratio of heavily smoothed frame and background), which
+        also follows an illuminator's hot spot or a vignette; a person is too small to move
+        the map much, and what it leaves is a static change, absorbed in a few frames."""
+        # Light scales brightness and contrast together; in rain the drops raise the
+        # contrast alone.
+        gain, ratio = self._gain[0], self._ratio
+        far = (gain < 1 / _REBASE_GAIN and ratio > _REBASE_RATIO) or \
+            (gain > _REBASE_GAIN and ratio < 1 / _REBASE_RATIO)
+        self._off_exposure = self._off_exposure + 1 if far else 0
+        if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
+            return
+        gmap = self._gain_map(frame, self._bg)
+        for arr in (self._bg, self._prev):
+            cv2.multiply(arr, gmap, dst=arr)
+        self._evidence.reset(self._bg)
+        self._gain, self._off_exposure = (1.0, 0.0), 0
+
+    def _gain_map(self, frame: np.ndarray, bg: np.ndarray) -> np.ndarray:
+        """frame / bg, smoothed over cells, leaving out the movers being followed (their
+        cells take the picture's median gain): a mover under a cell would leave its ghost."""
+        h, w = frame.shape
+        keep = np.ones((h, w), np.float32)
+        for box, *_ in self._track:
+            x, y, bw, bh = box
+            keep[max(0, int(y * h) - 2):int((y + bh) * h) + 3,
+                 max(0, int(x * w) - 2):int((x + bw) * w) + 3] = 0
+        size = (max(2, w // _GAIN_MAP_STEP), max(2, h // _GAIN_MAP_STEP))
+        weight = cv2.resize(keep, size, interpolation=cv2.INTER_AREA)
+        f = cv2.resize(frame * keep, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(bg * keep, size, interpolation=cv2.INTER_AREA)
+        cells = cv2.divide(f + 1e-3, b + 1e-3)
+        seen = weight > 0.25
+        cells[~seen] = float(np.median(cells[seen])) if seen.any() else \
+            (float(frame.mean()) + 1.0) / (float(bg.mean()) + 1.0)
+        gmap: np.ndarray = cv2.resize(cv2.medianBlur(cells, 3), (w, h),
+                                      interpolation=cv2.INTER_LINEAR)
+        return gmap
 
     def _reseed(self, frame: np.ndarray, ts: float) -> None:
         self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
@@ -295,6 +347,7 @@ class MotionDetector:
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
         self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
+        self._ratio = (float(mf[0, 0]) + 1.0) / (float(mb[0, 0]) + 1.0)
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
         self._gain = (gain, offset)
