@@ -90,6 +90,8 @@ _NIGHT = 70.0
 # background is moved to the frame's exposure instead: matched the other way round, a picture
 # with 3x the contrast would be squeezed to a third and a faint mover lost in it. Moved, it
 # keeps what it had learnt (no one standing there is learnt, unlike a re-seed).
+_LIT_AROUND = 4  # pixels around a blob where lit-only pixels are counted ...
+_LIT_SHARE = 0.3  # ... and the share of them that makes it "next to much light"
 _REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
 _REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
 _REBASE_FRAMES = 3  # ... for this many analysed frames in a row
@@ -160,6 +162,7 @@ class MotionDetector:
         self._drops = DropTest()
         self._lit = LitTest()
         self._evidence = Evidence()
+        self._lit_now: np.ndarray | None = None  # this frame's lit-only pixels, if any
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -230,6 +233,7 @@ class MotionDetector:
         self._drops.start(norm, bg)
         blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
+        self._lit_now = None
         np.copyto(prev, norm)
         self._last_ts = ts
         confirmed = tuple(b for b, _ in blobs)
@@ -317,6 +321,7 @@ class MotionDetector:
                             eroded, 0.5 * thr)
         self._changed4 = np.ascontiguousarray(fg[::4, ::4])
         cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
+        self._lit_now = lit
         return (eroded if cv2.countNonZero(eroded) else None), lit
 
     @staticmethod
@@ -417,16 +422,19 @@ class MotionDetector:
                                       default=(0, self._last_ts, box, False))
         run += 1
         need = self.cfg.persistence_frames
-        # (Only asked while the answer can matter: it costs a few passes per blob.)
+        # (Only asked while the answer can matter: it costs a few passes per blob. Asked
+        # from the first frame on, when a drop is most like one: whole, new and blurred.)
         drop = self._drops.looks_like_drop(labels, i, stat, frame_area) \
-            if need <= run < _DROP_FRAMES else 0
-        if drop < 0:
+            if run < _DROP_FRAMES else 0
+        if drop < 0 and run >= need:
             return None, False
-        if drop:
+        if drop > 0 and run >= need:
             # In rain one drop follows another nearby: a drop's run only goes on with a blob
             # it overlaps.
             run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
-        wet = wet or drop > 0
+        # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that
+        # was taken out) what is left may be its fringe: as long as a drop must last.
+        wet = wet or drop > 0 or (run < _DROP_FRAMES and self._in_light(stat))
         if wet:  # looked like a drop on the lens: such drops are gone before this
             need = max(need, _DROP_FRAMES)
         confirmed = run >= need
@@ -435,6 +443,16 @@ class MotionDetector:
             # sudden change that stays put looks like motion there for a while).
             confirmed = run >= max(need, _SLOW_FRAMES) and shift(origin, box) >= _SLOW_SHIFT
         return (box, run, since, origin, wet), confirmed
+
+    def _in_light(self, stat: np.ndarray) -> bool:
+        """Is much of the area around half-resolution blob ``stat`` lit only?"""
+        if self._lit_now is None:
+            return False
+        x, y, bw, bh = (2 * int(v) for v in stat[:4])
+        h, w = self._lit_now.shape
+        around = self._lit_now[max(0, y - _LIT_AROUND):min(h, y + bh + _LIT_AROUND),
+                               max(0, x - _LIT_AROUND):min(w, x + bw + _LIT_AROUND)]
+        return cv2.countNonZero(around) > _LIT_SHARE * around.size
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:

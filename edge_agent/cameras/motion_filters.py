@@ -128,19 +128,59 @@ class LitTest:
         d = cv2.subtract(norm, bg)
         # Lit evidence: brightened clearly, with the texture kept (an unchanged street keeps
         # its texture too, but is no evidence of light).
-        kept = ((s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)) & (d > brighter)
-                ).astype(np.float32)
-        # Light is smooth over an area: where enough of the neighbourhood is lit evidence,
-        # all of it is lit (in a dark, noisy street single windows are unreliable; on an
-        # object few windows correlate).
-        textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
-        lit = (textured & (d > 0)).view(np.uint8)
+        ncc = cv2.divide(s_fb, cv2.sqrt(cv2.multiply(s_ff, s_bb) + 1e-6))
+        brightened = d > brighter
+        lit = self._evidence(ncc > _LIT_NCC, brightened, d)
         # A saturated picture has no texture left; where the surface is dark (the background
         # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
         # light on it (a beam's core), not an object.
-        lit |= ((frame > SATURATED) & (bg < dark)).view(np.uint8)
+        source = ((frame > SATURATED) & (bg < dark)).view(np.uint8)
+        if cv2.countNonZero(source):
+            # Such light spreads with soft edges: away from any sharp step in the change, a
+            # weaker texture match is enough for its continuation (the faint end of a beam
+            # on a dark road, where noise drowns the texture; a hysteresis from the
+            # saturated core). An object's sharp outline keeps its inside (it has no texture
+            # to match); a lens drop's glare, not saturated, stays whole for ``DropTest``.
+            weak = self._evidence((ncc > _LIT_NCC_SOFT) & _soft(d, brighter), brightened, d)
+            lit |= _grown(source, cv2.bitwise_or(weak, lit))
         # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
         return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
+
+    @staticmethod
+    def _evidence(match: np.ndarray, brightened: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Lit evidence: brightened clearly with the texture kept (an unchanged street keeps
+        its texture too, but is no evidence of light); light is smooth over an area: where
+        enough of the neighbourhood is evidence, all of it is lit (in a dark, noisy street
+        single windows are unreliable; on an object few windows correlate)."""
+        kept = (match & brightened).astype(np.float32)
+        return ((cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY) & (d > 0)).view(np.uint8)
+
+
+def _grown(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """``strong`` with the parts of ``weak`` connected to it (0/1 uint8 masks)."""
+    both = cv2.bitwise_or(strong, weak)
+    count, labels = cv2.connectedComponents(both, connectivity=8)
+    hit = np.zeros(count, np.uint8)
+    hit[np.unique(labels[strong > 0])] = 1
+    hit[0] = 0
+    grown: np.ndarray = hit[labels]
+    return grown
+
+
+_LIT_NCC_SOFT = 0.3
+_SOFT_REACH = np.ones((9, 9), np.uint8)  # no sharp step within 4 pixels
+
+
+def _soft(d: np.ndarray, brighter: float) -> np.ndarray:
+    """Where the change ``d`` has no sharp step nearby: its gradient stays under the drop
+    test's share of the local change (a blurred edge), or under the noise."""
+    gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    grad = cv2.magnitude(gx, gy)
+    peak = cv2.dilate(np.abs(d), _SOFT_REACH)
+    sharp = (grad > _DROP_SHARPNESS * peak) & (grad > brighter)
+    near: np.ndarray = cv2.dilate(sharp.view(np.uint8), _SOFT_REACH) == 0
+    return near
 
 
 _ACC_RATE = 0.3  # the recent frames' average: ~3 frames, 0.42 x one frame's noise
