@@ -42,6 +42,7 @@ import numpy as np
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
     DARK,
+    DROP_MIN_AREA,
     Box,
     DropTest,
     Evidence,
@@ -57,8 +58,9 @@ from edge_agent.cameras.motion_filters import (
 )
 
 # A moving blob of the previous frame: its box, frames in a row, the time before the first of
-# them, its box in the first of them, and whether it looked like a lens drop in any of them.
-_Track = tuple[Box, int, float, Box, bool]
+# them, its box in the first of them, whether it looked like a lens drop in any of them and
+# how many more of them showed it with a sharp edge than with a soft one.
+_Track = tuple[Box, int, float, Box, bool, int]
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -417,15 +419,15 @@ class MotionDetector:
         """Blob ``i``'s run, continued from the previous frame's tracks, and whether it is
         confirmed now; no track for the ghost of a lens drop (to be absorbed)."""
         # A new run starts at the previous analysed frame: the thing appeared after it.
-        run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
-                                       if near(t[0], box)),
-                                      default=(0, self._last_ts, box, False))
+        run, since, origin, wet, crisp = max(((t[1], t[2], t[3], t[4], t[5])
+                                              for t in self._track if near(t[0], box)),
+                                             default=(0, self._last_ts, box, False, 0))
         run += 1
         need = self.cfg.persistence_frames
         # (Only asked while the answer can matter: it costs a few passes per blob. Asked
         # from the first frame on, when a drop is most like one: whole, new and blurred.)
-        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) \
-            if run < _DROP_FRAMES else 0
+        asked = run < _DROP_FRAMES or (wet and crisp <= 0)
+        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) if asked else 0
         if drop < 0 and run >= need:
             return None, False
         if drop > 0 and run >= need:
@@ -435,14 +437,19 @@ class MotionDetector:
         # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that
         # was taken out) what is left may be its fringe: as long as a drop must last.
         wet = wet or drop > 0 or (run < _DROP_FRAMES and self._in_light(stat))
+        judged = asked and int(stat[4]) >= DROP_MIN_AREA * frame_area  # (else too small)
+        if judged:
+            crisp += 1 if drop == 0 else -1
         if wet:  # looked like a drop on the lens: such drops are gone before this
             need = max(need, _DROP_FRAMES)
-        confirmed = run >= need
+        # Soft-edged in most frames it was judged: glare or light (a lens drop that stays, a
+        # beam's fringe), not a thing in focus.
+        confirmed = run >= need and (crisp > 0 or not wet or not judged)
         if slow_only:
             # Seen moving only in the frames' average: it must go on and get somewhere (a
             # sudden change that stays put looks like motion there for a while).
-            confirmed = run >= max(need, _SLOW_FRAMES) and shift(origin, box) >= _SLOW_SHIFT
-        return (box, run, since, origin, wet), confirmed
+            confirmed = confirmed and run >= _SLOW_FRAMES and shift(origin, box) >= _SLOW_SHIFT
+        return (box, run, since, origin, wet, crisp), confirmed
 
     def _in_light(self, stat: np.ndarray) -> bool:
         """Is much of the area around half-resolution blob ``stat`` lit only?"""

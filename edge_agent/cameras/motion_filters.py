@@ -22,7 +22,7 @@ import numpy as np
 Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
-_DROP_MIN_AREA = 0.004  # of the picture (the default min_area)
+DROP_MIN_AREA = 0.004  # of the picture (the default min_area): smaller blobs are not judged
 _DROP_SHARPNESS = 0.265
 
 
@@ -42,7 +42,7 @@ class DropTest:
         brighter than the background (a drop), -1 if darker (a drop that the background had
         learnt and that has gone: its ghost), 0 if it is no drop."""
         x, y, bw, bh, area = (int(v) for v in stat)
-        if area < _DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
+        if area < DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
             return 0
         full_h, full_w = self._norm.shape
         # The crop at full resolution, one pixel wider for the gradient.
