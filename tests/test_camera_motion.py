@@ -192,7 +192,7 @@ def test_each_crossing_gives_an_event_near_its_start(scores: dict[str, dict[str,
 
 
 def test_a_whole_frame_blob_is_no_hit() -> None:
-    truth = [[(0.4, 0.4, 0.1, 0.2)]] * 3
+    truth: list[list[tuple[float, ...]]] = [[(0.4, 0.4, 0.1, 0.2)]] * 3
     whole = MotionResult(0.0, True, (Blob((0.0, 0.0, 1.0, 1.0), 1.0, ()),), 1.0, 1.0, False)
     right = MotionResult(0.0, True, (Blob((0.41, 0.4, 0.1, 0.19), 0.02, ()),), 0.02, 0.0, False)
     row = score(ClipRun([whole, whole, right], truth, []))
@@ -370,7 +370,7 @@ def test_drop_test_tells_a_blurred_blob_from_an_object_in_focus() -> None:
 
 
 def test_lit_test_keeps_an_object_and_drops_light_on_texture() -> None:
-    from edge_agent.cameras.motion_filters import LitTest
+    from edge_agent.cameras.motion_light import LitTest
 
     rng = np.random.default_rng(3)
     bg = np.clip(40 + rng.normal(0, 12, (90, 160)), 0, 255).astype(np.float32)

@@ -34,19 +34,16 @@ changed pixels, without the margin the blob-joining dilation added.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
-    DARK,
     DROP_MIN_AREA,
     Box,
     DropTest,
     Evidence,
-    LitTest,
     above,
     blob_box,
     downscale,
@@ -56,6 +53,10 @@ from edge_agent.cameras.motion_filters import (
     robust_noise,
     shift,
 )
+from edge_agent.cameras.motion_light import DARK, LitTest, gain_map, lit_around
+from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult
+
+__all__ = ["Blob", "MotionDetector", "MotionResult"]
 
 # A moving blob of the previous frame: its box, frames in a row, the time before the first of
 # them, its box in the first of them, whether it looked like a lens drop in any of them and
@@ -92,45 +93,9 @@ _NIGHT = 70.0
 # background is moved to the frame's exposure instead: matched the other way round, a picture
 # with 3x the contrast would be squeezed to a third and a faint mover lost in it. Moved, it
 # keeps what it had learnt (no one standing there is learnt, unlike a re-seed).
-_LIT_AROUND = 4  # pixels around a blob where lit-only pixels are counted ...
-_LIT_SHARE = 0.3  # ... and the share of them that makes it "next to much light"
 _REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
 _REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
 _REBASE_FRAMES = 3  # ... for this many analysed frames in a row
-_GAIN_MAP_STEP = 8  # the gain map's cells, in analysis pixels (20x11 cells at 160x90)
-
-
-class _Buffers:
-    """Per-frame work arrays at the analysis size, allocated once."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.frame = np.empty(shape, np.float32)
-        self.norm = np.empty(shape, np.float32)
-        self.diff = np.empty(shape, np.float32)
-        self.base = np.empty(shape, np.uint8)
-        self.fg = np.empty(shape, np.uint8)
-        self.eroded = np.empty(shape, np.uint8)
-
-
-@dataclass(frozen=True, slots=True)
-class Blob:
-    box: Box
-    area: float  # fraction of the frame
-    zones: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MotionResult:
-    ts: float
-    motion: bool  # at least one confirmed moving blob
-    blobs: tuple[Blob, ...]
-    score: float  # fraction of the frame covered by confirmed moving blobs
-    changed_fraction: float
-    global_change: bool
-    activity: bool = False  # a moving blob, confirmed or not (adaptive decode wakes up)
-    # The analysed frame before the reported things were first seen: they have moved at
-    # least since then (an event's duration is never 0). None when nothing is reported.
-    since: float | None = None
 
 
 class MotionDetector:
@@ -152,7 +117,7 @@ class MotionDetector:
         # moving blobs of the previous frame: box, frames in a row, ts before the first one
         self._track: list[_Track] = []
         self._last_ts = 0.0  # the previous analysed frame's time
-        self._bufs = _Buffers((1, 1))
+        self._bufs = Buffers((1, 1))
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
         self._gain = (1.0, 0.0)  # this frame's brightness match to the background
@@ -182,7 +147,7 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
-        self._bufs = _Buffers((h, w))
+        self._bufs = Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
         # Zone masks at half resolution, like the blob labels.
@@ -257,32 +222,11 @@ class MotionDetector:
         self._off_exposure = self._off_exposure + 1 if far else 0
         if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
             return
-        gmap = self._gain_map(frame, self._bg)
+        gmap = gain_map(frame, self._bg, [t[0] for t in self._track])
         for arr in (self._bg, self._prev):
             cv2.multiply(arr, gmap, dst=arr)
         self._evidence.reset(self._bg)
         self._gain, self._off_exposure = (1.0, 0.0), 0
-
-    def _gain_map(self, frame: np.ndarray, bg: np.ndarray) -> np.ndarray:
-        """frame / bg, smoothed over cells, leaving out the movers being followed (their
-        cells take the picture's median gain): a mover under a cell would leave its ghost."""
-        h, w = frame.shape
-        keep = np.ones((h, w), np.float32)
-        for box, *_ in self._track:
-            x, y, bw, bh = box
-            keep[max(0, int(y * h) - 2):int((y + bh) * h) + 3,
-                 max(0, int(x * w) - 2):int((x + bw) * w) + 3] = 0
-        size = (max(2, w // _GAIN_MAP_STEP), max(2, h // _GAIN_MAP_STEP))
-        weight = cv2.resize(keep, size, interpolation=cv2.INTER_AREA)
-        f = cv2.resize(frame * keep, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(bg * keep, size, interpolation=cv2.INTER_AREA)
-        cells = cv2.divide(f + 1e-3, b + 1e-3)
-        seen = weight > 0.25
-        cells[~seen] = float(np.median(cells[seen])) if seen.any() else \
-            (float(frame.mean()) + 1.0) / (float(bg.mean()) + 1.0)
-        gmap: np.ndarray = cv2.resize(cv2.medianBlur(cells, 3), (w, h),
-                                      interpolation=cv2.INTER_LINEAR)
-        return gmap
 
     def _reseed(self, frame: np.ndarray, ts: float) -> None:
         self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
@@ -436,7 +380,7 @@ class MotionDetector:
             run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
         # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that
         # was taken out) what is left may be its fringe: as long as a drop must last.
-        wet = wet or drop > 0 or (run < _DROP_FRAMES and self._in_light(stat))
+        wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(self._lit_now, stat))
         judged = asked and int(stat[4]) >= DROP_MIN_AREA * frame_area  # (else too small)
         if judged:
             crisp += 1 if drop == 0 else -1
@@ -450,16 +394,6 @@ class MotionDetector:
             # sudden change that stays put looks like motion there for a while).
             confirmed = confirmed and run >= _SLOW_FRAMES and shift(origin, box) >= _SLOW_SHIFT
         return (box, run, since, origin, wet, crisp), confirmed
-
-    def _in_light(self, stat: np.ndarray) -> bool:
-        """Is much of the area around half-resolution blob ``stat`` lit only?"""
-        if self._lit_now is None:
-            return False
-        x, y, bw, bh = (2 * int(v) for v in stat[:4])
-        h, w = self._lit_now.shape
-        around = self._lit_now[max(0, y - _LIT_AROUND):min(h, y + bh + _LIT_AROUND),
-                               max(0, x - _LIT_AROUND):min(w, x + bw + _LIT_AROUND)]
-        return cv2.countNonZero(around) > _LIT_SHARE * around.size
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:
