@@ -8,6 +8,8 @@ pixels and blobs are in ``motion_filters``):
    the unmasked area that did not change locally in the previous frame (a car's beam must not
    dim the whole picture). A lighting ramp, auto-exposure or the IR switch's brightness jump is
    a global gain/offset change and disappears here, while a local object still stands out.
+   When brightness and contrast stay far off together (the IR illuminator came on without a
+   scene-wide change), the background is moved to the new light instead (``gain_map``).
 3. Difference against the background model with a threshold that rises with the noise (from
    the median difference, so a big change does not raise it) and falls (down to 70 %) in
    low-contrast pictures. When more than ``global_change_fraction`` of the frame still differs
@@ -15,15 +17,17 @@ pixels and blobs are in ``motion_filters``):
 4. In a noisy or dark picture, evidence that adds up: the recent frames' average against the
    background shows a faint, slow mover that one frame does not (``Evidence``).
 5. Lighting only is taken out: pixels brighter than the background that kept its texture (a
-   headlight beam, a lamp pool), and a saturated patch over a dark surface (``LitTest``).
+   headlight beam, a lamp pool), a saturated patch over a dark surface and the soft-edged
+   continuation of such a core (``LitTest`` in ``motion_light``).
 6. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
 7. A blob counts as *moving* only if part of it also changed since the previous analysed frame
    (or, for a faint one, in the average): a static change (IR residue, a parked car, a lit
    window) is absorbed into the background fast.
 8. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
    (``persistence_frames`` in a row) before it is reported; random speckle never persists, a
-   blurred blob (a rain drop on the lens, ``DropTest``) must last 8 frames, a faint one seen
-   only in the average 6 frames and get somewhere.
+   blurred blob (a rain drop on the lens, ``DropTest``) or one next to much lit-only light
+   must last 8 frames and show a sharp edge in most of the frames it was judged (else it is
+   glare or light), a faint one seen only in the average 6 frames and get somewhere.
 
 The background learns slowly where nothing moves, very fast where a change is static, very
 slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
