@@ -104,6 +104,8 @@ _HORIZON = 0.42
 
 
 def _blotches(h: int, w: int, cell: int, rng: np.random.Generator) -> np.ndarray:
+    # (Not street_clips._value_noise: this generator shares no code with the others, and its
+    # clips' cache key hashes this file only.)
     small = rng.normal(0, 1, (max(2, h // cell), max(2, w // cell))).astype(np.float32)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
