@@ -61,7 +61,9 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     # 0.992 0.984 0.676 | 0.987 0.975 0.888)
     # (after the issue-11 changes of the detector2 branch: t-headlights 0.976 0.952 0.499,
     # t-ir-two 0.992 0.984 0.735; the three scenes added after held-out 3 was scored:
-    # t-ir-cross 0.976 0.984 0.541, t-car-beam 0.857 0.800 0.529, t-rain-long-empty quiet)
+    # t-ir-cross 0.976 0.984 0.541, t-car-beam 0.857 0.800 0.529, t-rain-long-empty quiet;
+    # without the soft-edged-track rule, dropped after held-out 3: t-headlights 0.964 0.930
+    # 0.499, t-car-beam 0.837 0.766 0.529 with its beam's event back)
     "t-rain": (0.95, 0.93, 0.77), "t-dark-slow": (0.94, 0.93, 0.67),
     "t-dark-slower": (0.87, 0.95, 0.56), "t-headlights": (0.93, 0.9, 0.45),
     "t-ir-mover": (0.95, 0.94, 0.75), "t-lamp-walker": (0.84, 0.93, 0.52),
@@ -81,9 +83,12 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "h2-foliage-dark": (0.94, 0.95, 0.58),
     # held-out set 3 (style C, 1280x720; scored before the detector2 changes and once after;
     # before: 0.843 0.728 0.783 | 0.975 1.0 0.490 | 0.535 0.450 0.254 | 0.579 0.795 0.195;
-    # after: 0.843 0.728 0.783 | 0.975 1.0 0.490 | 0.208 0.714 0.461 | 0.723 0.843 0.485)
+    # after: 0.843 0.728 0.783 | 0.975 1.0 0.490 | 0.208 0.714 0.461 | 0.723 0.843 0.485;
+    # the wet car's loss came from one rule (soft-edged tracks never confirmed), which was
+    # then dropped -- a decision taken on this set, so its figures since are not unseen:
+    # h3-car-wet 0.753 0.673 0.366 and one event started by the beam, the rest the same)
     "h3-umbrella-rain": (0.8, 0.68, 0.73), "h3-dark-shuffle": (0.93, 0.95, 0.44),
-    "h3-car-wet": (0.15, 0.5, 0.38), "h3-ir-crossing": (0.68, 0.79, 0.43)}
+    "h3-car-wet": (0.70, 0.62, 0.32), "h3-ir-crossing": (0.68, 0.79, 0.43)}
 STREET_TARGET_F1 = 0.85
 # Below the target: heavy lens rain hides a walker barely darker than the road (tuning); a
 # dark car is found by its headlamp and the start of its beam, its box too short or too long
@@ -96,9 +101,9 @@ STREET_MISSES_TARGET = {"t-rain-heavy", "h-headlights", "h-foliage-lamp", "h2-ra
 # Right at the target: 0.874 on the clip encoded on one machine, 0.84 on a fresh encode of the
 # same frames on another (libx264 output varies by a few hundredths of F1 between encodes), so
 # it may pass or fail the target; its floor above still guards it against regression.
-STREET_AT_TARGET = {"t-lamp-walker", "t-car-beam"}  # t-car-beam: 0.857
+STREET_AT_TARGET = {"t-lamp-walker", "t-car-beam"}  # t-car-beam: 0.837-0.857
 # The beam reaches the picture before the car: an event starts then (held-out style B).
-BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam"}
+BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "t-car-beam", "h3-car-wet"}
 # A failing street lamp that wavers and goes out for a few frames (held-out 3): one event.
 FLICKER_FALSE_EVENT = {"h3-flicker-tree"}
 # Empty street clips: motion in at most this share of the analysed frames. Held-out 3's lens
