@@ -8,6 +8,8 @@ pixels and blobs are in ``motion_filters``):
    the unmasked area that did not change locally in the previous frame (a car's beam must not
    dim the whole picture). A lighting ramp, auto-exposure or the IR switch's brightness jump is
    a global gain/offset change and disappears here, while a local object still stands out.
+   When brightness and contrast stay far off together (the IR illuminator came on without a
+   scene-wide change), the background is moved to the new light instead (``gain_map``).
 3. Difference against the background model with a threshold that rises with the noise (from
    the median difference, so a big change does not raise it) and falls (down to 70 %) in
    low-contrast pictures. When more than ``global_change_fraction`` of the frame still differs
@@ -15,15 +17,16 @@ pixels and blobs are in ``motion_filters``):
 4. In a noisy or dark picture, evidence that adds up: the recent frames' average against the
    background shows a faint, slow mover that one frame does not (``Evidence``).
 5. Lighting only is taken out: pixels brighter than the background that kept its texture (a
-   headlight beam, a lamp pool), and a saturated patch over a dark surface (``LitTest``).
+   headlight beam, a lamp pool), a saturated patch over a dark surface and the soft-edged
+   continuation of such a core (``LitTest`` in ``motion_light``).
 6. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
 7. A blob counts as *moving* only if part of it also changed since the previous analysed frame
    (or, for a faint one, in the average): a static change (IR residue, a parked car, a lit
    window) is absorbed into the background fast.
 8. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
    (``persistence_frames`` in a row) before it is reported; random speckle never persists, a
-   blurred blob (a rain drop on the lens, ``DropTest``) must last 8 frames, a faint one seen
-   only in the average 6 frames and get somewhere.
+   blurred blob (a rain drop on the lens, ``DropTest``) or one next to much lit-only light
+   must last 8 frames, a faint one seen only in the average 6 frames and get somewhere.
 
 The background learns slowly where nothing moves, very fast where a change is static, very
 slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
@@ -34,18 +37,16 @@ changed pixels, without the margin the blob-joining dilation added.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
-    DARK,
+    DROP_MIN_AREA,
     Box,
     DropTest,
     Evidence,
-    LitTest,
     above,
     blob_box,
     downscale,
@@ -55,10 +56,15 @@ from edge_agent.cameras.motion_filters import (
     robust_noise,
     shift,
 )
+from edge_agent.cameras.motion_light import DARK, LitTest, gain_map, lit_around
+from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult
+
+__all__ = ["Blob", "MotionDetector", "MotionResult"]
 
 # A moving blob of the previous frame: its box, frames in a row, the time before the first of
-# them, its box in the first of them, and whether it looked like a lens drop in any of them.
-_Track = tuple[Box, int, float, Box, bool]
+# them, its box in the first of them, whether it looked like a lens drop in any of them and
+# how many more of them showed it with a sharp edge than with a soft one.
+_Track = tuple[Box, int, float, Box, bool, int]
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -85,39 +91,14 @@ _OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame c
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
 # threshold) or a dark one (mean grey level under this): faint movers are found there.
 _NIGHT = 70.0
-
-
-class _Buffers:
-    """Per-frame work arrays at the analysis size, allocated once."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.frame = np.empty(shape, np.float32)
-        self.norm = np.empty(shape, np.float32)
-        self.diff = np.empty(shape, np.float32)
-        self.base = np.empty(shape, np.uint8)
-        self.fg = np.empty(shape, np.uint8)
-        self.eroded = np.empty(shape, np.uint8)
-
-
-@dataclass(frozen=True, slots=True)
-class Blob:
-    box: Box
-    area: float  # fraction of the frame
-    zones: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MotionResult:
-    ts: float
-    motion: bool  # at least one confirmed moving blob
-    blobs: tuple[Blob, ...]
-    score: float  # fraction of the frame covered by confirmed moving blobs
-    changed_fraction: float
-    global_change: bool
-    activity: bool = False  # a moving blob, confirmed or not (adaptive decode wakes up)
-    # The analysed frame before the reported things were first seen: they have moved at
-    # least since then (an event's duration is never 0). None when nothing is reported.
-    since: float | None = None
+# The frame is matched to the background's exposure. When the exposure stays far off (the IR
+# illuminator came on without a scene-wide change, auto-exposure settled elsewhere) the
+# background is moved to the frame's exposure instead: matched the other way round, a picture
+# with 3x the contrast would be squeezed to a third and a faint mover lost in it. Moved, it
+# keeps what it had learnt (no one standing there is learnt, unlike a re-seed).
+_REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
+_REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
+_REBASE_FRAMES = 3  # ... for this many analysed frames in a row
 
 
 class MotionDetector:
@@ -139,16 +120,19 @@ class MotionDetector:
         # moving blobs of the previous frame: box, frames in a row, ts before the first one
         self._track: list[_Track] = []
         self._last_ts = 0.0  # the previous analysed frame's time
-        self._bufs = _Buffers((1, 1))
+        self._bufs = Buffers((1, 1))
         self._merge_kernel = _KERNEL3
         self._bg_std = _CONTRAST_REF  # contrast of the background (set on every frame)
         self._gain = (1.0, 0.0)  # this frame's brightness match to the background
+        self._off_exposure = 0  # analysed frames in a row with the exposure far off
+        self._ratio = 1.0  # this frame's mean brightness over the background's (still part)
         self._bg_mean = 128.0  # the background's mean grey level (set on every frame)
         self._changed4: np.ndarray | None = None  # last frame's local change, every 4th px
         self._valid_sub: np.ndarray | None = None  # unmasked pixels, every 4th
         self._drops = DropTest()
         self._lit = LitTest()
         self._evidence = Evidence()
+        self._lit_now: np.ndarray | None = None  # this frame's lit-only pixels, if any
 
     def reset(self) -> None:
         """Forget the background (after a reconnect the scene may have changed)."""
@@ -166,7 +150,7 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
-        self._bufs = _Buffers((h, w))
+        self._bufs = Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
         # Zone masks at half resolution, like the blob labels.
@@ -184,6 +168,7 @@ class MotionDetector:
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
+        self._follow_exposure(frame)
         bg, prev = self._bg, self._prev
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
@@ -218,6 +203,7 @@ class MotionDetector:
         self._drops.start(norm, bg)
         blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
+        self._lit_now = None
         np.copyto(prev, norm)
         self._last_ts = ts
         confirmed = tuple(b for b, _ in blobs)
@@ -225,6 +211,25 @@ class MotionDetector:
         since = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
                             bool(self._track), since)
+
+    def _follow_exposure(self, frame: np.ndarray) -> None:
+        """Move the background to the frames' light once the brightness has stayed far off:
+        times a smooth gain map (the ratio of heavily smoothed frame and background), which
+        also follows an illuminator's hot spot or a vignette; a person is too small to move
+        the map much, and what it leaves is a static change, absorbed in a few frames."""
+        # Light scales brightness and contrast together; in rain the drops raise the
+        # contrast alone.
+        gain, ratio = self._gain[0], self._ratio
+        far = (gain < 1 / _REBASE_GAIN and ratio > _REBASE_RATIO) or \
+            (gain > _REBASE_GAIN and ratio < 1 / _REBASE_RATIO)
+        self._off_exposure = self._off_exposure + 1 if far else 0
+        if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
+            return
+        gmap = gain_map(frame, self._bg, [t[0] for t in self._track])
+        for arr in (self._bg, self._prev):
+            cv2.multiply(arr, gmap, dst=arr)
+        self._evidence.reset(self._bg)
+        self._gain, self._off_exposure = (1.0, 0.0), 0
 
     def _reseed(self, frame: np.ndarray, ts: float) -> None:
         self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
@@ -265,6 +270,7 @@ class MotionDetector:
                             eroded, 0.5 * thr)
         self._changed4 = np.ascontiguousarray(fg[::4, ::4])
         cv2.erode(cv2.bitwise_and(fg, cv2.bitwise_not(lit)), _KERNEL3, dst=eroded)
+        self._lit_now = lit
         return (eroded if cv2.countNonZero(eroded) else None), lit
 
     @staticmethod
@@ -295,6 +301,7 @@ class MotionDetector:
         mf, sf = cv2.meanStdDev(f4, mask=mask)
         mb, sb = cv2.meanStdDev(b4, mask=mask)
         self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
+        self._ratio = (float(mf[0, 0]) + 1.0) / (float(mb[0, 0]) + 1.0)
         gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
         offset = float(mb[0, 0] - mf[0, 0] * gain)
         self._gain = (gain, offset)
@@ -359,29 +366,37 @@ class MotionDetector:
         """Blob ``i``'s run, continued from the previous frame's tracks, and whether it is
         confirmed now; no track for the ghost of a lens drop (to be absorbed)."""
         # A new run starts at the previous analysed frame: the thing appeared after it.
-        run, since, origin, wet = max(((t[1], t[2], t[3], t[4]) for t in self._track
-                                       if near(t[0], box)),
-                                      default=(0, self._last_ts, box, False))
+        run, since, origin, wet, crisp = max(((t[1], t[2], t[3], t[4], t[5])
+                                              for t in self._track if near(t[0], box)),
+                                             default=(0, self._last_ts, box, False, 0))
         run += 1
         need = self.cfg.persistence_frames
-        # (Only asked while the answer can matter: it costs a few passes per blob.)
-        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) \
-            if need <= run < _DROP_FRAMES else 0
-        if drop < 0:
+        # (Only asked while the answer can matter: it costs a few passes per blob. Asked
+        # from the first frame on, when a drop is most like one: whole, new and blurred.)
+        asked = run < _DROP_FRAMES or (wet and crisp <= 0)
+        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) if asked else 0
+        if drop < 0 and run >= need:
             return None, False
-        if drop:
+        if drop > 0 and run >= need:
             # In rain one drop follows another nearby: a drop's run only goes on with a blob
             # it overlaps.
             run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
-        wet = wet or drop > 0
+        # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that
+        # was taken out) what is left may be its fringe: as long as a drop must last.
+        wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(self._lit_now, stat))
+        judged = asked and int(stat[4]) >= DROP_MIN_AREA * frame_area  # (else too small)
+        if judged:
+            crisp += 1 if drop == 0 else -1
         if wet:  # looked like a drop on the lens: such drops are gone before this
             need = max(need, _DROP_FRAMES)
+        # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is
+        # one too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
         confirmed = run >= need
         if slow_only:
             # Seen moving only in the frames' average: it must go on and get somewhere (a
             # sudden change that stays put looks like motion there for a while).
-            confirmed = run >= max(need, _SLOW_FRAMES) and shift(origin, box) >= _SLOW_SHIFT
-        return (box, run, since, origin, wet), confirmed
+            confirmed = confirmed and run >= _SLOW_FRAMES and shift(origin, box) >= _SLOW_SHIFT
+        return (box, run, since, origin, wet, crisp), confirmed
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:

@@ -6,8 +6,7 @@
   (``tests/infra/street_sets.py``, style A): the 95th percentile of |gradient| over the 95th
   percentile of |change| was 0.28 or more for 95 % of the blobs on a mover and 0.25 or less
   for 95 % of the others (nearly all lens drops); the cut is between the two.
-- ``LitTest``: light falling on a surface multiplies what is there: the surface keeps its
-  texture; an object replaces it.
+- (``LitTest``, light falling on a surface, is in ``motion_light``.)
 - ``Evidence``: the recent frames' average, for faint, slow movers in noise.
 - ``robust_noise``, ``blob_box``, box helpers, ``downscale``, ``polygon_mask``.
 """
@@ -22,8 +21,8 @@ import numpy as np
 Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
 Polygon = Sequence[tuple[float, float]]
 
-_DROP_MIN_AREA = 0.004  # of the picture (the default min_area)
-_DROP_SHARPNESS = 0.265
+DROP_MIN_AREA = 0.004  # of the picture (the default min_area): smaller blobs are not judged
+DROP_SHARPNESS = 0.265
 
 
 class DropTest:
@@ -42,7 +41,7 @@ class DropTest:
         brighter than the background (a drop), -1 if darker (a drop that the background had
         learnt and that has gone: its ghost), 0 if it is no drop."""
         x, y, bw, bh, area = (int(v) for v in stat)
-        if area < _DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
+        if area < DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
             return 0
         full_h, full_w = self._norm.shape
         # The crop at full resolution, one pixel wider for the gradient.
@@ -59,7 +58,7 @@ class DropTest:
         gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
         grad = cv2.magnitude(gx, gy)[px]
-        if _p95(grad) >= _DROP_SHARPNESS * max(_p95(np.abs(signed)), 1e-3):
+        if _p95(grad) >= DROP_SHARPNESS * max(_p95(np.abs(signed)), 1e-3):
             return 0
         return 1 if float(signed.mean()) > 0 else -1
 
@@ -83,64 +82,6 @@ def robust_noise(diff: np.ndarray, valid: np.ndarray | None, step: int = 4) -> f
         return 0.0
     k = values.size // 2
     return float(np.partition(values, k)[k]) * _MEDIAN_TO_MEAN
-
-
-_LIT_CLOSE = np.ones((5, 5), np.uint8)
-_LIT_REACH = 12  # pixels around the change the test looks at (its windows' reach)
-_LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
-_HIGH_PASS = (5, 5)
-_LIT_NCC = 0.6
-_LIT_AREA = (9, 9)
-_LIT_DENSITY = 0.35
-SATURATED = 240.0  # grey levels: the sensor clipped (after the light blur)
-DARK = 80.0  # grey levels: a surface this dark saturates only under a strong light
-
-
-class LitTest:
-    """Pixels that are only lit: brighter than the background with its texture kept.
-
-    Light falling on a surface (a headlight beam, a lamp pool) multiplies what is there, so
-    the picture's fine structure (high-passed) still correlates with the background's; an
-    object replaces it. The test: normalised cross-correlation of the high-passed frame and
-    background in a small window, on pixels brighter than the background.
-    """
-
-    def lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
-            where: np.ndarray, brighter: float) -> np.ndarray:
-        """uint8 mask, 255 where the change looks like light falling on the background;
-        judged only around the set pixels of ``where`` (the rest is 0)."""
-        x, y, w, h = cv2.boundingRect(where)
-        fh, fw = where.shape
-        x0, y0 = max(0, x - _LIT_REACH), max(0, y - _LIT_REACH)
-        x1, y1 = min(fw, x + w + _LIT_REACH), min(fh, y + h + _LIT_REACH)
-        out = np.zeros(where.shape, np.uint8)
-        out[y0:y1, x0:x1] = self._lit(frame[y0:y1, x0:x1], norm[y0:y1, x0:x1],
-                                      bg[y0:y1, x0:x1], dark, brighter)
-        return out
-
-    def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
-             brighter: float) -> np.ndarray:
-        hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
-        hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
-        s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
-        s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), _LIT_WINDOW)
-        s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), _LIT_WINDOW)
-        d = cv2.subtract(norm, bg)
-        # Lit evidence: brightened clearly, with the texture kept (an unchanged street keeps
-        # its texture too, but is no evidence of light).
-        kept = ((s_fb > _LIT_NCC * np.sqrt(s_ff * s_bb + 1e-6)) & (d > brighter)
-                ).astype(np.float32)
-        # Light is smooth over an area: where enough of the neighbourhood is lit evidence,
-        # all of it is lit (in a dark, noisy street single windows are unreliable; on an
-        # object few windows correlate).
-        textured = cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY
-        lit = (textured & (d > 0)).view(np.uint8)
-        # A saturated picture has no texture left; where the surface is dark (the background
-        # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
-        # light on it (a beam's core), not an object.
-        lit |= ((frame > SATURATED) & (bg < dark)).view(np.uint8)
-        # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
-        return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
 
 
 _ACC_RATE = 0.3  # the recent frames' average: ~3 frames, 0.42 x one frame's noise

@@ -88,7 +88,8 @@ def score(run: ClipRun, cfg: MotionConfig | None = None) -> dict[str, Any]:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    row: dict[str, Any] = {"tp": tp, "fp": fp, "fn": fn, "precision": round(precision, 3),
+    row: dict[str, Any] = {"frames": len(run.results), "tp": tp, "fp": fp, "fn": fn,
+                           "precision": round(precision, 3),
                            "recall": round(recall, 3), "f1": round(f1, 3),
                            "iou": round(sum(ious) / len(ious), 3) if ious else None}
     row.update(events(run, cfg or MotionConfig()))

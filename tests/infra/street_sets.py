@@ -13,20 +13,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.infra import clips, street_clips
+from tests.infra import clips, street_clips, street_clips_c
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
     FOLIAGE_MASK,
     FPS,
     GOP,
-    HEIGHT,
-    WIDTH,
     Car,
     Lamp,
     StreetScene,
     Walker,
     render,
 )
+from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, Vehicle
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
@@ -57,6 +56,17 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-ir-two", 12.0, "A", (Walker(2.0, 9.0, 1.1, -0.1, 0.85, 0.38, 0.45, 10, True),
                                         Walker(4.5, 11.0, -0.1, 1.1, 0.78, 0.3, 0.7, 11, True)),
                 ambient=0.35, noise_sigma=5.0, ir=(5.5, 99.0), seed=10),
+    # Added after held-out set 3 was scored (its frames not looked at): the failing kinds
+    # again in style A with their own seeds: articulated walkers in view when the IR
+    # switches, longer-lived lens drops on an empty street, a dark car with a strong beam.
+    StreetScene("t-ir-cross", 12.0, "A", (Walker(2.5, 10.0, -0.1, 1.1, 0.84, 0.42, 0.3, 12),
+                                          Walker(3.5, 11.5, 1.1, 0.0, 0.76, 0.3, 0.6, 13)),
+                ambient=0.3, noise_sigma=5.0, ir=(6.0, 99.0), seed=11),
+    StreetScene("t-rain-long-empty", 12.0, "A", ambient=0.4, noise_sigma=6.0, drops_per_s=5.0,
+                drop_radius=(0.03, 0.07), drop_life=(3, 9), streaks=40, seed=12),
+    StreetScene("t-car-beam", 10.0, "A", cars=(Car(1.0, 9.0, -1, 0.9, 0.28, beam_len=0.5,
+                                                   beam_gain=3.5, shade=0.2),),
+                lamps=(Lamp(0.3, 0.5, 0.1, 0.8),), ambient=0.22, noise_sigma=6.0, seed=13),
     StreetScene("t-foliage", 12.0, "A", (Walker(3.0, 9.0, 1.1, -0.1, 0.9, 0.45, 0.7, 6, True),),
                 ambient=1.0, noise_sigma=3.0, foliage=True, masks=(FOLIAGE_MASK,), seed=6),
 )}
@@ -107,6 +117,46 @@ HELD_OUT_2: dict[str, StreetScene] = {s.name: s for s in (
 )}
 
 
+# Held-out set 3 (issue 11), written before the detector was changed for it, in a third
+# drawing style (``street_clips_c``: other surfaces, shot-like correlated noise, refracting
+# lens drops, two-tone walkers with umbrellas, cars with a beam pool and wet-road
+# reflections, an IR switch with exposure overshoot, a failing lamp) at 1280x720 15 fps CBR
+# like the issue's clips; new seeds, places, speeds, sizes and bit rates. Scored once before
+# the change and once after it; its frames were not looked at while tuning.
+# Scored before any detector change (frame F1, precision, box IoU, false events in still
+# stretches): umbrella-rain 0.843 0.728 0.783 1 (one event from 0.4 s, before the walker) |
+# dark-shuffle 0.975 1.0 0.490 0 | car-wet 0.535 0.450 0.254 1 (the beam, 2.0 s) |
+# ir-crossing 0.579 0.795 0.195 0 | rain-empty: 60 frames with motion, 1 event all clip long
+# | flicker-tree: 3 frames, 1 event | ir-empty: nothing. No zero-duration event. Generated
+# cold in ~130 s for the 7 clips (2-core machine shared with other jobs).
+HELD_OUT_3: dict[str, SceneC] = {s.name: s for s in (
+    SceneC("h3-umbrella-rain", 13.0,
+           (Person(2.5, 11.5, -0.08, 1.08, 0.83, 0.4, 0.22, 0.15, umbrella=True, seed=31),),
+           lamps=(FlickerLamp(0.6, 0.45, 0.12, 0.8),), ambient=0.45, noise_sigma=6.0,
+           drops_per_s=3.0, streaks=60, seed=301, bitrate_k=1500),
+    SceneC("h3-dark-shuffle", 15.0, (Person(1.0, 14.5, 0.95, 0.35, 0.78, 0.28, 0.16, 0.12,
+                                            seed=32),),
+           lamps=(FlickerLamp(0.25, 0.5, 0.1, 1.0),), ambient=0.18, noise_sigma=10.0,
+           seed=302, bitrate_k=1200),
+    SceneC("h3-car-wet", 10.0, cars=(Vehicle(1.0, 9.5, -1, 0.9, 0.26, shade=0.18,
+                                             beam_len=0.35, beam_gain=2.8, wet=True),),
+           lamps=(FlickerLamp(0.8, 0.45, 0.09, 0.6),), ambient=0.22, noise_sigma=6.0,
+           seed=303, bitrate_k=2000),
+    SceneC("h3-ir-crossing", 12.0,
+           (Person(2.0, 10.0, 1.08, -0.08, 0.86, 0.45, 0.5, 0.3, ir_gain=1.6, seed=34),
+            Person(4.0, 11.5, 0.1, 0.7, 0.7, 0.3, 0.35, 0.35, ir_gain=0.8, seed=35)),
+           ambient=0.3, noise_sigma=5.0, ir=(5.5, 99.0), seed=304, bitrate_k=1500),
+    SceneC("h3-rain-empty", 12.0, lamps=(FlickerLamp(0.4, 0.5, 0.12, 1.0),), ambient=0.35,
+           noise_sigma=7.0, drops_per_s=4.5, drop_radius=(0.025, 0.06), drop_life=(2, 8),
+           streaks=80, seed=305, bitrate_k=1500),
+    SceneC("h3-flicker-tree", 12.0, lamps=(FlickerLamp(0.65, 0.5, 0.13, 1.1, flicker=True),),
+           ambient=0.3, noise_sigma=6.0, tree=True, masks=(TREE_MASK,), seed=306,
+           bitrate_k=1200),
+    SceneC("h3-ir-empty", 10.0, lamps=(FlickerLamp(0.5, 0.45, 0.1, 0.7),), ambient=0.3,
+           noise_sigma=5.0, ir=(4.0, 99.0), seed=307, bitrate_k=1500),
+)}
+
+
 def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     """Stretches with nothing labelled (an event starting there is false), 0.2 s trimmed
     next to a labelled frame so a mover's first or last visible pixels are not counted."""
@@ -124,18 +174,22 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     return out
 
 
-def make_street_clip(scene: StreetScene, directory: Path) -> Path:
-    """Encode ``scene`` at 640x360 15 fps CBR unless this scene definition is cached."""
+def make_street_clip(scene: StreetScene | SceneC, directory: Path) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, style C 1280x720) unless it is cached."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = scene_key(scene, FPS, WIDTH, HEIGHT, GOP, scene.bitrate_k,
-                    sources=(street_clips.__file__,))
+    module = street_clips_c if isinstance(scene, SceneC) else street_clips
+    width, height = module.WIDTH, module.HEIGHT
+    key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
+                    sources=(str(module.__file__),))
     path = directory / f"{scene.name}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    truth = encode(render(scene), path, (WIDTH, HEIGHT), FPS, GOP, scene.bitrate_k)
-    still = [list(s) for s in scene.still] or _still(truth, FPS)
-    meta.write_text(json.dumps({"fps": FPS, "width": WIDTH, "height": HEIGHT, "gop": GOP,
+    frames = street_clips_c.render(scene) if isinstance(scene, SceneC) else render(scene)
+    truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
+    given = () if isinstance(scene, SceneC) else scene.still
+    still = [list(s) for s in given] or _still(truth, FPS)
+    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": GOP,
                                 "boxes": truth, "still": still, "key": key,
                                 "masks": [list(map(list, m)) for m in scene.masks]}))
     return path

@@ -1,0 +1,104 @@
+"""The detector's pixel and blob tests and its light handling, on small synthetic pictures.
+
+``DropTest`` (lens drops), ``LitTest`` (light only), ``gain_map`` (the background moved to a new
+light) and the detector's rules built on them; each test says which mechanism it needs.
+The labelled clips are scored in ``test_camera_motion``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_agent.cameras.config import MotionConfig
+from edge_agent.cameras.motion import MotionDetector
+from tests.infra.motion_scoring import iou
+
+
+def test_drop_test_tells_a_blurred_blob_from_an_object_in_focus() -> None:
+    from edge_agent.cameras.motion_filters import DropTest
+
+    yy, xx = np.mgrid[0:90, 0:160].astype(np.float32)
+    bg = np.full((90, 160), 40.0, np.float32)
+    blur = bg + 90 * np.exp(-((xx - 80) ** 2 + (yy - 45) ** 2) / (2 * 6.0 ** 2))
+    sharp = bg.copy()
+    sharp[35:55, 72:88] += 90
+    labels = np.zeros((45, 80), np.int32)
+    labels[14:31, 32:48] = 1  # the blob at half resolution
+    stat = np.array([32, 14, 16, 17, 16 * 17])
+    tests = DropTest()
+    verdicts = []
+    for frame, background in ((blur, bg), (bg, blur), (sharp, bg)):
+        tests.start(frame.astype(np.float32), background.astype(np.float32))
+        verdicts.append(tests.looks_like_drop(labels, 1, stat, 45 * 80))
+    assert verdicts == [1, -1, 0]  # a drop, a drop's ghost, an object
+
+
+def test_lit_test_keeps_an_object_and_drops_light_on_texture() -> None:
+    from edge_agent.cameras.motion_light import LitTest
+
+    rng = np.random.default_rng(3)
+    bg = np.clip(40 + rng.normal(0, 12, (90, 160)), 0, 255).astype(np.float32)
+    frame = bg.copy()
+    frame[50:90, 0:70] *= 2.5  # a beam on the road: the same texture, brighter
+    frame[10:40, 100:130] = np.clip(150 + rng.normal(0, 12, (30, 30)), 0, 255)  # an object
+    lit = LitTest().lit(frame, frame, bg, 80.0, np.full((90, 160), 255, np.uint8), 5.0)
+    assert (lit[55:85, 5:65] > 0).mean() > 0.9
+    assert (lit[15:35, 105:125] > 0).mean() < 0.1
+
+
+def test_gain_map_follows_the_light_but_not_the_mover() -> None:
+    from edge_agent.cameras.motion_light import gain_map
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:90, 0:160].astype(np.float32)
+    bg = (40 + rng.normal(0, 8, (90, 160))).astype(np.float32)
+    light = 2.0 + 1.5 * np.exp(-((xx - 80) ** 2 + (yy - 50) ** 2) / (2 * 40.0 ** 2))
+    frame = bg * light
+    frame[30:70, 60:76] = 250  # a bright person in the illuminator's hot spot
+    gmap = gain_map(frame, bg, [(60 / 160, 30 / 90, 16 / 160, 40 / 90)])
+    outside = np.abs(gmap - light)[np.abs(xx - 68) > 30]
+    assert float(np.median(outside / light[np.abs(xx - 68) > 30])) < 0.08
+    # Under the person the map holds the light around it, not 250 / 40.
+    assert float(np.abs(gmap[35:65, 62:74] - light[35:65, 62:74]).max()) < 1.0
+
+
+def test_a_walker_stays_seen_when_a_vignetted_illuminator_comes_on() -> None:
+    # The IR illuminator brightens the picture 3-6x, most in the middle: once the exposure is
+    # matched there is no scene-wide change, but no global gain/offset matches it either (the
+    # old detector squeezed the picture's contrast and lost the walker for over a second).
+    rng = np.random.default_rng(9)
+    yy, xx = np.mgrid[0:180, 0:320].astype(np.float32)
+    base = np.clip(0.35 + 0.08 * rng.normal(0, 1, (180, 320)), 0.05, 1).astype(np.float32)
+    base = cv2.GaussianBlur(base, (0, 0), 1.5)
+    night = np.full((180, 320), 90.0, np.float32)
+    ir = 90 * (3.0 + 3.0 * np.exp(-((xx - 160) ** 2 + (yy - 100) ** 2) / (2 * 90.0 ** 2)))
+    det = MotionDetector(MotionConfig())
+    hits = []
+    for i in range(36):
+        x = 40 + 3 * i
+        img = base.copy()
+        img[40:80, x:x + 14] = 0.15  # a dark walker on a 0.35 street
+        light = night if i < 25 else ir
+        frame = np.clip(img * light + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+        r = det.analyse(frame, i / 10)
+        truth = (x / 320, 40 / 180, 14 / 320, 40 / 180)
+        if i >= 25:  # the first second after the switch
+            hits.append(r.motion and max(iou(b.box, truth) for b in r.blobs) >= 0.2)
+    assert sum(hits) >= 0.6 * len(hits), hits
+
+
+def test_faint_end_of_a_beam_is_light_but_an_object_beside_it_is_not() -> None:
+    from edge_agent.cameras.motion_light import LitTest
+
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:90, 0:160].astype(np.float32)
+    bg = (20 + rng.normal(0, 1.5, (90, 160))).astype(np.float32)  # a dark, nearly flat road
+    gain = 1 + 14 * np.exp(-((yy - 60) / 8) ** 2) * np.exp(-(xx / 60) ** 2)  # beam from x=0
+    frame = bg * gain + rng.normal(0, 3, (90, 160)).astype(np.float32)
+    frame[20:40, 120:134] = 90  # a light-coloured object in focus
+    frame = cv2.GaussianBlur(frame, (3, 3), 0)
+    lit = LitTest().lit(frame, frame, bg, 80.0, np.full((90, 160), 255, np.uint8), 5.0)
+    faint = (gain > 1.5) & (gain < 4) & (xx > 30)  # well away from the saturated core
+    assert (lit[faint] > 0).mean() > 0.6
+    assert (lit[20:40, 120:134] > 0).mean() < 0.1
