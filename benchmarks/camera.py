@@ -267,10 +267,12 @@ def soak(minutes: float) -> int:
         slope = sum((t - mx) * (v - my) for t, v in tail) / sum((t - mx) ** 2 for t, _ in tail)
     out = {"minutes": minutes, "rss_max": round(max(rss), 1), "rss_end": round(rss[-1], 1),
            "rss_slope_mb_per_min_after_2_min": round(slope, 4) if slope is not None else None,
+           "every_minute_mb": {f"{i * 2 // 60}": {k: round(m[k], 1) for k in ("rss", "uss", "pss")}
+                               for i, m in enumerate(mem) if i % 30 == 0},
            "rss_samples_every_2s": [round(v, 1) for v in rss]}
     path = ROOT / "benchmarks" / "results" / "camera_soak.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
-    print({k: v for k, v in out.items() if not k.endswith("2s")})
+    print({k: v for k, v in out.items() if not k.endswith("2s")}, flush=True)
     return 0
 
 

@@ -26,7 +26,7 @@ from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.events import EventMessage, EventTracker
 from edge_agent.cameras.frames import encode_jpeg, luma
 from edge_agent.cameras.media import MediaStore
-from edge_agent.cameras.memory import trim_heap
+from edge_agent.cameras.memory import release_library_pages, trim_heap
 from edge_agent.cameras.motion import MotionDetector, MotionResult
 from edge_agent.cameras.status import CameraStatusReporter
 from edge_agent.cameras.streams import CameraStreams
@@ -39,6 +39,9 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
+# Import-time library pages are released once the cameras run (memory.py): by then every
+# import is done and the first sessions have opened, so what comes back is the working set.
+RELEASE_PAGES_AFTER_S = 20.0
 # Two streams: the event snapshot is the record stream's next key frame (one GOP at most).
 EVENT_KEY_FRAME_WAIT_S = 6.0
 __all__ = ["CameraService", "encode_jpeg", "luma"]
@@ -144,6 +147,7 @@ class CameraService:
     async def _supervise(self) -> None:
         """Watchdog (no packets = offline), arming schedule, status publishing."""
         last_pub = last_trim = 0.0
+        release_at = time.monotonic() + RELEASE_PAGES_AFTER_S
         counters = (0, 0, 0, 0, time.monotonic())
         rates = (0.0, 0.0, 0.0)
         status = self.status
@@ -173,6 +177,9 @@ class CameraService:
             if now - last_trim >= TRIM_INTERVAL_S:
                 last_trim = now
                 await asyncio.to_thread(trim_heap)  # freed snapshot/decoder buffers go back
+            if release_at and now >= release_at:
+                release_at = 0.0
+                await asyncio.to_thread(release_library_pages)
             await asyncio.sleep(0.25)
 
     def _rates(self, counters: tuple[int, int, int, int, float], now: float
