@@ -28,20 +28,35 @@ WINDOW = (2.0, 26.0)
 FPS_DEFAULT = 15
 
 # Same decoder settings as the agent's camera (decode_threads 1, FFmpeg's default thread type),
-# so (a) is the cost of decoding this stream the way the agent would, nothing else.
+# so (a) is the cost of decoding this stream the way the agent would, nothing else. argv: URL,
+# skip_frame, then JSON of codec options, thread count and thread type (decoder option arms);
+# skip_frame "DEMUX" reads the packets without decoding (the record stream's floor).
 DECODE_ONLY = """
-import sys, av
+import json, sys, av
 c = av.open(sys.argv[1], options={"rtsp_transport": "tcp", "analyzeduration": "500000"})
-c.streams.video[0].codec_context.thread_count = 1
-c.streams.video[0].codec_context.skip_frame = sys.argv[2] if len(sys.argv) > 2 else "DEFAULT"
+ctx = c.streams.video[0].codec_context
+extra = json.loads(sys.argv[3])
+ctx.thread_count = extra.get("threads", 1)
+if "thread_type" in extra:
+    ctx.thread_type = extra["thread_type"]
+if extra.get("options"):
+    ctx.options = extra["options"]
+if sys.argv[2] == "DEMUX":
+    for packet in c.demux(video=0):
+        pass
+ctx.skip_frame = sys.argv[2]
 for frame in c.decode(video=0):
     pass
 """
-def decode_only(server: RtspServer, skip_frame: str = "DEFAULT", mount: str = "/cam") -> float:
-    """CPU s / min of video of a bare PyAV client decoding the stream (``NONKEY``: key frames)."""
+
+
+def decode_only(server: RtspServer, skip_frame: str = "DEFAULT", mount: str = "/cam",
+                extra: dict[str, Any] | None = None) -> float:
+    """CPU s / min of video of a bare PyAV client decoding the stream (``NONKEY``: key frames;
+    ``DEMUX``: no decoding at all); ``extra``: decoder options, threads, thread_type."""
     before = len(server.mount_clients[mount])
     dec = subprocess.Popen([sys.executable, "-c", DECODE_ONLY, server.url_for(mount),
-                            skip_frame])
+                            skip_frame, json.dumps(extra or {})])
     try:
         return window_cpu(dec.pid, server, before, mount)
     finally:

@@ -1,4 +1,5 @@
-"""One camera: source thread → detector (in that thread) → events, snapshots, clips, status.
+"""One camera: source thread → detector (in that thread) → events (``event_flow.py``), plus
+its status, arming, media retention and the snapshot command.
 
 The source thread decodes and runs the pure detector (PyAV and OpenCV release the GIL), then
 hands small results to the event loop with ``call_soon_threadsafe``. Everything slow on the
@@ -9,28 +10,24 @@ only costs media, never events, lights or telemetry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
 
-from contract import utc_iso
-from contract.cameras import MotionEvent
 from edge_agent.cameras.arming import ARMING_NOT_SAVED, CameraArming
 from edge_agent.cameras.config import CameraConfig
-from edge_agent.cameras.events import EventMessage, EventTracker
+from edge_agent.cameras.event_flow import CameraEvents
 from edge_agent.cameras.frames import encode_jpeg, luma
 from edge_agent.cameras.media import MediaStore
-from edge_agent.cameras.memory import trim_heap
-from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.cameras.memory import release_library_pages, trim_heap
+from edge_agent.cameras.motion import MotionDetector
 from edge_agent.cameras.status import CameraStatusReporter
 from edge_agent.cameras.streams import CameraStreams
-from edge_agent.runtime import AgentContext, CommandError, MessageClass
+from edge_agent.runtime import AgentContext, CommandError
 
 log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
@@ -39,8 +36,9 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
-# Two streams: the event snapshot is the record stream's next key frame (one GOP at most).
-EVENT_KEY_FRAME_WAIT_S = 6.0
+# Import-time library pages are released once the cameras run (memory.py): by then every
+# import is done and the first sessions have opened, so what comes back is the working set.
+RELEASE_PAGES_AFTER_S = 20.0
 __all__ = ["CameraService", "encode_jpeg", "luma"]
 
 
@@ -50,7 +48,6 @@ class CameraService:
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.config.gateway.timezone)
         self.detector = MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width)
-        self.tracker = EventTracker(cfg.motion)
         self.media = MediaStore(ctx.data_dir / "media", cfg.id,
                                 max_age_days=cfg.media.max_age_days,
                                 quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
@@ -59,19 +56,13 @@ class CameraService:
         self.clips = self.streams.clips
         self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx)
         self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
+        self.events = CameraEvents(cfg, ctx, self.tz, self.media, self.streams, self.status,
+                                   self._record_up)
         self.armed = True
         self.analysed = 0
-        self.events = 0  # motion events started since the agent started
         self._loop: asyncio.AbstractEventLoop | None = None
-        # (result, detect frame or None, wall time, monotonic time of the frame)
-        self._results: asyncio.Queue[tuple[MotionResult, Any, float, float]] = \
-            asyncio.Queue(200)
         self._next_analysis = -1.0
-        self._event_active = False  # mirrored for the source thread
         self._latest: tuple[Any, float] | None = None  # (frame, monotonic time)
-        self._started_wall: dict[str, float] = {}
-        self._clip_ref: str | None = None
-        self._snapshots: asyncio.TaskGroup | None = None
 
     # -- source threads ------------------------------------------------------------------
     def _on_frame(self, frame: Any, pts: float) -> None:
@@ -91,17 +82,8 @@ class CameraService:
             # ends at most one key-frame interval later than in ``all`` mode, and motion
             # that resumes meanwhile is seen on the next key frame or by a packet-size jump.
             self.source.hold_active(ACTIVE_TAIL_S)
-        # The event loop only hears about frames that can start, extend or end an event: a
-        # still scene costs it nothing.
-        if self.armed and self._loop is not None and (result.motion or self._event_active):
-            # Only a possible event start needs the frame (snapshot); do not hold others.
-            keep = frame if result.motion and not self._event_active else None
-            self._loop.call_soon_threadsafe(self._offer, result, keep, time.time(), now)
-
-    def _offer(self, result: MotionResult, frame: Any, wall: float, mono: float) -> None:
-        if self._results.full():
-            self._results.get_nowait()  # the loop fell behind: drop the oldest result
-        self._results.put_nowait((result, frame, wall, mono))
+        if self.armed:
+            self.events.offer_threadsafe(result, frame, now)
 
     def _on_state(self, state: str, error: str | None) -> None:
         if state != "online":
@@ -119,18 +101,17 @@ class CameraService:
 
     # -- event loop ----------------------------------------------------------------------
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = self.events.loop = asyncio.get_running_loop()  # before the threads start
         await self.arming.load()
         self.armed = self.arming.armed_now()
         self.streams.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                self._snapshots = tg  # event snapshots run beside the events, in this group
-                tg.create_task(self._consume(), name=f"camera-{self.cfg.id}-events")
+                tg.create_task(self.events.run(lambda: self.armed),
+                               name=f"camera-{self.cfg.id}-events")
                 tg.create_task(self._supervise(), name=f"camera-{self.cfg.id}-status")
                 tg.create_task(self._retention(), name=f"camera-{self.cfg.id}-media")
         finally:
-            self._snapshots = None
             await asyncio.to_thread(self.streams.stop)
 
     @property
@@ -144,6 +125,7 @@ class CameraService:
     async def _supervise(self) -> None:
         """Watchdog (no packets = offline), arming schedule, status publishing."""
         last_pub = last_trim = 0.0
+        release_at = time.monotonic() + RELEASE_PAGES_AFTER_S
         counters = (0, 0, 0, 0, time.monotonic())
         rates = (0.0, 0.0, 0.0)
         status = self.status
@@ -155,13 +137,13 @@ class CameraService:
                 status.set_connected(False, f"no data for {age:.0f} s (camera hung?)")
             elif status.session_up and not status.connected and age < 1.0:
                 status.set_connected(True, None)  # data flows again on the same connection
-            if not status.connected and self.tracker.active:
-                await self._emit(self.tracker.end(self._next_analysis), time.time())
+            if not status.connected and self.events.tracker.active:
+                await self.events.end(self._next_analysis)
             armed = self.arming.armed_now()
             if armed != self.armed:
                 self.armed = armed
                 if not armed:
-                    await self._emit(self.tracker.end(self._next_analysis), time.time())
+                    await self.events.end(self._next_analysis)
             # A new reason is news too (a camera that never answers is offline from the
             # start; its reason comes with the failed open and must not wait 30 s).
             changed = (self.state, self._last_error()) != status.published
@@ -173,6 +155,9 @@ class CameraService:
             if now - last_trim >= TRIM_INTERVAL_S:
                 last_trim = now
                 await asyncio.to_thread(trim_heap)  # freed snapshot/decoder buffers go back
+            if release_at and now >= release_at:
+                release_at = 0.0
+                await asyncio.to_thread(release_library_pages)
             await asyncio.sleep(0.25)
 
     def _rates(self, counters: tuple[int, int, int, int, float], now: float
@@ -187,7 +172,7 @@ class CameraService:
 
     def health(self) -> dict[str, Any]:
         """This camera's line in the ``health`` message (the status topic has the details)."""
-        return self.status.health(self.armed, self.events)
+        return self.status.health(self.armed, self.events.started)
 
     def _last_error(self) -> str | None:
         return self.status.error_text(self.media.stats.last_error,
@@ -198,77 +183,6 @@ class CameraService:
         await self.status.publish(self.source, self.streams.record, self.armed,
                                   self._last_error(), self.media.stats.bytes_used / 1048576,
                                   rates)
-
-    async def _consume(self) -> None:
-        while True:
-            result, frame, wall, mono = await self._results.get()
-            if not self.armed:
-                continue
-            was_active = self.tracker.active
-            messages = self.tracker.feed(result)
-            if not was_active and self.tracker.active:
-                self._event_active = True
-                self.events += 1
-                if frame is not None:
-                    ref = await self._on_event_start(frame, wall, mono)
-                    messages = [replace(m, snapshot=ref) if m.kind == "start" else m
-                                for m in messages]
-            await self._emit(messages, wall)
-
-    async def _on_event_start(self, frame: Any, wall: float, mono: float) -> str:
-        event_id = self.tracker.event_id
-        assert event_id is not None
-        self._started_wall[event_id] = wall
-        when = datetime.fromtimestamp(wall, self.tz)
-        if self.clips is not None:
-            path = self.media.path_for(event_id, ".mp4", when)
-            if await asyncio.to_thread(self.media.room_for, int(self.cfg.clips.max_s * 250e3)):
-                self.clips.start(path)
-                self._clip_ref = self.media.ref(path)
-        # The snapshot is saved and published right after the start message (latency).
-        if self._snapshots is not None:
-            self._snapshots.create_task(self._event_snapshot(event_id, frame, when, mono),
-                                        name=f"camera-{self.cfg.id}-snapshot")
-        ref = self.media.ref(self.media.path_for(event_id, ".jpg", when))
-        self.tracker.set_snapshot(ref)
-        return ref
-
-    async def _event_snapshot(self, event_id: str, frame: Any, when: datetime,
-                              mono: float) -> None:
-        try:
-            if self._record_up():
-                # Full resolution: the main stream's first key frame since the detection;
-                # none in time (a very long GOP, the stream just dropped): the detect frame.
-                with contextlib.suppress(LookupError):
-                    frame = await asyncio.to_thread(self.streams.event_frame, mono - 0.05,
-                                                    EVENT_KEY_FRAME_WAIT_S)
-            jpeg = await asyncio.to_thread(encode_jpeg, frame, self.cfg.snapshot.width,
-                                           self.cfg.snapshot.quality)
-        except Exception as exc:  # a broken frame must not stop the camera
-            self.status.last_error = f"snapshot failed: {exc}"
-            return
-        path = self.media.path_for(event_id, ".jpg", when)
-        await asyncio.to_thread(self.media.save, path, jpeg)
-        await self.ctx.bus.publish(f"camera/{self.cfg.id}/snapshot", jpeg, retain=True,
-                                   message_class=MessageClass.STATE)
-
-    async def _emit(self, messages: list[EventMessage], wall: float) -> None:
-        for msg in messages:
-            started = self._started_wall.get(msg.event_id, wall)
-            payload = MotionEvent(
-                camera=self.cfg.id, event=msg.kind, event_id=msg.event_id,
-                started_at=utc_iso(started), boxes=list(msg.boxes), zones=list(msg.zones),
-                score=msg.score, peak_score=msg.peak_score, duration_s=msg.duration_s,
-                snapshot=msg.snapshot, clip=self._clip_ref)
-            await self.ctx.bus.publish(f"camera/{self.cfg.id}/motion",
-                                       payload.model_dump(mode="json"),
-                                       message_class=MessageClass.EVENT)
-            if msg.kind == "end":
-                self._started_wall.pop(msg.event_id, None)
-                self._event_active = False
-                self._clip_ref = None
-                if self.clips is not None:
-                    self.clips.finish()
 
     async def _retention(self) -> None:
         while True:
@@ -287,7 +201,7 @@ class CameraService:
             status.last_error = None
         self.armed = self.arming.armed_now()
         if not self.armed:
-            await self._emit(self.tracker.end(self._next_analysis), time.time())
+            await self.events.end(self._next_analysis)
         await self.publish_status()
         return {"camera": self.cfg.id, "armed": self.armed,
                 "until": until.isoformat() if until else None}
@@ -303,9 +217,7 @@ class CameraService:
                                        self.cfg.snapshot.quality)
         when = datetime.now(self.tz)
         path = self.media.path_for(f"snap-{when:%H%M%S}", ".jpg", when)
-        saved = await asyncio.to_thread(self.media.save, path, jpeg)
-        await self.ctx.bus.publish(f"camera/{self.cfg.id}/snapshot", jpeg, retain=True,
-                                   message_class=MessageClass.STATE)
+        saved = await self.events.save_and_publish(path, jpeg)
         return {"camera": self.cfg.id, "topic": f"camera/{self.cfg.id}/snapshot",
                 "bytes": len(jpeg), "file": self.media.ref(path) if saved else None,
                 "width": frame.width, "height": frame.height}
