@@ -1,0 +1,61 @@
+"""Adaptive decode's activity watch for one session: bitstream trigger, size fallback.
+
+H.264 streams: the slice headers' QP and the slice bytes feed ``ComplexityTrigger``. Other
+codecs (H.265), a parameter set the reader cannot parse or a broken packet: the old
+packet-size trigger (an inter packet larger than ``size_factor`` × the largest recent still
+one) takes over for the rest of the session, said once in the log, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from drivers.cameras.activity import ComplexityTrigger, TriggerConfig
+from drivers.cameras.h264_slices import BitstreamError, H264Reader
+
+log = logging.getLogger(__name__)
+
+
+class ActivityWatch:
+    def __init__(self, codec: str, extradata: bytes | None, *, name: str, margin: float,
+                 size_factor: float) -> None:
+        self._name = name
+        self._size_factor = size_factor
+        self._sizes: deque[int] = deque(maxlen=120)  # recent still inter packets (fallback)
+        self.trigger = ComplexityTrigger(TriggerConfig(margin=margin))
+        self.reader: H264Reader | None = None
+        if codec != "h264":
+            self._fall_back(f"codec {codec}")
+            return
+        try:
+            self.reader = H264Reader(extradata)
+        except (BitstreamError, IndexError) as exc:
+            self._fall_back(f"extradata: {exc}")
+
+    @property
+    def mode(self) -> str:
+        return "complexity" if self.reader is not None else "size"
+
+    def _fall_back(self, why: str) -> None:
+        self.reader = None
+        log.info("camera %s: no slice QP from the bitstream (%s): adaptive decode triggers "
+                 "on packet sizes", self._name, why)
+
+    def check(self, data: bytes, size: int, is_key: bool, t: float, active: bool) -> bool:
+        """Feed one whole frame; True = activity, decode every frame from now on."""
+        if self.reader is not None:
+            try:
+                info = self.reader.frame(data)
+            except (BitstreamError, IndexError) as exc:
+                self._fall_back(str(exc))
+            else:
+                if info is None:  # parameter sets or SEI only
+                    return False
+                return self.trigger.feed(info.size, info.qp, is_key, t, active)
+        if is_key:
+            return False
+        fired = (not active and len(self._sizes) >= 60
+                 and size > self._size_factor * max(self._sizes) + 200)
+        self._sizes.append(size)
+        return fired
