@@ -3,22 +3,26 @@
 Fed one (coded size, slice QP, key frame?, time) per frame, read from the bitstream without
 decoding (``h264_slices``). A camera's rate control holds the bit rate (CBR) and raises the
 quantiser when the picture gets harder to code, so neither size nor QP alone rises with
-motion; size × 2^(QP/6) (bits × quantiser step) estimates how much the picture changed
+motion; size × 2^(QP/6) (bytes × quantiser step) estimates how hard the frame was to code
 whatever the rate control does (CBR, VBR, constant QP).
 
-Within a GOP the per-frame figure swings (a rate-controlled encoder starves the frames
-right after a key frame, then catches up), so the trigger compares a short median (the last
-few inter frames) with the median of the recent still ones, and fires when it exceeds that
-by ``margin``. Only frames seen while the source is *not* decoding everything are learnt:
-while active the detector decides.
+That figure swings with the frame's place in the GOP (a rate-controlled encoder starves the
+frames right after a key frame, then catches up) and, with some encoders, from frame to
+frame. So each inter frame is compared with the still frames at the *same place* in the last
+few GOPs (a camera's GOP length is fixed), in log units, and the trigger fires when the
+median of the last few such residuals exceeds both ``margin`` and ``spread`` × the recent
+still residuals' robust spread (MAD): a steady stream gets a sensitive trigger, a jittery
+one a deaf one rather than a stream of false catch-ups. Only frames seen while the source is
+*not* decoding everything are learnt; while it is, the detector decides.
 
-Where it cannot help: a noisy sensor (white noise costs most of the bits whether or not
+Where it cannot help: a noisy sensor (white noise takes most of the bits whether or not
 something moves) or a small mover whose texture motion compensation predicts well barely
-changes the figure; then motion is still found on the next key frame, as before.
+changes the figure; motion is then found on the next key frame, as before.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
@@ -31,11 +35,17 @@ def complexity(size: int, qp: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class TriggerConfig:
-    margin: float = 2.0  # short median / still median that counts as activity
-    short: int = 3  # inter frames in the short median
-    still_s: float = 3.0  # seconds of still inter frames in the baseline
-    warmup: int = 20  # still inter frames needed before it may fire
-    floor: float = 2000.0  # complexity below this never fires (a nearly empty stream)
+    margin: float = 1.15  # at least this factor over the still frames at the same GOP place
+    spread: float = 3.0  # ... and this many robust standard deviations of still residuals
+    short: int = 3  # inter frames in the median that is tested
+    gops: int = 3  # still GOPs remembered per place
+    warmup: int = 30  # still residuals needed before it may fire
+    residuals: int = 120  # still residuals the spread is taken over
+    gap_s: float = 10.0  # a pause longer than this (or time going back): learn again
+    # Frames right after a key frame are not tested: the rate control's recovery from the
+    # key frame's bits differs from GOP to GOP (libx264 alternates), and motion starting
+    # there was just seen on the key frame itself.
+    settle: int = 4
 
 
 class ComplexityTrigger:
@@ -43,35 +53,53 @@ class ComplexityTrigger:
 
     def __init__(self, cfg: TriggerConfig | None = None) -> None:
         self.cfg = cfg or TriggerConfig()
-        self._still: deque[tuple[float, float]] = deque(maxlen=600)  # (t, complexity)
+        self._by_place: dict[int, deque[float]] = {}
+        self._residuals: deque[float] = deque(maxlen=self.cfg.residuals)
         self._recent: deque[float] = deque(maxlen=self.cfg.short)
+        self._place = 0  # frames since the last key frame
+        self._last_t: float | None = None
         self.fired = 0
 
     def reset(self) -> None:
-        """A new session (reconnect) or a jump in the stream: learn again."""
-        self._still.clear()
+        """A new session, a loop or a long pause: learn again."""
+        self._by_place.clear()
+        self._residuals.clear()
         self._recent.clear()
+
+    def threshold(self) -> float:
+        """The log-residual the short median must exceed (inf while warming up)."""
+        if len(self._residuals) < self.cfg.warmup:
+            return math.inf
+        mid = statistics.median(self._residuals)
+        mad = statistics.median(abs(r - mid) for r in self._residuals)
+        return max(math.log(self.cfg.margin), mid + self.cfg.spread * 1.4826 * mad)
 
     def feed(self, size: int, qp: float, is_key: bool, t: float, active: bool) -> bool:
         """True when this inter frame shows activity and the source is not active yet
-        (``t``: the frame's time in seconds, stream clock)."""
+        (``t``: the frame's time in seconds on the stream clock)."""
+        if self._last_t is not None and not 0 <= t - self._last_t <= self.cfg.gap_s:
+            self.reset()
+        self._last_t = t
         if is_key:
-            self._recent.clear()  # a key frame restarts the in-GOP pattern
-            return False
-        value = complexity(size, qp)
-        if active:
+            self._place = 0
             self._recent.clear()
             return False
-        self._recent.append(value)
-        cfg = self.cfg
-        while self._still and (t - self._still[0][0] > cfg.still_s or t < self._still[0][0]):
-            self._still.popleft()  # too old, or the clock jumped back (a file looped)
-        if len(self._still) >= cfg.warmup and len(self._recent) == cfg.short:
-            short = statistics.median(self._recent)
-            base = statistics.median(v for _, v in self._still)
-            if short > cfg.floor and short > cfg.margin * base:
-                self._recent.clear()
-                self.fired += 1
-                return True
-        self._still.append((t, value))
+        self._place += 1
+        if active or self._place <= self.cfg.settle:
+            self._recent.clear()
+            return False
+        value = math.log(max(complexity(size, qp), 1.0))
+        seen = self._by_place.setdefault(self._place, deque(maxlen=self.cfg.gops))
+        if not seen:
+            seen.append(value)
+            return False
+        residual = value - statistics.median(seen)
+        self._recent.append(residual)
+        if len(self._recent) == self.cfg.short and \
+                statistics.median(self._recent) > self.threshold():
+            self._recent.clear()
+            self.fired += 1
+            return True
+        seen.append(value)
+        self._residuals.append(residual)
         return False

@@ -73,7 +73,7 @@ class PyAVSourceConfig(BaseModel):
                               "frames (key frames stay full quality).")
     analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
                                 "(a detect sub-stream): fast_decode applies in every mode.")
-    activity_margin: float = Field(2.0, gt=1.0, description="Adaptive, H.264: an inter frame "
+    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: an inter frame "
                                    "whose bytes x quantiser step (slice QP) exceed the recent "
                                    "still frames' by this factor = activity (decode every "
                                    "frame at once, from the last key frame).")

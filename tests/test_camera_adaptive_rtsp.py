@@ -1,0 +1,54 @@
+"""Single-stream adaptive decode over real RTSP: motion onset without waiting for a key frame.
+
+The real agent process, the GStreamer RTSP server and the broker. The clip is CBR 720p with
+a 4 s GOP and the walker enters right after a key frame, so an agent that waits for the next
+key frame publishes the start ~3.5 s late; the slice-QP trigger has to fire on inter frames.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.infra import adaptive_sets
+from tests.infra.agent_proc import AgentProcess, base_config, write_config
+from tests.infra.broker import Broker
+from tests.infra.mqtt_client import ControlRoom
+from tests.infra.rtsp_server import RtspServer
+
+pytestmark = pytest.mark.timeout(180)
+ONSET_BOUND_S = 1.0  # issue 11: onset -> MQTT start in single-stream adaptive mode
+
+
+@pytest.fixture(scope="module")
+def walker_clip(artifacts_dir: Path) -> Path:
+    return adaptive_sets.make(adaptive_sets.RTSP_WALKER, artifacts_dir / "adaptive-clips")
+
+
+def test_adaptive_single_stream_publishes_start_before_the_next_key_frame(
+        broker: Broker, control_room: ControlRoom, tmp_path: Path, walker_clip: Path) -> None:
+    frames = adaptive_sets.read_frames(walker_clip)
+    onset = next(f.t for f in frames if f.moving)
+    next_key = next(f.t for f in frames if f.key and f.t > onset)
+    assert next_key - onset > 3.0  # waiting for it would miss the bound by far
+    server = RtspServer(walker_clip).start()
+    gw = "gw-cam-adaptive"
+    cfg = base_config(tmp_path, broker.url, gateway=gw, cameras=[{
+        "id": "lane", "url": server.url, "decode": "adaptive", "status_interval_s": 1,
+        "read_timeout_s": 4}], health={"interval_s": 60})
+    agent = AgentProcess(write_config(tmp_path / "gw.yaml", cfg), tmp_path / "gw.log").start()
+    try:
+        topic = f"{gw}/camera/lane/motion"
+        control_room.wait_for(lambda m: m.topic.endswith(topic) and
+                              m.json()["event"] == "start", 40)
+        arrived = time.time()
+        t0 = server.client_times[0]  # wall time of the clip's first frame at the server
+        late = arrived - t0 - onset
+        print(f"onset {onset:.2f} s, start published {late:.3f} s later")
+        assert late <= ONSET_BOUND_S, f"start {late:.2f} s after the onset at {onset:.2f} s"
+        assert late > -0.5, "a start before the walker is in view"
+    finally:
+        agent.stop()
+        server.stop()
