@@ -124,7 +124,7 @@ def test_unknown_codec_and_garbage_fall_back_to_sizes(caplog: pytest.LogCaptureF
     with av.open(str(encoded["baseline"])) as container:
         extradata = container.streams.video[0].codec_context.extradata
     watch = ActivityWatch("h264", extradata, name="cam2", margin=2.0, size_factor=2.0)
-    assert watch.mode == "complexity"
+    assert watch.mode == "bitstream"
     # A slice that names a PPS the stream never sent: no crash, packet sizes from then on.
     assert watch.check(b"\x00\x00\x00\x01\x41\x9a\x1f", 7, False, 0.0, False) is False
     assert watch.mode == "size"

@@ -19,12 +19,15 @@ log = logging.getLogger(__name__)
 
 class ActivityWatch:
     def __init__(self, codec: str, extradata: bytes | None, *, name: str, margin: float,
-                 size_factor: float) -> None:
+                 size_factor: float, trigger: str = "bitstream") -> None:
         self._name = name
+        self._off = trigger == "off"
         self._size_factor = size_factor
         self._sizes: deque[int] = deque(maxlen=120)  # recent still inter packets (fallback)
         self.trigger = ComplexityTrigger(TriggerConfig(margin=margin))
         self.reader: H264Reader | None = None
+        if trigger != "bitstream":
+            return
         if codec != "h264":
             self._fall_back(f"codec {codec}")
             return
@@ -35,7 +38,9 @@ class ActivityWatch:
 
     @property
     def mode(self) -> str:
-        return "complexity" if self.reader is not None else "size"
+        if self._off:
+            return "off"
+        return "bitstream" if self.reader is not None else "size"
 
     def _fall_back(self, why: str) -> None:
         self.reader = None
@@ -44,6 +49,8 @@ class ActivityWatch:
 
     def check(self, data: bytes, size: int, is_key: bool, t: float, active: bool) -> bool:
         """Feed one whole frame; True = activity, decode every frame from now on."""
+        if self._off:
+            return False
         if self.reader is not None:
             try:
                 info = self.reader.frame(data)

@@ -73,6 +73,9 @@ class PyAVSourceConfig(BaseModel):
                               "frames (key frames stay full quality).")
     analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
                                 "(a detect sub-stream): fast_decode applies in every mode.")
+    activity_trigger: Literal["bitstream", "size", "off"] = Field(
+        "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
+        "slice QP x bytes; packet sizes; nothing).")
     activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: an inter frame "
                                    "whose bytes x quantiser step (slice QP) exceed the recent "
                                    "still frames' by this factor = activity (decode every "
@@ -219,7 +222,8 @@ class PyAVSource:
         if ctx is not None and self.cfg.decode == "adaptive":
             state.watch = ActivityWatch(
                 stream.codec_context.name, stream.codec_context.extradata, name=self._name,
-                margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor)
+                margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor,
+                trigger=self.cfg.activity_trigger)
             self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
