@@ -58,6 +58,8 @@ class ComplexityTrigger:
         self._recent: deque[float] = deque(maxlen=self.cfg.short)
         self._place = 0  # frames since the last key frame
         self._last_t: float | None = None
+        self._threshold = math.inf
+        self._stale = 0  # residuals learnt since the threshold was computed
         self.fired = 0
 
     def reset(self) -> None:
@@ -65,14 +67,22 @@ class ComplexityTrigger:
         self._by_place.clear()
         self._residuals.clear()
         self._recent.clear()
+        self._threshold, self._stale = math.inf, 0
 
     def threshold(self) -> float:
-        """The log-residual the short median must exceed (inf while warming up)."""
-        if len(self._residuals) < self.cfg.warmup:
-            return math.inf
-        mid = statistics.median(self._residuals)
-        mad = statistics.median(abs(r - mid) for r in self._residuals)
-        return max(math.log(self.cfg.margin), mid + self.cfg.spread * 1.4826 * mad)
+        """The log-residual the short median must exceed (inf while warming up). Taken
+        again after every ``short`` new still residuals: two medians over the window cost
+        more than the rest of the trigger, and the spread moves slowly."""
+        if self._stale >= self.cfg.short or self._threshold == math.inf:
+            self._stale = 0
+            if len(self._residuals) < self.cfg.warmup:
+                return math.inf
+            values = sorted(self._residuals)
+            mid = values[len(values) // 2]
+            mad = statistics.median(abs(r - mid) for r in values)
+            self._threshold = max(math.log(self.cfg.margin),
+                                  mid + self.cfg.spread * 1.4826 * mad)
+        return self._threshold
 
     def feed(self, size: int, qp: float, is_key: bool, t: float, active: bool) -> bool:
         """True when this inter frame shows activity and the source is not active yet
@@ -95,11 +105,13 @@ class ComplexityTrigger:
             return False
         residual = value - statistics.median(seen)
         self._recent.append(residual)
-        if len(self._recent) == self.cfg.short and \
-                statistics.median(self._recent) > self.threshold():
+        short = sorted(self._recent)[len(self._recent) // 2]
+        if len(self._recent) == self.cfg.short and short > math.log(self.cfg.margin) and \
+                short > self.threshold():
             self._recent.clear()
             self.fired += 1
             return True
         seen.append(value)
         self._residuals.append(residual)
+        self._stale += 1
         return False
