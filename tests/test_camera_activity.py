@@ -103,3 +103,21 @@ def test_clip_sets_onsets_caught_and_false_triggers(artifacts_dir: Path, set_nam
           f"{false} false triggers")
     assert caught >= caught_floor
     assert false <= false_ceiling
+
+
+def test_unconfirmed_triggers_make_it_deafer_until_forgotten() -> None:
+    def rise_fires(trig: ComplexityTrigger, start: float, gain: float) -> bool:
+        fired = bool(_stream(trig, 1.0, gain=gain, start=start, jitter=0.1,
+                             rng=random.Random(int(start))))
+        _stream(trig, 3.0, start=start + 1.0, jitter=0.1, rng=random.Random(7))
+        return fired
+
+    trig = ComplexityTrigger()
+    _stream(trig, 10.0, jitter=0.1, rng=random.Random(3))
+    assert rise_fires(trig, 10.0, 1.6)
+    for k in range(TriggerConfig().max_misses):
+        trig.missed(14.0 + k)
+    assert not rise_fires(trig, 14.0, 1.6)  # six false catch-ups: a 1.6x rise is ignored
+    assert rise_fires(trig, 18.0, 8.0)  # a large one is not
+    _stream(trig, 300.0, start=22.0, jitter=0.1, rng=random.Random(9))  # misses forgotten
+    assert rise_fires(trig, 322.0, 1.6)

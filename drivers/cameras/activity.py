@@ -42,6 +42,12 @@ class TriggerConfig:
     warmup: int = 30  # still residuals needed before it may fire
     residuals: int = 120  # still residuals the spread is taken over
     gap_s: float = 10.0  # a pause longer than this (or time going back): learn again
+    # A trigger the detector did not confirm (a false catch-up, a GOP decoded for nothing)
+    # widens the threshold by this many spreads, up to ``max_misses`` times; each miss is
+    # forgotten after ``forget_s`` of stream time, so a noisy stream gets deaf, not costly.
+    miss_spread: float = 1.0
+    max_misses: int = 6
+    forget_s: float = 300.0
     # Frames right after a key frame are not tested: the rate control's recovery from the
     # key frame's bits differs from GOP to GOP (libx264 alternates), and motion starting
     # there was just seen on the key frame itself.
@@ -60,6 +66,7 @@ class ComplexityTrigger:
         self._last_t: float | None = None
         self._threshold = math.inf
         self._stale = 0  # residuals learnt since the threshold was computed
+        self._misses: deque[float] = deque()  # stream times of unconfirmed triggers
         self.fired = 0
 
     def reset(self) -> None:
@@ -80,9 +87,22 @@ class ComplexityTrigger:
             values = sorted(self._residuals)
             mid = values[len(values) // 2]
             mad = statistics.median(abs(r - mid) for r in values)
-            self._threshold = max(math.log(self.cfg.margin),
-                                  mid + self.cfg.spread * 1.4826 * mad)
+            spread = self.cfg.spread + self.cfg.miss_spread * len(self._misses)
+            self._threshold = max(math.log(self.cfg.margin), mid + spread * 1.4826 * mad)
         return self._threshold
+
+    def missed(self, t: float) -> None:
+        """The last trigger showed nothing to the detector (``t``: stream time)."""
+        self._misses.append(t)
+        while len(self._misses) > self.cfg.max_misses:
+            self._misses.popleft()
+        self._stale = self.cfg.short  # take the threshold again
+
+    def confirmed(self) -> None:
+        """The last trigger was real: forget the oldest miss."""
+        if self._misses:
+            self._misses.popleft()
+            self._stale = self.cfg.short
 
     def feed(self, size: int, qp: float, is_key: bool, t: float, active: bool) -> bool:
         """True when this inter frame shows activity and the source is not active yet
@@ -90,6 +110,9 @@ class ComplexityTrigger:
         if self._last_t is not None and not 0 <= t - self._last_t <= self.cfg.gap_s:
             self.reset()
         self._last_t = t
+        while self._misses and not 0 <= t - self._misses[0] <= self.cfg.forget_s:
+            self._misses.popleft()
+            self._stale = self.cfg.short
         if is_key:
             self._place = 0
             self._recent.clear()

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 
 class ActivityWatch:
     def __init__(self, codec: str, extradata: bytes | None, *, name: str, margin: float,
-                 size_factor: float, trigger: str = "bitstream") -> None:
+                 size_factor: float, trigger: str = "bitstream", hold_s: float = 1.0) -> None:
         self._name = name
+        self._hold_s = hold_s
+        self._judge_at: float | None = None  # when to ask whether the last trigger was real
         self._off = trigger == "off"
         self._size_factor = size_factor
         self._sizes: deque[int] = deque(maxlen=120)  # recent still inter packets (fallback)
@@ -47,10 +49,25 @@ class ActivityWatch:
         log.info("camera %s: no slice QP from the bitstream (%s): adaptive decode triggers "
                  "on packet sizes", self._name, why)
 
-    def check(self, data: bytes, size: int, is_key: bool, t: float, active: bool) -> bool:
-        """Feed one whole frame; True = activity, decode every frame from now on."""
+    def check(self, data: bytes, size: int, is_key: bool, t: float, active: bool,
+              now: float = 0.0, owner_held: bool = False) -> bool:
+        """Feed one whole frame (``t`` stream time; ``now`` the caller's monotonic clock);
+        True = activity, decode every frame from now on. ``owner_held``: the owner asked to
+        decode everything since the last trigger, i.e. the detector saw it move."""
         if self._off:
             return False
+        if self._judge_at is not None and now >= self._judge_at:
+            self._judge_at = None
+            if owner_held:
+                self.trigger.confirmed()
+            else:
+                self.trigger.missed(t)  # a false catch-up: the next trigger is harder
+        fired = self._check(data, size, is_key, t, active)
+        if fired:
+            self._judge_at = now + self._hold_s
+        return fired
+
+    def _check(self, data: bytes, size: int, is_key: bool, t: float, active: bool) -> bool:
         if self.reader is not None:
             try:
                 info = self.reader.frame(data)

@@ -75,17 +75,14 @@ class PyAVSourceConfig(BaseModel):
                                 "(a detect sub-stream): fast_decode applies in every mode.")
     activity_trigger: Literal["bitstream", "size", "off"] = Field(
         "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
-        "slice QP x bytes; packet sizes; nothing).")
-    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: an inter frame "
-                                   "whose bytes x quantiser step (slice QP) exceed the recent "
-                                   "still frames' by this factor = activity (decode every "
-                                   "frame at once, from the last key frame).")
-    activity_factor: float = Field(2.0, description="Adaptive, other codecs (or an H.264 "
-                                   "stream the slice reader cannot parse): an inter-frame "
-                                   "packet larger than this many times the largest recent "
-                                   "still one = activity.")
-    activity_hold_s: float = Field(2.0, description="Adaptive: decode everything this long "
-                                   "after a trigger (the owner extends it while motion lasts).")
+        "slice QP x bytes, see activity.py; packet sizes; nothing).")
+    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: smallest rise "
+                                   "of bytes x quantiser step over the still frames = activity.")
+    activity_factor: float = Field(2.0, description="Adaptive, other codecs: an inter packet "
+                                   "this many times the largest recent still one = activity.")
+    activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
+                                   "long after a trigger (the owner extends it while motion "
+                                   "lasts; one it did not extend makes the next one harder).")
 
 
 @dataclass(slots=True)
@@ -96,7 +93,7 @@ class SourceStats:
     last_packet: float = 0.0  # time.monotonic() of the newest packet
     key_interval: float | None = None  # seconds between key frames
     decoder: str | None = None  # which decoder runs (hardware or software, and why)
-    activity: str | None = None  # adaptive: "complexity" (slice QP) or "size" trigger
+    activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
     triggers: int = 0  # adaptive: times the activity watch started a catch-up
 
 
@@ -129,6 +126,7 @@ class PyAVSource:
         self._rng = rng or random.Random()
         self._stop = threading.Event()
         self._active_until = 0.0
+        self._owner_held = False  # the owner asked to decode everything (since a trigger)
         self._thread: threading.Thread | None = None
         self._hw = False  # this session decodes with the hardware decoder
         self._hw_failed = False  # it failed once: software from the next session on
@@ -152,6 +150,10 @@ class PyAVSource:
 
     def hold_active(self, seconds: float) -> None:
         """Adaptive mode: decode every frame for at least ``seconds`` from now."""
+        self._owner_held = True
+        self._hold(seconds)
+
+    def _hold(self, seconds: float) -> None:
         self._active_until = max(self._active_until, time.monotonic() + seconds)
 
     # -- thread ----------------------------------------------------------------------------
@@ -223,7 +225,7 @@ class PyAVSource:
             state.watch = ActivityWatch(
                 stream.codec_context.name, stream.codec_context.extradata, name=self._name,
                 margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor,
-                trigger=self.cfg.activity_trigger)
+                trigger=self.cfg.activity_trigger, hold_s=self.cfg.activity_hold_s)
             self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
@@ -340,8 +342,9 @@ class PyAVSource:
                        st: _ReadState) -> bool:
         fired = False
         if st.watch is not None:  # adaptive; key frames too (in-band SPS/PPS, GOP pattern)
-            active = time.monotonic() < self._active_until
-            fired = st.watch.check(bytes(packet), packet.size, packet.is_keyframe, pts, active)
+            now = time.monotonic()
+            fired = st.watch.check(bytes(packet), packet.size, packet.is_keyframe, pts,
+                                   now < self._active_until, now, self._owner_held)
             self.stats.activity = st.watch.mode
         if packet.is_keyframe:
             if st.last_key is not None and abs(pts - st.last_key) < 1e-6:
@@ -360,7 +363,8 @@ class PyAVSource:
             return self.cfg.decode == "all"
         if fired:  # the picture started to change: decode from the key frame on
             self.stats.triggers += 1
-            self.hold_active(self.cfg.activity_hold_s)
+            self._owner_held = False
+            self._hold(self.cfg.activity_hold_s)
         active = time.monotonic() < self._active_until
         if not active or not st.gop:
             st.catching_up = False

@@ -29,6 +29,7 @@ from tests.infra.clips import Mover, Scene
 from tests.infra.street_clips import Car, Lamp, StreetScene, Walker
 
 WIDTH, HEIGHT, FPS = 1280, 720, 15
+RENDER_VERSION = 1  # part of the clips' cache key: raise it when ``frames``/``make`` change
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def make(clip: Clip, directory: Path) -> Path:
     """Encode ``clip`` (cached by its definition, the generators' source and this file)."""
     directory.mkdir(parents=True, exist_ok=True)
     key = clips.scene_key(clip.scene, FPS, WIDTH, HEIGHT, clip.noise720, *encoder_args(clip),
-                          sources=(street_clips.__file__, __file__))
+                          RENDER_VERSION, sources=(street_clips.__file__,))
     key = hashlib.sha256(key.encode()).hexdigest()[:12]
     path = directory / f"{clip.name}-{key}.mp4"
     meta = path.with_suffix(".json")
@@ -183,11 +184,13 @@ class Score:
     false_triggers: int = 0  # fired while nothing moved (each costs a GOP's catch-up)
 
 
-def score(frames: list[Frame], trigger: object, hold_s: float = 2.0, tail_s: float = 1.0,
+def score(frames: list[Frame], trigger: object, hold_s: float = 1.0, tail_s: float = 1.0,
           lead_s: float = 1.0) -> Score:
     """Replay the source's adaptive loop: a key frame or a trigger showing motion makes it
     active until ``tail_s`` after the motion ends; a trigger on a still scene holds it for
-    ``hold_s``. Onset delay = onset to the first frame decoded while the mover is labelled.
+    ``hold_s``, after which the trigger hears whether it was real (``missed``/``confirmed``,
+    as the source tells it). Onset delay = onset to the first frame decoded while the mover
+    is labelled.
     A trigger up to ``lead_s`` before an onset is a true one (the mover's first pixels are
     in view before a third of it is, when it is labelled); other triggers on unlabelled
     frames are false."""
@@ -195,6 +198,7 @@ def score(frames: list[Frame], trigger: object, hold_s: float = 2.0, tail_s: flo
     out = Score(delays_s=[])
     active_until, by_trigger = -1.0, False
     onset: float | None = None
+    judge: tuple[float, bool] | None = None  # (when, was it real)
     lead = round(lead_s * FPS)
     for i, f in enumerate(frames):
         if f.moving and (i == 0 or not frames[i - 1].moving):
@@ -203,10 +207,19 @@ def score(frames: list[Frame], trigger: object, hold_s: float = 2.0, tail_s: flo
         active = f.t < active_until
         if not active:
             by_trigger = False
+        if judge is not None and f.t >= judge[0]:
+            # the source's verdict after a trigger's hold: did the detector extend it?
+            if judge[1]:
+                trigger.confirmed()  # type: ignore[attr-defined]
+            else:
+                trigger.missed(f.t)  # type: ignore[attr-defined]
+            judge = None
         if feed(f.size, f.qp, f.key, f.t, active):
             by_trigger = True
             active_until = f.t + hold_s
-            if not any(g.moving for g in frames[i:i + lead + 1]):
+            real = any(g.moving for g in frames[i:i + lead + 1])
+            judge = (f.t + hold_s, real)
+            if not real:
                 out.false_triggers += 1
         if f.moving and (active or by_trigger or f.key):
             active_until = max(active_until, f.t + tail_s)
