@@ -1,17 +1,21 @@
-"""Single-stream adaptive decode over real RTSP: motion onset without waiting for a key frame.
+"""Single-stream adaptive decode: motion onset without waiting for a key frame.
 
-The real agent process, the GStreamer RTSP server and the broker. The clip is CBR 720p with
-a 4 s GOP and the walker enters right after a key frame, so an agent that waits for the next
-key frame publishes the start ~3.5 s late; the slice-QP trigger has to fire on inter frames.
+The clip is CBR 720p with a 4 s GOP and the walker enters right after a key frame, so a
+source that waits for the next key frame sees it ~3.5 s late; the slice-QP trigger has to
+fire on inter frames. First the source alone on the file, then the real agent process over
+the GStreamer RTSP server and the broker.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra import adaptive_sets
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
@@ -25,6 +29,44 @@ ONSET_BOUND_S = 1.0  # issue 11: onset -> MQTT start in single-stream adaptive m
 @pytest.fixture(scope="module")
 def walker_clip(artifacts_dir: Path) -> Path:
     return adaptive_sets.make(adaptive_sets.RTSP_WALKER, artifacts_dir / "adaptive-clips")
+
+
+def _emitted(clip: Path, trigger: str) -> tuple[list[float], PyAVSource]:
+    """Frame times an adaptive file source hands out, nobody calling ``hold_active``."""
+    times: list[float] = []
+    done = threading.Event()
+
+    def on_frame(_frame: Any, pts: float) -> None:
+        times.append(pts)
+        if pts >= 12.5:
+            done.set()
+
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode="adaptive", realtime=False,
+                                      loop=False, activity_trigger=trigger),  # type: ignore[arg-type]
+                     on_frame, lambda s, e: None)
+    src.start()
+    done.wait(60)
+    src.stop()
+    return times, src
+
+
+@pytest.mark.parametrize("trigger", ["bitstream", "off"])
+def test_source_decodes_inter_frames_once_the_walker_enters(walker_clip: Path,
+                                                            trigger: str) -> None:
+    frames = adaptive_sets.read_frames(walker_clip)
+    onset = next(f.t for f in frames if f.moving)
+    keys = {round(f.t, 2) for f in frames if f.key}
+    times, src = _emitted(walker_clip, trigger)
+    inter = [t for t in times if round(t, 2) not in keys]
+    between = [t for t in inter if onset - 0.5 <= t < 12.0]  # before the next key frame
+    assert {round(t, 2) for t in times} >= {k for k in keys if k <= 12.0}
+    if trigger == "off":  # key frames only: nothing between them (what the old code did)
+        assert inter == [] and src.stats.triggers == 0
+        return
+    assert src.stats.activity == "bitstream"
+    assert src.stats.triggers >= 1
+    assert between and between[0] <= onset + 0.6, between[:3]
+    assert not [t for t in inter if t < onset - 0.5], "a catch-up while the street was empty"
 
 
 def test_adaptive_single_stream_publishes_start_before_the_next_key_frame(

@@ -62,6 +62,8 @@ class ActivityWatch:
                 self.trigger.confirmed()
             else:
                 self.trigger.missed(t)  # a false catch-up: the next trigger is harder
+        if active and not is_key:
+            return False  # decoding everything anyway: the trigger would not be asked
         fired = self._check(data, size, is_key, t, active)
         if fired:
             self._judge_at = now + self._hold_s

@@ -255,8 +255,10 @@ def annexb_units(data: bytes) -> list[bytes]:
     while start >= 0:
         start += 3
         end = data.find(b"\x00\x00\x01", start)
-        unit = data[start:end] if end >= 0 else data[start:]
-        units.append(unit.rstrip(b"\x00") if end >= 0 else unit)  # the next code's zero
+        stop = len(data) if end < 0 else end
+        while end >= 0 and stop > start and data[stop - 1] == 0:
+            stop -= 1  # the next start code's leading zero (trailing_zero_8bits)
+        units.append(data[start:stop])
         start = end
     return units
 
