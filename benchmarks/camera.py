@@ -100,13 +100,16 @@ AGENT_ARMS: dict[str, tuple[str | None, bool, dict[str, Any]]] = {
 
 def one_round(tmp: Path, broker: Broker, server: RtspServer, sub: Subscriber,
               onsets: list[float], lat: dict[str, list[float]],
-              arms: tuple[str, ...] = ARMS) -> dict[str, float]:
+              arms: tuple[str, ...] = ARMS, flip: bool = False) -> dict[str, float]:
+    """One round; ``flip`` runs the agent arms in the reverse order (every other round, so
+    no arm always comes first after the bare decoders)."""
     row = {"decode_all": decode_only(server)}  # every ratio needs it
     if "decode_keyframes" in arms:
         row["decode_keyframes"] = decode_only(server, "NONKEY")
     if "decode_sub_all" in arms:
         row["decode_sub_all"] = decode_only(server, mount="/sub")
-    for key, (decode, two, extra) in AGENT_ARMS.items():
+    order = list(AGENT_ARMS.items())
+    for key, (decode, two, extra) in reversed(order) if flip else order:
         if key not in arms:
             continue
         n = len(sub.starts)
@@ -133,7 +136,8 @@ def cpu_rounds(rounds: int, append: bool, arms: tuple[str, ...] = ARMS) -> int:
     lat.setdefault("agent_two_streams_adaptive", [])
     with bench_rig(main, sub_clip) as (tmp, broker, server, sub):
         for _ in range(rounds):
-            row = one_round(tmp, broker, server, sub, onsets, lat, arms)
+            row = one_round(tmp, broker, server, sub, onsets, lat, arms,
+                            flip=len(results["rounds"]) % 2 == 1)
             row["load_1m"] = round(psutil.getloadavg()[0], 2)
             results["rounds"].append(row)
             print(f"round {len(results['rounds'])}: {row}", flush=True)

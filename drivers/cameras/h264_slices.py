@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 NAL_SLICE, NAL_IDR, NAL_SPS, NAL_PPS = 1, 5, 7, 8
 SLICE_TYPES = "PBIpi"  # slice_type % 5: P, B, I, SP (p), SI (i)
-HEAD_BYTES = 96  # enough for nearly every slice header; the whole NAL when it is not
+HEAD_BYTES = 32  # enough for most slice headers (the whole NAL is read when it is not);
+# small, because every read shifts a Python int of this many bytes
 # profile_idc values whose SPS carries chroma format, bit depths and scaling lists
 HIGH_PROFILES = frozenset((100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135))
 
