@@ -84,27 +84,46 @@ def onsets_of(clip: Path) -> list[float]:
 
 
 ARMS = ("decode_all", "decode_keyframes", "decode_sub_all", "agent_adaptive",
-        "agent_two_streams", "agent_two_streams_adaptive")
+        "agent_two_streams", "agent_two_streams_adaptive", "agent_adaptive_size",
+        "agent_adaptive_off")
+# The agent arms: (decode mode, two streams?, extra camera settings). The last two are
+# single-stream adaptive with the old packet-size trigger and with no trigger (key frames
+# only), measured in the same rounds as the bitstream trigger (``agent_adaptive``).
+AGENT_ARMS: dict[str, tuple[str | None, bool, dict[str, Any]]] = {
+    "agent_adaptive": ("adaptive", False, {}),
+    "agent_two_streams": (None, True, {}),
+    "agent_two_streams_adaptive": ("adaptive", True, {}),
+    "agent_adaptive_size": ("adaptive", False, {"activity_trigger": "size"}),
+    "agent_adaptive_off": ("adaptive", False, {"activity_trigger": "off"}),
+}
 
 
 def one_round(tmp: Path, broker: Broker, server: RtspServer, sub: Subscriber,
-              onsets: list[float], lat: dict[str, list[float]]) -> dict[str, float]:
-    row = {"decode_all": decode_only(server),
-           "decode_keyframes": decode_only(server, "NONKEY"),
-           "decode_sub_all": decode_only(server, mount="/sub")}
-    for key, decode, two in (("agent_adaptive", "adaptive", False),
-                             ("agent_two_streams", None, True),
-                             ("agent_two_streams_adaptive", "adaptive", True)):
+              onsets: list[float], lat: dict[str, list[float]],
+              arms: tuple[str, ...] = ARMS, flip: bool = False) -> dict[str, float]:
+    """One round; ``flip`` runs the agent arms in the reverse order (every other round, so
+    no arm always comes first after the bare decoders)."""
+    row = {"decode_all": decode_only(server)}  # every ratio needs it
+    if "decode_keyframes" in arms:
+        row["decode_keyframes"] = decode_only(server, "NONKEY")
+    if "decode_sub_all" in arms:
+        row["decode_sub_all"] = decode_only(server, mount="/sub")
+    order = list(AGENT_ARMS.items())
+    for key, (decode, two, extra) in reversed(order) if flip else order:
+        if key not in arms:
+            continue
         n = len(sub.starts)
-        row[key], t0 = run_agent(tmp, broker, server, decode, 1, two_streams=two)
+        row[key], t0 = run_agent(tmp, broker, server, decode, 1, two_streams=two, extra=extra)
+        lat.setdefault(key, [])
         lat[key] += latencies(sub.starts[n:], t0, onsets, SCENE.duration_s)
     row = {k: round(v, 2) for k, v in row.items()}
     for key in ARMS[1:]:
-        row[f"ratio_{key}"] = round(row[key] / row["decode_all"], 3)
+        if key in row:
+            row[f"ratio_{key}"] = round(row[key] / row["decode_all"], 3)
     return row
 
 
-def cpu_rounds(rounds: int, append: bool) -> int:
+def cpu_rounds(rounds: int, append: bool, arms: tuple[str, ...] = ARMS) -> int:
     main, sub_clip = clips()
     onsets = onsets_of(main)
     old = json.loads(RESULTS.read_text()) if append and RESULTS.exists() else {}
@@ -117,7 +136,8 @@ def cpu_rounds(rounds: int, append: bool) -> int:
     lat.setdefault("agent_two_streams_adaptive", [])
     with bench_rig(main, sub_clip) as (tmp, broker, server, sub):
         for _ in range(rounds):
-            row = one_round(tmp, broker, server, sub, onsets, lat)
+            row = one_round(tmp, broker, server, sub, onsets, lat, arms,
+                            flip=len(results["rounds"]) % 2 == 1)
             row["load_1m"] = round(psutil.getloadavg()[0], 2)
             results["rounds"].append(row)
             print(f"round {len(results['rounds'])}: {row}", flush=True)
@@ -165,31 +185,41 @@ def _lat(values: list[float]) -> str:
             f"(n={len(values)})")
 
 
+def _cpu_rows(r: dict[str, Any], rounds: list[dict[str, Any]]) -> list[tuple[str, Any, str]]:
+    """Medians over rounds of the arms that ran (``--arms`` may leave some out)."""
+    for key in ARMS:
+        if all(key in x for x in rounds):
+            r[f"cpu_s_per_min_{key}"] = round(statistics.median(x[key] for x in rounds), 2)
+            if key != "decode_all":
+                r[f"ratio_{key}"] = round(statistics.median(x[f"ratio_{key}"] for x in rounds),
+                                          3)
+    labels = {
+        "agent_two_streams": ("two streams: agent / (a)", "target <= 0.12"),
+        "agent_two_streams_adaptive": ("  the same, detect stream decoded adaptive", ""),
+        "decode_sub_all": ("  bare PyAV decode of every 640x360 sub-stream frame / (a)", ""),
+        "agent_adaptive": ("one stream, adaptive (bitstream trigger): agent / (a)",
+                           "target <= 0.22"),
+        "agent_adaptive_size": ("  the same, old packet-size trigger", ""),
+        "agent_adaptive_off": ("  the same, no trigger (key frames only)", ""),
+        "decode_keyframes": ("  floor: PyAV decoding key frames only / (a)", ""),
+    }
+    rows: list[tuple[str, Any, str]] = [
+        ("(a) PyAV decode, every frame of the 720p main stream, CPU s/min",
+         r["cpu_s_per_min_decode_all"], "")]
+    ran = [k for k in labels if f"ratio_{k}" in r and all(k in x for x in rounds)]
+    rows += [(labels[k][0], r[f"ratio_{k}"], labels[k][1]) for k in ran]
+    rows.append((f"rounds (ratios {' / '.join(ran)})",
+                 "; ".join(" / ".join(str(x[f"ratio_{k}"]) for k in ran) for x in rounds), ""))
+    return rows
+
+
 def summarise(r: dict[str, Any]) -> None:
     rounds = r.get("rounds", [])
     r["machine"] = {"cpus": psutil.cpu_count(), "load_1m": round(psutil.getloadavg()[0], 2),
                     "note": "shared 2-core VM, other helpers' tests running"}
     rows: list[tuple[str, Any, str]] = []
     if rounds:
-        for key in ARMS:
-            r[f"cpu_s_per_min_{key}"] = round(statistics.median(x[key] for x in rounds), 2)
-        for key in ARMS[1:]:
-            r[f"ratio_{key}"] = round(statistics.median(x[f"ratio_{key}"] for x in rounds), 3)
-        rows += [
-            ("(a) PyAV decode, every frame of the 720p main stream, CPU s/min",
-             r["cpu_s_per_min_decode_all"], ""),
-            ("two streams: agent / (a)", r["ratio_agent_two_streams"], "target <= 0.12"),
-            ("  the same, detect stream decoded adaptive", r["ratio_agent_two_streams_adaptive"],
-             ""),
-            ("  bare PyAV decode of every 640x360 sub-stream frame / (a)",
-             r["ratio_decode_sub_all"], ""),
-            ("one stream, adaptive: agent / (a)", r["ratio_agent_adaptive"], "target <= 0.22"),
-            ("  floor: PyAV decoding key frames only / (a)", r["ratio_decode_keyframes"], ""),
-            ("rounds (ratios two / two adaptive / sub / adaptive / floor)",
-             "; ".join(f"{x['ratio_agent_two_streams']} / "
-                       f"{x['ratio_agent_two_streams_adaptive']} / {x['ratio_decode_sub_all']} / "
-                       f"{x['ratio_agent_adaptive']} / {x['ratio_decode_keyframes']}"
-                       for x in rounds), "")]
+        rows += _cpu_rows(r, rounds)
     lat = r.get("latency_samples_s", {})
     four = r.get("latency_4_cameras_s", {})
     two = lat.get("agent_two_streams", []) + four.get("two_streams", [])
@@ -197,6 +227,11 @@ def summarise(r: dict[str, Any]) -> None:
     r["latency_two_streams_ms"] = _lat(two)
     r["latency_adaptive_ms"] = _lat(one)
     r["latency_two_streams_adaptive_ms"] = _lat(lat.get("agent_two_streams_adaptive", []))
+    for key in ("agent_adaptive_size", "agent_adaptive_off"):
+        if lat.get(key):
+            r[f"latency_{key}_ms"] = _lat(lat[key])
+            rows.append((f"onset -> MQTT start, one stream adaptive, trigger "
+                         f"{key.rsplit('_', 1)[1]}", r[f"latency_{key}_ms"], ""))
     rows += [("onset -> MQTT start, two streams", r["latency_two_streams_ms"], "p95 <= 400"),
              ("onset -> MQTT start, two streams, detect adaptive",
               r["latency_two_streams_adaptive_ms"], ""),
@@ -331,7 +366,13 @@ def main() -> int:
     parser.add_argument("--detector", action="store_true")
     parser.add_argument("--soak", type=float, metavar="MINUTES")
     parser.add_argument("--adaptive-sweep", action="store_true")
+    parser.add_argument("--arms", help="comma-separated subset of " + ",".join(ARMS) +
+                        " (decode_all always runs: the ratios' reference)")
     args = parser.parse_args()
+    arms = tuple(args.arms.split(",")) if args.arms else ARMS
+    unknown = set(arms) - set(ARMS)
+    if unknown:
+        parser.error(f"unknown arms: {', '.join(sorted(unknown))}")
     if args.soak:
         return soak(args.soak)
     if args.adaptive_sweep:
@@ -341,7 +382,7 @@ def main() -> int:
     if args.detector:
         print(detector_ms(clips()[0]))
         return 0
-    return cpu_rounds(args.rounds, args.append)
+    return cpu_rounds(args.rounds, args.append, arms)
 
 
 if __name__ == "__main__":

@@ -124,10 +124,11 @@ def latencies(starts: list[tuple[float, str]], client_t0: dict[str, float],
 
 
 def camera_entries(server: RtspServer, decode: str | None, cams: int,
-                   two_streams: bool) -> list[dict[str, Any]]:
+                   two_streams: bool, extra: dict[str, Any] | None = None
+                   ) -> list[dict[str, Any]]:
     out = []
     for i in range(cams):
-        cam: dict[str, Any] = {"id": f"c{i}", "status_interval_s": 30}
+        cam: dict[str, Any] = {"id": f"c{i}", "status_interval_s": 30, **(extra or {})}
         if two_streams:
             cam["streams"] = {"detect": server.url_for("/sub"), "record": server.url}
         else:
@@ -140,13 +141,15 @@ def camera_entries(server: RtspServer, decode: str | None, cams: int,
 
 def run_agent(tmp: Path, broker: Broker, server: RtspServer, decode: str | None, cams: int,
               *, two_streams: bool = False, memory: list[dict[str, float]] | None = None,
-              seconds: float = 40.0) -> tuple[float, dict[str, float]]:
+              seconds: float = 40.0, extra: dict[str, Any] | None = None
+              ) -> tuple[float, dict[str, float]]:
     """Run the agent on ``cams`` cameras: CPU s/min over WINDOW (or, with ``memory``, RSS/USS/
     PSS samples every 2 s for ``seconds``); also each camera's client start time (of the
     stream detection runs on) for the latency figures."""
-    gw = f"bench-{decode}-{cams}-{'two' if two_streams else 'one'}"
+    tag = "-".join(str(v) for v in (extra or {}).values())
+    gw = f"bench-{decode}-{cams}-{'two' if two_streams else 'one'}{tag and '-' + tag}"
     cfg = base_config(tmp, broker.url, gateway=gw,
-                      cameras=camera_entries(server, decode, cams, two_streams))
+                      cameras=camera_entries(server, decode, cams, two_streams, extra))
     agent = AgentProcess(write_config(tmp / f"{gw}.yaml", cfg), tmp / f"{gw}.log").start()
     assert agent.proc is not None
     mount = "/sub" if two_streams else "/cam"

@@ -6,9 +6,11 @@ decoded frames to ``on_frame`` and every packet to ``on_packet``. It never touch
 loop: the owner passes thread-safe callbacks.
 
 Adaptive decode: while the scene is still only key frames are decoded (``skip_frame=NONKEY``).
-When the owner asks (``hold_active``, e.g. a key frame showed a change) or an inter-frame
-packet is much larger than the recent still ones, the decoder is flushed and the packets
-since the last key frame are decoded again, so the current frame is correct at once.
+When the owner asks (``hold_active``, e.g. a key frame showed a change) or the activity
+watch fires (``adaptive.py``: H.264 slice QP × bytes against the recent still frames, read
+from the bitstream without decoding; packet sizes for other codecs), the decoder is flushed
+and the packets since the last key frame are decoded again, so the current frame is correct
+at once.
 
 Reconnects: jittered, growing backoff (``drivers.backoff``), but while the camera refuses
 connections only a TCP probe runs every ``probe_interval_s`` and the full open follows as
@@ -22,7 +24,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,7 @@ import av
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.backoff import Backoff
+from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
     PROBE_INTERVAL_S,
     HwAccel,
@@ -71,11 +73,16 @@ class PyAVSourceConfig(BaseModel):
                               "frames (key frames stay full quality).")
     analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
                                 "(a detect sub-stream): fast_decode applies in every mode.")
-    activity_factor: float = Field(2.0, description="Adaptive: an inter-frame packet larger "
-                                   "than this many times the largest recent still one = "
-                                   "activity (decode everything at once).")
-    activity_hold_s: float = Field(2.0, description="Adaptive: decode everything this long "
-                                   "after a trigger (the owner extends it while motion lasts).")
+    activity_trigger: Literal["bitstream", "size", "off"] = Field(
+        "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
+        "slice QP x bytes, see activity.py; packet sizes; nothing).")
+    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: smallest rise "
+                                   "of bytes x quantiser step over the still frames = activity.")
+    activity_factor: float = Field(2.0, description="Adaptive, other codecs: an inter packet "
+                                   "this many times the largest recent still one = activity.")
+    activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
+                                   "long after a trigger (the owner extends it while motion "
+                                   "lasts; one it did not extend makes the next one harder).")
 
 
 @dataclass(slots=True)
@@ -86,6 +93,8 @@ class SourceStats:
     last_packet: float = 0.0  # time.monotonic() of the newest packet
     key_interval: float | None = None  # seconds between key frames
     decoder: str | None = None  # which decoder runs (hardware or software, and why)
+    activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
+    triggers: int = 0  # adaptive: times the activity watch started a catch-up
 
 
 @dataclass(slots=True)
@@ -117,6 +126,7 @@ class PyAVSource:
         self._rng = rng or random.Random()
         self._stop = threading.Event()
         self._active_until = 0.0
+        self._owner_held = False  # the owner asked to decode everything (since a trigger)
         self._thread: threading.Thread | None = None
         self._hw = False  # this session decodes with the hardware decoder
         self._hw_failed = False  # it failed once: software from the next session on
@@ -140,6 +150,10 @@ class PyAVSource:
 
     def hold_active(self, seconds: float) -> None:
         """Adaptive mode: decode every frame for at least ``seconds`` from now."""
+        self._owner_held = True
+        self._hold(seconds)
+
+    def _hold(self, seconds: float) -> None:
         self._active_until = max(self._active_until, time.monotonic() + seconds)
 
     # -- thread ----------------------------------------------------------------------------
@@ -207,6 +221,12 @@ class PyAVSource:
         tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         state = _ReadState()
+        if ctx is not None and self.cfg.decode == "adaptive":
+            state.watch = ActivityWatch(
+                stream.codec_context.name, stream.codec_context.extradata, name=self._name,
+                margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor,
+                trigger=self.cfg.activity_trigger, hold_s=self.cfg.activity_hold_s)
+            self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
@@ -320,6 +340,12 @@ class PyAVSource:
 
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
                        st: _ReadState) -> bool:
+        fired = False
+        if st.watch is not None:  # adaptive; key frames too (in-band SPS/PPS, GOP pattern)
+            now = time.monotonic()
+            fired = st.watch.check(bytes(packet), packet.size, packet.is_keyframe, pts,
+                                   now < self._active_until, now, self._owner_held)
+            self.stats.activity = st.watch.mode
         if packet.is_keyframe:
             if st.last_key is not None and abs(pts - st.last_key) < 1e-6:
                 # Over RTSP a multi-slice key frame can arrive as several packets with the
@@ -335,14 +361,11 @@ class PyAVSource:
                 st.gop = []
         if self.cfg.decode != "adaptive":
             return self.cfg.decode == "all"
+        if fired:  # the picture started to change: decode from the key frame on
+            self.stats.triggers += 1
+            self._owner_held = False
+            self._hold(self.cfg.activity_hold_s)
         active = time.monotonic() < self._active_until
-        # The baseline is the largest inter frame of the last few GOPs: sizes swing within a
-        # GOP (a rate-controlled camera sends small frames right after a big key frame).
-        if not active and len(st.still_sizes) >= 60 and \
-                packet.size > self.cfg.activity_factor * max(st.still_sizes) + 200:
-            self.hold_active(self.cfg.activity_hold_s)  # something big started to move
-            active = True
-        st.still_sizes.append(packet.size)
         if not active or not st.gop:
             st.catching_up = False
             ctx.skip_frame = "NONKEY"
@@ -370,8 +393,7 @@ class PyAVSource:
 @dataclass(slots=True)
 class _ReadState:
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
-    # sizes of recent inter-frame packets (their maximum is the activity baseline)
-    still_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=120))
+    watch: ActivityWatch | None = None  # adaptive mode's activity trigger
     pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
     pending_pts: float = 0.0
     packets: int = 0  # packets read in this session

@@ -190,6 +190,13 @@ class CameraConfig(SecretsModel):
         "key frames and 'all' mode are always decoded in full. With a separate record stream "
         "it applies to the detect stream in every mode (its pictures are only analysed). "
         "false = full quality always.")
+    activity_trigger: Literal["bitstream", "size", "off"] = Field(
+        "bitstream", description="Adaptive mode with one stream: what starts decoding every "
+        "frame between key frames. 'bitstream': H.264 slice headers (bytes x quantiser step "
+        "against the still frames at the same place in the GOP), no decoding; other codecs "
+        "fall back to 'size'. 'size': an inter frame more than twice the largest recent one "
+        "(rarely fires on a constant-bit-rate camera). 'off': only key frames show motion "
+        "(onset up to one GOP late), for a camera whose stream makes false catch-ups.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
         "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")
