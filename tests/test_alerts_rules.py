@@ -436,3 +436,23 @@ def test_evaluate_does_not_mutate_its_input_and_is_deterministic() -> None:
     frozen = dict(first[0])
     engine.evaluate(FleetView(()), at(999), first[0])
     assert first[0] == frozen
+
+
+def test_two_lives_of_an_alert_never_share_an_incident_even_at_one_instant() -> None:
+    """Found by hypothesis: with a zero resolve hold and several evaluations at the same
+    instant (a light flipping on/off/on), the alert fired, resolved and fired again at that
+    instant under the same incident id, so the second life's notification counted as sent."""
+    rules = AlertRulesConfig.model_validate({"light_not_due": {"resolve_after_s": 0}})
+    run = Run(rules)
+    late = circuit(state="off", next_change=at(-600), next_state="on")
+    lit = circuit(state="on", next_change=at(-600), next_state="on")
+    fired = [t for t in run.step(0, gateway(circuits=(late,))) if t.kind == "fired"]
+    assert len(fired) == 1
+    run.step(0, gateway(circuits=(lit,)))  # cleared, same instant: not resolved yet
+    run.step(0, gateway(circuits=(late,)))
+    run.step(1, gateway(circuits=(lit,)))  # resolved a moment later
+    run.step(1, gateway(circuits=(late,)))  # a new life
+    incidents = [t.alert.incident for t in run.log if t.kind == "fired"]
+    assert len(incidents) == len(set(incidents)) == 2, incidents
+    assert [t.kind for t in run.log if t.alert.rule == "light_not_due"] == \
+        ["fired", "resolved", "fired"]

@@ -141,7 +141,10 @@ class AlertEngine:
                   ) -> tuple[AlertState | None, Transition | None]:
         _, resolve_after_s, _ = self._timing(prev.rule)
         clear_since = prev.clear_since or now
-        if (now - clear_since).total_seconds() < resolve_after_s:
+        # Never at the instant it fired (a zero resolve hold, evaluated twice at one time):
+        # a new life of the key could then fire at that instant too, with the same incident.
+        fired_now = prev.fired_at is not None and now <= prev.fired_at
+        if (now - clear_since).total_seconds() < resolve_after_s or fired_now:
             return replace(prev, clear_since=clear_since, suppressed_by=None), None
         done = replace(prev, status="resolved", resolved_at=now, clear_since=clear_since,
                        suppressed_by=None)
