@@ -124,6 +124,7 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     return out
 
 
+@clips.one_builder_at_a_time
 def make_street_clip(scene: StreetScene, directory: Path) -> Path:
     """Encode ``scene`` at 640x360 15 fps CBR unless this scene definition is cached."""
     directory.mkdir(parents=True, exist_ok=True)
