@@ -52,6 +52,7 @@ ESTIMATES_S: dict[str, float] = {
     "tests/test_camera_motion.py": 130,
     "tests/test_control_room_alerts_e2e.py::test_camera_stream_killed": 86,
     "tests/test_control_room_outage.py::test_gateway_link_cut_60s": 74,
+    "tests/test_control_room_workers.py": 57,
     "tests/test_uplink_stall.py::test_silent_stall_with_fast_settings": 47,
     "tests/test_control_room_alerts_e2e.py::test_agent_killed": 43,
     "tests/test_control_room_outage.py::test_postgres_down_30s": 43,
@@ -70,7 +71,6 @@ ESTIMATES_S: dict[str, float] = {
     "tests/test_console_live.py::test_killed_camera_alert": 15,
     "tests/test_hotspot_agent.py::test_agent_publishes_states": 14,
     "tests/test_fleet_restart.py": 14,
-    "tests/test_control_room_workers.py": 14,
     "tests/test_full_disk.py::test_acknowledged_rows": 13,
 }
 
