@@ -12,6 +12,10 @@ from tests.infra.broker import Broker
 from tests.infra.mqtt_client import ControlRoom
 from tests.infra.postgres import Postgres
 from tests.infra.postgres import available as postgres_available
+from tests.infra.schedule import (  # noqa: F401  (hooks: xdist work units, longest first)
+    pytest_collection_modifyitems,
+    pytest_xdist_make_scheduler,
+)
 from tests.infra.skip_policy import (  # noqa: F401  (hooks: a skip in CI must be allowed)
     pytest_make_collect_report,
     pytest_runtest_makereport,

@@ -301,6 +301,29 @@ async def test_staggered_switching(tmp_path: Path) -> None:
     assert times[1] - times[0] >= 0.19 and times[2] - times[1] >= 0.19
 
 
+async def test_stagger_counts_from_the_previous_switch_when_the_loop_runs_late(
+        tmp_path: Path) -> None:
+    """Inrush: on a busy gateway the loop came back 0.3 s late after the first relay switched;
+    the second then switched at once and the third 0.1 s after it (each had slept its planned
+    offset from the common start). Every switch must start stagger_s after the one before."""
+    clock = Clock(local(21))
+    service, _, relays = make(tmp_path, clock, [circuit(c, board()) for c in "abc"])
+    service.cfg.stagger_s = 0.2
+    await service.start()
+    for recorder in relays.values():
+        plain = recorder.set
+
+        async def busy_after_first(channel: int, state: bool, plain: Any = plain) -> None:
+            await plain(channel, state)
+            if sum(len(r.calls) for r in relays.values()) == 1:
+                # the loop is blocked (other work, a slow SD card): sleep without yielding
+                threading.Event().wait(0.3)
+        recorder.set = busy_after_first  # type: ignore[method-assign]
+    await service.reconcile()
+    times = sorted(relays[c].calls[0][2] for c in "abc")
+    assert times[1] - times[0] >= 0.29 and times[2] - times[1] >= 0.19, times
+
+
 async def test_stop_leaves_relays_unless_on_stop(tmp_path: Path) -> None:
     clock = Clock(local(21))
     service, _, relays = make(tmp_path, clock, [circuit("keep", board()),

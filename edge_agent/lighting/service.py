@@ -188,10 +188,25 @@ class LightingService:
             elif force or not c.driver_ok or \
                     mono - c.last_assert_mono >= self.cfg.reconcile_interval_s:
                 reasserts.append(c)
-        # Inrush: several circuits switching at once start stagger_s apart.
-        await asyncio.gather(
-            *(self._switch(c, i * self.cfg.stagger_s) for i, c in enumerate(changes)),
-            *(self._switch(c, 0.0) for c in reasserts))
+        await asyncio.gather(self._staggered(changes),
+                             *(self._switch(c, 0.0) for c in reasserts))
+
+    async def _staggered(self, changes: list[Circuit]) -> None:
+        """Inrush: several circuits switching at once start stagger_s apart, counted from the
+        previous switch's start (not as offsets from a common start: a loop that ran late
+        would then fire two at once). A hung relay does not hold the ones after it."""
+        switches: list[asyncio.Task[None]] = []
+        try:
+            for i, c in enumerate(changes):
+                if i:
+                    await asyncio.sleep(self.cfg.stagger_s)
+                switches.append(asyncio.create_task(self._switch(c, 0.0)))
+                await asyncio.sleep(0)  # its relay call starts now, before the next delay
+            await asyncio.gather(*switches)
+        except BaseException:  # cancelled (stop): as before, no switch goes on without us
+            for task in switches:
+                task.cancel()
+            raise
 
     def _protect_wait(self, c: Circuit, mono: float) -> float:
         if c.actual is None or c.last_switch_mono is None:

@@ -119,6 +119,7 @@ def encoder_args(clip: Clip) -> list[str]:
     return args + (["-tune", "zerolatency"] if clip.zerolatency else [])
 
 
+@clips.one_builder_at_a_time
 def make(clip: Clip, directory: Path) -> Path:
     """Encode ``clip`` (cached by its definition, the generators' source and this file)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ is written beside the clip as JSON. Scenes:
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -23,6 +25,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -249,6 +252,22 @@ def scene_key(scene: object, fps: int, *parts: object, sources: tuple[str, ...] 
     return digest.hexdigest()[:12]
 
 
+def one_builder_at_a_time(build: Callable[..., Path]) -> Callable[..., Path]:
+    """``build(what, directory, ...)`` looks a clip up in the cache ``directory`` and builds
+    it when missing. Parallel test workers (xdist) asking for the same clip at once would
+    encode into one file together, or read a clip or ground truth still being written: so
+    the lookup and the build hold the directory's lock. The first worker builds, the others
+    wait, then find it cached."""
+    @functools.wraps(build)
+    def locked(what: object, directory: Path, *args: Any, **kwargs: Any) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            return build(what, directory, *args, **kwargs)
+    return locked
+
+
+@one_builder_at_a_time
 def make_clip(name: str, directory: Path, *, width: int = 320, height: int = 240,
               fps: int = 10, gop: int = 20, scene: Scene | None = None,
               bitrate_k: int | None = None) -> Path:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ TOKEN = "test-token"
 
 def room_config(tmp: Path, broker_url: str, db_url: str, **sections: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "instance": "test",
+        # the client id (control-room-{instance}) names a persistent session: one of its own
+        # per room, or a room would start with the queue a room of an earlier test on the
+        # same session broker left behind (every message since, of every other test)
+        "instance": f"test-{uuid.uuid4().hex[:8]}",
         "mqtt": {"url": broker_url},
         "database": {"url": db_url, "retry_max_s": 1.0},
         "storage": {"data_dir": str(tmp / "room-data")},

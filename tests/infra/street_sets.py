@@ -174,6 +174,7 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     return out
 
 
+@clips.one_builder_at_a_time
 def make_street_clip(scene: StreetScene | SceneC, directory: Path) -> Path:
     """Encode ``scene`` at 15 fps CBR (640x360, style C 1280x720) unless it is cached."""
     directory.mkdir(parents=True, exist_ok=True)
