@@ -88,7 +88,9 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     # then dropped -- a decision taken on this set, so its figures since are not unseen:
     # h3-car-wet 0.753 0.673 0.366 and one event started by the beam, the rest the same)
     "h3-umbrella-rain": (0.8, 0.68, 0.73), "h3-dark-shuffle": (0.93, 0.95, 0.44),
-    "h3-car-wet": (0.70, 0.62, 0.32), "h3-ir-crossing": (0.68, 0.79, 0.43)}
+    "h3-car-wet": (0.70, 0.62, 0.32), "h3-ir-crossing": (0.68, 0.74, 0.43)}
+# (h3-ir-crossing's precision floor: 0.843 on the encode it was tuned beside, 0.774 on another
+# encode of the same frames -- libx264 under load does not always give the same bytes)
 STREET_TARGET_F1 = 0.85
 # Below the target: heavy lens rain hides a walker barely darker than the road (tuning); a
 # dark car is found by its headlamp and the start of its beam, its box too short or too long
