@@ -9,11 +9,15 @@ stop every child it started.
     .venv/bin/python benchmarks/fleet.py               # fast: 200 gateways, ~3 minutes
     .venv/bin/python benchmarks/fleet.py --full        # 1,000 gateways + 3 real agents, 10 min
     .venv/bin/python benchmarks/fleet.py --full --soak # 30 minutes steady
-    .venv/bin/python benchmarks/fleet.py --consumer control-room --control-room-config F
+    .venv/bin/python benchmarks/fleet.py --consumer control-room [--db postgresql] [--workers 2]
 
 ``--consumer mqtt`` (default) is a plain persistent subscriber that checks seq
-(control_room.sim.consumer); ``control-room`` runs the real ingest (see
-benchmarks/fleet_run.ControlRoomConsumer for what that hook still needs).
+(control_room.sim.consumer); ``control-room`` runs the real control room
+(benchmarks/fleet_room.py: SQLite, or a throwaway PostgreSQL cluster; N workers on a shared
+subscription) and reads its messages back from its database. With it, each phase also
+trips an alert probe (a gateway killed with -9: Last Will) and reports the seconds until
+the room's gateway_offline alert fired (hold time 0, evaluation every 5 s as by default),
+and the room's own publish -> commit histogram (bucket bounds).
 """
 
 from __future__ import annotations
@@ -32,15 +36,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.fleet_room import AlertProbe, ControlRoomConsumer, lag_percentiles  # noqa: E402
 from benchmarks.fleet_run import (  # noqa: E402
     Consumer,
-    ControlRoomConsumer,
     CpuSampler,
     Fleet,
     MqttConsumer,
     Window,
     analyse,
-    births_after,
     machine,
     write_json,
 )
@@ -73,6 +76,43 @@ class Bench:
         self.before: dict[str, int] = {}
         self.phases: list[dict[str, Any]] = []
         self.loop_lag_ms = 0.0  # worst simulator event-loop lag seen in this phase
+        self.probe: AlertProbe | None = None
+        self._alert: threading.Thread | None = None
+        self._alert_s: float | None = None
+        self._lag_before: dict[float, float] = {}
+
+    @property
+    def room(self) -> ControlRoomConsumer | None:
+        consumer = self.fleet.consumer
+        return consumer if isinstance(consumer, ControlRoomConsumer) else None
+
+    def trip_alert(self, delay_s: float) -> None:
+        """In the background: after ``delay_s`` kill the probe and time the alert."""
+        room, probe = self.room, self.probe
+        if room is None or probe is None:
+            return
+
+        def run() -> None:
+            time.sleep(delay_s)
+            self._alert_s = probe.trip(room)
+
+        self._alert_s = None
+        self._alert = threading.Thread(target=run, daemon=True)
+        self._alert.start()
+
+    def _alert_result(self) -> dict[str, Any]:
+        if self._alert is None:
+            return {}
+        self._alert.join(240)
+        self._alert = None
+        return {"alert_s": self._alert_s}
+
+    def _commit_lag(self) -> dict[str, Any]:
+        if self.room is None:
+            return {}
+        now = self.room.lag_histogram()
+        before, self._lag_before = self._lag_before, now
+        return {"commit_lag_ms": lag_percentiles(before, now)}
 
     def _watch_lag(self) -> None:
         """The simulator rewrites its stats every 2 s with the worst loop lag since the last
@@ -101,6 +141,7 @@ class Bench:
     def finish(self, window: Window, **extra: Any) -> None:
         window.end = time.time()
         usage = self.cpu.end(self.fleet.pids())
+        extra = {**extra, **self._alert_result(), **self._commit_lag()}
         expected = self.expected()
         drained_at, records = self._drain(expected, timeout=120)
         result = analyse(records, window, expected, self.before)
@@ -138,15 +179,21 @@ def run_phases(bench: Bench) -> None:
     window = Window("startup", fleet.started_at)
     bench.cpu.begin(fleet.pids())  # (waits for the simulator's first stats)
     fleet.all_connected_after(0, 120 + plan.spread_s)
-    bench.finish(window, **births_after(fleet.consumer.records(), fleet.started_at,
-                                        _bases(fleet)))
+    bench.finish(window, **fleet.consumer.online_after(fleet.started_at, _bases(fleet)))
+    if bench.room is not None:
+        bench.probe = AlertProbe(fleet.work, fleet.broker.port,
+                                 fleet.real_passwords[AlertProbe.USER])
+        bench.probe.start()
+        time.sleep(6)  # the room has it online (one alert evaluation) before the first trip
 
     window = Window("steady", time.time())
+    bench.trip_alert(plan.steady_s / 2)
     time.sleep(plan.steady_s)
     bench.finish(window)
 
     window = Window("dusk burst", time.time())
     fleet.sim.proc.send_signal(signal.SIGUSR1)  # the parent forwards it to every shard
+    bench.trip_alert(0.5)
     time.sleep(plan.burst_s)
     bench.finish(window)
 
@@ -158,9 +205,9 @@ def run_phases(bench: Bench) -> None:
     time.sleep(plan.broker_down_s)
     fleet.broker.start()
     fleet.all_connected_after(window.start, 300)
+    bench.trip_alert(0.0)  # while the outboxes replay
     time.sleep(plan.after_restart_s)
-    bench.finish(window, **births_after(fleet.consumer.records(), window.start,
-                                        _bases(fleet)))
+    bench.finish(window, **fleet.consumer.online_after(window.start, _bases(fleet)))
 
     window = Window(f"ingest killed {plan.ingest_down_s:.0f} s", time.time())
     fleet.consumer.kill()
@@ -168,6 +215,7 @@ def run_phases(bench: Bench) -> None:
     backlog = bench.expected()  # what the broker has queued for the ingest by now
     restarted = time.time()
     fleet.consumer.start()
+    bench.trip_alert(0.0)  # while the backlog drains
     caught_up, _ = bench._drain(backlog, timeout=300)
     bench.finish(window, catch_up_s=round(caught_up - restarted, 1))
 
@@ -180,7 +228,7 @@ def print_table(phases: list[dict[str, Any]]) -> None:
     head = (f"{'phase':<18} {'s':>4} {'made':>6} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'replay p99':>10} {'lost':>5} {'dups':>5} {'online s':>8} {'catch-up s':>10} "
             f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} "
-            f"{'mosq MB':>7}")
+            f"{'mosq MB':>7} {'cons MB':>7} {'commit p99':>10} {'alert s':>7}")
     print(head)
     for p in phases:
         procs = p["processes"]
@@ -192,7 +240,9 @@ def print_table(phases: list[dict[str, Any]]) -> None:
               f"{procs['sim']['cpu_percent']:>8} {p['sim_loop_lag_max_ms']:>6} "
               f"{procs['mosquitto']['cpu_percent']:>9} "
               f"{procs.get('consumer', {}).get('cpu_percent', '-')!s:>9} "
-              f"{procs['sim']['rss_mb']:>7} {procs['mosquitto']['rss_mb']:>7}")
+              f"{procs['sim']['rss_mb']:>7} {procs['mosquitto']['rss_mb']:>7} "
+              f"{procs.get('consumer', {}).get('rss_mb', '-')!s:>7} "
+              f"{_ms(p.get('commit_lag_ms', {}).get('p99_le')):>10} {_ms(p.get('alert_s')):>7}")
 
 
 def _ms(value: Any) -> str:
@@ -214,7 +264,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--broker-kill", action="store_true",
                    help="restart the broker with kill -9 (a crash) instead of SIGTERM")
     p.add_argument("--consumer", choices=["mqtt", "control-room"], default="mqtt")
-    p.add_argument("--control-room-config", type=Path)
+    p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite",
+                   help="the control room's database (--consumer control-room)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="control-room ingest workers (more than 1: a shared subscription)")
     p.add_argument("--out", type=Path)
     return p.parse_args()
 
@@ -241,15 +294,18 @@ def main() -> int:
     args = parse_args()
     plan = plan_from(args)
     mode = "soak" if args.soak else "full" if args.full else "fast"
-    out = args.out or ROOT / f"benchmarks/results/fleet_{mode}.json"
+    room = args.consumer == "control-room"
+    suffix = f"_room_{args.db}_{args.workers}w" if room else ""
+    out = args.out or ROOT / f"benchmarks/results/fleet_{mode}{suffix}.json"
     signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
-                      ["--spread-s", str(plan.spread_s)], tls=plan.tls)
-        consumer: Consumer = (MqttConsumer(Path(tmp), fleet.broker, fleet.creds.room_password)
-                              if args.consumer == "mqtt" else ControlRoomConsumer(
-                                  Path(tmp), fleet.broker, fleet.creds.room_password,
-                                  args.control_room_config))
+                      ["--spread-s", str(plan.spread_s)], tls=plan.tls, probe=room)
+        password = fleet.creds.room_password
+        consumer: Consumer = (
+            ControlRoomConsumer(Path(tmp), fleet.broker, password, args.db, args.workers,
+                                alert_for_s=0.0)
+            if room else MqttConsumer(Path(tmp), fleet.broker, password))
         bench = Bench(fleet, plan)
         try:
             fleet.start(consumer)
@@ -257,6 +313,8 @@ def main() -> int:
         except KeyboardInterrupt:
             print("interrupted: stopping every child", file=sys.stderr)
         finally:
+            if bench.probe is not None:
+                bench.probe.stop()
             fleet.close()
     print_table(bench.phases)
     write_json(out, {"benchmark": "fleet", "mode": mode, "plan": plan.__dict__,
