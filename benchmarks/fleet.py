@@ -269,6 +269,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1,
                    help="control-room ingest workers (more than 1: a shared subscription)")
     p.add_argument("--out", type=Path)
+    p.add_argument("--work", type=Path, help="keep the logs and databases here (default: a "
+                   "temporary directory, removed)")
     return p.parse_args()
 
 
@@ -298,7 +300,9 @@ def main() -> int:
     suffix = f"_room_{args.db}_{args.workers}w" if room else ""
     out = args.out or ROOT / f"benchmarks/results/fleet_{mode}{suffix}.json"
     signal.signal(signal.SIGTERM, _interrupted)
-    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as scratch:
+        tmp = str(args.work or scratch)
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
                       ["--spread-s", str(plan.spread_s)], tls=plan.tls, probe=room)
         password = fleet.creds.room_password

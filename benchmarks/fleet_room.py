@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,9 +114,10 @@ class ControlRoomConsumer:
     def online_after(self, since: float, bases: set[str]) -> dict[str, Any]:
         return self._run(self._online_after(since, bases))
 
-    def alert_fired_after(self, key: str, since: float) -> float | None:
-        """When the room's alert engine fired ``key`` after ``since`` (alert_history)."""
-        return self._run(self._alert_fired(key, since))
+    def alert_after(self, key: str, kind: str, since: float) -> float | None:
+        """When the room's alert engine said ``kind`` (fired, resolved) of ``key`` after
+        ``since`` (its alert_history)."""
+        return self._run(self._alert_history(key, kind, since))
 
     def lag_histogram(self) -> dict[float, float]:
         """The workers' ``control_room_ingest_lag_seconds`` buckets (le -> count), summed."""
@@ -177,11 +178,11 @@ class ControlRoomConsumer:
                 "all_online_s": round(delays[-1], 1) if len(first) == len(bases) else None,
                 "median_online_s": round(delays[len(delays) // 2], 1) if delays else None}
 
-    async def _alert_fired(self, key: str, since: float) -> float | None:
+    async def _alert_history(self, key: str, kind: str, since: float) -> float | None:
         h = t.alert_history
         async with self._db().connect() as conn:
             found = (await conn.execute(select(h.c.at).where(
-                h.c.key == key, h.c.kind == "fired", h.c.at > since).order_by(h.c.at))).first()
+                h.c.key == key, h.c.kind == kind, h.c.at > since).order_by(h.c.at))).first()
         return float(found[0]) if found else None
 
 
@@ -242,18 +243,28 @@ class AlertProbe:
         self.proc.kill()
         self.proc.wait(10)
         killed = time.time()
-        fired = None
-        deadline = time.monotonic() + timeout
-        while fired is None and time.monotonic() < deadline:
-            time.sleep(0.25)
-            try:
-                fired = consumer.alert_fired_after(self.KEY, killed)
-            except Exception:  # the database may be busy or restarting
-                fired = None
+        fired = _poll(lambda: consumer.alert_after(self.KEY, "fired", killed), timeout)
         self.start()
+        # resolved (it is online again) before it may be tripped again
+        restarted = time.time()
+        _poll(lambda: consumer.alert_after(self.KEY, "resolved", restarted), timeout)
         return round(fired - killed, 2) if fired is not None else None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def _poll(read: Callable[[], float | None], timeout: float) -> float | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = read()
+        except Exception as exc:  # the database may be busy or restarting
+            print(f"alert probe: {type(exc).__name__}: {exc}", file=sys.stderr)
+            found = None
+        if found is not None:
+            return found
+        time.sleep(0.25)
+    return None
