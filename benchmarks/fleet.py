@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -77,6 +78,7 @@ class Bench:
         self.phases: list[dict[str, Any]] = []
         self.loop_lag_ms = 0.0  # worst simulator event-loop lag seen in this phase
         self.probe: AlertProbe | None = None
+        self.profile: Path | None = None
         self._alert: threading.Thread | None = None
         self._alert_s: float | None = None
         self._lag_before: dict[float, float] = {}
@@ -99,6 +101,16 @@ class Bench:
         self._alert_s = None
         self._alert = threading.Thread(target=run, daemon=True)
         self._alert.start()
+
+    def profile_room(self, seconds: float) -> subprocess.Popen[bytes] | None:
+        """py-spy on the first control-room worker (``--profile FILE``, collapsed stacks)."""
+        pids = self.fleet.consumer.pids() if self.fleet.consumer is not None else []
+        if self.profile is None or self.room is None or not pids:
+            return None
+        return subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                 "--pid", str(pids[0]), "--duration", str(int(seconds)),
+                                 "--rate", "50", "--format", "raw", "--output",
+                                 str(self.profile)], stdout=subprocess.DEVNULL)
 
     def _alert_result(self) -> dict[str, Any]:
         if self._alert is None:
@@ -150,8 +162,10 @@ class Bench:
             1 for r in records if r.base.startswith("commune/real/") and
             window.start <= r.ts < window.end)
         self.before = expected
-        self.phases.append({"phase": window.name, "seconds": round(window.end - window.start),
-                            **result, "drain_s": round(drained_at - window.end, 1),
+        seconds = max(1e-3, window.end - window.start)
+        self.phases.append({"phase": window.name, "seconds": round(seconds),
+                            "msg_per_s": round(result["messages_made"] / seconds), **result,
+                            "drain_s": round(drained_at - window.end, 1),
                             "sim_loop_lag_max_ms": self.loop_lag_ms, "processes": usage,
                             **extra})
         self.loop_lag_ms = 0.0
@@ -188,7 +202,10 @@ def run_phases(bench: Bench) -> None:
 
     window = Window("steady", time.time())
     bench.trip_alert(plan.steady_s / 2)
+    profiler = bench.profile_room(plan.steady_s - 2)
     time.sleep(plan.steady_s)
+    if profiler is not None:
+        profiler.wait(60)
     bench.finish(window)
 
     window = Window("dusk burst", time.time())
@@ -225,7 +242,7 @@ def _bases(fleet: Fleet) -> set[str]:
 
 
 def print_table(phases: list[dict[str, Any]]) -> None:
-    head = (f"{'phase':<18} {'s':>4} {'made':>6} {'p50 ms':>7} {'p99 ms':>7} "
+    head = (f"{'phase':<18} {'s':>4} {'made':>6} {'msg/s':>6} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'replay p99':>10} {'lost':>5} {'dups':>5} {'online s':>8} {'catch-up s':>10} "
             f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} "
             f"{'mosq MB':>7} {'cons MB':>7} {'commit p99':>10} {'alert s':>7}")
@@ -233,6 +250,7 @@ def print_table(phases: list[dict[str, Any]]) -> None:
     for p in phases:
         procs = p["processes"]
         print(f"{p['phase']:<18} {p['seconds']:>4} {p['messages_made']:>6} "
+              f"{p['msg_per_s']:>6} "
               f"{_ms(p['latency_live_ms']['p50']):>7} {_ms(p['latency_live_ms']['p99']):>7} "
               f"{_ms(p['latency_replayed_ms']['p99']):>10} {p['lost']:>5} "
               f"{p['duplicates']:>5} {_ms(p.get('all_online_s')):>8} "
@@ -268,6 +286,10 @@ def parse_args() -> argparse.Namespace:
                    help="the control room's database (--consumer control-room)")
     p.add_argument("--workers", type=int, default=1,
                    help="control-room ingest workers (more than 1: a shared subscription)")
+    p.add_argument("--rate-scale", type=float, default=1.0,
+                   help="every periodic message this many times as often (load test)")
+    p.add_argument("--profile", type=Path, help="py-spy the first control-room worker "
+                   "during the steady phase into FILE (collapsed stacks; needs py-spy)")
     p.add_argument("--out", type=Path)
     p.add_argument("--work", type=Path, help="keep the logs and databases here (default: a "
                    "temporary directory, removed)")
@@ -288,6 +310,15 @@ def plan_from(args: argparse.Namespace) -> Plan:
     return plan
 
 
+def _rates(scale: float) -> list[str]:
+    """The simulator's periodic rates (its defaults: health 30 s, hotspots and camera
+    status 60 s, 2 motion events per camera-hour) ``scale`` times as often."""
+    if scale == 1.0:
+        return []
+    return ["--health-s", str(30 / scale), "--hotspot-s", str(60 / scale),
+            "--camera-status-s", str(60 / scale), "--motion-per-hour", str(2 * scale)]
+
+
 def _interrupted(*_: Any) -> None:
     raise KeyboardInterrupt  # the finally below stops every child by its pid
 
@@ -304,13 +335,15 @@ def main() -> int:
         tmp = str(args.work or scratch)
         Path(tmp).mkdir(parents=True, exist_ok=True)
         fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
-                      ["--spread-s", str(plan.spread_s)], tls=plan.tls, probe=room)
+                      ["--spread-s", str(plan.spread_s), *_rates(args.rate_scale)],
+                      tls=plan.tls, probe=room)
         password = fleet.creds.room_password
         consumer: Consumer = (
             ControlRoomConsumer(Path(tmp), fleet.broker, password, args.db, args.workers,
                                 alert_for_s=0.0)
             if room else MqttConsumer(Path(tmp), fleet.broker, password))
         bench = Bench(fleet, plan)
+        bench.profile = args.profile
         try:
             fleet.start(consumer)
             run_phases(bench)
@@ -322,6 +355,7 @@ def main() -> int:
             fleet.close()
     print_table(bench.phases)
     write_json(out, {"benchmark": "fleet", "mode": mode, "plan": plan.__dict__,
+                     "rate_scale": args.rate_scale,
                      "consumer": consumer.name, "machine": machine(),
                      "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "phases": bench.phases})

@@ -114,10 +114,9 @@ class ControlRoomConsumer:
     def online_after(self, since: float, bases: set[str]) -> dict[str, Any]:
         return self._run(self._online_after(since, bases))
 
-    def alert_after(self, key: str, kind: str, since: float) -> float | None:
-        """When the room's alert engine said ``kind`` (fired, resolved) of ``key`` after
-        ``since`` (its alert_history)."""
-        return self._run(self._alert_history(key, kind, since))
+    def alert_status(self, key: str) -> str | None:
+        """The status of alert ``key`` in the room's alerts table (None: no row)."""
+        return self._run(self._alert_status(key))
 
     def lag_histogram(self) -> dict[float, float]:
         """The workers' ``control_room_ingest_lag_seconds`` buckets (le -> count), summed."""
@@ -178,12 +177,11 @@ class ControlRoomConsumer:
                 "all_online_s": round(delays[-1], 1) if len(first) == len(bases) else None,
                 "median_online_s": round(delays[len(delays) // 2], 1) if delays else None}
 
-    async def _alert_history(self, key: str, kind: str, since: float) -> float | None:
-        h = t.alert_history
+    async def _alert_status(self, key: str) -> str | None:
         async with self._db().connect() as conn:
-            found = (await conn.execute(select(h.c.at).where(
-                h.c.key == key, h.c.kind == kind, h.c.at > since).order_by(h.c.at))).first()
-        return float(found[0]) if found else None
+            found = (await conn.execute(select(t.alerts.c.status).where(
+                t.alerts.c.key == key))).first()
+        return str(found[0]) if found else None
 
 
 def _record(row: Any, ranges: dict[tuple[str, float], list[str]]) -> Record:
@@ -243,12 +241,13 @@ class AlertProbe:
         self.proc.kill()
         self.proc.wait(10)
         killed = time.time()
-        fired = _poll(lambda: consumer.alert_after(self.KEY, "fired", killed), timeout)
+        # seen by polling its row (not its fired_at: the engine stamps an evaluation with
+        # the time it began, which can precede the data it read by a busy loop's delay)
+        firing = _poll(lambda: consumer.alert_status(self.KEY) == "firing", timeout)
         self.start()
         # resolved (it is online again) before it may be tripped again
-        restarted = time.time()
-        _poll(lambda: consumer.alert_after(self.KEY, "resolved", restarted), timeout)
-        return round(fired - killed, 2) if fired is not None else None
+        _poll(lambda: consumer.alert_status(self.KEY) != "firing", timeout)
+        return round(firing - killed, 2) if firing is not None else None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -256,15 +255,14 @@ class AlertProbe:
             self.proc.wait(10)
 
 
-def _poll(read: Callable[[], float | None], timeout: float) -> float | None:
+def _poll(check: Callable[[], bool], timeout: float) -> float | None:
+    """The time ``check()`` was first seen true (polled every 0.1 s), or None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            found = read()
+            if check():
+                return time.time()
         except Exception as exc:  # the database may be busy or restarting
             print(f"alert probe: {type(exc).__name__}: {exc}", file=sys.stderr)
-            found = None
-        if found is not None:
-            return found
-        time.sleep(0.25)
+        time.sleep(0.1)
     return None
