@@ -88,7 +88,7 @@ class Bench:
         consumer = self.fleet.consumer
         return consumer if isinstance(consumer, ControlRoomConsumer) else None
 
-    def trip_alert(self, delay_s: float) -> None:
+    def trip_alert(self, delay_s: float, after_connects: int = 0) -> None:
         """In the background: after ``delay_s`` kill the probe and time the alert."""
         room, probe = self.room, self.probe
         if room is None or probe is None:
@@ -96,7 +96,7 @@ class Bench:
 
         def run() -> None:
             time.sleep(delay_s)
-            self._alert_s = probe.trip(room)
+            self._alert_s = probe.trip(room, after_connects=after_connects)
 
         self._alert_s = None
         self._alert = threading.Thread(target=run, daemon=True)
@@ -193,7 +193,7 @@ def run_phases(bench: Bench) -> None:
     window = Window("startup", fleet.started_at)
     bench.cpu.begin(fleet.pids())  # (waits for the simulator's first stats)
     fleet.all_connected_after(0, 120 + plan.spread_s)
-    bench.finish(window, **fleet.consumer.online_after(fleet.started_at, _bases(fleet)))
+    bench.finish(window, **_online(fleet, fleet.started_at))
     if bench.room is not None:
         bench.probe = AlertProbe(fleet.work, fleet.broker.port,
                                  fleet.real_passwords[AlertProbe.USER])
@@ -215,6 +215,7 @@ def run_phases(bench: Bench) -> None:
     bench.finish(window)
 
     window = Window("broker crash" if plan.broker_kill else "broker restart", time.time())
+    connects = bench.probe.connects() if bench.probe is not None else 0
     if plan.broker_kill:
         fleet.broker.stop()  # kill -9: what mosquitto acknowledged since its last save goes
     else:
@@ -222,9 +223,9 @@ def run_phases(bench: Bench) -> None:
     time.sleep(plan.broker_down_s)
     fleet.broker.start()
     fleet.all_connected_after(window.start, 300)
-    bench.trip_alert(0.0)  # while the outboxes replay
+    bench.trip_alert(0.0, connects)  # while the outboxes replay (once it is back itself)
     time.sleep(plan.after_restart_s)
-    bench.finish(window, **fleet.consumer.online_after(window.start, _bases(fleet)))
+    bench.finish(window, **_online(fleet, window.start))
 
     window = Window(f"ingest killed {plan.ingest_down_s:.0f} s", time.time())
     fleet.consumer.kill()
@@ -235,6 +236,18 @@ def run_phases(bench: Bench) -> None:
     bench.trip_alert(0.0)  # while the backlog drains
     caught_up, _ = bench._drain(backlog, timeout=300)
     bench.finish(window, catch_up_s=round(caught_up - restarted, 1))
+
+
+def _online(fleet: Fleet, since: float, timeout: float = 60.0) -> dict[str, Any]:
+    """Back online after ``since`` by the consumer (the control room: its gateways table),
+    waiting for the last births to be committed."""
+    assert fleet.consumer is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        online = fleet.consumer.online_after(since, _bases(fleet))
+        if online["back_online"] == online["of"] or time.monotonic() > deadline:
+            return online
+        time.sleep(1.0)
 
 
 def _bases(fleet: Fleet) -> set[str]:

@@ -52,15 +52,16 @@ def main() -> int:
 
     def connected(c: paho.Client, *_: object) -> None:
         c.publish(topic, body("online", site, gateway, boot), qos=1, retain=True)
+        print("probe: online", flush=True)  # every (re)connect: the harness counts them
         online.set()
 
     client.on_connect = connected
+    client.reconnect_delay_set(0.2, 2)  # back soon after a broker restart
     client.connect("127.0.0.1", args.port, keepalive=30)
     client.loop_start()
     if not online.wait(30):
         print("probe: not connected", file=sys.stderr)
         return 1
-    print("probe: online", flush=True)
     threading.Event().wait()  # until killed
     return 0
 

@@ -236,8 +236,17 @@ class AlertProbe:
                 raise RuntimeError(f"alert probe did not come online: {self.log.read_text()}")
             time.sleep(0.1)
 
-    def trip(self, consumer: ControlRoomConsumer, timeout: float = 180.0) -> float | None:
+    def connects(self) -> int:
+        return self.log.read_text().count("probe: online") if self.log.exists() else 0
+
+    def trip(self, consumer: ControlRoomConsumer, timeout: float = 180.0,
+             after_connects: int = 0) -> float | None:
+        """``after_connects``: first wait until the probe has connected more often than
+        that (after a broker restart: connected again, else there is no Will to send)."""
         assert self.proc is not None
+        if _poll(lambda: self.connects() > after_connects, 60) is None:
+            return None
+        time.sleep(1.0)  # its birth stored before the kill
         self.proc.kill()
         self.proc.wait(10)
         killed = time.time()
