@@ -346,6 +346,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as scratch:
         tmp = str(args.work or scratch)
+        if args.work is not None and args.work.exists() and any(args.work.iterdir()):
+            raise SystemExit(f"--work {args.work}: not empty (another run's files)")
         Path(tmp).mkdir(parents=True, exist_ok=True)
         fleet = Fleet(Path(tmp), plan.gateways, plan.processes, plan.real_agents,
                       ["--spread-s", str(plan.spread_s), *_rates(args.rate_scale)],
