@@ -50,13 +50,13 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
         time.sleep(2)  # the gateways keep producing into their outboxes
         broker.start()
         sim.wait_stats(lambda s: _connected(s, after=restarted) == GATEWAYS, 60)
+        online = _online(room, restarted, set(sim.wait_stats(lambda s: True)["gateways"]))
         time.sleep(2)
         assert sim.stop() == 0, sim.log()[-2000:]
         stats = sim.wait_stats(lambda s: True)
         expected = {base: g["last_seq"] for base, g in stats["gateways"].items()}
         assert all(g["pending"] == 0 for g in stats["gateways"].values()), stats
         ledger = _drained(room, expected, timeout=40)
-        online = room.online_after(restarted, set(expected))
         judged_lost = asyncio.run(_seq_loss_rows(room.db_url))
     finally:
         if sim is not None:
@@ -77,6 +77,16 @@ def _connected(stats: dict[str, object], after: float = 0.0) -> int:
     assert isinstance(gateways, dict)
     return sum(1 for g in gateways.values()
                if g["connected"] and (g["last_connect"] or 0) > after)
+
+
+def _online(room: ControlRoomConsumer, since: float, bases: set[str]) -> dict[str, object]:
+    """Back online in the room's own tables (waits up to 20 s for the last births)."""
+    deadline = time.monotonic() + 20
+    while True:
+        online = room.online_after(since, bases)
+        if online["back_online"] == len(bases) or time.monotonic() > deadline:
+            return online
+        time.sleep(0.5)
 
 
 def _drained(room: ControlRoomConsumer, expected: dict[str, int], timeout: float) -> Ledger:
