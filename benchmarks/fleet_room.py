@@ -45,7 +45,8 @@ class ControlRoomConsumer:
     """N control-room workers (1: a plain persistent subscription; more: ``$share``)."""
 
     def __init__(self, work: Path, broker: ShippedBroker, password: str, db: str = "sqlite",
-                 workers: int = 1, alert_for_s: float | None = None) -> None:
+                 workers: int = 1, alert_for_s: float | None = None,
+                 loss_grace_s: float = 60.0) -> None:
         self.name = f"control-room ({db}, {workers} worker{'s' if workers > 1 else ''})"
         self.work = work
         self.pg: Postgres | None = None
@@ -55,6 +56,7 @@ class ControlRoomConsumer:
         else:
             url = f"sqlite:///{work / 'room' / 'control-room.db'}"
         self.db_url = url
+        self.loss_grace_s = loss_grace_s  # the product's default; a test may shorten it
         self.rooms = [RoomProcess(work, self._config(i, broker, password, url, workers,
                                                      alert_for_s), name=f"room-{i + 1}")
                       for i in range(workers)]
@@ -72,7 +74,8 @@ class ControlRoomConsumer:
             mqtt["shared_group"] = GROUP
         sections: dict[str, Any] = {"instance": f"fleet-{i + 1}", "mqtt": mqtt,
                                     "database": {"url": url, "retry_max_s": 2.0},
-                                    "ingest": {}, "alert_interval_s": 5.0,
+                                    "ingest": {"loss_grace_s": self.loss_grace_s},
+                                    "alert_interval_s": 5.0,
                                     "log_level": "info"}
         if alert_for_s is not None:  # the hold time off: the figure is the pipeline's
             sections["alerts"] = {"gateway_offline": {"for_s": alert_for_s,
@@ -176,6 +179,16 @@ class ControlRoomConsumer:
         return {"back_online": len(first), "of": len(bases),
                 "all_online_s": round(delays[-1], 1) if len(first) == len(bases) else None,
                 "median_online_s": round(delays[len(delays) // 2], 1) if delays else None}
+
+    def judged(self) -> dict[str, int | None]:
+        """Per gateway base, the seq its own completeness check has judged up to."""
+        return self._run(self._judged())
+
+    async def _judged(self) -> dict[str, int | None]:
+        g = t.gateways.c
+        async with self._db().connect() as conn:
+            rows = await conn.execute(select(g.gateway_key, g.seq_checked))
+        return {f"commune/{key}": checked for key, checked in rows}
 
     async def _alert_status(self, key: str) -> str | None:
         async with self._db().connect() as conn:

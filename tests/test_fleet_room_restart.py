@@ -34,7 +34,8 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
     creds = make_credentials(tmp_path / "creds", GATEWAYS)
     broker = ShippedBroker(tmp_path / "broker", creds)
     broker.start()
-    room = ControlRoomConsumer(tmp_path, broker, creds.room_password, "sqlite", 1)
+    room = ControlRoomConsumer(tmp_path, broker, creds.room_password, "sqlite", 1,
+                               loss_grace_s=2.0)
     sim: SimProcess | None = None
     try:
         room.start()
@@ -57,6 +58,7 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
         expected = {base: g["last_seq"] for base, g in stats["gateways"].items()}
         assert all(g["pending"] == 0 for g in stats["gateways"].values()), stats
         ledger = _drained(room, expected, timeout=40)
+        judged = _judged(room, expected, timeout=30)
         judged_lost = asyncio.run(_seq_loss_rows(room.db_url))
     finally:
         if sim is not None:
@@ -69,7 +71,8 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
     assert summary["gateways_seen"] == GATEWAYS
     assert summary["latency_replayed_ms"]["n"] > 0  # outbox replays, flagged in its table
     assert online["back_online"] == GATEWAYS, online  # by its gateways table + new births
-    assert judged_lost == 0  # the room's own seq check agrees
+    assert judged == expected  # the room's own seq check went to the end of every stream
+    assert judged_lost == 0  # ... and found nothing lost
 
 
 def _connected(stats: dict[str, object], after: float = 0.0) -> int:
@@ -96,6 +99,17 @@ def _drained(room: ControlRoomConsumer, expected: dict[str, int], timeout: float
         ledger = Ledger().extend(room.records())
         if not ledger.missing(expected) or time.monotonic() > deadline:
             return ledger
+        time.sleep(0.5)
+
+
+def _judged(room: ControlRoomConsumer, expected: dict[str, int],
+            timeout: float) -> dict[str, int | None]:
+    """The room's completeness watermark per gateway, once it reached every last seq."""
+    deadline = time.monotonic() + timeout
+    while True:
+        judged = {base: seq for base, seq in room.judged().items() if base in expected}
+        if judged == expected or time.monotonic() > deadline:
+            return judged
         time.sleep(0.5)
 
 
