@@ -252,7 +252,7 @@ class AlertProbe:
     def connects(self) -> int:
         return self.log.read_text().count("probe: online") if self.log.exists() else 0
 
-    def trip(self, consumer: ControlRoomConsumer, timeout: float = 180.0,
+    def trip(self, consumer: ControlRoomConsumer, timeout: float = 60.0,
              after_connects: int = 0) -> float | None:
         """``after_connects``: first wait until the probe has connected more often than
         that (after a broker restart: connected again, else there is no Will to send)."""
