@@ -23,7 +23,13 @@ from control_room.config import DatabaseSection
 from control_room.sim.consumer import Ledger
 from control_room.store import schema as t
 from control_room.store.db import create_engine
-from tests.infra.fleet import ShippedBroker, SimProcess, make_credentials
+from tests.infra.fleet import (
+    ShippedBroker,
+    SimProcess,
+    fast_fleet,
+    make_credentials,
+    restart_under_traffic,
+)
 
 GATEWAYS = 30
 pytestmark = pytest.mark.timeout(150)
@@ -39,18 +45,8 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
     sim: SimProcess | None = None
     try:
         room.start()
-        sim = SimProcess(tmp_path, "--gateways", str(GATEWAYS), "--broker", broker.url,
-                         "--username", "{site}/{gateway}", "--credentials", str(creds.file),
-                         "--spread-s", "2", "--health-s", "1", "--hotspot-s", "3",
-                         "--camera-status-s", "5", "--motion-per-hour", "600",
-                         "--reconnect-min-s", "0.2", "--reconnect-max-s", "2")
-        sim.wait_stats(lambda s: _connected(s) == GATEWAYS, 60)
-        time.sleep(3)  # steady traffic before the outage
-        broker.stop_gracefully()
-        restarted = time.time()
-        time.sleep(2)  # the gateways keep producing into their outboxes
-        broker.start()
-        sim.wait_stats(lambda s: _connected(s, after=restarted) == GATEWAYS, 60)
+        sim = fast_fleet(tmp_path, broker, creds, GATEWAYS)
+        restarted = restart_under_traffic(broker, sim, GATEWAYS)
         online = _online(room, restarted, set(sim.wait_stats(lambda s: True)["gateways"]))
         time.sleep(2)
         assert sim.stop() == 0, sim.log()[-2000:]
@@ -73,13 +69,6 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
     assert online["back_online"] == GATEWAYS, online  # by its gateways table + new births
     assert judged == expected  # the room's own seq check went to the end of every stream
     assert judged_lost == 0  # ... and found nothing lost
-
-
-def _connected(stats: dict[str, object], after: float = 0.0) -> int:
-    gateways = stats["gateways"]
-    assert isinstance(gateways, dict)
-    return sum(1 for g in gateways.values()
-               if g["connected"] and (g["last_connect"] or 0) > after)
 
 
 def _online(room: ControlRoomConsumer, since: float, bases: set[str]) -> dict[str, object]:
