@@ -2,8 +2,9 @@
 
 Broker: a real mosquitto on the shipped config (config/mosquitto/: limits, persistence, ACL,
 per-gateway passwords), ports and paths adapted. Simulator: ``python -m control_room.sim``.
-Real agents: ``python -m edge_agent run`` on simulated hardware. Consumer: pluggable, see
-``MqttConsumer`` (today) and ``ControlRoomConsumer`` (the hook for the real ingest).
+Real agents: ``python -m edge_agent run`` on simulated hardware. Consumer: pluggable,
+``MqttConsumer`` (a plain subscriber) or benchmarks/fleet_room.ControlRoomConsumer (the real
+control room).
 Only processes started here are ever signalled, each by its own pid.
 """
 
@@ -39,6 +40,7 @@ class Consumer(Protocol):
     def stop(self) -> None: ...
     def pids(self) -> list[int]: ...
     def records(self) -> list[Record]: ...  # received/committed messages, any order
+    def online_after(self, since: float, bases: set[str]) -> dict[str, Any]: ...
 
 
 class MqttConsumer:
@@ -80,34 +82,8 @@ class MqttConsumer:
     def records(self) -> list[Record]:
         return read_records(self.file) if self.file.exists() else []
 
-
-class ControlRoomConsumer(MqttConsumer):
-    """The hook for the control room's ingest (``control-room run -c FILE``): not on this
-    branch yet. What it needs, for the lead to fill in:
-
-    * start/kill/stop: ``control-room run -c FILE`` as a subprocess (FILE: broker
-      ``mqtt://127.0.0.1:{port}``, user ``control-room`` and its password from
-      ``creds/control-room.txt``, a persistent client id or a ``$share/ingest/...``
-      group, an SQLite or PostgreSQL URL);
-    * records(): one ``Record`` per stored message from its database: ``recv`` = commit
-      time, ``ts`` = the envelope ``ts``, ``base`` = the gateway's base topic, ``seq``,
-      ``replayed``, ``kind`` ("seq", "status:online", "dropped:a-b"). A
-      ``SELECT gateway, seq, ts, committed_at, ...`` over its events/telemetry tables.
-    """
-
-    name = "control-room"
-
-    def __init__(self, work: Path, broker: ShippedBroker, password: str,
-                 config: Path | None) -> None:
-        super().__init__(work, broker, password)
-        if config is None:
-            raise SystemExit("--consumer control-room needs --control-room-config FILE")
-        self._args = ["control-room", "run", "-c", str(config)]
-
-    def records(self) -> list[Record]:
-        raise SystemExit("ControlRoomConsumer.records(): read (gateway, seq, ts, "
-                         "committed_at) from the control room's database (see its "
-                         "docstring); not available on this branch")
+    def online_after(self, since: float, bases: set[str]) -> dict[str, Any]:
+        return births_after(self.records(), since, bases)
 
 
 @dataclass
@@ -121,13 +97,15 @@ class Fleet:
     """Broker + simulator + real agents + consumer, started in a work directory."""
 
     def __init__(self, work: Path, gateways: int, processes: int, real_agents: int,
-                 sim_args: list[str], tls: bool = False) -> None:
+                 sim_args: list[str], tls: bool = False, probe: bool = False) -> None:
         self.work = work
         self.gateways = gateways
         self.creds = make_credentials(work / "creds", gateways)
         self.broker = ShippedBroker(work / "broker", self.creds)
         self.real_passwords = {f"real/real-{i + 1}": secrets.token_urlsafe(18)
                                for i in range(real_agents)}
+        if probe:  # benchmarks/fleet_probe.py: a gateway of its own for alert latency
+            self.real_passwords["probe/gw-probe"] = secrets.token_urlsafe(18)
         for user, password in self.real_passwords.items():  # before the broker reads it
             subprocess.run(["mosquitto_passwd", "-b", str(self.creds.directory / "passwd"),
                             user, password], check=True)

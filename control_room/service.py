@@ -190,7 +190,7 @@ class Service:
 
     async def _judge(self, now: float) -> None:
         async with self.db.connect() as conn:
-            keys = await completeness.gateways_to_judge(conn)
+            keys = await completeness.gateways_to_judge(conn, now - self.config.ingest.loss_grace_s)
         found = []
         for key in keys:  # one short transaction each: ingest waits for one gateway at most
             async with self.db.begin() as conn:

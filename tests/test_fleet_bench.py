@@ -36,3 +36,16 @@ def test_back_online_waits_for_every_gateway() -> None:
         "back_online": 2, "of": 2, "all_online_s": 3.5, "median_online_s": 3.5}
     missing = births_after(births[:2], 5.0, {A, B})
     assert missing["all_online_s"] is None and missing["back_online"] == 1
+
+
+def test_commit_lag_percentiles_are_bucket_bounds_of_the_window() -> None:
+    from benchmarks.fleet_room import lag_percentiles
+
+    inf = float("inf")
+    before = {0.1: 10.0, 0.5: 10.0, 1.0: 10.0, inf: 10.0}  # cumulative, as Prometheus
+    # the window: 90 more within 0.1 s, 9 within 0.5 s, 1 within 1 s
+    after = {0.1: 100.0, 0.5: 109.0, 1.0: 110.0, inf: 110.0}
+    assert lag_percentiles(before, after) == {"n": 100, "p50_le": 100.0, "p99_le": 500.0}
+    assert lag_percentiles(after, after)["n"] == 0  # nothing new in the window
+    slow = {**after, 1.0: 100.0 + 9, inf: 120.0}  # 11 beyond the last finite bucket
+    assert lag_percentiles(before, slow)["p99_le"] is None

@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 from control_room.sim.consumer import Ledger, Subscriber, read_records
-from tests.infra.fleet import ShippedBroker, SimProcess, make_credentials
+from tests.infra.fleet import (
+    ShippedBroker,
+    SimProcess,
+    fast_fleet,
+    make_credentials,
+    restart_under_traffic,
+)
 
 GATEWAYS = 50
 
@@ -28,20 +34,9 @@ def test_fifty_gateways_through_a_broker_restart_lose_nothing(tmp_path: Path) ->
                          username="control-room", password=creds.room_password).start()
         try:
             assert sub.connected.wait(30)
-            sim = SimProcess(tmp_path, "--gateways", str(GATEWAYS), "--broker", broker.url,
-                             "--username", "{site}/{gateway}", "--credentials",
-                             str(creds.file), "--spread-s", "2", "--health-s", "1",
-                             "--hotspot-s", "3", "--camera-status-s", "5",
-                             "--motion-per-hour", "600", "--reconnect-min-s", "0.2",
-                             "--reconnect-max-s", "2")
-            sim.wait_stats(lambda s: _connected(s) == GATEWAYS, 60)
-            time.sleep(3)  # steady traffic before the outage
-            broker.stop_gracefully()
-            restarted = time.time()
-            time.sleep(2)  # the gateways keep producing into their outboxes
-            broker.start()
+            sim = fast_fleet(tmp_path, broker, creds, GATEWAYS)
             # every gateway is back (a second birth) and has sent what it buffered
-            stats = sim.wait_stats(lambda s: _connected(s, after=restarted) == GATEWAYS, 60)
+            restart_under_traffic(broker, sim, GATEWAYS)
             time.sleep(2)
             assert sim.stop() == 0, sim.log()[-2000:]
             stats = sim.wait_stats(lambda s: True)
@@ -60,13 +55,6 @@ def test_fifty_gateways_through_a_broker_restart_lose_nothing(tmp_path: Path) ->
     assert summary["gateways_seen"] == GATEWAYS
     assert summary["latency_replayed_ms"]["n"] > 0  # the outage was buffered and replayed
     assert all(len(g.births) >= 2 for g in ledger.gateways.values())
-
-
-def _connected(stats: dict[str, object], after: float = 0.0) -> int:
-    gateways = stats["gateways"]
-    assert isinstance(gateways, dict)
-    return sum(1 for g in gateways.values()
-               if g["connected"] and (g["last_connect"] or 0) > after)
 
 
 def _drained(records: Path, expected: dict[str, int], timeout: float) -> Ledger:

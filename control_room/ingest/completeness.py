@@ -56,15 +56,22 @@ SELECT prev, seq FROM (
 async def judge(conn: AsyncConnection, now: float, grace: float) -> list[Loss]:
     """Judge every gateway in one transaction (see ``judge_gateway``); returns the losses."""
     found: list[Loss] = []
-    for key in await gateways_to_judge(conn):
+    for key in await gateways_to_judge(conn, now - grace):
         found += await judge_gateway(conn, key, now, grace)
     return found
 
 
-async def gateways_to_judge(conn: AsyncConnection) -> list[str]:
-    keys = await conn.scalars(select(t.gateways.c.gateway_key).where(
-        t.gateways.c.max_seq.is_not(None), t.gateways.c.seq_checked.is_not(None))
-        .order_by(t.gateways.c.gateway_key))
+async def gateways_to_judge(conn: AsyncConnection, cut: float) -> list[str]:
+    """The gateways with a seq above their watermark received before ``cut``: the others
+    have nothing to judge. One read for the fleet, so a pass costs a write transaction
+    only per gateway with work (the profile of a 200-gateway fleet on SQLite had the
+    judge, locking every gateway every 2 s, at twice the ingest's share of the loop). A
+    batch committed after this read is judged on the next pass."""
+    g, m = t.gateways.c, t.messages.c
+    new = select(m.seq).where(m.gateway_key == g.gateway_key, m.seq > g.seq_checked,
+                              m.received_at <= cut).exists()
+    keys = await conn.scalars(select(g.gateway_key).where(
+        g.max_seq.is_not(None), g.seq_checked.is_not(None), new).order_by(g.gateway_key))
     return list(keys)
 
 

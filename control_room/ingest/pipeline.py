@@ -148,7 +148,11 @@ class Ingest:
             m.ingested.labels(kind).inc(count)
         for item in accepted:
             made = item.made_at
-            if made is not None and not item.body.get("replayed"):
+            # a retained copy (resent at every resubscription) is old by nature, a replay
+            # was late at the gateway, a Last Will is dated when its connection began:
+            # none says how long the ingest took
+            if made is not None and not item.retained and item.kind != "status" \
+                    and not item.body.get("replayed"):
                 m.lag.observe(max(0.0, now - made))
         self.committed += len(batch)
         self.last_commit = now

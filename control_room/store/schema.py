@@ -113,6 +113,10 @@ messages = Table(
     Column("topic", String(300), nullable=False),
     Column("ts", Float),
     Column("received_at", Float, nullable=False),
+    # when its batch began to be written (its transaction commits right after): received
+    # -> stored is the time queued in the ingest; the fleet benchmark reads both back
+    Column("stored_at", Float),
+    Column("replayed", Boolean),  # the envelope's flag: sent from the gateway's outbox
     Index("ix_messages_seq", "gateway_key", "seq"),
     Index("ix_messages_received", "received_at"),
 )

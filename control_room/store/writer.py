@@ -4,6 +4,7 @@ broker only after this commits."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,8 +72,10 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
     if not by_id:
         return raw
     stmt = upsert(conn, t.messages).on_conflict_do_nothing(index_elements=["id"])
+    now = time.time()
     rows = [{"id": i, "gateway_key": m.key, "seq": m.seq, "topic": m.relative[:300],
-             "ts": m.made_at, "received_at": m.received_at}
+             "ts": m.made_at, "received_at": m.received_at, "stored_at": now,
+             "replayed": m.body.get("replayed") is True}
             for i, m in by_id.items()]
     inserted = await conn.execute(stmt.returning(t.messages.c.id), rows)
     new_ids = {row[0] for row in inserted}

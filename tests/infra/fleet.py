@@ -120,3 +120,38 @@ class SimProcess:
             time.sleep(0.2)
         raise TimeoutError(f"simulator stats never matched; last: {str(last)[:500]}\n"
                            f"{self.log()[-2000:]}")
+
+
+# a small fleet that sends often, so a few seconds of traffic cover every topic
+FAST_SIM_ARGS = ("--spread-s", "2", "--health-s", "1", "--hotspot-s", "3",
+                 "--camera-status-s", "5", "--motion-per-hour", "600", "--reconnect-min-s",
+                 "0.2", "--reconnect-max-s", "2")
+
+
+def connected(stats: dict[str, Any], after: float = 0.0) -> int:
+    """How many of the simulator's gateways are connected, since after ``after``."""
+    return sum(1 for g in stats["gateways"].values()
+               if g["connected"] and (g["last_connect"] or 0) > after)
+
+
+def fast_fleet(workdir: Path, broker: Broker, credentials: FleetCredentials,
+               gateways: int) -> SimProcess:
+    """``gateways`` simulated gateways (``FAST_SIM_ARGS``), all connected."""
+    sim = SimProcess(workdir, "--gateways", str(gateways), "--broker", broker.url,
+                     "--username", "{site}/{gateway}", "--credentials",
+                     str(credentials.file), *FAST_SIM_ARGS)
+    sim.wait_stats(lambda s: connected(s) == gateways, 60)
+    return sim
+
+
+def restart_under_traffic(broker: Broker, sim: SimProcess, gateways: int) -> float:
+    """Steady traffic, ``systemctl restart``-like broker restart (SIGTERM: it saves its
+    sessions), 2 s down while the gateways buffer; returns when every gateway is back.
+    The restart time is returned."""
+    time.sleep(3)
+    broker.stop_gracefully()
+    restarted = time.time()
+    time.sleep(2)
+    broker.start()
+    sim.wait_stats(lambda s: connected(s, after=restarted) == gateways, 60)
+    return restarted
