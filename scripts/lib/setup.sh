@@ -33,6 +33,13 @@ ensure_venv() {
     "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
   fi
+  local other
+  for other in "$VENV"/.installed-*; do  # an install with more extras serves too
+    [ -f "$other" ] && [ ! "$ROOT/pyproject.toml" -nt "$other" ] || continue
+    local have=",${other##*/.installed-}," missing="" extra
+    for extra in ${extras//,/ }; do [[ "$have" == *",$extra,"* ]] || missing=1; done
+    [ -z "$missing" ] && return 0
+  done
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     say "installing Python packages ($extras)"
     "$VENV/bin/pip" install -q --only-binary=av,opencv-python-headless,numpy \

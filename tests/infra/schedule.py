@@ -52,6 +52,7 @@ WHOLE_MODULES = {
 ESTIMATES_S: dict[str, float] = {
     "tests/test_uplink_stall.py::test_silent_stall_with_default_settings": 139,
     "tests/test_camera_motion.py": 130,
+    "tests/test_demo_script.py": 85,
     "tests/test_control_room_alerts_e2e.py::test_camera_stream_killed": 86,
     "tests/test_control_room_outage.py::test_gateway_link_cut_60s": 74,
     "tests/test_control_room_workers.py": 57,
