@@ -115,7 +115,10 @@ def encoder_args(clip: Clip) -> list[str]:
     k, gop = clip.bitrate_k, round(clip.gop_s * FPS)
     args = ["-c:v", "libx264", "-preset", clip.preset, "-g", str(gop), "-keyint_min", str(gop),
             "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-b:v", f"{k}k",
-            "-maxrate", f"{k}k", "-bufsize", f"{k}k", "-slices", str(clip.slices)]
+            "-maxrate", f"{k}k", "-bufsize", f"{k}k", "-slices", str(clip.slices),
+            # one encoder thread: libx264's threaded rate control gave other bytes (and other
+            # trigger counts) from one encode to the next; single-threaded it is repeatable
+            "-threads", "1"]
     return args + (["-tune", "zerolatency"] if clip.zerolatency else [])
 
 
