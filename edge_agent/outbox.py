@@ -92,6 +92,9 @@ class Outbox:
             await self._run(self._open_sync)
         except (sqlite3.Error, OSError) as exc:
             self._open_failed(exc)
+            # the start counter of the file, read without writing (in the database thread),
+            # so the birth still says which life this is (the next start counts it again)
+            self.boot = await self._run(self._read_boot) + 1
         self._writer = asyncio.create_task(self._writer_loop(), name="outbox-writer")
 
     def _open_failed(self, exc: BaseException) -> None:
@@ -101,10 +104,6 @@ class Outbox:
             log.error("outbox: %s; sending messages live without the delivery guarantee "
                       "and retrying every %.0f s", reason, REOPEN_INTERVAL_S)
         self.storage_error = reason
-        if self.boot == 0:
-            # the start counter of the file, read without writing, so the birth still says
-            # which life this is (the next start counts it again: one repeated number)
-            self.boot = self._read_boot() + 1
 
     def _read_boot(self) -> int:
         try:

@@ -85,6 +85,16 @@ def _save_and_stop(broker: Broker) -> None:
     broker.stop()
 
 
+async def _clean_up(filler: Path | None, agent: Agent, runner: asyncio.Task[None],
+                    room: ControlRoom, broker: Broker) -> None:
+    if filler is not None:
+        await asyncio.to_thread(filler.unlink)
+    agent.request_stop()
+    await asyncio.wait_for(runner, 30)
+    room.close()
+    broker.stop()
+
+
 def _deliveries(room: ControlRoom, topic: str) -> Counter[int]:
     with room._cond:
         return Counter(json.loads(m.payload)["i"] for m in room.messages if m.topic == topic)
@@ -146,12 +156,7 @@ async def test_acknowledged_rows_are_not_resent_on_a_full_disk_and_leave_once_de
         assert status == 200 and json.loads(body)["status"] == "healthy", body
         assert set(_deliveries(room, topic).values()) == {1}
     finally:
-        if filler is not None:
-            filler.unlink()
-        agent.request_stop()
-        await asyncio.wait_for(runner, 30)
-        room.close()
-        broker.stop()
+        await _clean_up(filler, agent, runner, room, broker)
 
 
 async def test_an_agent_starting_on_a_full_disk_runs_live_and_stores_again_once_there_is_room(
@@ -203,9 +208,4 @@ async def test_an_agent_starting_on_a_full_disk_runs_live_and_stores_again_once_
         stored = json.loads((await asyncio.to_thread(room.wait_for, event(2), 15))[0].payload)
         assert stored.get("seq") == agent.outbox.last_seq > 0, stored  # stored, numbered
     finally:
-        if filler is not None:
-            filler.unlink()
-        agent.request_stop()
-        await asyncio.wait_for(runner, 30)
-        room.close()
-        broker.stop()
+        await _clean_up(filler, agent, runner, room, broker)
