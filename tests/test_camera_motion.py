@@ -74,6 +74,10 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-foliage": (0.96, 0.95, 0.86),  # 0.987 0.975 0.889
     "t-ir-cross": (0.95, 0.98, 0.56),  # 0.976 1.000 0.583
     "t-car-beam": (0.87, 0.87, 0.48),  # 0.897 0.897 0.502
+    # added in the fourth round (after held-out 4 was written), scored with the detector of
+    # that round's tuning: before it 0.615 0.493 0.499 | 0.860 0.755 0.487
+    "t-rain-slide-walker": (0.61, 0.51, 0.48),  # 0.630 0.531 0.501
+    "t-car-glow": (0.84, 0.73, 0.46),  # 0.860 0.755 0.487
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     "h-rain": (0.86, 0.81, 0.69),  # 0.889 0.833 0.715
     "h-dark-walk": (0.92, 0.98, 0.53),  # 0.947 1.000 0.555
@@ -97,17 +101,18 @@ STREET_TARGET_F1 = 0.85
 # (held-out 1 and 2); a walker in a lamp pool next to masked foliage (held-out 1, 0.82); a
 # dark walker in lens rain is found in half its frames, and of two walkers crossing while the
 # IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
-STREET_MISSES_TARGET = {"t-rain-heavy", "h-headlights", "h-foliage-lamp", "h2-rain-walker",
-                        "h2-car-beam", "h2-ir-two", "h3-umbrella-rain", "h3-car-wet",
-                        "h3-ir-crossing"}
-# The beam reaches the picture before the car: an event starts then (held-out style B).
-BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "t-car-beam", "h3-car-wet"}
+STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "h-headlights",
+                        "h-foliage-lamp", "h2-rain-walker", "h2-car-beam", "h2-ir-two",
+                        "h3-umbrella-rain", "h3-car-wet", "h3-ir-crossing"}
+# The beam (or the headlamps' glow) reaches the picture before the car: an event starts then.
+BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "t-car-beam", "h3-car-wet", "t-car-glow"}
 # A failing street lamp that wavers and goes out for a few frames (held-out 3): one event.
 FLICKER_FALSE_EVENT = {"h3-flicker-tree"}
 # Empty street clips: motion in at most this share of the analysed frames. Held-out 3's lens
-# rain (refracting drops that slide) shows motion nearly all clip long in one event.
+# rain (refracting drops that slide) shows motion nearly all clip long in one event; the
+# tuning clip of sliding drops in 69 of 90 frames (86 before the slide rule).
 QUIET_SHARE = 0.05
-NOT_QUIET = {"h3-rain-empty"}
+NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty"}
 # Lens rain: at most one false event per clip (the issue's target); none anywhere else.
 RAIN_FALSE_EVENTS = 1
 CLIP_SETS: dict[str, dict[str, Any]] = {

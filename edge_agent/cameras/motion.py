@@ -16,9 +16,10 @@ pixels and blobs are in ``motion_filters``):
    (IR colour→grey switch, a lamp switched on), the background is re-seeded from this frame.
 4. In a noisy or dark picture, evidence that adds up: the recent frames' average against the
    background shows a faint, slow mover that one frame does not (``Evidence``).
-5. Lighting only is taken out: pixels brighter than the background that kept its texture (a
-   headlight beam, a lamp pool), a saturated patch over a dark surface and the soft-edged
-   continuation of such a core (``LitTest`` in ``motion_light``).
+5. Lighting only is taken out: pixels brighter or darker than the background that kept its
+   texture (a headlight beam, a lamp pool, a lamp that wavers or goes out), a saturated patch
+   over a dark surface and the soft-edged continuation of such a core (``LitTest`` in
+   ``motion_light``).
 6. Morphological opening (drops speckle and rain streaks), connected blobs, minimum area, masks.
 7. A blob counts as *moving* only if part of it also changed since the previous analysed frame
    (or, for a faint one, in the average): a static change (IR residue, a parked car, a lit
@@ -26,7 +27,9 @@ pixels and blobs are in ``motion_filters``):
 8. Temporal persistence: a moving blob must be near a moving blob of the previous analysed frame
    (``persistence_frames`` in a row) before it is reported; random speckle never persists, a
    blurred blob (a rain drop on the lens, ``DropTest``) or one next to much lit-only light
-   must last 8 frames, a faint one seen only in the average 6 frames and get somewhere.
+   must last 8 frames, a faint one seen only in the average 6 frames and get somewhere, and a
+   bright one that ran straight down like a drop sliding on the lens is not reported
+   (``motion_tracks``).
 
 The background learns slowly where nothing moves, very fast where a change is static, very
 slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
@@ -43,28 +46,21 @@ import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
-    DROP_MIN_AREA,
     Box,
     DropTest,
     Evidence,
     above,
     blob_box,
     downscale,
-    near,
-    overlap,
     polygon_mask,
     robust_noise,
-    shift,
 )
-from edge_agent.cameras.motion_light import DARK, LitTest, gain_map, lit_around
-from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult
+from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
+from edge_agent.cameras.motion_tracks import Seen, follow
+from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
 
 __all__ = ["Blob", "MotionDetector", "MotionResult"]
 
-# A moving blob of the previous frame: its box, frames in a row, the time before the first of
-# them, its box in the first of them, whether it looked like a lens drop in any of them and
-# how many more of them showed it with a sharp edge than with a soft one.
-_Track = tuple[Box, int, float, Box, bool, int]
 Polygon = Sequence[tuple[float, float]]
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -78,15 +74,6 @@ _MIN_THRESHOLD_SCALE = 0.7
 # of the width rounded up to odd (5 px at 160, 7 px at 320).
 _MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
-# A blob that looks like a drop of rain near the lens (``DropTest``) must be seen this many
-# analysed frames in a row before it counts (0.8 s at 10 fps, about 1 s at 7.5): such drops
-# are gone within a few frames (one drop after another in heavy rain), people and cars are not.
-_DROP_FRAMES = 8
-# A blob seen moving only in the recent frames' average (a faint, slow mover in noise) must be
-# seen this many analysed frames in a row: a sudden change that stays put looks like motion
-# in the average for a few frames, until the average has caught up.
-_SLOW_FRAMES = 6
-_SLOW_SHIFT = 0.02  # ... and its centre must have moved this far (2 % of the picture)
 _OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame counts as faint
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
 # threshold) or a dark one (mean grey level under this): faint movers are found there.
@@ -118,7 +105,7 @@ class MotionDetector:
         self._valid_count = 1
         self._zone_masks: list[tuple[str, np.ndarray]] = []
         # moving blobs of the previous frame: box, frames in a row, ts before the first one
-        self._track: list[_Track] = []
+        self._track: list[Track] = []
         self._last_ts = 0.0  # the previous analysed frame's time
         self._bufs = Buffers((1, 1))
         self._merge_kernel = _KERNEL3
@@ -225,7 +212,7 @@ class MotionDetector:
         self._off_exposure = self._off_exposure + 1 if far else 0
         if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
             return
-        gmap = gain_map(frame, self._bg, [t[0] for t in self._track])
+        gmap = gain_map(frame, self._bg, [t.box for t in self._track])
         for arr in (self._bg, self._prev):
             cv2.multiply(arr, gmap, dst=arr)
         self._evidence.reset(self._bg)
@@ -340,10 +327,12 @@ class MotionDetector:
                 continue
             lut[i] = 1
             candidates.append((i, blob_box(labels, i, stats[i], core, diff, thr), slow_only))
-        new_track: list[_Track] = []
+        new_track: list[Track] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
-            track, confirmed = self._follow(box, slow_only, labels, i, stats[i], frame_area)
+            track, confirmed = follow(self._track, Seen(box, slow_only, labels, i, stats[i],
+                                                        frame_area, self._last_ts), self._drops,
+                                      self._lit_now, self.cfg.persistence_frames)
             if track is None:  # the ghost of a drop the background had learnt: absorb it
                 lut[i] = 2
                 continue
@@ -352,7 +341,7 @@ class MotionDetector:
             if not confirmed or (self.cfg.require_zone and self._zone_masks and not zones):
                 continue
             blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
-                               round(int(stats[i][4]) / frame_area, 5), zones), track[2]))
+                               round(int(stats[i][4]) / frame_area, 5), zones), track.since))
         self._track = new_track
         cls = lut[labels]
         moving = cv2.resize((cls == 1).view(np.uint8), (full_w, full_h),
@@ -360,43 +349,6 @@ class MotionDetector:
         static = cv2.resize((cls == 2).view(np.uint8), (full_w, full_h),
                             interpolation=cv2.INTER_NEAREST)
         return blobs, moving, static
-
-    def _follow(self, box: Box, slow_only: bool, labels: np.ndarray, i: int, stat: np.ndarray,
-                frame_area: float) -> tuple[_Track | None, bool]:
-        """Blob ``i``'s run, continued from the previous frame's tracks, and whether it is
-        confirmed now; no track for the ghost of a lens drop (to be absorbed)."""
-        # A new run starts at the previous analysed frame: the thing appeared after it.
-        run, since, origin, wet, crisp = max(((t[1], t[2], t[3], t[4], t[5])
-                                              for t in self._track if near(t[0], box)),
-                                             default=(0, self._last_ts, box, False, 0))
-        run += 1
-        need = self.cfg.persistence_frames
-        # (Only asked while the answer can matter: it costs a few passes per blob. Asked
-        # from the first frame on, when a drop is most like one: whole, new and blurred.)
-        asked = run < _DROP_FRAMES or (wet and crisp <= 0)
-        drop = self._drops.looks_like_drop(labels, i, stat, frame_area) if asked else 0
-        if drop < 0 and run >= need:
-            return None, False
-        if drop > 0 and run >= need:
-            # In rain one drop follows another nearby: a drop's run only goes on with a blob
-            # it overlaps.
-            run = 1 + max((t[1] for t in self._track if overlap(t[0], box)), default=0)
-        # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that
-        # was taken out) what is left may be its fringe: as long as a drop must last.
-        wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(self._lit_now, stat))
-        judged = asked and int(stat[4]) >= DROP_MIN_AREA * frame_area  # (else too small)
-        if judged:
-            crisp += 1 if drop == 0 else -1
-        if wet:  # looked like a drop on the lens: such drops are gone before this
-            need = max(need, _DROP_FRAMES)
-        # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is
-        # one too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
-        confirmed = run >= need
-        if slow_only:
-            # Seen moving only in the frames' average: it must go on and get somewhere (a
-            # sudden change that stays put looks like motion there for a while).
-            confirmed = confirmed and run >= _SLOW_FRAMES and shift(origin, box) >= _SLOW_SHIFT
-        return (box, run, since, origin, wet, crisp), confirmed
 
     def _zones_of(self, labels: np.ndarray, i: int, stat: np.ndarray) -> tuple[str, ...]:
         if not self._zone_masks:

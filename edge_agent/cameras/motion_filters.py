@@ -40,27 +40,42 @@ class DropTest:
         """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? 1 if it is
         brighter than the background (a drop), -1 if darker (a drop that the background had
         learnt and that has gone: its ghost), 0 if it is no drop."""
-        x, y, bw, bh, area = (int(v) for v in stat)
-        if area < DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
+        crop = self._crop(labels, i, stat, frame_area)
+        if crop is None:
             return 0
-        full_h, full_w = self._norm.shape
-        # The crop at full resolution, one pixel wider for the gradient.
-        y0, y1 = max(0, 2 * y - 1), min(full_h, 2 * (y + bh) + 1)
-        x0, x1 = max(0, 2 * x - 1), min(full_w, 2 * (x + bw) + 1)
-        d = cv2.subtract(self._norm[y0:y1, x0:x1], self._bg[y0:y1, x0:x1])
-        px = np.zeros(d.shape, bool)
-        inside = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
-        h, w = min(inside.shape[0], y1 - 2 * y), min(inside.shape[1], x1 - 2 * x)
-        px[2 * y - y0:2 * y - y0 + h, 2 * x - x0:2 * x - x0 + w] = inside[:h, :w]
+        d, px = cv2.subtract(crop[0], crop[1]), crop[2]
         signed = d[px]
-        if signed.size == 0:
-            return 0
         gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
         grad = cv2.magnitude(gx, gy)[px]
         if _p95(grad) >= DROP_SHARPNESS * max(_p95(np.abs(signed)), 1e-3):
             return 0
         return 1 if float(signed.mean()) > 0 else -1
+
+    def brighter(self, labels: np.ndarray, i: int, stat: np.ndarray, frame_area: float
+                 ) -> bool:
+        """Is blob ``i`` brighter than the background on the whole (a drop's lift)?"""
+        crop = self._crop(labels, i, stat, frame_area)
+        return crop is not None and float(cv2.mean(crop[0] - crop[1],
+                                                     mask=crop[2].view(np.uint8))[0]) > 0
+
+    def _crop(self, labels: np.ndarray, i: int, stat: np.ndarray, frame_area: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Blob ``i``'s crop of the frame and background at full analysis resolution (one
+        pixel wider for a gradient) and its pixels there; None for a small blob."""
+        x, y, bw, bh, area = (int(v) for v in stat)
+        if area < DROP_MIN_AREA * frame_area or self._norm is None or self._bg is None:
+            return None
+        full_h, full_w = self._norm.shape
+        y0, y1 = max(0, 2 * y - 1), min(full_h, 2 * (y + bh) + 1)
+        x0, x1 = max(0, 2 * x - 1), min(full_w, 2 * (x + bw) + 1)
+        px = np.zeros((y1 - y0, x1 - x0), bool)
+        inside = np.repeat(np.repeat(labels[y:y + bh, x:x + bw] == i, 2, 0), 2, 1)
+        h, w = min(inside.shape[0], y1 - 2 * y), min(inside.shape[1], x1 - 2 * x)
+        px[2 * y - y0:2 * y - y0 + h, 2 * x - x0:2 * x - x0 + w] = inside[:h, :w]
+        if not px.any():
+            return None
+        return self._norm[y0:y1, x0:x1], self._bg[y0:y1, x0:x1], px
 
 
 def _p95(values: np.ndarray) -> float:
@@ -179,6 +194,35 @@ def above(img: np.ndarray, thr: float, out: np.ndarray | None = None) -> np.ndar
     """255 where ``img > thr`` (uint8), the fastest way OpenCV offers."""
     res: np.ndarray = cv2.compare(img, thr, cv2.CMP_GT, dst=out)  # type: ignore[call-overload]
     return res
+
+
+# A drop running down the lens slides straight down: since its blob was first seen (followed
+# from each frame's blob to the next one it overlaps most) its middle went down by at least
+# ``SLIDE_MIN`` of the height, sideways by at most ``SLIDE_SIDEWAYS`` of that (plus
+# ``SLIDE_SLACK``: a drop's blob breaks up and joins again), and its width stayed within
+# ``SLIDE_WIDTH``. A person or a car crosses the picture (a walker's bobbing does not add up),
+# or grows as it comes closer.
+SLIDE_MIN = 0.04
+SLIDE_SIDEWAYS = 0.25
+SLIDE_SLACK = 0.01
+SLIDE_WIDTH = 1.6
+
+
+def slid_down(start: Box, now: Box) -> bool:
+    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens?"""
+    dx = abs(now[0] + now[2] / 2 - start[0] - start[2] / 2)
+    dy = now[1] + now[3] / 2 - start[1] - start[3] / 2
+    widths = max(now[2], 1e-3) / max(start[2], 1e-3)
+    return dy >= SLIDE_MIN and dx <= SLIDE_SIDEWAYS * dy + SLIDE_SLACK and \
+        1 / SLIDE_WIDTH <= widths <= SLIDE_WIDTH
+
+
+def iou_of(a: Box, b: Box) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
 
 
 def shift(a: Box, b: Box) -> float:

@@ -27,7 +27,8 @@ DARK = 80.0  # grey levels: a surface this dark saturates only under a strong li
 
 
 class LitTest:
-    """Pixels that are only lit: brighter than the background with its texture kept.
+    """Pixels that are only lit: brighter (or darker) than the background with its texture
+    kept.
 
     Light falling on a surface (a headlight beam, a lamp pool) multiplies what is there, so
     the picture's fine structure (high-passed) still correlates with the background's; an
@@ -61,6 +62,9 @@ class LitTest:
         ncc = cv2.divide(s_fb, cv2.sqrt(cv2.multiply(s_ff, s_bb) + 1e-6))
         brightened = d > brighter
         lit = self._evidence(ncc > _LIT_NCC, brightened, d)
+        # Less light (a lamp that wavers or goes out, a shadow) scales the surface down the
+        # same way: darker with the texture kept is light only too.
+        lit |= self._evidence(ncc > _LIT_NCC, d < -brighter, -d)
         # A saturated picture has no texture left; where the surface is dark (the background
         # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
         # light on it (a beam's core), not an object.

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 Box = tuple[float, float, float, float]  # x, y, w, h relative to the frame
+
+
+class Track(NamedTuple):
+    """A moving blob of the previous analysed frame."""
+
+    box: Box
+    run: int  # analysed frames in a row
+    since: float  # the time before the first of them
+    origin: Box  # its box in the first of them
+    wet: bool  # looked like a lens drop in any of them
+    crisp: int  # how many more showed it with a sharp edge than with a soft one
+    path: Box  # its box when first seen, followed by overlap (not by ``near``) frame to frame
 
 
 class Buffers:

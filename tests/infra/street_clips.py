@@ -54,6 +54,7 @@ class Car:
     beam_len: float = 0.45  # how far ahead the beam reaches, relative to the width
     beam_gain: float = 3.0  # illumination added at the beam's centre
     shade: float = 0.25
+    glow: float = 0.0  # a halo around the headlamp (grey levels at its middle), 0 = none
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Lamp:
     y: float
     radius: float  # relative to the width
     gain: float
+    failing: bool = False  # wavers and goes out for a frame or three, now and then
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class StreetScene:
     drops_per_s: float = 0.0  # near-lens rain drops
     drop_radius: tuple[float, float] = (0.04, 0.08)  # relative to the width
     drop_life: tuple[int, int] = (1, 4)  # frames
+    sliding: bool = False  # drops with a flat top and a fairly sharp edge that slide down
     streaks: int = 0  # fine rain streaks per frame
     ir: tuple[float, float] | None = None  # IR illuminator on from..to (s): grey picture
     foliage: bool = False  # swaying branches in the top-right corner (masked)
@@ -189,7 +192,8 @@ def _light(scene: StreetScene, t: float, yy: np.ndarray, xx: np.ndarray) -> np.n
         light += 0.6 * np.exp(-(((xx - 0.5) / 0.45) ** 2 + ((yy - 0.6) / 0.5) ** 2))
     for lamp in scene.lamps:
         r2 = ((xx - lamp.x) ** 2 + ((yy - lamp.y) * HEIGHT / WIDTH) ** 2) / lamp.radius ** 2
-        light += lamp.gain * np.exp(-r2)
+        light += lamp.gain * _failing(t) * np.exp(-r2) if lamp.failing else \
+            lamp.gain * np.exp(-r2)
     for c in scene.cars:
         if not c.start_s <= t < c.end_s:
             continue
@@ -205,6 +209,17 @@ def _light(scene: StreetScene, t: float, yy: np.ndarray, xx: np.ndarray) -> np.n
             beam = cv2.GaussianBlur(beam, (0, 0), 3)
         light += c.beam_gain * np.where(ahead > 0, beam, 0).astype(np.float32)
     return light
+
+
+def _failing(t: float) -> float:
+    """A failing lamp's level: out (10-30 %) in about one frame in twelve, in runs of up to
+    three, otherwise wavering; from the frame number alone (the scene's random numbers are
+    left as they are, so other clips render the same)."""
+    i = round(t * FPS)
+    for j in range(i - 2, i + 1):  # a drop-out starting at frame j lasts 1-3 frames
+        if (j * 7919 + 13) % 41 < 3 and i < j + 1 + (j * 31) % 3:
+            return 0.1 + 0.2 * ((i * 31) % 7) / 7
+    return 1.0 + 0.06 * math.sin(2 * math.pi * 1.7 * t) + 0.04 * math.sin(2 * math.pi * 4.3 * t)
 
 
 def render(scene: StreetScene) -> Iterator[tuple[np.ndarray, list[Box]]]:
@@ -286,8 +301,19 @@ def _draw_headlamps(img: np.ndarray, cars: tuple[Car, ...], t: float) -> None:
         x, y, length, tall = _car_box(c, t)
         fx = int(x + length - 4) if c.direction > 0 else int(x + 4)
         if 0 <= fx < WIDTH:
+            if c.glow:
+                _glow(img, fx, int(y + tall * 0.6), tall * 0.5, c.glow)
             cv2.circle(img, (fx, int(y + tall * 0.6)), max(3, int(tall * 0.12)),
                        (250, 250, 250), -1)
+
+
+def _glow(img: np.ndarray, x: int, y: int, r: float, level: float) -> None:
+    g = int(2.5 * r)
+    x0, x1, y0, y1 = max(0, x - g), min(WIDTH, x + g), max(0, y - g), min(HEIGHT, y + g)
+    if x1 > x0 and y1 > y0:
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        img[y0:y1, x0:x1] += (level * np.exp(-((gx - x) ** 2 + (gy - y) ** 2) / r ** 2))[
+            ..., None]
 
 
 def _rain(img: np.ndarray, scene: StreetScene, drops: list[list[float]],
@@ -306,9 +332,13 @@ def _rain(img: np.ndarray, scene: StreetScene, drops: list[list[float]],
             continue
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         stretch = 2.5 if scene.style == "B" else 1.0  # B: drops smeared downwards
-        blob = np.exp(-(((gx - x) / r) ** 2 + ((gy - y) / (r * stretch)) ** 2) * 1.5)
+        if scene.sliding:  # a flat top, an edge about 2 px wide, stretched as it runs
+            rr = np.sqrt(((gx - x) / r) ** 2 + ((gy - y) / (r * 1.8)) ** 2)
+            blob = np.clip((1.0 - rr) * r / 2.0, 0, 1) * 0.6
+        else:
+            blob = np.exp(-(((gx - x) / r) ** 2 + ((gy - y) / (r * stretch)) ** 2) * 1.5)
         img[y0:y1, x0:x1] += (bright * blob)[..., None]
-        d[1] += r * 0.3  # sliding down the dome
+        d[1] += r * (0.25 if scene.sliding else 0.3)  # sliding down the dome
         d[4] -= 1
     drops[:] = [d for d in drops if d[4] > 0]
     if scene.streaks:
