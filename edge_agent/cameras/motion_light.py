@@ -61,10 +61,13 @@ class LitTest:
         # its texture too, but is no evidence of light).
         ncc = cv2.divide(s_fb, cv2.sqrt(cv2.multiply(s_ff, s_bb) + 1e-6))
         brightened = d > brighter
-        lit = self._evidence(ncc > _LIT_NCC, brightened, d)
+        match = ncc > _LIT_NCC
+        lit = self._evidence(match, brightened, d)
         # Less light (a lamp that wavers or goes out, a shadow) scales the surface down the
         # same way: darker with the texture kept is light only too.
-        lit |= self._evidence(ncc > _LIT_NCC, d < -brighter, -d)
+        dimmed = match & (d < -brighter)
+        if dimmed.any():
+            lit |= self._evidence(dimmed, dimmed, -d)
         # A saturated picture has no texture left; where the surface is dark (the background
         # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
         # light on it (a beam's core), not an object.

@@ -72,8 +72,11 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
         default=Track(box, 0, b.last_ts, box, False, 0, box))
     # The way it went, from the blob of the previous frame it overlaps most (in rain the
     # longest track nearby is often another drop's).
-    before = max(tracks, key=lambda t: iou_of(t.box, box), default=None)
-    start = before.path if before is not None and iou_of(before.box, box) > 0 else box
+    start, best = box, 0.0
+    for t in tracks:
+        v = iou_of(t.box, box)
+        if v > best:
+            start, best = t.path, v
     run += 1
     need = persistence
     # (Only asked while the answer can matter: it costs a few passes per blob. Asked from the
