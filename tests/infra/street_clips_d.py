@@ -35,34 +35,24 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]
-WIDTH, HEIGHT, FPS, GOP = 1280, 720, 15, 30
-_HZ = 0.2  # the horizon's row (relative): a high camera looking down
+from tests.infra.street_clips_d_movers import (
+    HEIGHT,
+    HZ,
+    WIDTH,
+    Box,
+    Pedestrian,
+    TopCar,
+    car_frame,
+    depth,
+    draw_car,
+    draw_pedestrian,
+    headlamps,
+    pt,
+)
+
+FPS, GOP = 15, 30
+SOURCES = (__file__, __file__.replace("street_clips_d.py", "street_clips_d_movers.py"))
 _FENCE = 0.34  # the fence and wall stand on the ground up to this row
-
-
-@dataclass(frozen=True)
-class Pedestrian:
-    start_s: float
-    end_s: float
-    start: tuple[float, float]  # relative (x, feet y) at start_s
-    end: tuple[float, float]
-    shade: float  # reflectance of the clothes
-    stature: float = 1.0  # relative to an average person at that distance
-    cyclist: bool = False
-    ir_shade: float | None = None  # the clothes' reflectance under IR (default: the same)
-    seed: int = 1
-
-
-@dataclass(frozen=True)
-class TopCar:
-    start_s: float
-    end_s: float
-    direction: int  # +1 left to right
-    ground_y: float  # relative row of the car's near edge
-    shade: float = 0.25
-    beam: float = 2.5  # the beam pool's added light
-    reach: float = 0.35  # how far ahead of the car the pool lies (relative width)
 
 
 @dataclass(frozen=True)
@@ -98,12 +88,6 @@ class SceneD:
         return (*self.people, *self.cars)
 
 
-def _depth(y: np.ndarray | float) -> np.ndarray:
-    """How large a thing standing at row ``y`` (relative) looks: 0 at the horizon."""
-    out: np.ndarray = np.maximum((np.asarray(y, np.float32) - _HZ) / (1 - _HZ), 0.02)
-    return out
-
-
 def _hash(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
     """A repeatable pseudo-random value in 0..1 per integer cell (a, b)."""
     h = (a.astype(np.int64) * 73856093) ^ (b.astype(np.int64) * 19349663) ^ (seed * 83492791)
@@ -127,15 +111,15 @@ def _surfaces(seed: int, rng: np.random.Generator) -> np.ndarray:
     stain = cv2.GaussianBlur(rng.random((top, w - wall_x)).astype(np.float32), (0, 0), 9)
     stain = (stain - stain.mean()) / (stain.std() + 1e-6)
     img[:top, wall_x:] = (0.78 - 0.1 * np.clip(stain, 0, 3))[..., None]
-    img[:int(_HZ * h * 0.5)] *= 0.5  # the sky above the roofs, dim
+    img[:int(HZ * h * 0.5)] *= 0.5  # the sky above the roofs, dim
     # cobbles: rows of stones that shrink towards the horizon
-    d = _depth(yy[top:] / h)
-    depth = 1.0 / d  # grows towards the horizon
-    row = (depth * 10.0).astype(np.int64)
+    d = depth(yy[top:] / h)
+    far = 1.0 / d  # grows towards the horizon
+    row = (far * 10.0).astype(np.int64)
     u = (xx[top:] - w / 2) / (w * d) * 26 + (row % 2) * 0.5
     col = np.floor(u).astype(np.int64)
     stone = 0.3 + 0.25 * _hash(col, row, seed + 1)
-    fu, fv = u - np.floor(u), depth * 10.0 - row
+    fu, fv = u - np.floor(u), far * 10.0 - row
     stone = np.where((fu < 0.08) | (fv < 0.1), 0.1, stone)
     img[top:] = stone[..., None] * np.array([0.9, 0.95, 1.0], np.float32)
     verge = xx[top:] > w * 0.86 + (yy[top:] - top) * 0.25
@@ -149,162 +133,6 @@ def _vignette() -> np.ndarray:
     r2 = ((xx - WIDTH / 2) ** 2 + (yy - HEIGHT / 2) ** 2) / (0.9 * WIDTH) ** 2
     out: np.ndarray = 1.0 / (1.0 + r2) ** 2  # cos^4 of the angle off the axis
     return out
-
-
-def _position(p: Pedestrian, t: float) -> tuple[float, float, float]:
-    f = (t - p.start_s) / (p.end_s - p.start_s)
-    x = (p.start[0] + (p.end[0] - p.start[0]) * f) * WIDTH
-    y = (p.start[1] + (p.end[1] - p.start[1]) * f) * HEIGHT
-    tall = float(_depth(y / HEIGHT)) * 0.42 * HEIGHT * p.stature
-    return x, y, tall
-
-
-def _poly(pts: list[tuple[float, float]]) -> np.ndarray:
-    return np.array([[round(x), round(y)] for x, y in pts], np.int32)
-
-
-def _pedestrian_mask(p: Pedestrian, t: float, mask: np.ndarray, pad: int) -> None:
-    """Draw the figure into ``mask`` (the frame with ``pad`` pixels on every side)."""
-    x, y, tall = _position(p, t)
-    x, y = x + pad, y + pad
-    swing = math.sin(2 * math.pi * (1.1 if p.cyclist else 1.6) * t + p.seed)
-    if p.cyclist:
-        _cyclist(mask, x, y, tall, swing)
-        return
-    hip, neck = y - tall * 0.48, y - tall * 0.82
-    half = tall * 0.11
-    cv2.fillPoly(mask, [_poly([(x - half, neck), (x + half, neck), (x + half * 0.8, hip),
-                               (x - half * 0.8, hip)])], 255)
-    leg = max(2, int(tall * 0.08))
-    for s in (1, -1):
-        cv2.line(mask, _i((x + s * half * 0.4, hip)), _i((x + s * swing * tall * 0.2, y)), 255,
-                 leg)
-        cv2.line(mask, _i((x + s * half, neck + tall * 0.03)),
-                 _i((x + s * half - s * swing * tall * 0.15, hip + tall * 0.05)), 255,
-                 max(2, leg - 2))
-    cv2.ellipse(mask, _i((x, neck - tall * 0.08)), (max(2, int(tall * 0.06)),
-                max(2, int(tall * 0.085))), 0, 0, 360, 255, -1)
-
-
-def _cyclist(mask: np.ndarray, x: float, y: float, tall: float, swing: float) -> None:
-    r = tall * 0.2
-    ring = max(2, int(tall * 0.035))
-    for wx in (x - tall * 0.32, x + tall * 0.32):
-        cv2.circle(mask, _i((wx, y - r)), round(r), 255, ring)
-    hub, seat = (x, y - r), (x - tall * 0.08, y - tall * 0.55)
-    frame = [(x - tall * 0.32, y - r), seat, (x + tall * 0.2, y - tall * 0.5),
-             (x + tall * 0.32, y - r), hub, seat]
-    cv2.polylines(mask, [_poly(frame)], False, 255, ring)
-    shoulder = (x + tall * 0.06, y - tall * 0.95)
-    cv2.fillPoly(mask, [_poly([seat, (seat[0] - tall * 0.08, seat[1] - tall * 0.05),
-                               (shoulder[0] - tall * 0.06, shoulder[1]),
-                               (shoulder[0] + tall * 0.08, shoulder[1] + tall * 0.04)])], 255)
-    knee = (x + tall * 0.05 + tall * 0.08 * swing, y - tall * 0.42)
-    cv2.line(mask, _i(seat), _i(knee), 255, max(2, int(tall * 0.07)))
-    cv2.line(mask, _i(knee), _i((hub[0] + tall * 0.08 * swing, hub[1])), 255,
-             max(2, int(tall * 0.06)))
-    cv2.line(mask, _i(shoulder), _i((x + tall * 0.22, y - tall * 0.55)), 255,
-             max(2, int(tall * 0.05)))
-    cv2.circle(mask, _i((shoulder[0] + tall * 0.03, shoulder[1] - tall * 0.12)),
-               max(2, int(tall * 0.08)), 255, -1)
-
-
-def _i(p: tuple[float, float]) -> tuple[int, int]:
-    return round(p[0]), round(p[1])
-
-
-def _draw_pedestrian(surf: np.ndarray, p: Pedestrian, t: float, ir: bool,
-                     boxes: list[Box]) -> None:
-    x, y, tall = _position(p, t)
-    pad = int(tall) + 4
-    # the whole figure on a canvas larger than the frame: how much of it is in view
-    canvas = np.zeros((HEIGHT + 2 * pad, WIDTH + 2 * pad), np.uint8)
-    _pedestrian_mask(p, t, canvas, pad)
-    full = cv2.countNonZero(canvas)
-    mask = np.ascontiguousarray(canvas[pad:pad + HEIGHT, pad:pad + WIDTH])
-    seen = cv2.countNonZero(mask)
-    # a soft contact shadow on the ground (not labelled: it is not the person)
-    sy0, sy1 = int(y - tall * 0.03), int(y + tall * 0.04)
-    sx0, sx1 = int(x - tall * 0.22), int(x + tall * 0.28)
-    if sy1 > sy0 and sx1 > sx0 and sy0 >= 0 and sy1 <= HEIGHT and sx0 >= 0 and sx1 <= WIDTH:
-        gy, gx = np.mgrid[sy0:sy1, sx0:sx1].astype(np.float32)
-        dark = 0.35 * np.exp(-((gx - x - tall * 0.03) / (tall * 0.18)) ** 2
-                             - ((gy - y) / (tall * 0.025)) ** 2)
-        surf[sy0:sy1, sx0:sx1] *= (1 - dark)[..., None]
-    if not seen:
-        return
-    shade = p.ir_shade if ir and p.ir_shade is not None else p.shade
-    x0, y0, bw, bh = cv2.boundingRect(mask)
-    ramp = np.broadcast_to(np.linspace(1.1, 0.75, bh, dtype=np.float32)[:, None], (bh, bw))
-    tint = np.array([0.9, 1.0, 1.1] if p.seed % 2 else [1.15, 0.95, 0.85], np.float32)
-    inside = mask[y0:y0 + bh, x0:x0 + bw] > 0
-    region = surf[y0:y0 + bh, x0:x0 + bw]
-    region[inside] = np.clip(shade * ramp[inside][:, None] * tint, 0.01, 1)
-    if full and seen >= full / 3:
-        boxes.append((x0 / WIDTH, y0 / HEIGHT, bw / WIDTH, bh / HEIGHT))
-
-
-def _car_frame(c: TopCar, t: float) -> tuple[float, float, float, float]:
-    """Left x, near-edge row, length and depth (pixels) of the car seen from above."""
-    d = float(_depth(c.ground_y))
-    length = 0.42 * WIDTH * d
-    deep = length * 0.42
-    lead = c.reach * WIDTH * d * 1.4  # the beam's pool enters the picture this far ahead
-    f = (t - c.start_s) / (c.end_s - c.start_s)
-    travel = WIDTH + length + lead
-    x = -length - lead + f * travel if c.direction > 0 else WIDTH + lead - f * travel
-    return x, c.ground_y * HEIGHT, length, deep
-
-
-def _draw_car(surf: np.ndarray, c: TopCar, t: float, boxes: list[Box]) -> None:
-    x, gy, length, deep = _car_frame(c, t)
-    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
-    cv2.rectangle(mask, _i((x, gy - deep)), _i((x + length, gy)), 255, -1)
-    seen = cv2.countNonZero(mask)
-    if not seen:
-        return
-    surf[mask > 0] = c.shade
-    roof0, roof1 = x + length * 0.25, x + length * 0.75
-    roof = np.zeros_like(mask)
-    cv2.rectangle(roof, _i((roof0, gy - deep * 0.85)), _i((roof1, gy - deep * 0.15)), 255, -1)
-    surf[(roof > 0) & (mask > 0)] = min(1.0, c.shade * 1.8)
-    wind = np.zeros_like(mask)
-    wx = roof1 if c.direction > 0 else roof0
-    cv2.rectangle(wind, _i((wx - length * 0.08, gy - deep * 0.85)),
-                  _i((wx + length * 0.08, gy - deep * 0.15)), 255, -1)
-    surf[(wind > 0) & (mask > 0)] = c.shade * 0.3
-    if seen >= length * deep / 3:
-        bx, by, bw, bh = cv2.boundingRect(mask)
-        boxes.append((bx / WIDTH, by / HEIGHT, bw / WIDTH, bh / HEIGHT))
-
-
-def _headlamps(img: np.ndarray, scene: SceneD, t: float) -> None:
-    """Glowing headlamps: a saturated core, a wide bloom and a horizontal flare."""
-    for c in scene.cars:
-        if not c.start_s <= t < c.end_s:
-            continue
-        x, gy, length, deep = _car_frame(c, t)
-        front = x + length if c.direction > 0 else x
-        for ly in (gy - deep * 0.2, gy - deep * 0.8):
-            _bloom(img, front, ly, deep * 0.45, 160.0)
-            y = round(ly)
-            if 0 <= y < HEIGHT:  # the lens's flare: a thin bright line across
-                x0, x1 = max(0, int(front - deep * 1.5)), min(WIDTH, int(front + deep * 1.5))
-                if x1 > x0:
-                    gx = np.arange(x0, x1, dtype=np.float32)
-                    img[y, x0:x1] += (70 * np.exp(-((gx - front) / deep) ** 2))[:, None]
-            cv2.circle(img, _i((front, ly)), max(2, int(deep * 0.07)), (255, 255, 250), -1)
-
-
-def _bloom(img: np.ndarray, x: float, y: float, r: float, strength: float) -> None:
-    g = int(3 * r)
-    x0, x1, y0, y1 = max(0, int(x) - g), min(WIDTH, int(x) + g), max(0, int(y) - g), \
-        min(HEIGHT, int(y) + g)
-    if x1 <= x0 or y1 <= y0:
-        return
-    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    rr = np.sqrt((gx - x) ** 2 + (gy - y) ** 2) / r
-    img[y0:y1, x0:x1] += (strength / (1 + rr ** 2.5))[..., None]
 
 
 _SODIUM = np.array([0.35, 0.7, 1.0], np.float32)  # BGR
@@ -337,8 +165,8 @@ def _light(scene: SceneD, t: float, grids: tuple[np.ndarray, np.ndarray]) -> np.
     for c in scene.cars:
         if not c.start_s <= t < c.end_s:
             continue
-        x, gy, length, deep = _car_frame(c, t)
-        d = float(_depth(c.ground_y))
+        x, gy, length, deep = car_frame(c, t)
+        d = float(depth(c.ground_y))
         front = (x + length if c.direction > 0 else x) / WIDTH
         cx = front + c.direction * c.reach * d
         ahead = np.clip((xx - front) * c.direction / 0.03, 0, 1)  # the lamps' soft cut-off
@@ -420,7 +248,7 @@ def _slide_drops(img: np.ndarray, scene: SceneD, drops: list[list[float]],
         sx, sy = rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
         ln = rng.uniform(10, 26)
         v = float(rng.uniform(25, 55))
-        cv2.line(img, _i((sx, sy)), _i((sx + ln * 0.15, sy + ln)), (v, v, v), 1, cv2.LINE_AA)
+        cv2.line(img, pt((sx, sy)), pt((sx + ln * 0.15, sy + ln)), (v, v, v), 1, cv2.LINE_AA)
 
 
 def render(scene: SceneD) -> Iterator[tuple[np.ndarray, list[Box]]]:
@@ -442,17 +270,17 @@ def render(scene: SceneD) -> Iterator[tuple[np.ndarray, list[Box]]]:
         boxes: list[Box] = []
         for p in scene.people:
             if p.start_s <= t < p.end_s:
-                _draw_pedestrian(surf, p, t, ir, boxes)
+                draw_pedestrian(surf, p, t, ir, boxes)
         for c in scene.cars:
             if c.start_s <= t < c.end_s:
-                _draw_car(surf, c, t, boxes)
+                draw_car(surf, c, t, boxes)
         light = ir_light if ir else _light(scene, t, grids)
         if shadow is not None:
             light = light * (1 - 0.6 * _sway(shadow, t))[..., None]
         if ir and i == int(scene.ir_at * FPS):  # type: ignore[operator]
             light = light * 0.04  # the filter clicks over: one nearly black frame
         img = surf * light * vignette * (255 * _exposure(scene, t))
-        _headlamps(img, scene, t)
+        headlamps(img, scene.cars, t)
         _slide_drops(img, scene, drops, rng)
         signal = np.clip(img, 0, 255)
         sigma = np.sqrt(scene.noise_sigma ** 2 + 0.3 * signal)

@@ -235,7 +235,7 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
         street_clips_c if isinstance(scene, SceneC) else street_clips
     width, height = module.WIDTH, module.HEIGHT
     key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
-                    sources=(str(module.__file__),))
+                    sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
     path = directory / f"{scene.name}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
