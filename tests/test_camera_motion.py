@@ -187,6 +187,26 @@ def test_street_clips_stay_above_their_floors(scores: dict[str, dict[str, Any]],
     assert row["iou"] is not None and row["iou"] >= box_iou, row
 
 
+# The fourth round's detector change made three held-out clips worse (their floors above are
+# from the new scores). The scores before it, on the same repeatable encodes, less the same
+# 0.02, stay asserted here as strict expected failures, so the regression shows in every run
+# and this fails (to be moved back into the floors) once a change wins them back.
+REGRESSED_IN_ROUND_4: dict[str, tuple[float, float, float]] = {
+    "h-rain": (0.86, 0.81, 0.69),  # 0.889 0.833 0.715 before the round
+    "h2-rain-walker": (0.60, 0.82, 0.44),  # 0.629 0.846 0.465
+    "h3-ir-crossing": (0.66, 0.74, 0.43)}  # 0.683 0.764 0.453
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: regressed in the fourth detector round")
+@pytest.mark.parametrize("name", sorted(REGRESSED_IN_ROUND_4))
+def test_held_out_clips_regain_their_scores_before_round_4(
+        scores: dict[str, dict[str, Any]], name: str) -> None:
+    f1, precision, box_iou = REGRESSED_IN_ROUND_4[name]
+    row = scores[name]
+    assert row["f1"] >= f1 and row["precision"] >= precision, row
+    assert row["iou"] is not None and row["iou"] >= box_iou, row
+
+
 def _target_param(clip_set: str, name: str) -> Any:
     if name in STREET_MISSES_TARGET:
         return pytest.param(clip_set, name, marks=pytest.mark.xfail(
