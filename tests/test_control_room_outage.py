@@ -215,7 +215,7 @@ async def test_pending_counts_the_batch_waiting_for_the_database(tmp_path: Path)
     task = asyncio.create_task(ingest.run())
     try:
         async with asyncio.timeout(30):
-            while ingest.db_error is None:
+            while ingest.db_error is None:  # noqa: ASYNC110 - a field, no event
                 await asyncio.sleep(0.01)
         assert ingest.pending == 3, ingest.stats()
         assert acked == []
