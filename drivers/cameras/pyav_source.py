@@ -96,6 +96,7 @@ class SourceStats:
     decoder: str | None = None  # which decoder runs (hardware or software, and why)
     activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
     triggers: int = 0  # adaptive: times the activity watch started a catch-up
+    confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
 
 
 @dataclass(slots=True)
@@ -351,6 +352,7 @@ class PyAVSource:
             fired = st.watch.check(bytes(packet), packet.size, packet.is_keyframe, pts,
                                    now < self._active_until, now, self._owner_held)
             self.stats.activity = st.watch.mode
+            self.stats.confirmed += st.watch.judged == "confirmed"
         if packet.is_keyframe:
             if st.last_key is not None and abs(pts - st.last_key) < 1e-6:
                 # Over RTSP a multi-slice key frame can arrive as several packets with the
