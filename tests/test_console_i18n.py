@@ -156,7 +156,7 @@ def test_camera_page_shows_the_activity_trigger_in_vietnamese_and_english() -> N
     data = _sample()
     user = User("an", "operator")
     vi = renderer.render("frag/camera_grid.html", "vi", user, **data)
-    assert "Kích hoạt giải mã: theo luồng video · kích hoạt 14 lần, 11 lần có chuyển động" \
+    assert "Kích hoạt giải mã: theo luồng video · 14 lần, 11 lần thấy chuyển động" \
         in vi, vi
     en = renderer.render("frag/camera_grid.html", "en", user, **data)
     assert "Activity trigger: from the video stream · fired 14 times, 11 with motion" in en

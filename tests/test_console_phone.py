@@ -37,9 +37,15 @@ def test_phone_says_no_data_yet_and_toasts_name_the_light(
         with chromium(SMALL_PHONE) as phone, chromium(SMALL_PHONE, "en") as english:
             browser_login(phone, room.url, "dieuhanh")
             browser_login(english, room.url, "admin")  # the language is the user's choice
-            wait_for(lambda: english.find_elements(
-                "css selector", "form[action='/lang'] button[value=en]"), 20,
-                "the language switch")[0].click()
+            wait_for(lambda: english.find_elements("css selector", "#f-villages"), 20,
+                     "the overview after the login")
+
+            def to_english() -> bool:  # found again each try: the page may still change
+                english.find_element("css selector",
+                                     "form[action='/lang'] button[value=en]").click()
+                return True
+
+            wait_for(to_english, 20, "the language switch")
             wait_for(lambda: english.find_elements("css selector", "html[lang=en]"), 20,
                      "the page in English")
             for driver, words in ((phone, "Chưa có dữ liệu"), (english, "No data yet")):
@@ -68,7 +74,14 @@ def test_phone_says_no_data_yet_and_toasts_name_the_light(
                 "the recent command on the gateway page")
             assert "Giữ" in recent[0] and recent[0].endswith("Thành công"), recent
             phone.get(room.url + "/audit")
-            assert "Đối tượng" in text(phone, "table.audit thead")
+            assert "Đối tượng" in phone.find_element(
+                "css selector", "table.audit thead").get_attribute("textContent")
+            for path in ("/", "/lights", "/cameras", "/hotspots", "/g/thon-1/gw-a",
+                         "/events", "/alerts", "/audit"):  # nothing wider than the phone
+                phone.get(room.url + path)
+                assert phone.execute_script(
+                    "return document.documentElement.scrollWidth") <= SMALL_PHONE[0], path
+            phone.save_screenshot(str(artifacts_dir / "console_390_audit.png"))
     finally:
         if agent is not None:
             agent.stop()
@@ -82,9 +95,12 @@ def _toast_names_the_light(driver: object, url: str, sentence: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(url + "/lights")  # type: ignore[attr-defined]
-    card = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, LIGHT),  # type: ignore[attr-defined]
-                    30, "the light card")[0]
-    card.find_element(By.CSS_SELECTOR, "button.on").click()
+
+    def click() -> bool:  # found again each try: a live update may swap the card
+        driver.find_element(By.CSS_SELECTOR, f"{LIGHT} button.on").click()  # type: ignore[attr-defined]
+        return True
+
+    wait_for(click, 30, "the light's hold button")
     toast = wait_for(lambda: text(driver, "#toast"), 30, "the command's answer")
     assert toast.startswith(sentence), toast
     assert "light/main-road" not in toast
