@@ -68,11 +68,11 @@ def test_clip_builds_lock_per_clip_not_per_cache_directory(tmp_path: Path) -> No
     import threading
     import time
 
-    from tests.infra.clips import one_builder_at_a_time
+    from tests.infra.clip_lock import one_builder_per_clip
 
     spans: dict[str, list[tuple[float, float]]] = {}
 
-    @one_builder_at_a_time
+    @one_builder_per_clip
     def build(name: str, directory: Path) -> Path:
         started = time.monotonic()
         time.sleep(0.4)

@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import math
-import re
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -257,25 +256,15 @@ def one_builder_at_a_time(build: Callable[..., Path]) -> Callable[..., Path]:
     """``build(what, directory, ...)`` looks a clip up in the cache ``directory`` and builds
     it when missing. Parallel test workers (xdist) asking for the same clip at once would
     encode into one file together, or read a clip or ground truth still being written: so
-    the lookup and the build hold a lock. The first worker builds, the others wait, then
-    find it cached. The lock is the clip's *name*'s (every builder names its files after it),
-    not the directory's: workers building different clips (the two adaptive clip sets, the
-    RTSP walker: 16 + 1 encodes of ~10 s) no longer wait for each other."""
+    the lookup and the build hold the directory's lock. The first worker builds, the others
+    wait, then find it cached."""
     @functools.wraps(build)
     def locked(what: object, directory: Path, *args: Any, **kwargs: Any) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / _lock_name(what), "w") as lock:
+        with open(directory / ".build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
             return build(what, directory, *args, **kwargs)
     return locked
-
-
-def _lock_name(what: object) -> str:
-    """``.build-<name>.lock`` for a clip name, a clip or a scene with a ``name``."""
-    name = what if isinstance(what, str) else getattr(what, "name", None)
-    if not isinstance(name, str) or not name:
-        return ".build.lock"
-    return ".build-" + re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] + ".lock"
 
 
 @one_builder_at_a_time
