@@ -46,6 +46,18 @@ class CameraStatus(BaseModel):
     record: RecordStreamStatus | None = Field(
         None, description="The record stream (clips, snapshots) when the camera has a "
         "separate one; width/height/codec above are the detect stream's.")
+    name: str | None = Field(None, description="The camera's name for people, e.g. 'Cổng "
+                             "làng' (config ``name``); absent from older agents.")
+    activity_trigger: Literal["bitstream", "size", "off"] | None = Field(
+        None, description="Adaptive decode: what starts decoding every frame between key "
+        "frames (bitstream = H.264 slice QP x bytes, size = packet sizes, off = nothing, key "
+        "frames only). Absent when the camera is not in adaptive mode or not connected yet.")
+    activity_fired: int | None = Field(
+        None, description="Adaptive: times the activity trigger started decoding every "
+        "frame since the agent started.")
+    activity_confirmed: int | None = Field(
+        None, description="Adaptive: of those, the times the motion detector then saw the "
+        "scene move (the others were decoded for nothing, and make the next trigger harder).")
 
 
 class MotionEvent(BaseModel):

@@ -95,6 +95,23 @@ def test_adaptive_single_stream_publishes_start_before_the_next_key_frame(
         print(f"onset {onset:.2f} s, start published {late:.3f} s later")
         assert late <= ONSET_BOUND_S, f"start {late:.2f} s after the onset at {onset:.2f} s"
         assert late > -0.5, "a start before the walker is in view"
+        _status_reports_the_trigger_and_its_counts_move(control_room, gw)
     finally:
         agent.stop()
         server.stop()
+
+
+def _status_reports_the_trigger_and_its_counts_move(control_room: ControlRoom,
+                                                    gw: str) -> None:
+    """``camera/{id}/status`` names the trigger; its fire count is 0 while the lane is still
+    (the statuses before the onset) and moves once the walker made it fire, and the detector
+    confirms it (it saw the walker: the start above)."""
+    topic = f"{gw}/camera/lane/status"
+    fired = control_room.wait_for(lambda m: m.topic.endswith(topic) and
+                                  (m.json().get("activity_confirmed") or 0) >= 1, 20)
+    body = fired[0].json()
+    assert body["activity_trigger"] == "bitstream", body
+    assert 1 <= body["activity_confirmed"] <= body["activity_fired"], body
+    statuses = [m.json() for m in control_room.messages if m.topic.endswith(topic)]
+    before = [b for b in statuses if b.get("activity_trigger")]
+    assert before and before[0]["activity_fired"] == 0, before[:1]

@@ -230,3 +230,45 @@ def test_probe_cli_over_rtsp_prints_stream_facts_and_saves_a_frame(
     assert refused.returncode == 1 and "hunter2" not in refused.stderr
     assert "hint: nothing listens there" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_stop_leaves_a_thread_stuck_in_a_hung_read_and_joins_a_working_one(
+        moving_clip: Path) -> None:
+    """SIGTERM must not depend on a hung camera: ``stop`` returns at once for a thread
+    blocked in the read of a stopped server (it notices only at its read timeout) instead of
+    spending its join timeout on it, and still joins a thread that is receiving."""
+    from drivers.cameras.pyav_source import STOP_JOIN_S
+
+    server = RtspServer(moving_clip).start()
+    states: list[str] = []
+    sources = [PyAVSource(PyAVSourceConfig(url=server.url, decode="keyframes",
+                                           read_timeout_s=10), lambda f, p: None,
+                          lambda s, e: states.append(s), name=f"cam{n}") for n in range(2)]
+    try:
+        working, hung = sources
+        working.start()
+        deadline = time.monotonic() + 10
+        while not states and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert states == ["online"]
+        started = time.monotonic()
+        working.stop(STOP_JOIN_S)
+        assert working._thread is not None and not working._thread.is_alive()
+        print(f"stop of a working source: {time.monotonic() - started:.3f} s")
+        hung.start()
+        while len(states) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert states == ["online", "online"]
+        server.hang()
+        time.sleep(1.0)  # no packet for a second: the thread waits in its read
+        started = time.monotonic()
+        hung.stop(STOP_JOIN_S)
+        took = time.monotonic() - started
+        print(f"stop of a source in a hung read: {took:.3f} s")
+        assert hung._thread is not None and hung._thread.is_alive()  # left behind, as said
+        assert took < STOP_JOIN_S / 2, took
+    finally:
+        server.resume()
+        for source in sources:
+            source.stop()
+        server.stop()

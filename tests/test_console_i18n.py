@@ -54,7 +54,9 @@ def _sample() -> dict[str, Any]:
                "on_hours_today": 2.5, "driver_ok": False, "payload": {"name": "Đường chính"},
                "energy": []}
     camera = {"camera": "cong", "state": "offline", "armed": True, "snapshot_sha": "a" * 64,
-              "snapshot_at": now, "last_event_at": now, "payload": {}}
+              "snapshot_at": now, "last_event_at": now,
+              "payload": {"activity_trigger": "bitstream", "activity_fired": 14,
+                          "activity_confirmed": 11}}
     hotspot = {"hotspot": "nha-van-hoa", "state": "degraded", "since": now - 60, "ts": now,
                "rtt_median_ms": 40.0, "loss_pct": 2.5, "clients": 7, "uptime_24h_pct": 99.5,
                "payload": {}, "series": [(now - 60, {"rtt_median_ms": 30, "loss_pct": 1})],
@@ -141,3 +143,23 @@ def test_times_and_numbers_in_vietnamese() -> None:
     assert f.num(1234.5) == "1.234,5" and f.num(2.0, 0) == "2"
     assert f.ago(ts - 300, ts) == "5 phút trước"
     assert Formats("en", "Asia/Ho_Chi_Minh").num(1234.5) == "1,234.5"
+
+
+def test_camera_page_shows_the_activity_trigger_in_vietnamese_and_english() -> None:
+    """The adaptive decoder's trigger and counts from ``camera/{id}/status`` (stored with
+    the payload) on the camera page; a camera without them (older agent, other decode
+    modes) shows no such line."""
+    from control_room.auth.store import User
+    from control_room.console.render import Renderer
+
+    renderer = Renderer("Asia/Ho_Chi_Minh", lambda site: "Thôn Đông")
+    data = _sample()
+    user = User("an", "operator")
+    vi = renderer.render("frag/camera_grid.html", "vi", user, **data)
+    assert "Kích hoạt giải mã: theo luồng video · 14 lần, 11 lần thấy chuyển động" \
+        in vi, vi
+    en = renderer.render("frag/camera_grid.html", "en", user, **data)
+    assert "Activity trigger: from the video stream · fired 14 times, 11 with motion" in en
+    data["grid"][0]["payload"] = {}
+    assert 'class="mute trigger"' not in renderer.render("frag/camera_grid.html", "vi", user,
+                                                         **data)

@@ -46,7 +46,7 @@ def test_wall_reconnects_by_itself_after_a_restart(tmp_path: Path, private_broke
     try:
         with chromium(WALL) as wall:
             browser_login(wall, room.url, "canbo", next_path="/wall")
-            wait_for(lambda: "0/0 bộ điều khiển" in text(wall, "#f-wall"), 30, "the wall")
+            wait_for(lambda: "Chưa có dữ liệu" in text(wall, "#f-wall"), 30, "the empty wall")
             wall.execute_script("window.__sameDocument = 1")
             _gateway_reports(db, "gw-a")
             wait_for(lambda: "1/1 bộ điều khiển" in text(wall, "#f-wall"), 5, "live update")

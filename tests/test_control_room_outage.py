@@ -187,3 +187,38 @@ def test_gateway_link_cut_60s_replay_is_complete_by_seq(
             room.stop()
     for room in rooms:
         assert "Traceback" not in room.log()
+
+
+async def test_pending_counts_the_batch_waiting_for_the_database(tmp_path: Path) -> None:
+    """While the database is down every message the broker let through can sit in the one
+    batch being retried, with the queue empty: ``pending`` (healthz, the metric) still
+    counts them until they are stored and acknowledged. Nothing listens on the port: a real
+    refused connection, the outage ``with_retry`` waits out."""
+    import socket
+
+    from control_room.config import ControlRoomConfig
+    from control_room.ingest.pipeline import Ingest
+    from control_room.metrics import Metrics
+    from control_room.mqtt import Delivery
+    from control_room.store.snapshots import SnapshotStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connections are refused
+    config = ControlRoomConfig(database={"url": f"postgresql://test@127.0.0.1:{port}/x",
+                                         "retry_max_s": 0.5})
+    engine = create_engine(config.database)
+    acked: list[Delivery] = []
+    ingest = Ingest(config, engine, SnapshotStore(tmp_path, 10), Metrics(), acked.extend)
+    for mid in range(3):
+        ingest.submit(Delivery("commune/s1/gw-1/health", b"{}", 1, mid, 0, time.time(), False))
+    task = asyncio.create_task(ingest.run())
+    try:
+        async with asyncio.timeout(30):
+            while ingest.db_error is None:  # noqa: ASYNC110 - a field, no event
+                await asyncio.sleep(0.01)
+        assert ingest.pending == 3, ingest.stats()
+        assert acked == []
+    finally:
+        task.cancel()
+        await engine.dispose()

@@ -236,3 +236,37 @@ async def test_uptime_ledger_is_only_touched_on_the_loop_and_loses_nothing(
     up, degraded, down = store.totals("market", 0.0)
     store.close()
     assert up + degraded + down == pytest.approx(ledger.recorded, abs=1e-6)
+
+
+async def test_a_flush_in_flight_at_stop_is_on_disk_when_stop_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded machine (or a slow SD card) is late running the flush thread. The delay is
+    put into ``UptimeStore.write`` (a seam: the real write follows it): stop arrives while a
+    periodic flush is in its thread. When ``run`` returns, those seconds are in the file -
+    not written later by an abandoned thread, nor refused by a store closed under it."""
+    slow_write_started = threading.Event()
+    real_write = UptimeStore.write
+
+    def slow_write(store: UptimeStore, entries: Any, now: float) -> None:
+        slow_write_started.set()
+        time.sleep(0.5)
+        real_write(store, entries, now)
+
+    monkeypatch.setattr(UptimeStore, "write", slow_write)
+    server, config = await tcp_hotspot("market", 0.1)
+    component = HotspotsComponent([config], flush_s=0.05)
+    ledger = LoopOnlyLedger()
+    component.ledger = ledger
+    async with gateway(tmp_path) as gw, running(component, gw.ctx):
+        async with asyncio.timeout(30):
+            while not slow_write_started.is_set() or ledger.recorded <= 0.3:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            slow_write_started.clear()
+            while not slow_write_started.is_set():  # noqa: ASYNC110 - set in a thread
+                await asyncio.sleep(0.02)  # the stop lands inside this write
+    server.close()
+    store = UptimeStore(tmp_path / "hotspots.sqlite3")
+    up, degraded, down = store.totals("market", 0.0)
+    store.close()
+    assert ledger.recorded > 0.3
+    assert up + degraded + down == pytest.approx(ledger.recorded, abs=1e-6)

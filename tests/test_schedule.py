@@ -58,3 +58,34 @@ def test_the_hooks_are_loaded() -> None:
 
     assert conftest.pytest_xdist_make_scheduler is schedule.pytest_xdist_make_scheduler
     assert conftest.pytest_collection_modifyitems is schedule.pytest_collection_modifyitems
+
+
+def test_clip_builds_lock_per_clip_not_per_cache_directory(tmp_path: Path) -> None:
+    """Two workers building *different* clips into one cache directory run at once; two
+    asking for the *same* clip still take turns (the second then finds it cached). flock
+    locks conflict between two opens of a file in one process too, so threads stand in for
+    the workers."""
+    import threading
+    import time
+
+    from tests.infra.clip_lock import one_builder_per_clip
+
+    spans: dict[str, list[tuple[float, float]]] = {}
+
+    @one_builder_per_clip
+    def build(name: str, directory: Path) -> Path:
+        started = time.monotonic()
+        time.sleep(0.4)
+        spans.setdefault(name, []).append((started, time.monotonic()))
+        return directory / name
+
+    def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] < b[1] and b[0] < a[1]
+
+    threads = [threading.Thread(target=build, args=(n, tmp_path)) for n in ("a", "b", "a")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlap(spans["a"][0], spans["b"][0]), spans  # different clips: at once
+    assert not overlap(spans["a"][0], spans["a"][1]), spans  # the same clip: in turn

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 
 from control_room.alerting import acknowledge
 from control_room.api.app import CONTEXT
@@ -20,6 +21,7 @@ from control_room.auth import web as auth
 from control_room.commands import CommandRefused
 from control_room.console.app import language, page
 from control_room.console.i18n import N_, translations
+from control_room.store import schema
 
 PULSE_S = 5.0
 MAX_NOTE = 500
@@ -68,23 +70,51 @@ async def _command(request: web.Request, key: str, path: str, args: dict[str, An
     if not roles.can(user.role, roles.command_action(path)):
         raise web.HTTPForbidden(text="your role may not send this")
     detail: dict[str, Any] = {"path": path, "args": args}
+    reason = ""
     if ctx.commander is None:
-        ok, message, detail["status"] = False, _("Commands are not available here"), "refused"
+        ok, detail["status"] = False, "refused"
+        reason = _("Commands are not available here")
     else:
         try:
             row = await ctx.commander.send(key, path, args, user.name)
         except CommandRefused as exc:
             row = {"status": "refused", "error": str(exc), "id": None}
         detail.update(status=row["status"], error=row.get("error"), command_id=row.get("id"))
-        ok = row["status"] == "ok"
-        message = {
-            "ok": _("Done: %(what)s"),
-            "timeout": _("No answer from the gateway: %(what)s"),
-            "error": _("The gateway refused: %(what)s"),
-        }.get(row["status"], _("Not sent: %(what)s")) % {"what": what}
+        ok, reason = row["status"] == "ok", str(row.get("error") or "")
     await users.audit(ctx.db, time.time(), user.name, "command", f"{key} {path}", ok, detail,
                       auth.address(request))
-    return _reply(request, ok, message, 200 if ok else 502)
+    subject = await _subject(request, key, path)
+    return _reply(request, ok, outcome(_, detail["status"], f"{subject} — {what}", reason),
+                  200 if ok else 502)
+
+
+def outcome(gettext: Any, status: str, what: str, reason: str = "") -> str:
+    """One sentence for the toast: what was asked of which light or camera, and how it went
+    (after a refusal the gateway's own reason, in its words: it is not in the catalog)."""
+    _ = gettext
+    sentence = {
+        "ok": _("Done: %(what)s"),
+        "timeout": _("No answer from the gateway: %(what)s"),
+        "error": _("The gateway refused: %(what)s"),
+    }.get(status, _("Not sent: %(what)s")) % {"what": what}
+    return f"{sentence} ({reason})" if reason and status != "ok" else sentence
+
+
+async def _subject(request: web.Request, key: str, path: str) -> str:
+    """«Street light Main road» · Thôn Đông (gw-a): names, not the command path."""
+    ctx = request.app[CONTEXT]
+    _ = translations(language(request)).gettext
+    kind, ident = (path.split("/") + ["", ""])[:2]
+    table, column = (schema.circuits, "circuit") if kind == "light" else \
+        (schema.cameras, "camera")
+    async with ctx.db.connect() as conn:
+        payload = await conn.scalar(select(table.c.payload).where(
+            table.c.gateway_key == key, table.c[column] == ident))
+    name = (payload or {}).get("name") or ident
+    site, _slash, gateway = key.rpartition("/")
+    place = ctx.config.console.site_name(site) if site else ""
+    noun = _("Street light") if kind == "light" else _("Camera")
+    return f"{noun} «{name}» · {place} ({gateway})" if place else f"{noun} «{name}» ({gateway})"
 
 
 async def light_action(request: web.Request) -> web.StreamResponse:
@@ -99,11 +129,11 @@ async def light_action(request: web.Request) -> web.StreamResponse:
         until = until_local(time.time(), form.get("until", ""), tz)
         args: dict[str, Any] = {"state": state, "until": until.isoformat()}
         verb = _("On until %(time)s") if state == "on" else _("Off until %(time)s")
-        what = f"{circuit}: " + verb % {"time": until.strftime("%H:%M")}
+        what = verb % {"time": until.strftime("%H:%M %d/%m")}
     elif op == "pulse":
-        args, what = {"seconds": PULSE_S}, f"{circuit}: " + _("Test switch")
+        args, what = {"seconds": PULSE_S}, _("Test switch")
     elif op == "clear":
-        args, what = {}, f"{circuit}: " + _("Back to schedule")
+        args, what = {}, _("Back to schedule")
     else:
         raise web.HTTPBadRequest(text="op: override, pulse or clear")
     return await _command(request, key, f"light/{circuit}/{op}", args, what)
@@ -117,8 +147,7 @@ async def camera_action(request: web.Request) -> web.StreamResponse:
              "snapshot": N_("Take a picture")}
     if op not in words:
         raise web.HTTPBadRequest(text="op: arm, disarm or snapshot")
-    return await _command(request, key, f"camera/{camera}/{op}", {},
-                          f"{camera}: {_(words[op])}")
+    return await _command(request, key, f"camera/{camera}/{op}", {}, _(words[op]))
 
 
 async def ack_action(request: web.Request) -> web.StreamResponse:

@@ -49,6 +49,12 @@ COMMANDS = {
     "override": N_("Hold"), "pulse": N_("Test switch"), "clear": N_("Back to schedule"),
     "arm": N_("Watch"), "disarm": N_("Stop watching"), "snapshot": N_("Take a picture"),
 }
+# adaptive decode: what starts decoding every frame between key frames
+ACTIVITY_TRIGGERS = {"bitstream": N_("from the video stream"),
+                     "size": N_("from packet sizes"), "off": N_("off (key frames only)")}
+COMMAND_STATUS = {"ok": N_("Succeeded"), "error": N_("Refused by the gateway"),
+                  "timeout": N_("No answer"), "refused": N_("Not sent"),
+                  "sent": N_("Waiting for the answer")}
 # what a page shows for a state: colour class for the badge
 TONE = {"online": "ok", "up": "ok", "on": "on", "off": "off", "offline": "bad",
         "down": "bad", "stale": "bad", "degraded": "warn", "stopped": "warn",

@@ -39,6 +39,9 @@ class Ingest:
         self.committed = 0  # messages committed and acknowledged since start
         self.last_commit: float | None = None
         self.db_error: str | None = None
+        # taken off the queue, not yet acknowledged: during an outage the whole in-flight
+        # window can sit in the batch being retried while the queue is empty
+        self._in_process = 0
 
     def submit(self, delivery: Delivery) -> None:
         """Called on the event loop (``call_soon_threadsafe`` from paho's thread)."""
@@ -47,7 +50,8 @@ class Ingest:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Messages received and not yet acknowledged (queued or in the batch being written)."""
+        return self._queue.qsize() + self._in_process
 
     async def run(self) -> None:
         while True:
@@ -64,7 +68,11 @@ class Ingest:
                 # take what is already queued without a timer per message
                 while not self._queue.empty() and len(batch) < self._cfg.ingest.batch_max:
                     batch.append(self._queue.get_nowait())
-            await self.process(batch)
+            self._in_process = len(batch)
+            try:
+                await self.process(batch)
+            finally:
+                self._in_process = 0
 
     async def process(self, batch: list[Delivery]) -> None:
         accepted: list[Accepted] = []

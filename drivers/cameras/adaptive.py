@@ -28,6 +28,7 @@ class ActivityWatch:
         self._sizes: deque[int] = deque(maxlen=120)  # recent still inter packets (fallback)
         self.trigger = ComplexityTrigger(TriggerConfig(margin=margin))
         self.reader: H264Reader | None = None
+        self.judged: str | None = None  # the last check judged a trigger: confirmed/missed
         if trigger != "bitstream":
             return
         if codec != "h264":
@@ -54,10 +55,12 @@ class ActivityWatch:
         """Feed one whole frame (``t`` stream time; ``now`` the caller's monotonic clock);
         True = activity, decode every frame from now on. ``owner_held``: the owner asked to
         decode everything since the last trigger, i.e. the detector saw it move."""
+        self.judged = None
         if self._off:
             return False
         if self._judge_at is not None and now >= self._judge_at:
             self._judge_at = None
+            self.judged = "confirmed" if owner_held else "missed"
             if owner_held:
                 self.trigger.confirmed()
             else:

@@ -43,6 +43,7 @@ from drivers.cameras.connect import (
     read_error,
     wait_before_retry,
 )
+from drivers.cameras.io_wait import CameraWait, join_unless_hung
 from drivers.cameras.packets import Pacer, join_slices
 from drivers.redact import redact_urls
 
@@ -95,6 +96,7 @@ class SourceStats:
     decoder: str | None = None  # which decoder runs (hardware or software, and why)
     activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
     triggers: int = 0  # adaptive: times the activity watch started a catch-up
+    confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
 
 
 @dataclass(slots=True)
@@ -128,6 +130,7 @@ class PyAVSource:
         self._active_until = 0.0
         self._owner_held = False  # the owner asked to decode everything (since a trigger)
         self._thread: threading.Thread | None = None
+        self._wait = CameraWait()  # is the thread stuck in a hung camera's open or read?
         self._hw = False  # this session decodes with the hardware decoder
         self._hw_failed = False  # it failed once: software from the next session on
 
@@ -141,12 +144,12 @@ class PyAVSource:
         self._stop.set()
 
     def stop(self, timeout: float = STOP_JOIN_S) -> None:
-        """Ask the thread to stop and wait at most ``timeout``. A thread blocked in a hung
-        camera's read only notices at its read timeout; it is a daemon holding nothing the
-        agent needs, so shutdown does not wait for it (SIGTERM must stay quick)."""
+        """Ask the thread to stop and wait at most ``timeout``, and not at all while it is
+        stuck in a hung camera's open or read (it only notices at its read timeout; a daemon
+        holding nothing the agent needs): SIGTERM must not depend on the camera."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            join_unless_hung(self._thread, self._wait, timeout)
 
     def hold_active(self, seconds: float) -> None:
         """Adaptive mode: decode every frame for at least ``seconds`` from now."""
@@ -177,8 +180,9 @@ class PyAVSource:
                               self._stop)
 
     def _session(self) -> None:
-        container = open_container(self.cfg.url, self.cfg.open_timeout_s,
-                                   self.cfg.read_timeout_s)
+        with self._wait.waiting():
+            container = open_container(self.cfg.url, self.cfg.open_timeout_s,
+                                       self.cfg.read_timeout_s)
         try:
             stream = container.streams.video[0]
         except IndexError:
@@ -220,6 +224,7 @@ class PyAVSource:
             self.on_stream(self.info)
         tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
+        self._wait.frame_interval(frame_s)
         state = _ReadState()
         if ctx is not None and self.cfg.decode == "adaptive":
             state.watch = ActivityWatch(
@@ -237,7 +242,8 @@ class PyAVSource:
         orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
         while not self._stop.is_set():
             try:
-                packet = next(packets, None)
+                with self._wait.waiting():
+                    packet = next(packets, None)
             except av.FFmpegError as exc:
                 raise read_error(self.cfg.url, exc, packets=state.packets,
                                  waited_s=time.monotonic() - self.stats.last_packet,
@@ -346,6 +352,7 @@ class PyAVSource:
             fired = st.watch.check(bytes(packet), packet.size, packet.is_keyframe, pts,
                                    now < self._active_until, now, self._owner_held)
             self.stats.activity = st.watch.mode
+            self.stats.confirmed += st.watch.judged == "confirmed"
         if packet.is_keyframe:
             if st.last_key is not None and abs(pts - st.last_key) < 1e-6:
                 # Over RTSP a multi-slice key frame can arrive as several packets with the

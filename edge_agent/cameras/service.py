@@ -54,7 +54,7 @@ class CameraService:
         self.streams = CameraStreams(cfg, self._on_frame, self._on_state, self._on_record_state)
         self.source = self.streams.detect
         self.clips = self.streams.clips
-        self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx)
+        self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx, cfg.name)
         self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
         self.events = CameraEvents(cfg, ctx, self.tz, self.media, self.streams, self.status,
                                    self._record_up)

@@ -11,7 +11,7 @@ from typing import Any
 
 from contract import utc_iso
 from contract.cameras import CameraStatus, RecordStreamStatus
-from drivers.cameras.pyav_source import PyAVSource, redact
+from drivers.cameras.pyav_source import PyAVSource, SourceStats, redact
 from edge_agent.runtime import AgentContext, MessageClass
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,9 @@ Rates = tuple[float, float, float]  # packets, decoded, analysed per second
 
 
 class CameraStatusReporter:
-    def __init__(self, cam_id: str, decode: str, ctx: AgentContext) -> None:
-        self.cam_id, self.decode, self.ctx = cam_id, decode, ctx
+    def __init__(self, cam_id: str, decode: str, ctx: AgentContext,
+                 name: str | None = None) -> None:
+        self.cam_id, self.decode, self.ctx, self.name = cam_id, decode, ctx, name
         self.connected = False
         self.session_up = False  # the source says a session runs (data may still stall)
         # Until the first try ends, say so: an offline status never comes without a reason.
@@ -94,7 +95,7 @@ class CameraStatusReporter:
             keyframe_interval_s=round(stats.key_interval, 2) if stats.key_interval else None,
             reconnects_last_hour=self.reconnects_last_hour(), last_error=error,
             since=utc_iso(self.since), media_mb=round(media_mb, 2), decoder=stats.decoder,
-            record=self._record(record))
+            record=self._record(record), name=self.name, **_activity(stats))
         self.published = (status.state, error)
         self.rates = rates
         await self.ctx.bus.publish(f"camera/{self.cam_id}/status",
@@ -109,3 +110,12 @@ class CameraStatusReporter:
             connected=bool(self.record_up), codec=info.codec if info else None,
             width=info.width if info else None, height=info.height if info else None,
             fps_in=round(self.record_fps, 1), last_error=self.record_error)
+
+
+def _activity(stats: SourceStats) -> dict[str, Any]:
+    """Adaptive decode's trigger and how often it fired and was borne out (absent otherwise:
+    ``stats.activity`` is set once an adaptive session has started)."""
+    if stats.activity is None:
+        return {}
+    return {"activity_trigger": stats.activity, "activity_fired": stats.triggers,
+            "activity_confirmed": stats.confirmed}

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from contract.hotspots import ProbeCommandReply
@@ -102,8 +103,8 @@ class HotspotsComponent:
         if transition is not None and self.store is not None:
             store = self.store
             try:
-                await asyncio.to_thread(store.add_transition, monitor.id, transition.at,
-                                        transition.old.value, transition.new.value)
+                await _to_thread_to_the_end(store.add_transition, monitor.id, transition.at,
+                                            transition.old.value, transition.new.value)
             except Exception as exc:  # history is a nicety; monitoring goes on
                 log.error("hotspots: cannot save a state change: %s", exc)
         return results, transition
@@ -151,7 +152,7 @@ class HotspotsComponent:
             entries, store, now = self.ledger.take(), self.store, self.wall()
             if store is None:
                 return
-            await asyncio.to_thread(_write_uptime, store, entries, now, close)
+            await _to_thread_to_the_end(_write_uptime, store, entries, now, close)
             if close:
                 self.store = None
 
@@ -175,6 +176,23 @@ class HotspotsComponent:
             counts[summary["state"]] += 1
             per[hotspot_id] = summary
         return {**counts, "hotspots": per}
+
+
+async def _to_thread_to_the_end(func: Callable[..., None], *args: Any) -> None:
+    """``asyncio.to_thread`` that, when cancelled, still waits for the thread (then re-raises).
+    A cancelled ``to_thread`` leaves its write running or still queued for a worker: under load
+    it could land after the final flush had closed the store (its seconds lost) or after stop
+    returned, and the caller's lock was already released."""
+    write = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    cancelled = False
+    while not write.done():
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            cancelled = True  # one SQLite statement: wait for it, then stop
+    if cancelled:
+        raise asyncio.CancelledError
+    write.result()
 
 
 def _write_uptime(store: UptimeStore, entries: dict[tuple[str, int], dict[str, float]],

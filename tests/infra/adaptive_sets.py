@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from tests.infra import clips, street_clips
+from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import Mover, Scene
 from tests.infra.street_clips import Car, Lamp, StreetScene, Walker
 
@@ -122,7 +123,7 @@ def encoder_args(clip: Clip) -> list[str]:
     return args + (["-tune", "zerolatency"] if clip.zerolatency else [])
 
 
-@clips.one_builder_at_a_time
+@one_builder_per_clip
 def make(clip: Clip, directory: Path) -> Path:
     """Encode ``clip`` (cached by its definition, the generators' source and this file)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from tests.infra.control_room_proc import ROOT, RoomProcess, room_config
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PHONE = (412, 915)
+SMALL_PHONE = (390, 844)  # the size most officials' phones have
 WALL = (1920, 1080)
 PASSWORD = "mat-khau-thu-nghiem"  # every test user's password
 USERS = {"admin": "admin", "dieuhanh": "operator", "canbo": "viewer", "congan": "police"}
@@ -114,7 +115,7 @@ def chromium(size: tuple[int, int] = PHONE, lang: str = "vi") -> Iterator[Any]:
         options.add_argument(flag)
     # a Vietnamese phone: 24 h time pickers, Vietnamese first
     options.add_experimental_option("prefs", {"intl.accept_languages": f"{lang},en"})
-    if size == PHONE:
+    if size[0] < 800:  # a phone (a desktop window is never narrower than 500 px)
         options.add_experimental_option("mobileEmulation", {
             "deviceMetrics": {"width": size[0], "height": size[1], "pixelRatio": 1.0}})
     # Chromium on Linux takes its UI locale (date and time pickers) from LANGUAGE

@@ -52,6 +52,14 @@ WHOLE_MODULES = {
 ESTIMATES_S: dict[str, float] = {
     "tests/test_uplink_stall.py::test_silent_stall_with_default_settings": 139,
     "tests/test_camera_motion.py": 130,
+    # a fresh machine encodes the adaptive clip sets (8 clips of ~10 s each per set; cached
+    # after): not listed, they started in collection order and ran last (372 s and 255 s of
+    # a 18 min run at load 11, waiting for each other's encodes on one directory lock)
+    "tests/test_camera_activity.py::test_clip_sets_onsets_caught_and_false_triggers[TUNING":
+        80,
+    "tests/test_camera_activity.py::test_clip_sets_onsets_caught_and_false_triggers[HELD_OUT":
+        80,
+    "tests/test_camera_adaptive_rtsp.py": 60,  # the walker clip, then two file runs
     "tests/test_demo_script.py": 85,
     "tests/test_control_room_alerts_e2e.py::test_camera_stream_killed": 86,
     "tests/test_control_room_outage.py::test_gateway_link_cut_60s": 74,

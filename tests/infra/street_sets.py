@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from tests.infra import clips, street_clips, street_clips_c, street_clips_d
+from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
     FOLIAGE_MASK,
@@ -227,7 +228,7 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     return out
 
 
-@clips.one_builder_at_a_time
+@one_builder_per_clip
 def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> Path:
     """Encode ``scene`` at 15 fps CBR (640x360, styles C and D 1280x720) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
