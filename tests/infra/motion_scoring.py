@@ -32,6 +32,9 @@ class ClipRun:
     results: list[MotionResult]
     truth: list[list[Box]]  # for the analysed frames only
     still: list[tuple[float, float]]
+    # The results the event tracker sees when they differ from the scored ones (adaptive
+    # decode: a frame not analysed is scored as "no motion" but never reaches the tracker).
+    events_from: list[MotionResult] | None = None
 
 
 def iou(a: Box, b: Box) -> float:
@@ -100,14 +103,15 @@ def events(run: ClipRun, cfg: MotionConfig) -> dict[str, Any]:
     tracker = EventTracker(cfg)
     starts: list[float] = []
     durations: list[float] = []
-    for r in run.results:
+    fed = run.results if run.events_from is None else run.events_from
+    for r in fed:
         for m in tracker.feed(r):
             if m.kind == "start":
                 starts.append(m.ts)
             elif m.kind == "end":
                 durations.append(m.duration_s)
-    if run.results:
-        durations += [m.duration_s for m in tracker.end(run.results[-1].ts + 1.0)]
+    if fed:
+        durations += [m.duration_s for m in tracker.end(fed[-1].ts + 1.0)]
     false = [t for t in starts for a, b in run.still if a <= t < b]
     return {"event_starts": [round(t, 2) for t in starts],
             "false_starts_in_still": [round(t, 2) for t in false],
