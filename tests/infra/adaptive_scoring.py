@@ -57,6 +57,10 @@ class SourceRun:
     analysed: int
     triggers: int  # times the activity watch started a catch-up
     activity: str | None  # "bitstream", "size" or "off"
+    # Stream seconds from the last hold's start (a frame the detector saw move, or a
+    # trigger) to the latest inter frame decoded under it. Over 1 s means the holds did not
+    # run on stream time (e.g. on the wall clock while the file is read at full speed).
+    longest_hold_s: float
 
 
 def grid(frames: int, fps: float, analysis_fps: float) -> list[int]:
@@ -84,9 +88,17 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
     analysed: dict[int, MotionResult] = {}
     clock = StreamClock()
     next_at = -1.0
+    holds: list[float] = [-1e9]  # stream times a hold started
+    longest = 0.0
+    triggers = 0
 
     def on_frame(frame: Any, pts: float) -> None:  # CameraService._on_frame
-        nonlocal next_at
+        nonlocal next_at, longest, triggers
+        if src.stats.triggers > triggers:  # this packet fired the activity watch
+            triggers = src.stats.triggers
+            holds.append(pts)
+        if not frame.key_frame:
+            longest = max(longest, pts - holds[-1])
         if pts < next_at:
             return
         next_at = max(pts, next_at) + 1.0 / analysis_fps - 1e-3
@@ -98,18 +110,20 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
         analysed[index] = result
         if decode == "adaptive" and result.activity:
             src.hold_active(ACTIVE_TAIL_S)
+            holds.append(pts)
 
     def on_packet(_packet: Any, pts: float) -> None:
         clock.now = pts  # called before the source decides whether to decode this packet
 
-    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode=decode,  # type: ignore[arg-type]
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode=decode,
                                       loop=False, realtime=False, **source),
                      on_frame, lambda _state, _error: None, name=clip.stem)
     src.on_packet = on_packet
     with mock.patch.object(pyav_source, "time", clock):
         src._session()  # one session, in this thread: the file ends, the session returns
     return SourceRun(_slots(analysed, truth, grid(len(truth), fps, analysis_fps), meta),
-                     src.stats.decoded, len(analysed), src.stats.triggers, src.stats.activity)
+                     src.stats.decoded, len(analysed), src.stats.triggers, src.stats.activity,
+                     longest)
 
 
 def _slots(analysed: dict[int, MotionResult], truth: list[list[Box]], frames: list[int],
