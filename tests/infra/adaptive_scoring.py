@@ -33,10 +33,9 @@ from drivers.cameras import pyav_source
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.frames import luma
-from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.cameras.motion import MotionResult
 from edge_agent.cameras.service import ACTIVE_TAIL_S
-from tests.infra.clips import load_truth
-from tests.infra.motion_scoring import HIT_IOU, Box, ClipRun, iou
+from tests.infra.motion_scoring import HIT_IOU, Box, ClipRun, iou, labelled
 
 
 class StreamClock:
@@ -80,11 +79,7 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                **source: Any) -> SourceRun:
     """Play ``clip`` through the real source in ``decode`` mode from a cold start.
     ``picture``: the agent's (``luma``: the Y plane as decoded) unless told otherwise."""
-    meta = load_truth(clip)
-    fps = float(meta["fps"])  # type: ignore[arg-type]
-    truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]  # type: ignore[attr-defined]
-    masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]  # type: ignore[attr-defined]
-    det = MotionDetector(cfg or MotionConfig(), masks=masks)
+    meta, fps, truth, det = labelled(clip, cfg)
     analysed: dict[int, MotionResult] = {}
     clock = StreamClock()
     next_at = -1.0

@@ -46,14 +46,20 @@ def iou(a: Box, b: Box) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+def labelled(clip: Path, cfg: MotionConfig | None = None
+             ) -> tuple[dict[str, Any], float, list[list[Box]], MotionDetector]:
+    """The clip's metadata, frame rate and boxes per frame, and a cold detector with its
+    masks."""
+    meta: dict[str, Any] = load_truth(clip)
+    truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]
+    masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]
+    return meta, float(meta["fps"]), truth, MotionDetector(cfg or MotionConfig(), masks=masks)
+
+
 def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0
              ) -> ClipRun:
     """Decode ``clip`` and analyse it from a cold start (the agent's defaults by default)."""
-    meta = load_truth(clip)
-    fps = float(meta["fps"])  # type: ignore[arg-type]
-    truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]  # type: ignore[attr-defined]
-    masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]  # type: ignore[attr-defined]
-    det = MotionDetector(cfg or MotionConfig(), masks=masks)
+    meta, fps, truth, det = labelled(clip, cfg)
     results: list[MotionResult] = []
     kept: list[list[Box]] = []
     next_at = -1.0
@@ -72,7 +78,7 @@ def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 
     if decoded != len(truth):
         raise AssertionError(f"{clip.name}: decoded {decoded} frames, ground truth has "
                              f"{len(truth)}: frames do not line up")
-    still = [(float(a), float(b)) for a, b in meta["still"]]  # type: ignore[attr-defined]
+    still = [(float(a), float(b)) for a, b in meta["still"]]
     return ClipRun(results, kept, still)
 
 
