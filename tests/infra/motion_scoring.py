@@ -32,6 +32,9 @@ class ClipRun:
     results: list[MotionResult]
     truth: list[list[Box]]  # for the analysed frames only
     still: list[tuple[float, float]]
+    # The results the event tracker sees when they differ from the scored ones (adaptive
+    # decode: a frame not analysed is scored as "no motion" but never reaches the tracker).
+    events_from: list[MotionResult] | None = None
 
 
 def iou(a: Box, b: Box) -> float:
@@ -43,14 +46,20 @@ def iou(a: Box, b: Box) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+def labelled(clip: Path, cfg: MotionConfig | None = None
+             ) -> tuple[dict[str, Any], float, list[list[Box]], MotionDetector]:
+    """The clip's metadata, frame rate and boxes per frame, and a cold detector with its
+    masks."""
+    meta: dict[str, Any] = load_truth(clip)
+    truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]
+    masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]
+    return meta, float(meta["fps"]), truth, MotionDetector(cfg or MotionConfig(), masks=masks)
+
+
 def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0
              ) -> ClipRun:
     """Decode ``clip`` and analyse it from a cold start (the agent's defaults by default)."""
-    meta = load_truth(clip)
-    fps = float(meta["fps"])  # type: ignore[arg-type]
-    truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]  # type: ignore[attr-defined]
-    masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]  # type: ignore[attr-defined]
-    det = MotionDetector(cfg or MotionConfig(), masks=masks)
+    meta, fps, truth, det = labelled(clip, cfg)
     results: list[MotionResult] = []
     kept: list[list[Box]] = []
     next_at = -1.0
@@ -69,7 +78,7 @@ def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 
     if decoded != len(truth):
         raise AssertionError(f"{clip.name}: decoded {decoded} frames, ground truth has "
                              f"{len(truth)}: frames do not line up")
-    still = [(float(a), float(b)) for a, b in meta["still"]]  # type: ignore[attr-defined]
+    still = [(float(a), float(b)) for a, b in meta["still"]]
     return ClipRun(results, kept, still)
 
 
@@ -100,14 +109,15 @@ def events(run: ClipRun, cfg: MotionConfig) -> dict[str, Any]:
     tracker = EventTracker(cfg)
     starts: list[float] = []
     durations: list[float] = []
-    for r in run.results:
+    fed = run.results if run.events_from is None else run.events_from
+    for r in fed:
         for m in tracker.feed(r):
             if m.kind == "start":
                 starts.append(m.ts)
             elif m.kind == "end":
                 durations.append(m.duration_s)
-    if run.results:
-        durations += [m.duration_s for m in tracker.end(run.results[-1].ts + 1.0)]
+    if fed:
+        durations += [m.duration_s for m in tracker.end(fed[-1].ts + 1.0)]
     false = [t for t in starts for a, b in run.still if a <= t < b]
     return {"event_starts": [round(t, 2) for t in starts],
             "false_starts_in_still": [round(t, 2) for t in false],

@@ -1,0 +1,195 @@
+"""Frame F1 in ``decode: adaptive`` (the default) on every street clip with movers, offline.
+
+Each clip is played through the agent's real ``PyAVSource`` as fast as it can be read, with
+the source's clock set to stream time (``tests/infra/adaptive_scoring.py``: the seam, and why
+the scored frames are ``run_clip``'s), from a cold start, three ways:
+
+- ``all``: every frame decoded, the agent's picture (``luma``: the Y plane as decoded);
+- ``adaptive``: the agent's defaults (key frames while still, slice-QP activity trigger,
+  catch-up from the key frame, the owner's 1 s tail, ``fast_decode`` on);
+- ``adaptive, full decode``: the same with ``fast_decode`` off, to tell what the missing
+  deblocking costs from what waiting for a key frame costs.
+
+The table (-s) is also written to test-artifacts/camera-motion-adaptive-scores.json.
+
+(``run_clip``, used by ``test_camera_motion.py``, converts frames with
+``to_ndarray(format="gray")``, which stretches the video range 16-235 to 0-255; the agent's
+``luma`` does not. Played through this harness with that conversion and ``decode: all`` the
+figures are ``run_clip``'s to the last digit on all 31 clips; with the agent's picture they
+are lower on several clips: see docs/cameras.md.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra import street_sets
+from tests.infra.adaptive_scoring import first_hit_s, run_source
+from tests.infra.motion_scoring import score
+
+SETS: dict[str, dict[str, Any]] = {
+    "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,
+    "street-held-out-2": street_sets.HELD_OUT_2, "street-held-out-3": street_sets.HELD_OUT_3,
+    "street-held-out-4": street_sets.HELD_OUT_4}
+MOTION_CLIPS = [(set_name, name) for set_name, scenes in SETS.items()
+                for name, scene in scenes.items() if scene.movers]
+TARGET_F1 = 0.85  # issue 11: from a cold start, in every decode mode
+# What adaptive decoding may cost against decoding every frame (same picture, same detector):
+# the wait for the next key frame at a mover's onset (up to one 2 s GOP while the trigger
+# stays silent) and the tail after it. Clips that lose more are strict expected failures.
+MARGIN_F1 = 0.05
+# Per clip, adaptive with the agent's defaults: (F1, precision, IoU), each the measured score
+# (in the comment) rounded down to 2 decimals after taking off 0.02, as test_camera_motion's
+# STREET_FLOORS. The encodes are repeatable (one libx264 thread), so are the scores.
+ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
+    # street-tuning
+    "t-rain": (0.81, 0.88, 0.76),  # 0.833 0.909 0.782
+    "t-dark-slow": (0.89, 0.95, 0.66),  # 0.911 0.975 0.683
+    "t-dark-slower": (0.58, 0.93, 0.51),  # 0.606 0.959 0.531
+    "t-headlights": (0.74, 0.73, 0.39),  # 0.765 0.756 0.412
+    "t-ir-mover": (0.93, 0.96, 0.74),  # 0.950 0.980 0.768
+    "t-lamp-walker": (0.78, 0.98, 0.60),  # 0.800 1.000 0.621
+    "t-ir-two": (0.85, 0.95, 0.66),  # 0.870 0.979 0.683
+    "t-ir-cross": (0.89, 0.98, 0.49),  # 0.915 1.000 0.515
+    "t-car-beam": (0.77, 0.70, 0.37),  # 0.791 0.723 0.393
+    "t-foliage": (0.89, 0.95, 0.86),  # 0.919 0.971 0.887
+    "t-rain-slide-walker": (0.65, 0.54, 0.41),  # 0.673 0.561 0.431
+    "t-car-glow": (0.77, 0.67, 0.35),  # 0.796 0.698 0.374
+    # street-held-out
+    "h-rain": (0.45, 0.98, 0.64),  # 0.473 1.000 0.664
+    "h-dark-walk": (0.69, 0.89, 0.52),  # 0.712 0.912 0.542
+    "h-headlights": (0.59, 0.52, 0.32),  # 0.610 0.543 0.340
+    "h-ir-walker": (0.85, 0.98, 0.73),  # 0.871 1.000 0.753
+    "h-foliage-lamp": (0.86, 0.98, 0.50),  # 0.881 1.000 0.527
+    # street-held-out-2
+    "h2-rain-walker": (0.60, 0.89, 0.39),  # 0.627 0.913 0.410
+    "h2-night-lamp-walk": (0.72, 0.95, 0.43),  # 0.748 0.979 0.458
+    "h2-car-beam": (0.39, 0.39, 0.28),  # 0.416 0.410 0.301
+    "h2-ir-two": (0.74, 0.98, 0.55),  # 0.761 1.000 0.572
+    "h2-foliage-dark": (0.82, 0.96, 0.53),  # 0.847 0.984 0.558
+    # street-held-out-3
+    "h3-umbrella-rain": (0.81, 0.79, 0.70),  # 0.836 0.810 0.722
+    "h3-dark-shuffle": (0.15, 0.29, 0.10),  # 0.173 0.316 0.120
+    "h3-car-wet": (0.55, 0.48, 0.24),  # 0.574 0.509 0.269
+    "h3-ir-crossing": (0.58, 0.91, 0.49),  # 0.600 0.938 0.517
+    # street-held-out-4
+    "h4-rain-walker": (0.46, 0.43, 0.34),  # 0.487 0.458 0.362
+    "h4-car-lamps": (0.54, 0.45, 0.23),  # 0.560 0.472 0.250
+    "h4-ir-cyclist": (0.57, 0.74, 0.37),  # 0.594 0.769 0.390
+}
+NO_FLOOR = {"t-rain-heavy", "h4-dark-walker"}  # found in no mode (F1 0): nothing to keep
+
+
+@pytest.fixture(scope="module")
+def rows(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for set_name, name in MOTION_CLIPS:
+        clip = street_sets.make_street_clip(SETS[set_name][name], artifacts_dir / "camera-clips")
+        row: dict[str, Any] = {"set": set_name}
+        runs: list[tuple[str, str, dict[str, Any]]] = [
+            ("all", "all", {}), ("adaptive", "adaptive", {}),
+            ("full_decode", "adaptive", {"fast_decode": False})]
+        for key, mode, options in runs:
+            played = run_source(clip, mode, **options)
+            row[key] = score(played.run)
+            row[key].update(first_hit_s=first_hit_s(played.run), decoded=played.decoded,
+                            analysed=played.analysed, triggers=played.triggers,
+                            longest_hold_s=played.longest_hold_s)
+        out[name] = row
+    print("\n" + table(out))
+    (artifacts_dir / "camera-motion-adaptive-scores.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
+def table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = ["clip                 set    all F1 | adaptive F1  prec   IoU  | full-decode F1 |"
+             " 1st hit all/adaptive (s) | decoded all/adaptive  triggers"]
+    for name, r in rows.items():
+        a, d, f = r["all"], r["adaptive"], r["full_decode"]
+        iou = f"{d['iou']:.3f}" if d["iou"] is not None else "  -  "
+        lines.append(f"{name:20s} {r['set'][7:]:12s} {a['f1']:.3f} | {d['f1']:.3f}  "
+                     f"{d['precision']:.3f} {iou} | {f['f1']:.3f} | {a['first_hit_s']} / "
+                     f"{d['first_hit_s']} | {a['decoded']} / {d['decoded']}  {d['triggers']}")
+    return "\n".join(lines)
+
+
+def _marked(names: set[str], reason: str) -> list[Any]:
+    return [pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason=reason))
+            if n in names else (c, n) for c, n in MOTION_CLIPS]
+
+
+def test_every_clip_has_a_floor_or_is_never_found() -> None:
+    assert {n for _, n in MOTION_CLIPS} == set(ADAPTIVE_FLOORS) | NO_FLOOR
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTIVE_FLOORS))
+def test_adaptive_stays_above_its_floors(rows: dict[str, dict[str, Any]], name: str) -> None:
+    f1, precision, box_iou = ADAPTIVE_FLOORS[name]
+    row = rows[name]["adaptive"]
+    assert row["f1"] >= f1 and row["precision"] >= precision, row
+    assert row["iou"] is not None and row["iou"] >= box_iou, row
+
+
+# Clips where adaptive loses more than MARGIN_F1 against decoding every frame.
+LOSES_MORE_THAN_MARGIN = {
+    "h-dark-walk", "h-headlights", "h-ir-walker", "h-rain", "h2-foliage-dark",
+    "h2-night-lamp-walk", "h3-car-wet", "h3-dark-shuffle", "h4-car-lamps", "t-dark-slow",
+    "t-dark-slower", "t-foliage", "t-headlights", "t-ir-two", "t-lamp-walker", "t-rain",
+}
+
+
+@pytest.mark.parametrize(("clip_set", "name"),
+                         _marked(LOSES_MORE_THAN_MARGIN, "issue 11: adaptive loses frames"))
+def test_adaptive_within_margin_of_all(rows: dict[str, dict[str, Any]], clip_set: str,
+                                       name: str) -> None:
+    row = rows[name]
+    assert row["adaptive"]["f1"] >= row["all"]["f1"] - MARGIN_F1, (row["all"], row["adaptive"])
+
+
+ADAPTIVE_MISSES_TARGET = {
+    "h-dark-walk", "h-headlights", "h-rain", "h2-car-beam", "h2-foliage-dark", "h2-ir-two",
+    "h2-night-lamp-walk", "h2-rain-walker", "h3-car-wet", "h3-dark-shuffle", "h3-ir-crossing",
+    "h3-umbrella-rain", "h4-car-lamps", "h4-dark-walker", "h4-ir-cyclist", "h4-rain-walker",
+    "t-car-beam", "t-car-glow", "t-dark-slower", "t-headlights", "t-lamp-walker", "t-rain",
+    "t-rain-heavy", "t-rain-slide-walker",
+}
+
+
+@pytest.mark.parametrize(("clip_set", "name"),
+                         _marked(ADAPTIVE_MISSES_TARGET, "issue 11: not reached in adaptive"))
+def test_adaptive_reaches_the_issue_target(rows: dict[str, dict[str, Any]], clip_set: str,
+                                           name: str) -> None:
+    assert rows[name]["adaptive"]["f1"] >= TARGET_F1, rows[name]["adaptive"]
+
+
+# ``fast_decode`` (no deblocking between key frames) is documented as harmless to the
+# detector; clips where adaptive with it scores more than 0.02 below adaptive without it.
+FAST_DECODE_HURTS = {
+    "h-dark-walk", "h-headlights", "h-rain", "h2-car-beam", "h2-foliage-dark",
+    "h2-night-lamp-walk", "h3-car-wet", "h3-dark-shuffle", "h4-car-lamps", "h4-rain-walker",
+    "t-car-glow", "t-dark-slower", "t-headlights", "t-rain",
+}
+
+
+@pytest.mark.parametrize(("clip_set", "name"),
+                         _marked(FAST_DECODE_HURTS, "issue 11: fast_decode costs F1"))
+def test_fast_decode_costs_the_detector_nothing(rows: dict[str, dict[str, Any]],
+                                                clip_set: str, name: str) -> None:
+    row = rows[name]
+    assert row["adaptive"]["f1"] >= row["full_decode"]["f1"] - 0.02, (row["full_decode"],
+                                                                      row["adaptive"])
+
+
+def test_holds_run_on_stream_time_and_all_mode_analyses_the_grid(
+        rows: dict[str, dict[str, Any]]) -> None:
+    # If the source's holds ran on the wall clock while the file is read as fast as possible,
+    # a 1 s hold would cover many seconds of stream: frames the agent would never decode.
+    for name, row in rows.items():
+        assert row["adaptive"]["decoded"] < row["all"]["decoded"], (name, row)
+        assert row["adaptive"]["longest_hold_s"] < 1.0 + 1e-6, (name, row["adaptive"])
+        # all mode analyses every frame of run_clip's grid: nothing scored as "not analysed"
+        assert row["all"]["analysed"] == row["all"]["frames"], (name, row["all"])
