@@ -203,7 +203,8 @@ class PyAVSource:
         if self.cfg.fast_decode and (self.cfg.decode == "adaptive" or self.cfg.analysis_only):
             # Deblocking is ~20 % of H.264 decoding. Without it on inter frames a picture
             # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
-            # glance and harmless to the detector; each key frame starts clean again.
+            # glance, but not to the detector on dark noisy pictures (block edges read as
+            # motion: docs/cameras.md, F1 in adaptive mode); each key frame starts clean.
             options = {"skip_loop_filter": "nokey"}
         # auto: hardware only where every frame is decoded (it saves most there). A memory-
         # to-memory decoder holds frames back until more input comes, which the key-frame

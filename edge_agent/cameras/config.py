@@ -189,7 +189,8 @@ class CameraConfig(SecretsModel):
         "during motion differ from a full decode by 39-44 dB PSNR (not visible at a glance); "
         "key frames and 'all' mode are always decoded in full. With a separate record stream "
         "it applies to the detect stream in every mode (its pictures are only analysed). "
-        "false = full quality always.")
+        "It costs the detector on dark, noisy cameras (block edges look like motion): set "
+        "false there. false = full quality always.")
     activity_trigger: Literal["bitstream", "size", "off"] = Field(
         "bitstream", description="Adaptive mode with one stream: what starts decoding every "
         "frame between key frames. 'bitstream': H.264 slice headers (bytes x quantiser step "

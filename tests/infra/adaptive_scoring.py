@@ -78,7 +78,7 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                analysis_fps: float = 10.0, picture: Callable[[Any], Any] = luma,
                **source: Any) -> SourceRun:
     """Play ``clip`` through the real source in ``decode`` mode from a cold start.
-    ``picture``: the agent's (``luma``: the Y plane as decoded) unless told otherwise."""
+    ``picture``: the agent's (``luma``: the Y plane at full range) unless told otherwise."""
     meta, fps, truth, det = labelled(clip, cfg)
     analysed: dict[int, MotionResult] = {}
     clock = StreamClock()
