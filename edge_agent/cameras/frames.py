@@ -7,7 +7,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-
 # H.264 cameras send "limited range" luma (black 16, white 235) unless they flag full range
 # (yuvj formats, color_range JPEG). The detector's thresholds were developed and are scored on
 # full-range grey (what swscale's gray conversion gives); fed the raw plane it saw ~14 % less
