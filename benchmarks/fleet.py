@@ -48,6 +48,7 @@ from benchmarks.fleet_run import (  # noqa: E402
     machine,
     write_json,
 )
+from benchmarks.fleet_samples import Samples, summary  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -177,13 +178,16 @@ class Bench:
         assert self.fleet.consumer is not None
         deadline = time.monotonic() + timeout
         while True:
+            checked = time.monotonic()
             records = self.fleet.consumer.records()
             missing = Ledger().extend(records).missing(expected)
             new = [s for base, holes in missing.items() for s in holes
                    if s > self.before.get(base, 0)]  # earlier phases' holes were counted
             if not new or time.monotonic() > deadline:
                 return time.time(), records
-            time.sleep(1.0)
+            # the check reads every record of the run: at a few hundred msg/s it took a
+            # core from the room it waits for; at most a fifth of one now
+            time.sleep(max(1.0, 4 * (time.monotonic() - checked)))
 
 
 def run_phases(bench: Bench) -> None:
@@ -203,10 +207,11 @@ def run_phases(bench: Bench) -> None:
     window = Window("steady", time.time())
     bench.trip_alert(plan.steady_s / 2)
     profiler = bench.profile_room(plan.steady_s - 2)
+    samples = Samples(fleet, bench.room, max(10.0, plan.steady_s / 60)).start()
     time.sleep(plan.steady_s)
     if profiler is not None:
         profiler.wait(60)
-    bench.finish(window)
+    bench.finish(window, samples=samples.stop())
 
     window = Window("dusk burst", time.time())
     fleet.sim.proc.send_signal(signal.SIGUSR1)  # the parent forwards it to every shard
@@ -257,7 +262,8 @@ def _bases(fleet: Fleet) -> set[str]:
 def print_table(phases: list[dict[str, Any]]) -> None:
     head = (f"{'phase':<18} {'s':>4} {'made':>6} {'msg/s':>6} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'replay p99':>10} {'lost':>5} {'dups':>5} {'online s':>8} {'catch-up s':>10} "
-            f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'sim MB':>7} "
+            f"{'sim cpu%':>8} {'lag ms':>6} {'mosq cpu%':>9} {'cons cpu%':>9} {'db cpu%':>7} "
+            f"{'sim MB':>7} "
             f"{'mosq MB':>7} {'cons MB':>7} {'commit p99':>10} {'alert s':>7}")
     print(head)
     for p in phases:
@@ -271,6 +277,7 @@ def print_table(phases: list[dict[str, Any]]) -> None:
               f"{procs['sim']['cpu_percent']:>8} {p['sim_loop_lag_max_ms']:>6} "
               f"{procs['mosquitto']['cpu_percent']:>9} "
               f"{procs.get('consumer', {}).get('cpu_percent', '-')!s:>9} "
+              f"{procs.get('database', {}).get('cpu_percent', '-')!s:>7} "
               f"{procs['sim']['rss_mb']:>7} {procs['mosquitto']['rss_mb']:>7} "
               f"{procs.get('consumer', {}).get('rss_mb', '-')!s:>7} "
               f"{_ms(p.get('commit_lag_ms', {}).get('p99_le')):>10} {_ms(p.get('alert_s')):>7}")
@@ -369,6 +376,7 @@ def main() -> int:
                 bench.probe.stop()
             fleet.close()
     print_table(bench.phases)
+    print(summary(next((p["samples"] for p in bench.phases if "samples" in p), [])))
     write_json(out, {"benchmark": "fleet", "mode": mode, "plan": plan.__dict__,
                      "rate_scale": args.rate_scale,
                      "consumer": consumer.name, "machine": machine(),

@@ -47,7 +47,16 @@ def main() -> int:
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"probe-{gateway}",
                          protocol=paho.MQTTv5)
     client.username_pw_set(args.username, args.password)
-    client.will_set(topic, body("offline", site, gateway, boot), qos=1, retain=True)
+
+    def fresh_will(c: paho.Client, *_: object) -> None:
+        # a new envelope id for every connection, as the agent makes one: paho sends the
+        # same Will on each reconnect, so after a broker restart (where mosquitto publishes
+        # the Will of every connected client) the kill's Will had the id of that one and
+        # the control room dropped it as a duplicate: no alert in the restart phase
+        c.will_set(topic, body("offline", site, gateway, boot), qos=1, retain=True)
+
+    fresh_will(client)
+    client.on_disconnect = fresh_will  # runs before paho's loop reconnects
     online = threading.Event()
 
     def connected(c: paho.Client, *_: object) -> None:

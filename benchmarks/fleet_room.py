@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -106,6 +107,18 @@ class ControlRoomConsumer:
 
     def pids(self) -> list[int]:
         return [r.proc.pid for r in self.rooms if r.proc is not None and r.proc.poll() is None]
+
+    def db_pids(self) -> list[int]:
+        """The PostgreSQL postmaster and its children (backends, writer, WAL writer) now;
+        SQLite runs inside the room."""
+        pid_file = self.pg.data / "postmaster.pid" if self.pg is not None else None
+        if pid_file is None or not pid_file.exists():
+            return []
+        try:
+            main = psutil.Process(int(pid_file.read_text().split()[0]))
+            return [main.pid, *(c.pid for c in main.children(recursive=True))]
+        except (psutil.Error, ValueError, IndexError):
+            return []
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:

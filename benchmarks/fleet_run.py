@@ -39,6 +39,7 @@ class Consumer(Protocol):
     def kill(self) -> None: ...  # as a crash would (SIGKILL)
     def stop(self) -> None: ...
     def pids(self) -> list[int]: ...
+    def db_pids(self) -> list[int]: ...  # its database's server processes (none: [])
     def records(self) -> list[Record]: ...  # received/committed messages, any order
     def online_after(self, since: float, bases: set[str]) -> dict[str, Any]: ...
 
@@ -78,6 +79,9 @@ class MqttConsumer:
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None and self.proc.poll() is None else []
+
+    def db_pids(self) -> list[int]:
+        return []  # it writes a file
 
     def records(self) -> list[Record]:
         return read_records(self.file) if self.file.exists() else []
@@ -174,6 +178,7 @@ class Fleet:
         out = {"mosquitto": [self.broker.proc.pid] if self.broker.proc else [], "sim": sim}
         if self.consumer is not None:
             out["consumer"] = self.consumer.pids()
+            out["database"] = self.consumer.db_pids()
         out["real_agents"] = [a.proc.pid for a in self.agents if a.proc is not None]
         return out
 

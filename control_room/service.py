@@ -189,13 +189,8 @@ class Service:
             await asyncio.sleep(min(LEADER_TICK_S, self.config.alert_interval_s, JUDGE_EVERY_S))
 
     async def _judge(self, now: float) -> None:
-        async with self.db.connect() as conn:
-            keys = await completeness.gateways_to_judge(conn, now - self.config.ingest.loss_grace_s)
-        found = []
-        for key in keys:  # one short transaction each: ingest waits for one gateway at most
-            async with self.db.begin() as conn:
-                found += await completeness.judge_gateway(conn, key, now,
-                                                          self.config.ingest.loss_grace_s)
+        async with self.db.begin() as conn:  # short: ingest waits for it on judged gateways
+            found = await completeness.judge(conn, now, self.config.ingest.loss_grace_s)
         for loss in found:
             self.metrics.losses.inc(loss.count)
             log.warning("LOSS: %s seq %d..%d (%d messages) never arrived and no "
