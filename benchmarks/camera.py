@@ -85,16 +85,20 @@ def onsets_of(clip: Path) -> list[float]:
 
 ARMS = ("decode_all", "decode_keyframes", "decode_sub_all", "agent_adaptive",
         "agent_two_streams", "agent_two_streams_adaptive", "agent_adaptive_size",
-        "agent_adaptive_off")
-# The agent arms: (decode mode, two streams?, extra camera settings). The last two are
+        "agent_adaptive_off", "agent_adaptive_fast", "agent_two_streams_fast")
+# The agent arms: (decode mode, two streams?, extra camera settings). ``_size``/``_off`` are
 # single-stream adaptive with the old packet-size trigger and with no trigger (key frames
-# only), measured in the same rounds as the bitstream trigger (``agent_adaptive``).
+# only), measured in the same rounds as the bitstream trigger (``agent_adaptive``); ``_fast``
+# the same as their base arm with ``fast_decode`` (no deblocking between key frames; off by
+# default since it was found to cost the detector on dark noisy pictures).
 AGENT_ARMS: dict[str, tuple[str | None, bool, dict[str, Any]]] = {
     "agent_adaptive": ("adaptive", False, {}),
     "agent_two_streams": (None, True, {}),
     "agent_two_streams_adaptive": ("adaptive", True, {}),
     "agent_adaptive_size": ("adaptive", False, {"activity_trigger": "size"}),
     "agent_adaptive_off": ("adaptive", False, {"activity_trigger": "off"}),
+    "agent_adaptive_fast": ("adaptive", False, {"fast_decode": True}),
+    "agent_two_streams_fast": (None, True, {"fast_decode": True}),
 }
 
 
@@ -201,6 +205,8 @@ def _cpu_rows(r: dict[str, Any], rounds: list[dict[str, Any]]) -> list[tuple[str
                            "target <= 0.22"),
         "agent_adaptive_size": ("  the same, old packet-size trigger", ""),
         "agent_adaptive_off": ("  the same, no trigger (key frames only)", ""),
+        "agent_adaptive_fast": ("  the same, fast_decode (no deblocking between keys)", ""),
+        "agent_two_streams_fast": ("two streams, fast_decode on the detect stream / (a)", ""),
         "decode_keyframes": ("  floor: PyAV decoding key frames only / (a)", ""),
     }
     rows: list[tuple[str, Any, str]] = [

@@ -108,7 +108,7 @@ def test_adaptive_catch_up_mid_gop_decodes_a_clean_current_frame(moving_clip: Pa
 
 
 def test_adaptive_fast_decode_skips_deblocking_on_inter_frames_only(moving_clip: Path) -> None:
-    # fast_decode (the default): key frames are bit-exact, inter frames are close to a full
+    # fast_decode (off by default): key frames are bit-exact, inter frames are close to a full
     # decode (>= 35 dB PSNR) but not identical, which proves the decoder option took effect.
     import numpy as np
 

@@ -70,8 +70,9 @@ class PyAVSourceConfig(BaseModel):
     hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
     decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
                                 "CPU). One per camera suits a Pi running several cameras.")
-    fast_decode: bool = Field(True, description="Adaptive: skip H.264 deblocking on inter "
-                              "frames (key frames stay full quality).")
+    fast_decode: bool = Field(False, description="Adaptive: skip H.264 deblocking on inter "
+                              "frames (key frames stay full quality; costs the detector on "
+                              "dark noisy pictures).")
     analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
                                 "(a detect sub-stream): fast_decode applies in every mode.")
     activity_trigger: Literal["bitstream", "size", "off"] = Field(

@@ -184,13 +184,12 @@ class CameraConfig(SecretsModel):
         "opens, software otherwise; 'off' always software; 'v4l2m2m' asks for it in every "
         "mode (software if it fails, said in the status's 'decoder').")
     fast_decode: bool = Field(
-        True, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
-        "between key frames, about 20 % less decoder CPU while motion lasts. Snapshots taken "
-        "during motion differ from a full decode by 39-44 dB PSNR (not visible at a glance); "
-        "key frames and 'all' mode are always decoded in full. With a separate record stream "
-        "it applies to the detect stream in every mode (its pictures are only analysed). "
-        "It costs the detector on dark, noisy cameras (block edges look like motion): set "
-        "false there. false = full quality always.")
+        False, description="Adaptive mode: skip the H.264 deblocking filter on the frames "
+        "between key frames, about 20 % less decoder CPU while motion lasts; key frames and "
+        "'all' mode are always decoded in full. With a separate record stream it applies to "
+        "the detect stream in every mode. Off by default: on dark, noisy pictures the block "
+        "edges it leaves look like motion (measured in docs/cameras.md); true only for a "
+        "well-lit camera on a gateway short of CPU.")
     activity_trigger: Literal["bitstream", "size", "off"] = Field(
         "bitstream", description="Adaptive mode with one stream: what starts decoding every "
         "frame between key frames. 'bitstream': H.264 slice headers (bytes x quantiser step "
