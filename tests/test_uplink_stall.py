@@ -3,8 +3,8 @@
 The publisher (tests/infra/burst.py: the agent's own Agent/Bus/Outbox/MqttLink) runs in its
 own network namespace and reaches mosquitto over a veth pair; the control room listens on
 127.0.0.1, a second listener of the same broker. Mid-burst, iptables inside the namespace
-DROPs the broker's packets to the agent, and once 40 more messages reached the broker (their
-PUBACKs lost), the agent's packets too. Then:
+DROPs the broker's packets to the agent, and once 20 more messages reached the broker (their
+PUBACKs lost) and the flow has stopped by itself, the agent's packets too. Then:
 
 - the broker publishes the Last Will within 2.5 x keepalive (mosquitto: 1.5 x);
 - the agent notices by itself (unanswered keepalive ping or PUBACKs); the link is kept down
@@ -135,6 +135,17 @@ def _burst_count(room: ControlRoom) -> int:
         return sum("/burst/" in m.topic for m in room.messages)
 
 
+def _wait_until_burst_stops(room: ControlRoom, quiet_s: float, timeout: float) -> None:
+    """Return once no burst message arrived for ``quiet_s`` (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last, since = _burst_count(room), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.1)
+        now = _burst_count(room)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def _delivered(room: ControlRoom, accepted: set[int]) -> dict[int, list[dict[str, Any]]]:
     """k -> every receipt of message k (waits until each accepted k arrived once)."""
     deadline = time.monotonic() + 120
@@ -170,11 +181,13 @@ def run_stall(tmp_path: Path, ns: Netns, settings: Settings) -> None:
         # the outbound half: the broker hears nothing more
         stalled_at = time.time()
         stall.begin_inbound()
-        # 40 more, for the >= 20 duplicates asserted below: some of those counted here were
-        # already on their way to the room (and their PUBACKs to the agent) when the DROP
-        # began, which once left 19 after waiting for only 20
         burst_seen = _burst_count(room)
-        room.wait_for(lambda m: "/burst/" in m.topic, 15, count=burst_seen + 40)
+        room.wait_for(lambda m: "/burst/" in m.topic, 15, count=burst_seen + 20)
+        # and then all the agent's TCP window lets through (its ACKs are dropped too, so the
+        # flow stops by itself after a few dozen): some of the 20 counted above were already
+        # on their way to the room, their PUBACKs to the agent, when the DROP began, which
+        # once left 19 duplicates for the >= 20 asserted below
+        _wait_until_burst_stops(room, quiet_s=1.5, timeout=20)
         silent_at = time.time()
         seen = len(room.messages)
         stall.begin_outbound()
