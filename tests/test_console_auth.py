@@ -16,7 +16,7 @@ from tests.infra.console import (
     Session,
     browser_login,
     chromium,
-    chromium_available,
+    needs_chromium,
     start_console,
     text,
     wait_for,
@@ -24,8 +24,7 @@ from tests.infra.console import (
 from tests.infra.control_room_proc import TOKEN, RoomProcess
 
 pytestmark = [pytest.mark.timeout(240),
-              pytest.mark.skipif(not chromium_available(), reason="chromium missing "
-                                 "(apt install chromium chromium-driver)")]
+              needs_chromium]
 
 
 @pytest.fixture

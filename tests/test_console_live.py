@@ -20,8 +20,8 @@ from tests.infra.console import (
     Session,
     browser_login,
     chromium,
-    chromium_available,
     english_left,
+    needs_chromium,
     start_console,
     text,
     wait_for,
@@ -30,8 +30,7 @@ from tests.infra.control_room_proc import RoomProcess
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = [pytest.mark.timeout(300),
-              pytest.mark.skipif(not chromium_available(), reason="chromium missing "
-                                 "(apt install chromium chromium-driver)")]
+              needs_chromium]
 LIGHT = "[data-light='thon-1/gw-a:main-road']"
 
 

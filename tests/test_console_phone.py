@@ -16,15 +16,14 @@ from tests.infra.console import (
     WALL,
     browser_login,
     chromium,
-    chromium_available,
+    needs_chromium,
     start_console,
     text,
     wait_for,
 )
 
 pytestmark = [pytest.mark.timeout(240),
-              pytest.mark.skipif(not chromium_available(), reason="chromium missing "
-                                 "(apt install chromium chromium-driver)")]
+              needs_chromium]
 LIGHT = "[data-light='thon-1/gw-a:main-road']"
 
 

@@ -15,15 +15,15 @@ from tests.infra.console import (
     add_users,
     browser_login,
     chromium,
-    chromium_available,
     console_config,
+    needs_chromium,
     text,
     wait_for,
 )
 from tests.infra.control_room_proc import RoomProcess
 
 pytestmark = [pytest.mark.timeout(240),
-              pytest.mark.skipif(not chromium_available(), reason="chromium missing")]
+              needs_chromium]
 
 
 def _gateway_reports(db: Path, gateway: str) -> None:

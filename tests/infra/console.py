@@ -20,6 +20,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.infra.control_room_proc import ROOT, RoomProcess, room_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,6 +38,11 @@ SITES = {"thon-1": {"name": "Thôn Đông", "latitude": 20.25, "longitude": 106.
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
+# the browser tests' mark: without the browser they are skipped with the package to install
+needs_chromium = pytest.mark.skipif(not chromium_available(), reason="chromium missing "
+                                    "(apt install chromium chromium-driver)")
 
 
 def console_config(tmp: Path, broker_url: str, db_url: str, **sections: Any) -> dict[str, Any]:
