@@ -205,8 +205,15 @@ def _pulse_needs_the_right_token(browser: Any, tmp_path: Path, artifacts_dir: Pa
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(artifacts_dir / "web_page_phone.png"))
     assert "manual" in card
-    toast(browser, f"Done: light/{CIRCUIT}/pulse")
+    toast(browser, "Main road: test pulse done")  # in words, not the command path
     assert relay_states(tmp_path)["1"] is before  # and back after the pulse
+
+
+def shown_until(typed: str) -> str:
+    """How the page shows a time typed into its box (site time): with its day first when
+    that is not today there (an hour after 23:00 is tomorrow)."""
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    return typed[11:16] if typed[:10] == today else f"{typed[8:10]}/{typed[5:7]} {typed[11:16]}"
 
 
 def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
@@ -220,16 +227,15 @@ def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
     card = wait_until(lambda: t if "reason: override" in (t := text_of(
         browser, f"[data-light='{CIRCUIT}']")) else None, 10, "override shown")
     assert wanted in card and "Back to schedule" in card
+    toast(browser, f"Main road: {wanted} until {shown_until(typed)}")
     # the time box is in the gateway's timezone, as the card shows it (this browser runs
     # in the machine's zone, the gateway in Asia/Ho_Chi_Minh)
-    # (with its day first when that is not today there: an hour after 23:00 is tomorrow)
-    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
-    shown = typed[11:16] if typed[:10] == today else f"{typed[8:10]}/{typed[5:7]} {typed[11:16]}"
-    assert f"until: {shown}" in card, (typed, card)
+    assert f"until: {shown_until(typed)}" in card, (typed, card)
     assert relay_states(tmp_path)["1"] is (not before)
     click(browser, f"[data-light='{CIRCUIT}'] button:last-of-type")
     wait_until(lambda: "reason: override" not in text_of(
         browser, f"[data-light='{CIRCUIT}']"), 10, "back to schedule")
+    toast(browser, "Main road: back to schedule")
     assert relay_states(tmp_path)["1"] is before
 
 
@@ -240,7 +246,7 @@ def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path) -> None:
     assert "Village gate" in text_of(browser, "[data-camera='gate']")  # name from the config
     dismiss_toast(browser)
     click(browser, "[data-camera='gate'] button")
-    toast(browser, "Done: camera/gate/snapshot")
+    toast(browser, "Village gate: snapshot taken")
     width = wait_until(lambda: browser.execute_script(
         "const i = document.querySelector(\"[data-camera='gate'] img.snap\");"
         "return i && i.complete ? i.naturalWidth : 0;"), 10, "snapshot shown")

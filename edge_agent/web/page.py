@@ -102,7 +102,8 @@ function toast(text, bad) {
   t.style.display = "block"; clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { t.style.display = "none"; }, 5000);
 }
-async function command(path, payload, busy) {
+// ``done``: what the toast says when the gateway did it, in words (not the command path)
+async function command(path, payload, busy, done) {
   let tok = token();
   if (!tok) {
     tok = prompt("Token for write actions (from the gateway config):") || "";
@@ -116,7 +117,7 @@ async function command(path, payload, busy) {
       body: JSON.stringify(payload || {})});
     const body = await r.json().catch(() => ({}));
     if (r.status === 401 || r.status === 403) localStorage.removeItem(TOKEN_KEY);
-    if (r.ok && body.ok) toast("Done: " + path);
+    if (r.ok && body.ok) toast(done || "Done: " + path);
     else toast("Refused: " + (body.error || r.statusText), true);
   } catch (e) { toast("Gateway unreachable: " + e, true); }
   refresh();
@@ -140,13 +141,15 @@ function untilInput(id) {
   input.oninput = () => { untilValues[id] = input.value; };
   return input;
 }
-function override(circuit, state, input) {
+function override(circuit, name, state, input) {
   let until = null;
   if (input.value) {  // the typed wall time, read in the gateway's timezone
     const wall = Date.parse(input.value + ":00Z");
     until = new Date(wall - siteOffsetMin(new Date(wall)) * 60e3).toISOString();
   }
-  command("light/" + encodeURIComponent(circuit) + "/override", {state, until});
+  command("light/" + encodeURIComponent(circuit) + "/override", {state, until}, null,
+          name + ": " + state.toUpperCase() + (input.value ?
+            " until " + when(until) : " until the next scheduled change"));
 }
 function lightCard(id, s) {
   const state = (s.state || "").toLowerCase(), input = untilInput(id);
@@ -167,13 +170,17 @@ function lightCard(id, s) {
                 "driver_error", "circuit"], "light:" + id),
     h("div", {class: "btns"},
       h("button", {class: "pulse", onclick: () => command(base + "/pulse",
-        {seconds: PULSE_S}, "Pulsing " + (s.name || id) + " for " + PULSE_S + " s…")},
+        {seconds: PULSE_S}, "Pulsing " + (s.name || id) + " for " + PULSE_S + " s…",
+        (s.name || id) + ": test pulse done (" + PULSE_S + " s)")},
         "Test pulse"),
-      h("button", {class: "sec", onclick: () => override(id, "on", input)}, "On until"),
-      h("button", {class: "sec", onclick: () => override(id, "off", input)}, "Off until"),
+      h("button", {class: "sec", onclick: () => override(id, s.name || id, "on", input)},
+        "On until"),
+      h("button", {class: "sec", onclick: () => override(id, s.name || id, "off", input)},
+        "Off until"),
       input,
       s.override_state ? h("button", {class: "sec", onclick: () =>
-        command(base + "/clear", {})}, "Back to schedule") : null));
+        command(base + "/clear", {}, null, (s.name || id) + ": back to schedule")},
+        "Back to schedule") : null));
 }
 const GOOD = {online: "ok", up: "ok", degraded: "warn", disarmed: "", offline: "bad",
               down: "bad"};
@@ -193,7 +200,8 @@ function cameraCard(id, s) {
   if (s.snapshot_url) card.append(h("img", {class: "snap", src: s.snapshot_url,
                                             alt: "latest snapshot of " + id}));
   card.append(h("div", {class: "btns"}, h("button", {class: "sec", onclick: () =>
-    command("camera/" + encodeURIComponent(id) + "/snapshot", {})}, "Take snapshot")));
+    command("camera/" + encodeURIComponent(id) + "/snapshot", {}, null,
+            (s.name || id) + ": snapshot taken")}, "Take snapshot")));
   return card;
 }
 function hotspotCard(id, s) {
