@@ -133,9 +133,21 @@ def dismiss_toast(driver: Any) -> None:
     wait_until(lambda: not bar.is_displayed(), 5, "message bar hidden")
 
 
-def toast(driver: Any, contains: str) -> str:
-    return wait_until(lambda: t if contains in (t := text_of(driver, "#toast")) else None,
-                      10, f"toast with {contains!r}")
+def toast(driver: Any, contains: str, agent: AgentProcess | None = None,
+          timeout: float = 10) -> str:
+    seen: list[str] = []  # every text the bar showed, so a failure says what it said instead
+
+    def shown() -> str | None:
+        text = text_of(driver, "#toast")
+        if text and text not in seen:
+            seen.append(text)
+        return text if contains in text else None
+    try:
+        return wait_until(shown, timeout, f"toast with {contains!r}")
+    except TimeoutError as e:
+        said = [line for line in (agent.log() if agent else "").splitlines()
+                if "web: command" in line or "camera" in line][-15:]
+        raise AssertionError(f"{e}; the bar showed {seen!r}; agent log: {said}") from None
 
 
 def test_page_shows_live_state_and_guards_the_relay_pulse(
@@ -150,7 +162,7 @@ def test_page_shows_live_state_and_guards_the_relay_pulse(
     _check_overview(browser, url)
     _pulse_needs_the_right_token(browser, tmp_path, artifacts_dir)
     _override_then_back_to_schedule(browser, tmp_path)
-    _camera_snapshot_from_the_page(browser, artifacts_dir)
+    _camera_snapshot_from_the_page(browser, artifacts_dir, web_agent[1])
 
 
 def _check_overview(browser: Any, url: str) -> None:
@@ -239,14 +251,17 @@ def _override_then_back_to_schedule(browser: Any, tmp_path: Path) -> None:
     assert relay_states(tmp_path)["1"] is before
 
 
-def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path) -> None:
+def _camera_snapshot_from_the_page(browser: Any, artifacts_dir: Path,
+                                   agent: AgentProcess) -> None:
     """A camera (file source, looped) with a snapshot taken from the page."""
     wait_until(lambda: "online" in text_of(browser, "[data-camera='gate']"), 20,
                "camera online on the page")
     assert "Village gate" in text_of(browser, "[data-camera='gate']")  # name from the config
     dismiss_toast(browser)
     click(browser, "[data-camera='gate'] button")
-    toast(browser, "Village gate: snapshot taken")
+    # a fresh frame, decoded after the tap, then a JPEG: with four test workers on two
+    # cores this once took longer than 10 s (CI, stop 18)
+    toast(browser, "Village gate: snapshot taken", agent, timeout=25)
     width = wait_until(lambda: browser.execute_script(
         "const i = document.querySelector(\"[data-camera='gate'] img.snap\");"
         "return i && i.complete ? i.naturalWidth : 0;"), 10, "snapshot shown")
