@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,9 @@ def _sample() -> dict[str, Any]:
              "snapshot_sha": None}
     return {"alerts": [alert] * 9, "active": [alert], "villages": [village] * 25,
             "totals": counts, "g": gateway, "events": [event],
-            "commands": [{"requested_at": now, "actor": "an", "path": "ping", "status": "ok"}],
+            "commands": [{"requested_at": now, "actor": "an", "path": "ping", "status": "ok"},
+                         {"requested_at": now, "actor": "an", "path": "light/duong-chinh/pulse",
+                          "args": {"seconds": 2.5}, "status": "ok"}],
             "grid": [{**camera, "gateway_key": "thon-1/gw-a", "site": "thon-1",
                       "gateway": "gw-a", "gateway_state": "online", "name": "Cổng"}],
             "history": [{"at": now, "kind": k, "key": alert["key"]}
@@ -106,9 +110,11 @@ def test_every_page_in_vietnamese_shows_no_english() -> None:
     data = _sample()
     admin = User("an", "admin")
     rows = [{"id": 1, "at": time.time(), "actor": "an", "action": a, "target": "x", "ok": ok,
-             "detail": {"args": {"state": "on"}, "note": "ghi chú"}}
+             "detail": {"path": "light/duong-chinh/override", "note": "ghi chú",
+                        "args": {"state": "on", "until": "2026-12-01T23:15:00+07:00"}}}
             for a, ok in (("command", True), ("login_failed", False), ("alert_ack", True))]
-    pages = {"login.html": {"login_token": "t", "next": "", "message": ("wait", 5)},
+    pages: dict[str, dict[str, Any]] = {
+             "login.html": {"login_token": "t", "next": "", "message": ("wait", 5)},
              "audit.html": {"rows": rows, "more": 1},
              "users.html": {"rows": [{"name": "an", "role": "admin", "has_token": True},
                                      {"name": "binh", "role": "police", "has_token": False}],
@@ -163,3 +169,30 @@ def test_camera_page_shows_the_activity_trigger_in_vietnamese_and_english() -> N
     data["grid"][0]["payload"] = {}
     assert 'class="mute trigger"' not in renderer.render("frag/camera_grid.html", "vi", user,
                                                          **data)
+
+
+def test_a_command_reads_in_words_and_odd_arguments_are_shown_as_sent() -> None:
+    """The audit log and a gateway's recent commands: words, not the JSON sent over MQTT."""
+    from control_room.console.command_words import MAX_VALUE, command_words
+    from control_room.console.i18n import Formats, translations
+
+    vi, en = (Formats(lang, "Asia/Ho_Chi_Minh") for lang in ("vi", "en"))
+    now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC).timestamp()  # 03:00 on the 2nd in Hanoi
+    hold = {"state": "on", "until": "2026-12-01T23:15:00+00:00"}  # 06:15 on the 2nd there
+    words = partial(command_words, translations("vi").gettext)
+    assert words(vi, "light/duong-chinh/override", hold, now) == \
+        "Giữ duong-chinh: Bật, đến 06:15"
+    assert command_words(translations("en").gettext, en, "light/duong-chinh/override",
+                         hold, now) == "Hold duong-chinh: On, until 06:15"
+    assert words(vi, "light/duong-chinh/pulse", {"seconds": 2.5}, now) == \
+        "Thử bật tắt duong-chinh: trong 2,5 giây"
+    assert words(vi, "camera/cong/disarm", {"until": "2026-12-03T01:00:00+07:00"}, now) == \
+        "Ngừng giám sát cong: đến 01:00 03/12"
+    assert words(vi, "camera/cong/snapshot", {}, now) == "Chụp ảnh ngay cong"
+    assert words(vi, "config/reload", None, now) == "config/reload"
+    # an API caller may send anything: shown short and as sent, never a crash
+    odd = words(vi, "light/x/override", {"until": "next tuesday", "colour": "x" * 500}, now)
+    assert odd.startswith("Giữ x: until: next tuesday, colour: xxx") and odd.endswith("…")
+    assert len(odd) < 2 * MAX_VALUE + 40
+    assert words(vi, "light/x/pulse", [1, 2], now) == "Thử bật tắt x: [1, 2]"
+    assert words(vi, "light/x/pulse", {"seconds": True}, now) == "Thử bật tắt x: seconds: True"

@@ -73,6 +73,7 @@ def test_light_switch_shows_live_and_operator_override_is_audited(
                 "return document.documentElement.scrollWidth") <= 412
             phone.save_screenshot(str(artifacts_dir / "console_phone_overview.png"))
             _audit_names_the_operator(phone, room)
+            phone.save_screenshot(str(artifacts_dir / "console_phone_audit.png"))
             for path, name in (("/hotspots", "hotspots"), ("/g/thon-1/gw-a", "gateway"),
                                ("/alerts", "alerts")):
                 phone.get(room.url + path)
@@ -155,9 +156,10 @@ def _operator_overrides_until_a_time(room: RoomProcess, phone: Any, tmp: Path) -
 
 def _audit_names_the_operator(phone: Any, room: RoomProcess) -> None:
     phone.get(room.url + "/audit")
-    rows = text(phone, "table.audit tbody tr")
-    first = rows.splitlines()[0]
+    first = " ".join(text(phone, "table.audit tbody tr:first-child").splitlines())  # newest
     assert "dieuhanh" in first and "Lệnh" in first and "light/main-road/override" in first
+    # what was asked, in words (it showed the JSON sent over MQTT)
+    assert "thon-1/gw-a · Giữ main-road: Bật, đến " in first and "{" not in first, first
     assert "Thành công" in first
 
 

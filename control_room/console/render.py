@@ -17,6 +17,7 @@ from markupsafe import Markup
 from control_room.auth import roles
 from control_room.auth.store import User
 from control_room.console import charts, labels
+from control_room.console.command_words import command_words
 from control_room.console.data import problem
 from control_room.console.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Formats, translations
 
@@ -67,14 +68,16 @@ class Renderer:
         fmt = self._formats.get(lang) or self._formats[LANGUAGES[0]]
         gettext = translations(lang).gettext
         role = user.role if user else ""
+        now = time.time()
 
         def label(table: str, code: Any) -> str:
             text = getattr(labels, table.upper()).get(code)
             return gettext(text) if text else ("–" if code is None else str(code))
 
         found: dict[str, Any] = {
-            "f": fmt, "now": time.time(), "lang": lang, "me": user, "label": label,
+            "f": fmt, "now": now, "lang": lang, "me": user, "label": label,
             "tone": lambda code: labels.TONE.get(code, "off"),
+            "command_words": lambda path, args: command_words(gettext, fmt, path, args, now),
             "can": lambda action: roles.can(role, action),
             "can_view": lambda page: roles.can_view(role, page),
             "nav": [(page, href, gettext(text)) for page, href, text in NAV
