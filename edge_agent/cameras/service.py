@@ -36,6 +36,7 @@ cv2.setNumThreads(1)
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
+FIRST_RATES_AFTER_S = 2.0  # after a (re)connect: see _supervise
 # Import-time library pages are released once the cameras run (memory.py): by then every
 # import is done and the first sessions have opened, so what comes back is the working set.
 RELEASE_PAGES_AFTER_S = 20.0
@@ -126,11 +127,19 @@ class CameraService:
         """Watchdog (no packets = offline), arming schedule, status publishing."""
         last_pub = last_trim = 0.0
         release_at = time.monotonic() + RELEASE_PAGES_AFTER_S
-        counters = (0, 0, 0, 0, time.monotonic())
+        counters = self._counters(time.monotonic())
         rates = (0.0, 0.0, 0.0)
         status = self.status
+        was_connected, first_rates_at = False, 0.0
         while True:
             now = time.monotonic()
+            if status.connected != was_connected:
+                # A (re)connect starts a new rate window, published once it is a couple of
+                # seconds long: the periodic status may be 30 s away, and "online, 0 fps"
+                # read as a fault to a technician looking at a camera that just came up.
+                was_connected = status.connected
+                counters = self._counters(now)
+                first_rates_at = now + FIRST_RATES_AFTER_S if status.connected else 0.0
             age = now - self.source.stats.last_packet
             if status.connected and age > self.cfg.read_timeout_s:
                 # The source's own read timeout will reconnect; report it now.
@@ -147,9 +156,11 @@ class CameraService:
             # A new reason is news too (a camera that never answers is offline from the
             # start; its reason comes with the failed open and must not wait 30 s).
             changed = (self.state, self._last_error()) != status.published
-            if changed or now - last_pub >= self.cfg.status_interval_s:
+            first_rates = bool(first_rates_at) and now >= first_rates_at
+            if changed or first_rates or now - last_pub >= self.cfg.status_interval_s:
                 if now - counters[4] >= 1.0:
                     rates, counters = self._rates(counters, now)
+                    first_rates_at = 0.0 if first_rates else first_rates_at
                 await self.publish_status(rates)
                 last_pub = now
             if now - last_trim >= TRIM_INTERVAL_S:
@@ -160,15 +171,19 @@ class CameraService:
                 await asyncio.to_thread(release_library_pages)
             await asyncio.sleep(0.25)
 
+    def _counters(self, now: float) -> tuple[int, int, int, int, float]:
+        """Where a rate window starts: packets, decoded, analysed, record packets, time."""
+        record = self.streams.record.stats.packets if self.streams.record else 0
+        stats = self.source.stats
+        return stats.packets, stats.decoded, self.analysed, record, now
+
     def _rates(self, counters: tuple[int, int, int, int, float], now: float
                ) -> tuple[tuple[float, float, float], tuple[int, int, int, int, float]]:
-        stats = self.source.stats
-        record = self.streams.record.stats.packets if self.streams.record else 0
+        end = self._counters(now)
         span = max(1e-3, now - counters[4])
-        self.status.record_fps = (record - counters[3]) / span
-        return (((stats.packets - counters[0]) / span, (stats.decoded - counters[1]) / span,
-                 (self.analysed - counters[2]) / span),
-                (stats.packets, stats.decoded, self.analysed, record, now))
+        self.status.record_fps = (end[3] - counters[3]) / span
+        return (((end[0] - counters[0]) / span, (end[1] - counters[1]) / span,
+                 (end[2] - counters[2]) / span), end)
 
     def health(self) -> dict[str, Any]:
         """This camera's line in the ``health`` message (the status topic has the details)."""
