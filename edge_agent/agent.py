@@ -22,7 +22,7 @@ from edge_agent.commands import CommandRouter
 from edge_agent.components import build_components
 from edge_agent.config import ConfigError, LoadedConfig, load_config, redacted_dump
 from edge_agent.health import HealthReporter
-from edge_agent.mqtt_link import MqttLink
+from edge_agent.mqtt import MqttLink
 from edge_agent.outbox import Outbox
 from edge_agent.runtime import (
     AgentContext,

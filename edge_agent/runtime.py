@@ -10,7 +10,7 @@ A *component* is a long-running coroutine owned by the supervisor. It receives a
 - ``ctx.mqtt_port`` reaches absolute MQTT topics (for drivers such as MQTT smart relays).
 
 Nothing here does I/O; the concrete implementations live in ``bus.py``, ``commands.py``,
-``health.py`` and ``mqtt_link.py``.
+``health.py`` and ``mqtt/``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract import decode
-from edge_agent.mqtt_link import MqttErrors, watch_messages
+from edge_agent.mqtt import MqttErrors, watch_messages
 
 _SKIP = {"v", "ts", "seq", "id"}
 

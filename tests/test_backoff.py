@@ -162,7 +162,7 @@ async def test_link_reconnect_delay_grows_to_its_cap_and_stays_there(
     0.4, 0.8 s, then every 1.0 s (reconnect_max_s), the jitter pinned to its top. Each
     refused attempt is one log line; their times give the delays."""
     monkeypatch.setattr(agent_module, "build_components", lambda config: [])
-    caplog.set_level(logging.WARNING, logger="edge_agent.mqtt_link")
+    caplog.set_level(logging.WARNING, logger="edge_agent.mqtt")
     broker = Broker(tmp_path / "mosquitto", anonymous=False).start()
     try:
         gaps = await _reconnect_gaps(tmp_path, broker.url, lambda: [

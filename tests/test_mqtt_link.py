@@ -150,7 +150,7 @@ async def test_the_paho_hooks_the_link_relies_on_are_where_it_expects() -> None:
     import aiomqtt
     import paho.mqtt.client as paho_mqtt
 
-    from edge_agent.mqtt_link import paho_client
+    from edge_agent.mqtt import paho_client
 
     client = aiomqtt.Client("127.0.0.1", 1, protocol=aiomqtt.ProtocolVersion.V5)
     paho = paho_client(client)

@@ -1,4 +1,4 @@
-"""The MQTT link: the only module that imports aiomqtt/paho.
+"""The MQTT link (with ``wire.py``, the only code that imports aiomqtt/paho).
 
 One reconnect loop (full-jitter exponential backoff, so a province's gateways do not
 reconnect in step). Per connection: subscribe to commands, publish the retained birth,
@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import aiomqtt
-import paho.mqtt.client as paho_mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -25,6 +24,16 @@ from contract import encode
 from drivers.backoff import Backoff
 from edge_agent.commands import CommandRouter, IncomingCommand
 from edge_agent.config.model import AgentConfig
+from edge_agent.mqtt.wire import (
+    BINARY_PROPS,
+    JSON_PROPS,
+    PUBLISH_TIMEOUT_S,
+    InflightWindow,
+    as_bytes,
+    connack_future,
+    content_type,
+    paho_client,
+)
 from edge_agent.outbox import Outbox
 from edge_agent.outbox_messages import StoredMessage
 from edge_agent.runtime import MessageCallback
@@ -33,32 +42,7 @@ from edge_agent.tls import client_cert_hint, tls_context
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 24 * 3600  # the broker keeps our command subscription across outages
-PUBLISH_TIMEOUT_S = 30.0
 STABLE_SESSION_S = 60.0
-
-
-def paho_client(client: aiomqtt.Client) -> paho_mqtt.Client:
-    """The paho client inside an aiomqtt 2.5 client: the one place we reach into aiomqtt.
-
-    The link needs paho's ``on_connect`` (the broker's Receive Maximum), ``on_publish``
-    (PUBACKs without aiomqtt's per-message task) and ``disable_logger``. If an aiomqtt
-    release moves them this fails loudly here (and in tests/test_mqtt_link.py), not
-    silently somewhere in the send path.
-    """
-    inner = getattr(client, "_client", None)
-    if not isinstance(inner, paho_mqtt.Client):
-        raise RuntimeError(f"aiomqtt {getattr(aiomqtt, '__version__', '?')} no longer keeps "
-                           "its paho client in '_client': update edge_agent/mqtt_link.py")
-    return inner
-
-
-def connack_future(client: aiomqtt.Client) -> asyncio.Future[Any]:
-    """aiomqtt 2.5's future for the CONNACK (private, like ``_client``: checked here)."""
-    future = getattr(client, "_connected", None)
-    if not isinstance(future, asyncio.Future):
-        raise RuntimeError("aiomqtt no longer keeps its CONNACK future in '_connected': "
-                           "update edge_agent/mqtt_link.py")
-    return future
 
 
 class LinkDown(ConnectionError):
@@ -131,7 +115,7 @@ class MqttLink:
             properties=props,
             keepalive=mqtt.keepalive_s,
             timeout=10,
-            max_inflight_messages=0,  # unlimited in paho: _InflightWindow bounds it
+            max_inflight_messages=0,  # unlimited in paho: InflightWindow bounds it
             tls_context=tls_context(mqtt) if mqtt.uses_tls else None,
             tls_insecure=mqtt.tls.insecure_skip_verify if mqtt.uses_tls else None,
         )
@@ -198,7 +182,7 @@ class MqttLink:
     # -- outgoing ----------------------------------------------------------------------
     async def _drain_outbox(self, client: aiomqtt.Client) -> None:
         limit = min(self._cfg.mqtt.max_inflight, self.broker_receive_maximum or 65535)
-        window = _InflightWindow(client, limit, self._acked)
+        window = InflightWindow(client, limit, self._acked)
         cursor = 0  # each connection starts over: unacknowledged rows are sent again
         new_rows = self._outbox.new_rows
         try:
@@ -234,8 +218,8 @@ class MqttLink:
         if self._cfg.mqtt.protocol != "5":
             return None
         if not (row.props and row.props.get("correlation_data")):
-            return _JSON_PROPS if row.is_json else _BINARY_PROPS  # shared: paho only reads
-        props = _content_type(row.is_json)
+            return JSON_PROPS if row.is_json else BINARY_PROPS  # shared: paho only reads
+        props = content_type(row.is_json)
         props.CorrelationData = bytes.fromhex(row.props["correlation_data"])
         return props
 
@@ -248,7 +232,7 @@ class MqttLink:
             return False
         properties = None
         if props and props.get("correlation_data") and self._cfg.mqtt.protocol == "5":
-            properties = _content_type(True)
+            properties = content_type(True)
             properties.CorrelationData = bytes.fromhex(props["correlation_data"])
         self._spawn(client.publish(topic, payload, qos=0, retain=retain,
                                    properties=properties))
@@ -298,7 +282,7 @@ class MqttLink:
         prefix = f"{self._cfg.base_topic}/cmd/"
         async for message in client.messages:
             topic = message.topic.value
-            payload = _as_bytes(message.payload)
+            payload = as_bytes(message.payload)
             if topic.startswith(prefix):
                 self._spawn(self._handle_then_ack(client, message, topic[len(prefix):],
                                                   payload))
@@ -329,97 +313,6 @@ class MqttLink:
         task.add_done_callback(_log_failure)
 
 
-def _content_type(is_json: bool) -> Properties:
-    props = Properties(PacketTypes.PUBLISH)
-    props.ContentType = "application/json" if is_json else "application/octet-stream"
-    return props
-
-
-class _PackedProperties(Properties):
-    """Properties shared by every plain row, packed once (paho packs them per publish)."""
-
-    _packed: bytes
-
-    def __init__(self, is_json: bool) -> None:
-        super().__init__(PacketTypes.PUBLISH)
-        self.ContentType = "application/json" if is_json else "application/octet-stream"
-        object.__setattr__(self, "_packed", super().pack())  # Properties vets attribute names
-
-    def pack(self) -> bytes:
-        return self._packed
-
-
-_JSON_PROPS = _PackedProperties(True)
-_BINARY_PROPS = _PackedProperties(False)
-
-
-class _InflightWindow:
-    """Outbox rows in flight on one connection: paho mid → row id, at most ``limit`` of them.
-
-    Rows go to paho's ``publish`` directly and their PUBACKs come back through paho's
-    ``on_publish`` (both on the event loop: aiomqtt drives paho from it). aiomqtt's own
-    ``publish`` costs a task, an Event, a timer and a scan of every pending call per message,
-    which capped the drain far below a plain paho loop. Other PUBACKs (birth, raw publishes)
-    go on to aiomqtt's handler.
-    """
-
-    def __init__(self, client: aiomqtt.Client, limit: int,
-                 on_ack: Callable[[int], None]) -> None:
-        self._paho = paho_client(client)
-        self._limit = limit
-        self._on_ack = on_ack
-        self._rows: dict[int, int] = {}
-        self._open = asyncio.Event()
-        self._open.set()
-        self._progress = time.monotonic()
-        self._fallback: Callable[..., None] | None = self._paho.on_publish
-        self._paho.on_publish = self._on_publish
-
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
-                    properties: Any) -> None:
-        row_id = self._rows.pop(mid, None)
-        if row_id is None:
-            if self._fallback is not None:
-                self._fallback(client, userdata, mid, reason, properties)
-            return
-        self._progress = time.monotonic()
-        if getattr(reason, "is_failure", False):
-            log.warning("mqtt: broker refused outbox row %d: %s (dropped)", row_id, reason)
-        self._on_ack(row_id)
-        if len(self._rows) < self._limit:
-            self._open.set()
-
-    def publish(self, row_id: int, topic: str, payload: bytes, qos: int, retain: bool,
-                properties: Properties | None) -> None:
-        info = self._paho.publish(topic, payload, qos, retain, properties)
-        if info.rc != paho_mqtt.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        if qos == 0:
-            self._on_ack(row_id)  # nothing to wait for
-            return
-        if not self._rows:
-            self._progress = time.monotonic()
-        self._rows[info.mid] = row_id
-        if len(self._rows) >= self._limit:
-            self._open.clear()
-
-    async def wait_open(self) -> None:
-        while not self._open.is_set():
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._open.wait(), 1.0)
-            self.check_stuck()
-
-    def check_stuck(self) -> None:
-        """A broker that stops acknowledging is treated as a dead link: reconnect."""
-        if self._rows and time.monotonic() - self._progress > PUBLISH_TIMEOUT_S:
-            raise aiomqtt.MqttError(f"no PUBACK for {PUBLISH_TIMEOUT_S:.0f} s "
-                                    f"({len(self._rows)} message(s) in flight)")
-
-    def close(self) -> None:
-        self._paho.on_publish = self._fallback
-        self._rows.clear()
-
-
 def _incoming_command(path: str, payload: bytes, message: aiomqtt.Message) -> IncomingCommand:
     props = message.properties
     return IncomingCommand(
@@ -432,14 +325,6 @@ def _incoming_command(path: str, payload: bytes, message: aiomqtt.Message) -> In
     )
 
 
-def _as_bytes(payload: Any) -> bytes:
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    if payload is None:
-        return b""
-    return str(payload).encode()
-
-
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("mqtt: background publish failed: %s", _describe(task.exception()))
@@ -450,16 +335,3 @@ def _describe(exc: BaseException | None) -> str:
     return text.replace("\n", " ")
 
 
-async def watch_messages(host: str, port: int, topic_filter: str, *,
-                         tls: ssl.SSLContext | None = None, username: str | None = None,
-                         password: str | None = None
-                         ) -> AsyncIterator[tuple[str, bytes, bool]]:
-    """Yield (topic, payload, retained) for every message under ``topic_filter``."""
-    async with aiomqtt.Client(host, port, username=username, password=password,
-                              tls_context=tls, protocol=aiomqtt.ProtocolVersion.V5) as client:
-        await client.subscribe(topic_filter, qos=1)
-        async for message in client.messages:
-            yield message.topic.value, _as_bytes(message.payload), bool(message.retain)
-
-
-MqttErrors: tuple[type[BaseException], ...] = (aiomqtt.MqttError, OSError, ssl.SSLError)
