@@ -217,7 +217,8 @@ class PyAVSource:
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         return ctx
 
-    def _read(self, container: Any, stream: Any) -> None:
+    def _start_reading(self, stream: Any) -> tuple[Any, float, float, _ReadState]:
+        """A new connection: decoder, time base, frame interval and read state."""
         ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
         self.info = StreamInfo(stream.codec_context.name, stream.codec_context.width,
@@ -235,6 +236,10 @@ class PyAVSource:
                 trigger=self.cfg.activity_trigger, hold_s=self.cfg.activity_hold_s)
             self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
+        return ctx, tb, frame_s, state
+
+    def _read(self, container: Any, stream: Any) -> None:
+        ctx, tb, frame_s, state = self._start_reading(stream)
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
         # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
@@ -278,9 +283,7 @@ class PyAVSource:
                 continue
             pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
             for orphan in orphans:
-                # Slices of the same key frame share its time; anything else came one frame
-                # interval before this packet (the stream clock's frame duration).
-                at = pts if orphan.is_keyframe and packet.is_keyframe else pts - frame_s
+                at = _orphan_time(orphan, packet, pts, frame_s)
                 orphan.time_base = stream.time_base
                 orphan.pts = orphan.dts = round((at - state.offset) / tb)
                 self._packet(ctx, orphan, at, tb, state, join)
@@ -412,3 +415,9 @@ class _ReadState:
     last_key: float | None = None
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
+
+
+def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:
+    """The time of a packet that came without one, from the next timed ``packet``: slices
+    of the same key frame share its time; anything else came one frame interval before."""
+    return pts if orphan.is_keyframe and packet.is_keyframe else pts - frame_s
