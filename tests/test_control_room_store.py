@@ -6,6 +6,7 @@ Last Will ordering, roll-ups; and the pure pieces (classification, range arithme
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -356,7 +357,6 @@ async def test_snapshots_are_files_named_by_their_hash_within_a_quota(
     for n, jpeg in enumerate(pictures):
         await ingest.process([Delivery("commune/s1/gw-1/camera/gate/snapshot", jpeg, 1, n, 0,
                                        T0 + n, True)])
-    import hashlib
     hashes = [hashlib.sha256(p).hexdigest() for p in pictures]
     assert all(snapshots.path(h).read_bytes() == p for h, p in zip(hashes, pictures,
                                                                    strict=True))
@@ -369,6 +369,40 @@ async def test_snapshots_are_files_named_by_their_hash_within_a_quota(
     assert snapshots.path(hashes[-1]).exists()
     with pytest.raises(ValueError):
         snapshots.path("../../etc/passwd")
+
+
+async def test_two_events_with_the_same_picture_both_show_it(
+        db: AsyncEngine, tmp_path: Path) -> None:
+    """A looping clip (or a frozen camera) sends byte-identical snapshots: the picture is
+    one file, but each event found its thumbnail by the picture's first arrival only, so
+    the newest event had none (CI, test_console_live)."""
+    from control_room.config import ControlRoomConfig
+    from control_room.console import data_media
+    from control_room.ingest.pipeline import Ingest
+    from control_room.metrics import Metrics
+    from control_room.mqtt import Delivery
+    from control_room.store.snapshots import SnapshotStore
+
+    ingest = Ingest(ControlRoomConfig(), db, SnapshotStore(tmp_path, quota_mb=5), Metrics(),
+                    lambda ds: 0)
+    jpeg = b"\xff\xd8\xff\xe0" + b"same picture" * 100
+    other = b"\xff\xd8\xff\xe0" + b"another one" * 100
+    for n, (start, picture) in enumerate(((T0, jpeg), (T0 + 300, other), (T0 + 600, jpeg))):
+        body = {"camera": "gate", "event": "start", "event_id": f"ev{n}",
+                "started_at": contract.utc_iso(start), "boxes": [], "zones": [],
+                "score": 0.1, "peak_score": 0.1, "duration_s": 0.0}
+        await store(db, [msg("camera/gate/motion", {**body, "seq": n + 1}, start)])
+        await ingest.process([Delivery("commune/s1/gw-1/camera/gate/snapshot", picture, 1,
+                                       n, 0, start + 1, True)])
+    async with db.connect() as conn:
+        events = await data_media.events(conn, limit=10)
+        await retention.forget_snapshots(conn, [hashlib.sha256(jpeg).hexdigest()])
+        sightings = await conn.scalar(select(func.count()).select_from(t.snapshot_sightings))
+    shown = {e["event_id"]: e["snapshot_sha"] for e in events}
+    assert shown == {"ev0": hashlib.sha256(jpeg).hexdigest(),
+                     "ev1": hashlib.sha256(other).hexdigest(),
+                     "ev2": hashlib.sha256(jpeg).hexdigest()}, shown
+    assert sightings == 1  # a forgotten file takes its sightings with it
 
 
 async def test_energy_api_counts_on_hours_per_local_day_not_per_utc_day(

@@ -84,14 +84,14 @@ async def events(conn: AsyncConnection, *, camera: str | None = None, zone: str 
 async def _attach_snapshots(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    s = t.snapshots
+    s = t.snapshot_sightings  # each arrival: the same picture may belong to two events
     low = min(r["ts"] for r in rows) - SNAPSHOT_BEFORE_S - 600
     high = max(r["ts"] for r in rows) + SNAPSHOT_AFTER_S
     pairs = sorted({(r["gateway_key"], r["camera"]) for r in rows})
     by_pair: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
-    query = select(s.c.gateway_key, s.c.camera, s.c.stored_at, s.c.sha256) \
+    query = select(s.c.gateway_key, s.c.camera, s.c.seen_at, s.c.sha256) \
         .where(s.c.gateway_key.in_(sorted({p[0] for p in pairs})),
-               s.c.stored_at >= low, s.c.stored_at <= high).order_by(s.c.stored_at)
+               s.c.seen_at >= low, s.c.seen_at <= high).order_by(s.c.seen_at)
     for key, cam, at, sha in await conn.execute(query):
         by_pair[(key, cam)].append((at, sha))
     for row in rows:

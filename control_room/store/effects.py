@@ -37,6 +37,7 @@ class Effects:
     telemetry: list[Row] = field(default_factory=list)
     dropped: list[Row] = field(default_factory=list)
     snapshots: list[Row] = field(default_factory=list)
+    snapshot_sightings: list[Row] = field(default_factory=list)
     recovered: list[tuple[str, int]] = field(default_factory=list)
     seq_resets: list[tuple[str, float]] = field(default_factory=list)  # (key, from when)
 
@@ -57,7 +58,8 @@ class Effects:
         await _upsert_newer(conn, t.cameras, ("gateway_key", "camera"),
                             self.camera_snapshots, "snapshot_at")
         for table, rows in ((t.light_history, self.light_history), (t.events, self.events),
-                            (t.telemetry, self.telemetry), (t.dropped, self.dropped)):
+                            (t.telemetry, self.telemetry), (t.dropped, self.dropped),
+                            (t.snapshot_sightings, self.snapshot_sightings)):
             if rows:
                 await conn.execute(table.insert(), rows)
         if self.snapshots:
@@ -246,6 +248,8 @@ def _snapshot(key: str, m: Accepted, upd: Row, state: Row, out: Effects,
         out.snapshots.append({"sha256": sha, "size": len(m.message.raw),
                               "stored_at": m.received_at, "gateway_key": key,
                               "camera": camera})
+        out.snapshot_sightings.append({"gateway_key": key, "camera": camera,
+                                       "seen_at": m.received_at, "sha256": sha})
     out.camera_snapshots.append({"gateway_key": key, "camera": camera, "snapshot_sha": sha,
                                  "snapshot_at": m.received_at})
 

@@ -77,3 +77,5 @@ async def current_snapshots(conn: AsyncConnection) -> set[str]:
 async def forget_snapshots(conn: AsyncConnection, hashes: list[str]) -> None:
     if hashes:
         await conn.execute(delete(t.snapshots).where(t.snapshots.c.sha256.in_(hashes)))
+        await conn.execute(delete(t.snapshot_sightings)
+                           .where(t.snapshot_sightings.c.sha256.in_(hashes)))

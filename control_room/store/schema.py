@@ -210,6 +210,18 @@ snapshots = Table(
     Column("camera", String(100), nullable=False),
 )
 
+# every snapshot as it arrived: the file store above keeps one row per picture, but the
+# same picture can come again (a looping test clip, a frozen camera) and each arrival
+# belongs to its own motion event, which finds its picture by time
+snapshot_sightings = Table(
+    "snapshot_sightings", metadata, _key(),
+    Column("camera", String(100), nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Index("ix_snapshot_sightings_camera", "gateway_key", "camera", "seen_at"),
+    Index("ix_snapshot_sightings_sha", "sha256"),
+)
+
 # the audit log: who sent what to which gateway, when, and what came back
 commands = Table(
     "commands", metadata,
