@@ -31,6 +31,7 @@ from edge_agent.cameras.motion import Blob, MotionDetector, MotionResult
 from tests.infra import street_sets
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
+from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.clips import (
     HELD_OUT,
     HELD_OUT_2,
@@ -44,10 +45,7 @@ from tests.infra.motion_scoring import ClipRun, run_clip, score, table
 from tests.infra.mqtt_client import ControlRoom
 from tests.infra.rtsp_server import RtspServer
 
-# The first test pays for the module fixture: on a fresh machine that is every labelled clip
-# encoded and scored (five street sets, two at 1280x720: ~6 min cold on 2 loaded cores), more
-# than pytest-timeout's 300 s default, which is meant for a hung test, not for a cold cache.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # the first test builds every clip
 
 # Floors per clip set, each a little under what was measured (see the printed table and
 # docs/cameras.md): the clips the detector was developed on; held-out sets 1 and 2 (used for

@@ -29,12 +29,10 @@ import pytest
 
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import first_hit_s, run_source
+from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.motion_scoring import score
 
-# The first test pays for the module fixture: on a fresh machine that is every labelled clip
-# encoded and scored (five street sets, two at 1280x720: ~6 min cold on 2 loaded cores), more
-# than pytest-timeout's 300 s default, which is meant for a hung test, not for a cold cache.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # the first test builds every clip
 
 SETS: dict[str, dict[str, Any]] = {
     "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,

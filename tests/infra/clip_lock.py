@@ -39,3 +39,11 @@ def one_builder_per_clip(build: Callable[..., Path]) -> Callable[..., Path]:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
             return build(what, directory, *args, **kwargs)
     return locked
+
+
+# pytest-timeout for a module whose first test pays for a module fixture that encodes and
+# scores every labelled clip of its sets. On a fresh machine that is ~6 min on 2 quiet
+# cores, and more than 15 min with other encodes beside it (a fresh-clone CI run beside
+# three helpers timed out 228 motion tests at 900 s). The default 300 s is meant for a hung
+# test; a cold clip cache is not one.
+COLD_CLIPS_TIMEOUT_S = 1800
