@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.infra import clips, street_clips, street_clips_c, street_clips_d
+from tests.infra import clips, street_clips, street_clips_c, street_clips_d, street_clips_e
 from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
@@ -28,6 +28,7 @@ from tests.infra.street_clips import (
 )
 from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, Vehicle
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
+from tests.infra.street_clips_e import SceneE
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
@@ -229,10 +230,11 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 
 
 @one_builder_per_clip
-def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> Path:
-    """Encode ``scene`` at 15 fps CBR (640x360, styles C and D 1280x720) unless cached."""
+def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: Path) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, styles C, D and E 1280x720) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
-    module = street_clips_d if isinstance(scene, SceneD) else \
+    module = street_clips_e if isinstance(scene, SceneE) else \
+        street_clips_d if isinstance(scene, SceneD) else \
         street_clips_c if isinstance(scene, SceneC) else street_clips
     width, height = module.WIDTH, module.HEIGHT
     key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
@@ -241,7 +243,8 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    frames = street_clips_d.render(scene) if isinstance(scene, SceneD) else \
+    frames = street_clips_e.render(scene) if isinstance(scene, SceneE) else \
+        street_clips_d.render(scene) if isinstance(scene, SceneD) else \
         street_clips_c.render(scene) if isinstance(scene, SceneC) else render(scene)
     truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
