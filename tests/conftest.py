@@ -52,6 +52,12 @@ def artifacts_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def clip_dir(artifacts_dir: Path) -> Path:
+    """The labelled camera clips' cache (clips are keyed by their definition)."""
+    return artifacts_dir / "camera-clips"
+
+
 # -- the control room's databases: the same tests run on SQLite and on PostgreSQL ----------
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Postgres]:

@@ -29,7 +29,6 @@ from edge_agent.cameras.config import ArmingConfig, CameraConfig, MotionConfig, 
 from edge_agent.cameras.events import ArmOverride, EventTracker, is_armed
 from edge_agent.cameras.motion import Blob, MotionDetector, MotionResult
 from tests.infra import street_sets
-from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.clips import (
@@ -43,9 +42,9 @@ from tests.infra.clips import (
 )
 from tests.infra.motion_scoring import ClipRun, run_clip, score, table
 from tests.infra.mqtt_client import ControlRoom
-from tests.infra.rtsp_server import RtspServer
+from tests.infra.rtsp_motion import starts_over_rtsp
 
-pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # the first test builds every clip
+pytestmark = [pytest.mark.motion, pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)]  # builds every clip
 
 # Floors per clip set, each a little under what was measured (see the printed table and
 # docs/cameras.md): the clips the detector was developed on; held-out sets 1 and 2 (used for
@@ -145,11 +144,6 @@ STREET_MOTION_CLIPS = [(set_name, name) for set_name in STREET_SETS
                        for name, scene in CLIP_SETS[set_name].items() if scene.movers]
 ALL_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items() for name in scenes]
 STILL_CLIPS = [name for set_name, name in ALL_CLIPS if not CLIP_SETS[set_name][name].movers]
-
-
-@pytest.fixture(scope="session")
-def clip_dir(artifacts_dir: Path) -> Path:
-    return artifacts_dir / "camera-clips"
 
 
 def _clip(set_name: str, name: str, directory: Path) -> Path:
@@ -433,30 +427,6 @@ def test_motion_seen_briefly_never_gives_a_zero_second_event() -> None:
     assert out[0].duration_s > 0 and out[-1].duration_s > 0, out
 
 
-def _starts_over_rtsp(control_room: ControlRoom, broker: Broker, tmp_path: Path, clip: Path,
-                      decode: str, n: int, timeout: float) -> list[float]:
-    """A fresh agent pulls ``clip`` over RTSP in real time: its first ``n`` event starts,
-    in seconds of the clip (from the server's first frame to the start's ``ts``)."""
-    server = RtspServer(clip).start()
-    gw = f"gw-{clip.stem[:20]}-{decode}"
-    cam = {"id": "street", "url": server.url, "decode": decode, "status_interval_s": 1,
-           "read_timeout_s": 4, "reconnect_min_s": 0.5, "reconnect_max_s": 2}
-    cfg = base_config(tmp_path, broker.url, gateway=gw, cameras=[cam],
-                      health={"interval_s": 60}, fast_reconnect=True)
-    agent = AgentProcess(write_config(tmp_path / f"{gw}.yaml", cfg), tmp_path / f"{gw}.log")
-    agent.start()
-    try:
-        topic = f"{gw}/camera/street/motion"
-        starts = control_room.wait_for(lambda m: m.topic.endswith(topic) and
-                                       m.json()["event"] == "start", timeout, count=n)
-        t0 = server.client_times[0]
-        return [round(datetime.fromisoformat(m.json()["ts"].replace("Z", "+00:00")).timestamp()
-                      - t0, 2) for m in starts[:n]]
-    finally:
-        agent.stop()
-        server.stop()
-
-
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("name", ["h3-dark-shuffle", "h3-ir-crossing"])
 def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
@@ -467,7 +437,7 @@ def test_held_out_3_over_rtsp_from_a_cold_start_matches_the_offline_scoring(
     # durations are checked offline: waiting for the ends here would cost the clips' length).
     clip = street_sets.make_street_clip(street_sets.HELD_OUT_3[name], clip_dir)
     offline = scores[name]["event_starts"]
-    at = _starts_over_rtsp(control_room, broker, tmp_path, clip, "all", len(offline), 60)
+    at = starts_over_rtsp(control_room, broker, tmp_path, clip, "all", len(offline), 60)
     print(f"\n{name} over RTSP: event starts {at}, offline {offline}")
     assert len(at) == len(offline), (at, offline)
     # within a second: an analysed frame or two, the RTSP start-up, a loaded machine
@@ -489,7 +459,7 @@ def test_held_out_4_over_rtsp_in_adaptive_mode_from_a_cold_start(
         scores: dict[str, dict[str, Any]], name: str) -> None:
     clip = street_sets.make_street_clip(street_sets.HELD_OUT_4[name], clip_dir)
     offline = scores[name]["event_starts"]
-    at = _starts_over_rtsp(control_room, broker, tmp_path, clip, "adaptive", len(offline), 60)
+    at = starts_over_rtsp(control_room, broker, tmp_path, clip, "adaptive", len(offline), 60)
     print(f"\n{name} over RTSP (adaptive): event starts {at}, offline {offline}")
     assert len(at) == len(offline), (at, offline)
     assert all(abs(a - b) <= ADAPTIVE_OFF_S for a, b in zip(at, offline, strict=True)), \

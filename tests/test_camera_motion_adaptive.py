@@ -27,19 +27,23 @@ from typing import Any
 
 import pytest
 
+from tests import test_camera_motion_held_out_5 as held_out_5
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import first_hit_s, run_source
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.motion_scoring import score
 
-pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # the first test builds every clip
+pytestmark = [pytest.mark.motion, pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)]  # builds every clip
 
 SETS: dict[str, dict[str, Any]] = {
     "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,
     "street-held-out-2": street_sets.HELD_OUT_2, "street-held-out-3": street_sets.HELD_OUT_3,
-    "street-held-out-4": street_sets.HELD_OUT_4}
+    "street-held-out-4": street_sets.HELD_OUT_4, "street-held-out-5": street_sets.HELD_OUT_5}
 MOTION_CLIPS = [(set_name, name) for set_name, scenes in SETS.items()
                 for name, scene in scenes.items() if scene.movers]
+# Held-out set 5's own floors and targets are asserted in test_camera_motion_held_out_5.py
+# (with its offline and RTSP scores); here it takes part in the checks across sets.
+OWN_TABLE = [(c, n) for c, n in MOTION_CLIPS if c != "street-held-out-5"]
 TARGET_F1 = 0.85  # issue 11: from a cold start, in every decode mode
 # What adaptive decoding may cost against decoding every frame (same picture, same detector):
 # the wait for the next key frame at a mover's onset (up to one 2 s GOP while the trigger
@@ -90,6 +94,9 @@ NO_FLOOR = {"t-rain-heavy", "h4-dark-walker"}  # found in no mode (F1 0): nothin
 @pytest.fixture(scope="module")
 def rows(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    # a cold cache: two builders at a time (held-out 5 alone is ~10 min of drawing)
+    street_sets.make_street_clips([SETS[c][n] for c, n in MOTION_CLIPS],
+                                  artifacts_dir / "camera-clips")
     for set_name, name in MOTION_CLIPS:
         clip = street_sets.make_street_clip(SETS[set_name][name], artifacts_dir / "camera-clips")
         row: dict[str, Any] = {"set": set_name}
@@ -120,13 +127,16 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _marked(names: set[str], reason: str) -> list[Any]:
+def _marked(names: set[str], reason: str, clips: list[tuple[str, str]] = MOTION_CLIPS
+            ) -> list[Any]:
     return [pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason=reason))
-            if n in names else (c, n) for c, n in MOTION_CLIPS]
+            if n in names else (c, n) for c, n in clips]
 
 
 def test_every_clip_has_a_floor_or_is_never_found() -> None:
-    assert {n for _, n in MOTION_CLIPS} == set(ADAPTIVE_FLOORS) | NO_FLOOR
+    assert {n for _, n in OWN_TABLE} == set(ADAPTIVE_FLOORS) | NO_FLOOR
+    assert {n for c, n in MOTION_CLIPS if c == "street-held-out-5"} == set(
+        held_out_5.ADAPTIVE_FLOORS_5) | held_out_5.NO_FLOOR["adaptive"]
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTIVE_FLOORS))
@@ -161,7 +171,8 @@ ADAPTIVE_MISSES_TARGET = {
 
 
 @pytest.mark.parametrize(("clip_set", "name"),
-                         _marked(ADAPTIVE_MISSES_TARGET, "issue 11: not reached in adaptive"))
+                         _marked(ADAPTIVE_MISSES_TARGET, "issue 11: not reached in adaptive",
+                                 OWN_TABLE))
 def test_adaptive_reaches_the_issue_target(rows: dict[str, dict[str, Any]], clip_set: str,
                                            name: str) -> None:
     assert rows[name]["adaptive"]["f1"] >= TARGET_F1, rows[name]["adaptive"]
@@ -172,6 +183,7 @@ def test_adaptive_reaches_the_issue_target(rows: dict[str, dict[str, Any]], clip
 FAST_DECODE_HURTS = {
     "h-dark-walk", "h-headlights", "h2-car-beam", "h2-foliage-dark", "h2-night-lamp-walk",
     "h3-car-wet", "h3-dark-shuffle", "h4-rain-walker", "t-car-beam", "t-dark-slower", "t-rain",
+    "h5-meet-talk",  # 0.529 with it, 0.563 without (held-out 5, before round 5)
 }
 
 

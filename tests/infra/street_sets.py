@@ -11,9 +11,11 @@ the change and once after it, never tuned on.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from tests.infra import clips, street_clips, street_clips_c, street_clips_d
+from tests.infra import clips, street_clips, street_clips_c, street_clips_d, street_clips_e
 from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
@@ -28,6 +30,8 @@ from tests.infra.street_clips import (
 )
 from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, Vehicle
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
+from tests.infra.street_clips_e import SceneE, StreetLamp
+from tests.infra.street_clips_e_movers import Mover
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
@@ -211,6 +215,54 @@ HELD_OUT_4: dict[str, SceneD] = {s.name: s for s in (
 )}
 
 
+# Held-out set 5 (issue 11, fifth round), written and committed alone before the fifth
+# detector round, in a fifth drawing style (``street_clips_e*``: a low camera beside a dirt
+# road in perspective, puddles mirroring the lights, an auto-exposure that lags and
+# overshoots, gain-scaled correlated noise, barrel distortion; stick-figure movers: a
+# motorbike with its headlamp, walkers, an umbrella, a dog, a person pushing a bicycle) at
+# 1280x720 15 fps CBR 1 Mbit/s, 25-45 s a clip, 260 s in all. One scene per failure kind,
+# none like an earlier one. Its "before" scores (main's detector) are taken once, before the
+# round; nobody tunes on it. (h5-meet-talk: the two stand still from 16/18 s to 30 s and are
+# not labelled then: motion reported on them is a false positive, an event starting then a
+# false event.)
+HELD_OUT_5: dict[str, SceneE] = {s.name: s for s in (
+    SceneE("h5-moto-beam", 30.0,
+           (Mover("moto", ((6.0, 70.0, 1.2), (15.0, 24.0, 1.0), (17.5, 11.0, -0.2),
+                           (19.5, 5.0, -2.2), (21.0, 2.5, -4.5)), (0.15, 0.15, 0.5), seed=51),),
+           lamps=(StreetLamp(30.0, 3.3, 1.0),), ambient=(0.05, 0.05), noise_sigma=1.0,
+           wet=True, seed=501),
+    SceneE("h5-dark-walker", 40.0,
+           (Mover("walker", ((4.0, 21.0, -1.9), (34.0, 9.5, -2.2)), (0.16, 0.14, 0.14),
+                  seed=52),),
+           lamps=(StreetLamp(42.0, 3.3, 1.2),), ambient=(0.045, 0.045), noise_sigma=1.3,
+           seed=502),
+    SceneE("h5-umbrella-rain", 30.0,
+           (Mover("umbrella", ((8.0, 15.0, 4.6), (22.0, 9.0, -3.3)), (0.45, 0.25, 0.2),
+                  seed=53),),
+           ambient=(0.45, 0.42), noise_sigma=1.0, wet=True, rain=120, drops_per_s=2.5,
+           seed=503),
+    SceneE("h5-ir-moto", 25.0,
+           (Mover("moto", ((9.5, 34.0, 0.8), (12.5, 4.0, -0.6)), (0.5, 0.45, 0.4), seed=54),),
+           ambient=(0.3, 0.2), noise_sigma=1.1, ir_at=11.0, seed=504),
+    SceneE("h5-meet-talk", 45.0,
+           (Mover("walker", ((3.0, 36.0, 1.1), (18.0, 15.2, 0.4), (30.0, 15.2, 0.4),
+                             (38.0, 5.0, -1.6)), (0.55, 0.3, 0.25), seed=55),
+            Mover("walker", ((8.0, 5.5, -1.4), (16.0, 14.4, -0.3), (30.0, 14.4, -0.3),
+                             (44.0, 36.0, 0.6)), (0.2, 0.5, 0.6), stature=0.92, seed=56)),
+           ambient=(0.85, 0.8), noise_sigma=0.8, seed=505),
+    SceneE("h5-dog-fence", 35.0,
+           (Mover("dog", ((3.0, 28.0, 3.3), (14.0, 7.0, 3.2)), (0.35, 0.45, 0.55), seed=57),
+            Mover("pusher", ((19.0, 6.0, -0.6), (33.0, 26.0, 0.4)), (0.3, 0.35, 0.3),
+                  seed=58)),
+           ambient=(0.4, 0.16), noise_sigma=1.1, lit_windows=True, seed=506),
+    SceneE("h5-shadow-wall", 30.0, ambient=(1.0, 1.0), noise_sigma=0.8, tree_shadow=True,
+           clouds=True, seed=507),
+    SceneE("h5-rain-flicker", 25.0, lamps=(StreetLamp(12.0, 3.3, 1.3, flicker=True),),
+           ambient=(0.05, 0.05), noise_sigma=1.1, wet=True, rain=350, drops_per_s=1.0,
+           seed=508),
+)}
+
+
 def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     """Stretches with nothing labelled (an event starting there is false), 0.2 s trimmed
     next to a labelled frame so a mover's first or last visible pixels are not counted."""
@@ -229,10 +281,11 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 
 
 @one_builder_per_clip
-def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> Path:
-    """Encode ``scene`` at 15 fps CBR (640x360, styles C and D 1280x720) unless cached."""
+def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: Path) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, styles C, D and E 1280x720) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
-    module = street_clips_d if isinstance(scene, SceneD) else \
+    module = street_clips_e if isinstance(scene, SceneE) else \
+        street_clips_d if isinstance(scene, SceneD) else \
         street_clips_c if isinstance(scene, SceneC) else street_clips
     width, height = module.WIDTH, module.HEIGHT
     key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
@@ -241,7 +294,8 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    frames = street_clips_d.render(scene) if isinstance(scene, SceneD) else \
+    frames = street_clips_e.render(scene) if isinstance(scene, SceneE) else \
+        street_clips_d.render(scene) if isinstance(scene, SceneD) else \
         street_clips_c.render(scene) if isinstance(scene, SceneC) else render(scene)
     truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
@@ -250,3 +304,13 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
                                 "boxes": truth, "still": still, "key": key,
                                 "masks": [list(map(list, m)) for m in scene.masks]}))
     return path
+
+
+def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE],
+                      directory: Path, workers: int = 2) -> list[Path]:
+    """``make_street_clip`` for several scenes at once, in ``workers`` processes: a cold
+    cache of 720p clips is drawn by numpy in one thread per clip (style E: ~0.1 s a frame),
+    so one process per core cuts the wait (the per-clip locks keep other builders apart)."""
+    todo = list(scenes)
+    with ProcessPoolExecutor(min(workers, len(todo)) or 1) as pool:
+        return list(pool.map(make_street_clip, todo, [directory] * len(todo)))
