@@ -88,6 +88,18 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-car-glow", 10.0, "A", cars=(Car(1.0, 9.0, 1, 0.86, 0.25, beam_len=0.45,
                                                    beam_gain=3.0, shade=0.22, glow=140.0),),
                 ambient=0.22, noise_sigma=5.0, seed=17),
+    # Added in the fifth round (held-out 4's dark walker is never found, the issue's is found
+    # only under the lamp; held-out 5 is being written elsewhere and was not looked at), in
+    # style A with their own seeds: a slow walker barely darker than a dark, noisy road, far
+    # from the only lamp (a blob and an articulated figure), and a slow dark walker in view
+    # while the IR illuminator comes on.
+    StreetScene("t-dark-far", 24.0, "A", (Walker(2.0, 23.0, 0.12, 0.42, 0.8, 0.32, 0.2, 18, True),),
+                lamps=(Lamp(0.92, 0.5, 0.07, 0.7),), ambient=0.16, noise_sigma=8.0, seed=18),
+    StreetScene("t-dark-far-figure", 24.0, "A",
+                (Walker(2.0, 23.0, 0.62, 0.3, 0.72, 0.3, 0.18, 19),),
+                lamps=(Lamp(0.08, 0.45, 0.07, 0.6),), ambient=0.15, noise_sigma=9.0, seed=19),
+    StreetScene("t-ir-slow", 14.0, "A", (Walker(1.0, 13.0, 0.2, 0.6, 0.8, 0.36, 0.22, 20, True),),
+                ambient=0.2, noise_sigma=6.0, ir=(6.0, 99.0), seed=20),
 )}
 
 HELD_OUT: dict[str, StreetScene] = {s.name: s for s in (
