@@ -85,8 +85,10 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-rain-slide-walker": (0.61, 0.51, 0.48),  # 0.630 0.531 0.501
     "t-car-glow": (0.84, 0.73, 0.46),  # 0.860 0.755 0.487
     # added in the fifth round, scored before its change: t-dark-far and t-dark-far-figure
-    # never found (F1 0, no floor)
-    "t-ir-slow": (0.92, 0.98, 0.72),  # 0.947 1.000 0.747
+    # never found (F1 0); after it (slow movers over cells and seconds):
+    "t-ir-slow": (0.92, 0.98, 0.72),  # 0.947 1.000 0.747 (unchanged)
+    "t-dark-far": (0.88, 0.98, 0.56),  # 0 -> 0.903 1.000 0.582
+    "t-dark-far-figure": (0.80, 0.90, 0.34),  # 0 -> 0.825 0.922 0.360
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     # (h-rain, h2-rain-walker, h3-ir-crossing: scored again after the fourth round's change
     # and regressed, floors now from those scores; see docs/cameras.md)
@@ -118,9 +120,9 @@ STREET_TARGET_F1 = 0.85
 # (held-out 1 and 2); a walker in a lamp pool next to masked foliage (held-out 1, 0.82); a
 # dark walker in lens rain is found in half its frames, and of two walkers crossing while the
 # IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
-STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far",
-                        "t-dark-far-figure", "h-headlights", "h-foliage-lamp", "h2-rain-walker",
-                        "h2-car-beam", "h2-ir-two",
+STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figure",
+                        "h-headlights", "h-foliage-lamp", "h2-rain-walker", "h2-car-beam",
+                        "h2-ir-two",
                         "h3-umbrella-rain", "h3-car-wet", "h3-ir-crossing", "h4-rain-walker",
                         "h4-dark-walker", "h4-ir-cyclist"}
 # The beam (or the headlamps' glow) reaches the picture before the car: an event starts then.

@@ -64,7 +64,10 @@ ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-foliage": (0.89, 0.95, 0.86),  # 0.919 0.971 0.888
     "t-rain-slide-walker": (0.61, 0.51, 0.47),  # 0.630 0.531 0.498
     "t-car-glow": (0.91, 0.92, 0.40),  # 0.937 0.949 0.428
-    "t-ir-slow": (0.86, 0.98, 0.72),  # 0.882 1.000 0.744
+    "t-ir-slow": (0.86, 0.98, 0.72),  # 0.882 1.000 0.744 (fifth round: 0.877 0.986 0.733)
+    # added in the fifth round, never found before its change (F1 0)
+    "t-dark-far": (0.68, 0.98, 0.55),  # 0.700 1.000 0.570
+    "t-dark-far-figure": (0.07, 0.98, 0.31),  # 0.096 1.000 0.339
     # street-held-out
     "h-rain": (0.78, 0.98, 0.63),  # 0.800 1.000 0.653
     "h-dark-walk": (0.86, 0.98, 0.57),  # 0.887 1.000 0.592
@@ -88,7 +91,7 @@ ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
     "h4-ir-cyclist": (0.54, 0.70, 0.37),  # 0.569 0.725 0.391
 }
 # found in no mode (F1 0): nothing to keep
-NO_FLOOR = {"t-rain-heavy", "h4-dark-walker", "t-dark-far", "t-dark-far-figure"}
+NO_FLOOR = {"t-rain-heavy", "h4-dark-walker"}
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,7 @@ def test_adaptive_stays_above_its_floors(rows: dict[str, dict[str, Any]], name: 
 LOSES_MORE_THAN_MARGIN = {
     "h-dark-walk", "h-ir-walker", "h-rain", "h2-night-lamp-walk", "h3-ir-crossing",
     "h4-car-lamps", "t-dark-slow", "t-dark-slower", "t-foliage", "t-ir-cross", "t-ir-two",
-    "t-lamp-walker", "t-rain", "t-ir-slow",
+    "t-lamp-walker", "t-rain", "t-ir-slow", "t-dark-far", "t-dark-far-figure",
 }
 
 

@@ -30,6 +30,9 @@ pixels and blobs are in ``motion_filters``):
    must last 8 frames, a faint one seen only in the average 6 frames and get somewhere, and a
    bright one that ran straight down like a drop sliding on the lens is not reported
    (``motion_tracks``).
+9. In a dark or noisy picture, a slow, faint mover the steps above learn into the background
+   (he stands on each pixel for seconds) is found over cells and seconds: a patch that
+   differs from a long-horizon background and drifts steadily (``motion_slow``).
 
 The background learns slowly where nothing moves, very fast where a change is static, very
 slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
@@ -56,6 +59,7 @@ from edge_agent.cameras.motion_filters import (
     robust_noise,
 )
 from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
+from edge_agent.cameras.motion_slow import CELL, SlowMovers
 from edge_agent.cameras.motion_tracks import Seen, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
 
@@ -119,6 +123,8 @@ class MotionDetector:
         self._drops = DropTest()
         self._lit = LitTest()
         self._evidence = Evidence()
+        self._slow = SlowMovers()
+        self._valid_cells: np.ndarray | None = None  # unmasked cells of ``SlowMovers``
         self._lit_now: np.ndarray | None = None  # this frame's lit-only pixels, if any
 
     def reset(self) -> None:
@@ -137,6 +143,9 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
+        self._valid_cells = cv2.resize(valid, (max(1, w // CELL), max(1, h // CELL)),
+                                       interpolation=cv2.INTER_AREA) > 127 \
+            if self._mask_polys else None
         self._bufs = Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
@@ -176,12 +185,13 @@ class MotionDetector:
         fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
         fg, slow = self._with_evidence(fg, norm, floor, thr)
         eroded, lit = self._opened_without_light(fg, frame, norm, thr)
+        look = thr > floor or self._bg_mean < _NIGHT  # noisy or dark: faint movers hide
         if eroded is None:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
                                    mask=None if lit is None else cv2.bitwise_not(lit))
             np.copyto(prev, norm)
             self._track, self._last_ts = [], ts
-            return MotionResult(ts, False, (), 0.0, changed, False)
+            return self._result(ts, [], changed, frame, look)
         core = cv2.dilate(eroded, _KERNEL3)
         moved = above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
@@ -193,11 +203,35 @@ class MotionDetector:
         self._lit_now = None
         np.copyto(prev, norm)
         self._last_ts = ts
+        return self._result(ts, blobs, changed, frame, look)
+
+    def _result(self, ts: float, blobs: list[tuple[Blob, float]], changed: float,
+                frame: np.ndarray, look: bool) -> MotionResult:
+        """The frame's result, with the slow movers only evidence over seconds shows (those
+        the frame detector does not follow already)."""
+        busy = [t.box for t in self._track]
+        for box, since in self._slow.step(frame, ts, look, self._valid_cells, busy):
+            zones = self._zones_in(box)
+            if not (self.cfg.require_zone and self._zone_masks and not zones):
+                blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
+                                   round(box[2] * box[3], 5), zones), since))
         confirmed = tuple(b for b, _ in blobs)
         score = sum(b.area for b in confirmed)
-        since = min((s for _, s in blobs), default=None)
+        since_all = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
-                            bool(self._track), since)
+                            bool(self._track) or self._slow.active, since_all)
+
+    def _zones_in(self, box: Box) -> tuple[str, ...]:
+        """Zones that a box (relative) overlaps (zone masks are at half resolution)."""
+        out = []
+        for name, zm in self._zone_masks:
+            h, w = zm.shape
+            x0, y0 = int(box[0] * w), int(box[1] * h)
+            x1, y1 = max(x0 + 1, round((box[0] + box[2]) * w)), \
+                max(y0 + 1, round((box[1] + box[3]) * h))
+            if np.any(zm[y0:y1, x0:x1]):
+                out.append(name)
+        return tuple(out)
 
     def _follow_exposure(self, frame: np.ndarray) -> None:
         """Move the background to the frames' light once the brightness has stayed far off:
@@ -216,11 +250,13 @@ class MotionDetector:
         for arr in (self._bg, self._prev):
             cv2.multiply(arr, gmap, dst=arr)
         self._evidence.reset(self._bg)
+        self._slow.reset(self._bg, self._last_ts)
         self._gain, self._off_exposure = (1.0, 0.0), 0
 
     def _reseed(self, frame: np.ndarray, ts: float) -> None:
         self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
         self._evidence.reset(frame)
+        self._slow.reset(frame, ts)
 
     def _with_evidence(self, fg: np.ndarray, norm: np.ndarray, floor: float, thr: float
                        ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:

@@ -1,0 +1,61 @@
+"""Slow, faint movers in a dark, noisy picture (``motion_slow.SlowMovers``), on synthetic
+frames: evidence added up over seconds per cell, reported only for a patch that drifts.
+
+Each test says what it needs: without ``SlowMovers`` the walker is never found (the frame
+detector learns him into its background while he stands on each pixel for seconds); without
+the drift rule a patch that stays put (a lamp's pool, the codec) would be reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.cameras.config import MotionConfig
+from edge_agent.cameras.motion import MotionDetector
+from tests.infra.motion_scoring import iou
+
+W, H = 320, 180  # analysed at 160x90
+
+
+def _street(rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    return (20 + 4 * np.sin(xx / 23) * np.cos(yy / 17) + rng.normal(0, 1.5, (H, W))).astype(
+        np.float32)
+
+
+def _run(walker: str, seconds: float = 24.0) -> tuple[list[bool], list[bool]]:
+    """A walker 5 grey levels darker than a street at 20 under noise of 8 ("slow": 5 px of
+    the 320 a second; "still": standing; "none"), 10 frames a second. Returns per frame
+    (motion reported, a reported box on him with IoU >= 0.2)."""
+    rng = np.random.default_rng(11)
+    street = _street(rng)
+    det = MotionDetector(MotionConfig())
+    motion, hits = [], []
+    for i in range(int(seconds * 10)):
+        t = i / 10
+        img = street.copy()
+        truth = None
+        if walker != "none" and t >= 2.0:
+            x = 60 + (5.0 * (t - 2.0) if walker == "slow" else 0.0)
+            y0, x0 = 70, int(x)
+            img[y0:y0 + 56, x0:x0 + 22] -= 5.0
+            truth = (x0 / W, y0 / H, 22 / W, 56 / H)
+        frame = np.clip(img + rng.normal(0, 8.0, img.shape), 0, 255).astype(np.uint8)
+        r = det.analyse(frame, t)
+        motion.append(r.motion)
+        hits.append(truth is not None and r.motion and
+                    max(iou(b.box, truth) for b in r.blobs) >= 0.2)
+    return motion, hits
+
+
+def test_a_slow_faint_walker_in_dark_noise_is_found_once_evidence_adds_up() -> None:
+    motion, hits = _run("slow")
+    later = hits[100:]  # from 10 s on: 8 s after he came, he has gone 40 px
+    assert sum(later) >= 0.6 * len(later), (sum(later), len(later))
+    assert sum(m and not h for m, h in zip(motion, hits, strict=True)) <= 5
+
+
+def test_noise_alone_and_a_faint_patch_that_stays_put_are_never_reported() -> None:
+    for walker in ("none", "still"):
+        motion, _ = _run(walker)
+        assert not any(motion), (walker, [i for i, m in enumerate(motion) if m][:10])
