@@ -52,7 +52,8 @@ def test_a_slow_faint_walker_in_dark_noise_is_found_once_evidence_adds_up() -> N
     motion, hits = _run("slow")
     later = hits[100:]  # from 10 s on: 8 s after he came, he has gone 40 px
     assert sum(later) >= 0.6 * len(later), (sum(later), len(later))
-    assert sum(m and not h for m, h in zip(motion, hits, strict=True)) <= 5
+    wrong = sum(m and not h for m, h in zip(motion, hits, strict=True))
+    assert wrong <= 0.1 * sum(motion), (wrong, sum(motion))  # boxes on him, not beside
 
 
 def test_noise_alone_and_a_faint_patch_that_stays_put_are_never_reported() -> None:

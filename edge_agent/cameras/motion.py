@@ -209,7 +209,7 @@ class MotionDetector:
                 frame: np.ndarray, look: bool) -> MotionResult:
         """The frame's result, with the slow movers only evidence over seconds shows (those
         the frame detector does not follow already)."""
-        busy = [t.box for t in self._track]
+        busy = [t.box for t in self._track if t.run >= self.cfg.persistence_frames]
         for box, since in self._slow.step(frame, ts, look, self._valid_cells, busy):
             zones = self._zones_in(box)
             if not (self.cfg.require_zone and self._zone_masks and not zones):
