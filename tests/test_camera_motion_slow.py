@@ -1,9 +1,11 @@
-"""Slow, faint movers in a dark, noisy picture (``motion_slow.SlowMovers``), on synthetic
-frames: evidence added up over seconds per cell, reported only for a patch that drifts.
+"""Slow, faint movers in a dark, noisy picture (``motion_slow.SlowMovers``: evidence added up
+over seconds per cell, reported only for a patch that drifts) and a mover across the IR
+switch (``MotionDetector._coasted``), on synthetic frames.
 
 Each test says what it needs: without ``SlowMovers`` the walker is never found (the frame
 detector learns him into its background while he stands on each pixel for seconds); without
-the drift rule a patch that stays put (a lamp's pool, the codec) would be reported.
+the drift rule a patch that stays put (a lamp's pool, the codec) would be reported; without
+the coasting the walker lost for a frame under the new light is a frame late.
 """
 
 from __future__ import annotations
@@ -60,3 +62,32 @@ def test_noise_alone_and_a_faint_patch_that_stays_put_are_never_reported() -> No
     for walker in ("none", "still"):
         motion, _ = _run(walker)
         assert not any(motion), (walker, [i for i, m in enumerate(motion) if m][:10])
+
+
+
+def test_a_walker_lost_for_a_frame_while_the_ir_comes_on_goes_on_with_his_run() -> None:
+    # While the exposure is far off (the IR illuminator came on without a scene-wide change,
+    # until the background is moved to the new light) and for a while after, a mover lost
+    # for a frame continues his run when he is found again (``MotionDetector._coasted``):
+    # reported at once, not as a new thing that must persist (in a real clip, next to so
+    # much changed light, as long as a lens drop: 8 frames).
+    import cv2
+
+    rng = np.random.default_rng(9)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    base = cv2.GaussianBlur(np.clip(0.35 + 0.08 * rng.normal(0, 1, (H, W)), 0.05, 1).astype(
+        np.float32), (0, 0), 1.5)
+    ir = 3.0 + np.exp(-((xx - 160) ** 2 + (yy - 100) ** 2) / (2 * 90.0 ** 2))
+    det = MotionDetector(MotionConfig())
+    hits = []
+    for i in range(45):
+        x = 40 + 3 * i
+        img = base.copy()
+        if i != 31:  # lost in the second frame under the new light
+            img[40:80, x:x + 14] = 0.15
+        light = 90.0 * (1.0 if i < 30 else ir)
+        frame = np.clip(img * light + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+        r = det.analyse(frame, i / 10)
+        truth = (x / W, 40 / H, 14 / W, 40 / H)
+        hits.append(r.motion and max(iou(b.box, truth) for b in r.blobs) >= 0.2)
+    assert all(hits[5:31]) and all(hits[32:]), "".join(".H"[h] for h in hits)

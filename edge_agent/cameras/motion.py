@@ -55,6 +55,7 @@ from edge_agent.cameras.motion_filters import (
     above,
     blob_box,
     downscale,
+    near,
     polygon_mask,
     robust_noise,
 )
@@ -90,6 +91,7 @@ _NIGHT = 70.0
 _REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
 _REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
 _REBASE_FRAMES = 3  # ... for this many analysed frames in a row
+_COAST_S = 1.5  # s after it was far off: a mover lost meanwhile is continued when seen again
 
 
 class MotionDetector:
@@ -124,6 +126,7 @@ class MotionDetector:
         self._lit = LitTest()
         self._evidence = Evidence()
         self._slow = SlowMovers()
+        self._coast_until = -1.0  # confirmed tracks outlive a frame without them until then
         self._valid_cells: np.ndarray | None = None  # unmasked cells of ``SlowMovers``
         self._lit_now: np.ndarray | None = None  # this frame's lit-only pixels, if any
 
@@ -164,7 +167,7 @@ class MotionDetector:
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
-        self._follow_exposure(frame)
+        self._follow_exposure(frame, ts)
         bg, prev = self._bg, self._prev
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
@@ -190,7 +193,7 @@ class MotionDetector:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
                                    mask=None if lit is None else cv2.bitwise_not(lit))
             np.copyto(prev, norm)
-            self._track, self._last_ts = [], ts
+            self._track, self._last_ts = self._coasted(self._track, [], ts), ts
             return self._result(ts, [], changed, frame, look)
         core = cv2.dilate(eroded, _KERNEL3)
         moved = above(cv2.absdiff(norm, prev), thr)
@@ -198,7 +201,9 @@ class MotionDetector:
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
+        before = self._track
         blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
+        self._track = self._coasted(before, self._track, ts)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         self._lit_now = None
         np.copyto(prev, norm)
@@ -233,7 +238,17 @@ class MotionDetector:
                 out.append(name)
         return tuple(out)
 
-    def _follow_exposure(self, frame: np.ndarray) -> None:
+    def _coasted(self, before: list[Track], now: list[Track], ts: float) -> list[Track]:
+        """``now``'s tracks, and for a while after the background was moved to a new light,
+        the confirmed ones of ``before`` that this frame did not continue: a mover is lost
+        for a frame or two while the picture settles (the illuminator's hot spot, the
+        exposure), and found again he goes on with his run, not as a new thing."""
+        if ts >= self._coast_until:
+            return now
+        return now + [t for t in before if t.run >= self.cfg.persistence_frames and
+                      not any(near(t.box, n.box) for n in now)]
+
+    def _follow_exposure(self, frame: np.ndarray, ts: float) -> None:
         """Move the background to the frames' light once the brightness has stayed far off:
         times a smooth gain map (the ratio of heavily smoothed frame and background), which
         also follows an illuminator's hot spot or a vignette; a person is too small to move
@@ -244,6 +259,8 @@ class MotionDetector:
         far = (gain < 1 / _REBASE_GAIN and ratio > _REBASE_RATIO) or \
             (gain > _REBASE_GAIN and ratio < 1 / _REBASE_RATIO)
         self._off_exposure = self._off_exposure + 1 if far else 0
+        if far:  # the picture is squeezed until it is moved, and settles after that
+            self._coast_until = ts + _COAST_S
         if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
             return
         gmap = gain_map(frame, self._bg, [t.box for t in self._track])
