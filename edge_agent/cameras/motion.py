@@ -383,9 +383,10 @@ class MotionDetector:
         new_track: list[Track] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
-            track, confirmed = follow(self._track, Seen(box, slow_only, labels, i, stats[i],
-                                                        frame_area, self._last_ts), self._drops,
-                                      self._lit_now, self.cfg.persistence_frames)
+            seen = Seen(box, slow_only, labels, i, stats[i], frame_area, self._last_ts,
+                        self._last_ts < self._coast_until)
+            track, confirmed = follow(self._track, seen, self._drops, self._lit_now,
+                                      self.cfg.persistence_frames)
             if track is None:  # the ghost of a drop the background had learnt: absorb it
                 lut[i] = 2
                 continue
