@@ -89,6 +89,8 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-ir-slow": (0.96, 0.98, 0.72),  # 0.947 1.000 0.747 -> 0.989 1.000 0.746
     "t-dark-far": (0.86, 0.98, 0.51),  # 0 -> 0.887 1.000 0.535
     "t-dark-far-figure": (0.79, 0.92, 0.34),  # 0 -> 0.812 0.949 0.368
+    # (street_clips_wind) a walker through wind-shaken shadows, before the round's shadow rule
+    "t-wind-walker": (0.41, 0.31, 0.23),  # 0.430 0.337 0.257, 1 false event from 0.27 s
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     # (h-rain, h2-rain-walker, h3-ir-crossing: scored again after the fourth round's change
     # and regressed, floors now from those scores; see docs/cameras.md)
@@ -120,7 +122,7 @@ STREET_TARGET_F1 = 0.85
 # (held-out 1 and 2); a walker in a lamp pool next to masked foliage (held-out 1, 0.82); a
 # dark walker in lens rain is found in half its frames, and of two walkers crossing while the
 # IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
-STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figure",
+STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figure", "t-wind-walker",
                         "h-headlights", "h-foliage-lamp", "h2-rain-walker", "h2-car-beam",
                         "h2-ir-two",
                         "h3-umbrella-rain", "h3-car-wet", "h3-ir-crossing", "h4-rain-walker",
@@ -132,12 +134,13 @@ BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "h3-car-wet", "t-car-glow", 
 # (Held-out 3's wavering lamp gave one event until the fourth round: none since.)
 FLICKER_FALSE_EVENT = {"h4-lamp-cycling"}
 # Tree shadows the wind shakes on a sunlit road (held-out 4): one event nearly all clip long.
-SHADOW_FALSE_EVENT = {"h4-wind-shadows"}
+SHADOW_FALSE_EVENT = {"h4-wind-shadows", "t-wind-shadows", "t-wind-walker"}
 # Empty street clips: motion in at most this share of the analysed frames. Held-out 3's lens
 # rain (refracting drops that slide) shows motion nearly all clip long in one event; the
 # tuning clip of sliding drops in 69 of 90 frames (86 before the slide rule).
 QUIET_SHARE = 0.05
-NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows"}
+NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows",
+             "t-wind-shadows"}
 # Lens rain: at most one false event per clip (the issue's target); none anywhere else.
 RAIN_FALSE_EVENTS = 1
 CLIP_SETS: dict[str, dict[str, Any]] = {

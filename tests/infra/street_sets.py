@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.infra import clips, street_clips, street_clips_c, street_clips_d
+from tests.infra import clips, street_clips, street_clips_c, street_clips_d, street_clips_wind
 from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
@@ -28,6 +28,7 @@ from tests.infra.street_clips import (
 )
 from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, Vehicle
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
+from tests.infra.street_clips_wind import WindScene
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
@@ -100,6 +101,16 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
                 lamps=(Lamp(0.08, 0.45, 0.07, 0.6),), ambient=0.15, noise_sigma=9.0, seed=19),
     StreetScene("t-ir-slow", 14.0, "A", (Walker(1.0, 13.0, 0.2, 0.6, 0.8, 0.36, 0.22, 20, True),),
                 ambient=0.2, noise_sigma=6.0, ir=(6.0, 99.0), seed=20),
+    # Also in the fifth round, for held-out 4's false events with no mover (``street_clips_wind``,
+    # style A): tree shadows the wind shakes on a sunlit road, empty and with a walker through
+    # them; a sodium lamp that cycles (fades, stays dark, restarts) beside a steady one.
+    WindScene("t-wind-shadows", 20.0, "A", ambient=0.95, noise_sigma=3.0, shadows=0.55,
+              wind=1.2, seed=21),
+    WindScene("t-wind-walker", 14.0, "A", (Walker(3.0, 12.0, -0.1, 1.1, 0.86, 0.4, 0.3, 22),),
+              ambient=0.9, noise_sigma=3.0, shadows=0.5, seed=22),
+    WindScene("t-lamp-cycling", 24.0, "A", lamps=(Lamp(0.2, 0.45, 0.1, 0.7),),
+              cycling=(Lamp(0.62, 0.55, 0.16, 1.5),), ambient=0.15, noise_sigma=5.0,
+              cycle_phase=3.0, seed=23),
 )}
 
 HELD_OUT: dict[str, StreetScene] = {s.name: s for s in (
@@ -245,7 +256,8 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
     """Encode ``scene`` at 15 fps CBR (640x360, styles C and D 1280x720) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
     module = street_clips_d if isinstance(scene, SceneD) else \
-        street_clips_c if isinstance(scene, SceneC) else street_clips
+        street_clips_c if isinstance(scene, SceneC) else \
+        street_clips_wind if isinstance(scene, WindScene) else street_clips
     width, height = module.WIDTH, module.HEIGHT
     key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
                     sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
@@ -254,7 +266,8 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD, directory: Path) -> P
     if path.exists() and meta.exists():
         return path
     frames = street_clips_d.render(scene) if isinstance(scene, SceneD) else \
-        street_clips_c.render(scene) if isinstance(scene, SceneC) else render(scene)
+        street_clips_c.render(scene) if isinstance(scene, SceneC) else \
+        street_clips_wind.render(scene) if isinstance(scene, WindScene) else render(scene)
     truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
     still = [list(s) for s in given] or _still(truth, FPS)
