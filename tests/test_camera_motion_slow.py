@@ -25,13 +25,15 @@ def _street(rng: np.random.Generator) -> np.ndarray:
         np.float32)
 
 
-def _run(walker: str, seconds: float = 24.0) -> tuple[list[bool], list[bool]]:
+def _run(walker: str, seconds: float = 24.0, det: MotionDetector | None = None,
+         zones: list[tuple[str, ...]] | None = None) -> tuple[list[bool], list[bool]]:
     """A walker 5 grey levels darker than a street at 20 under noise of 8 ("slow": 5 px of
     the 320 a second; "still": standing; "none"), 10 frames a second. Returns per frame
-    (motion reported, a reported box on him with IoU >= 0.2)."""
+    (motion reported, a reported box on him with IoU >= 0.2); ``zones`` gets each frame's
+    reported zones."""
     rng = np.random.default_rng(11)
     street = _street(rng)
-    det = MotionDetector(MotionConfig())
+    det = det or MotionDetector(MotionConfig())
     motion, hits = [], []
     for i in range(int(seconds * 10)):
         t = i / 10
@@ -47,6 +49,8 @@ def _run(walker: str, seconds: float = 24.0) -> tuple[list[bool], list[bool]]:
         motion.append(r.motion)
         hits.append(truth is not None and r.motion and
                     max(iou(b.box, truth) for b in r.blobs) >= 0.2)
+        if zones is not None:
+            zones.append(tuple(z for b in r.blobs for z in b.zones))
     return motion, hits
 
 
@@ -56,6 +60,20 @@ def test_a_slow_faint_walker_in_dark_noise_is_found_once_evidence_adds_up() -> N
     assert sum(later) >= 0.6 * len(later), (sum(later), len(later))
     wrong = sum(m and not h for m, h in zip(motion, hits, strict=True))
     assert wrong <= 0.1 * sum(motion), (wrong, sum(motion))  # boxes on him, not beside
+
+
+def test_a_slow_walker_reports_his_zone_and_is_not_reported_under_a_mask() -> None:
+    from edge_agent.cameras.config import Zone
+
+    left = [(0.0, 0.0), (0.45, 0.0), (0.45, 1.0), (0.0, 1.0)]  # he walks at x 0.19-0.53
+    zones: list[tuple[str, ...]] = []
+    _, hits = _run("slow", det=MotionDetector(MotionConfig(), zones=[
+        Zone(name="kerb", polygon=left)]), zones=zones)
+    found = [z for z, h in zip(zones[100:150], hits[100:150], strict=True) if h]
+    assert len(found) >= 30 and all("kerb" in z for z in found), zones[100:150]
+    motion, _ = _run("slow", seconds=14.0,
+                     det=MotionDetector(MotionConfig(), masks=[left]))
+    assert not any(motion)  # he stays in the masked half until 14 s (x + w < 0.45)
 
 
 def test_noise_alone_and_a_faint_patch_that_stays_put_are_never_reported() -> None:
