@@ -55,13 +55,13 @@ from edge_agent.cameras.motion_filters import (
     above,
     blob_box,
     downscale,
-    near,
     polygon_mask,
     robust_noise,
+    zones_in,
 )
 from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
 from edge_agent.cameras.motion_slow import CELL, SlowMovers
-from edge_agent.cameras.motion_tracks import Seen, follow
+from edge_agent.cameras.motion_tracks import Seen, coasted, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
 
 __all__ = ["Blob", "MotionDetector", "MotionResult"]
@@ -216,7 +216,7 @@ class MotionDetector:
         the frame detector does not follow already)."""
         busy = [t.box for t in self._track if t.run >= self.cfg.persistence_frames]
         for box, since in self._slow.step(frame, ts, look, self._valid_cells, busy):
-            zones = self._zones_in(box)
+            zones = zones_in(self._zone_masks, box)
             if not (self.cfg.require_zone and self._zone_masks and not zones):
                 blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
                                    round(box[2] * box[3], 5), zones), since))
@@ -226,17 +226,6 @@ class MotionDetector:
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
                             bool(self._track) or self._slow.active, since_all)
 
-    def _zones_in(self, box: Box) -> tuple[str, ...]:
-        """Zones that a box (relative) overlaps (zone masks are at half resolution)."""
-        out = []
-        for name, zm in self._zone_masks:
-            h, w = zm.shape
-            x0, y0 = int(box[0] * w), int(box[1] * h)
-            x1, y1 = max(x0 + 1, round((box[0] + box[2]) * w)), \
-                max(y0 + 1, round((box[1] + box[3]) * h))
-            if np.any(zm[y0:y1, x0:x1]):
-                out.append(name)
-        return tuple(out)
 
     def _coasted(self, before: list[Track], now: list[Track], ts: float) -> list[Track]:
         """``now``'s tracks, and for a while after the background was moved to a new light,
@@ -245,8 +234,7 @@ class MotionDetector:
         exposure), and found again he goes on with his run, not as a new thing."""
         if ts >= self._coast_until:
             return now
-        return now + [t for t in before if t.run >= self.cfg.persistence_frames and
-                      not any(near(t.box, n.box) for n in now)]
+        return coasted(before, now, self.cfg.persistence_frames)
 
     def _follow_exposure(self, frame: np.ndarray, ts: float) -> None:
         """Move the background to the frames' light once the brightness has stayed far off:

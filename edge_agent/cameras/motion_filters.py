@@ -277,6 +277,19 @@ def downscale(grey: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def zones_in(zone_masks: list[tuple[str, np.ndarray]], box: Box) -> tuple[str, ...]:
+    """The names of the zones (name, uint8 mask) whose mask a relative box overlaps."""
+    out = []
+    for name, zm in zone_masks:
+        h, w = zm.shape
+        x0, y0 = int(box[0] * w), int(box[1] * h)
+        x1, y1 = max(x0 + 1, round((box[0] + box[2]) * w)), \
+            max(y0 + 1, round((box[1] + box[3]) * h))
+        if np.any(zm[y0:y1, x0:x1]):
+            out.append(name)
+    return tuple(out)
+
+
 def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
     """A uint8 mask (255 inside any polygon) from relative-coordinate polygons."""
     mask = np.zeros((height, width), np.uint8)

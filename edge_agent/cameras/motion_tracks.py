@@ -124,3 +124,9 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
         confirmed = confirmed and run >= _SLOW_FRAMES and shift(origin, box) >= _SLOW_SHIFT
     return Track(box, run, since, origin, wet or sliding, crisp, start,
                  shown or confirmed), confirmed
+
+
+def coasted(before: list[Track], now: list[Track], persistence: int) -> list[Track]:
+    """``now``'s tracks and the confirmed ones of ``before`` this frame did not continue."""
+    return now + [t for t in before if t.run >= persistence and
+                  not any(near(t.box, n.box) for n in now)]
