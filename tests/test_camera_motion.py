@@ -76,11 +76,18 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-ir-two": (0.96, 0.96, 0.71),  # 0.983 0.983 0.732
     "t-foliage": (0.96, 0.95, 0.86),  # 0.987 0.975 0.889
     "t-ir-cross": (0.95, 0.98, 0.56),  # 0.976 1.000 0.583
-    "t-car-beam": (0.87, 0.87, 0.48),  # 0.897 0.897 0.502
+    "t-car-beam": (0.90, 0.92, 0.48),  # 0.897 0.897 0.502 -> 0.921 0.946 0.502 (fifth round)
     # added in the fourth round (after held-out 4 was written), scored with the detector of
     # that round's tuning: before it 0.615 0.493 0.499 | 0.860 0.755 0.487
     "t-rain-slide-walker": (0.61, 0.51, 0.48),  # 0.630 0.531 0.501
-    "t-car-glow": (0.84, 0.73, 0.46),  # 0.860 0.755 0.487
+    "t-car-glow": (0.90, 0.83, 0.46),  # 0.860 0.755 0.487 -> 0.920 0.851 0.487 (fifth round)
+    # added in the fifth round, scored before its change: t-dark-far and t-dark-far-figure
+    # never found (F1 0); after it (slow movers over cells and seconds):
+    "t-ir-slow": (0.96, 0.98, 0.72),  # 0.947 1.000 0.747 -> 0.989 1.000 0.746
+    "t-dark-far": (0.86, 0.98, 0.51),  # 0 -> 0.887 1.000 0.535
+    "t-dark-far-figure": (0.79, 0.92, 0.34),  # 0 -> 0.812 0.949 0.368
+    # (street_clips_wind) a walker through wind-shaken shadows, before the round's shadow rule
+    "t-wind-walker": (0.41, 0.31, 0.23),  # 0.430 0.337 0.257, 1 false event from 0.27 s
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     # (h-rain, h2-rain-walker, h3-ir-crossing: scored again after the fourth round's change
     # and regressed, floors now from those scores; see docs/cameras.md)
@@ -92,8 +99,8 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     # held-out set 2 (style B)
     "h2-rain-walker": (0.60, 0.79, 0.44),  # 0.629 0.846 0.465 -> 0.620 0.815 0.465
     "h2-night-lamp-walk": (0.95, 0.98, 0.53),  # 0.973 1.000 0.557
-    "h2-car-beam": (0.53, 0.47, 0.27),  # 0.552 0.490 0.296
-    "h2-ir-two": (0.78, 0.95, 0.64),  # 0.804 0.975 0.663
+    "h2-car-beam": (0.55, 0.51, 0.27),  # 0.552 0.490 0.296 -> 0.578 0.533 0.296 (round 5)
+    "h2-ir-two": (0.79, 0.95, 0.62),  # 0.804 0.975 0.663 (0.653 in round 4) -> 0.816 0.976 0.646
     "h2-foliage-dark": (0.96, 0.96, 0.62),  # 0.988 0.988 0.649
     # held-out set 3 (style C, 1280x720; a decision was taken on it, so no longer unseen)
     "h3-umbrella-rain": (0.81, 0.69, 0.77),  # 0.831 0.711 0.791
@@ -102,7 +109,8 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "h3-ir-crossing": (0.61, 0.72, 0.38),  # 0.683 0.764 0.453 -> 0.639 0.745 0.407
     # held-out set 4 (style D, 1280x720): scored once before the fourth round's change
     # (0.461 0.372 0.345 | 0.900 0.915 0.403 | 0.549 0.608 0.343) and once after it (in the
-    # comments). h4-dark-walker is never found (F1 0): no floor to keep.
+    # comments). h4-dark-walker was never found (F1 0) until the fifth round's slow movers:
+    "h4-dark-walker": (0.76, 0.97, 0.48),  # 0 -> 0.782 0.993 0.507
     "h4-rain-walker": (0.46, 0.40, 0.34),  # 0.483 0.429 0.362
     "h4-car-lamps": (0.88, 0.86, 0.39),  # 0.903 0.889 0.412
     "h4-ir-cyclist": (0.50, 0.58, 0.32)}  # 0.527 0.604 0.342
@@ -112,23 +120,25 @@ STREET_TARGET_F1 = 0.85
 # (held-out 1 and 2); a walker in a lamp pool next to masked foliage (held-out 1, 0.82); a
 # dark walker in lens rain is found in half its frames, and of two walkers crossing while the
 # IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
-STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "h-headlights",
-                        "h-foliage-lamp", "h2-rain-walker", "h2-car-beam", "h2-ir-two",
+STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figure", "t-wind-walker",
+                        "h-headlights", "h-foliage-lamp", "h2-rain-walker", "h2-car-beam",
+                        "h2-ir-two",
                         "h3-umbrella-rain", "h3-car-wet", "h3-ir-crossing", "h4-rain-walker",
                         "h4-dark-walker", "h4-ir-cyclist"}
 # The beam (or the headlamps' glow) reaches the picture before the car: an event starts then.
-BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "t-car-beam", "h3-car-wet", "t-car-glow",
-                     "h4-car-lamps"}
+# (t-car-beam's beam no longer does since the fifth round: the rest of a beam is light too.)
+BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "h3-car-wet", "t-car-glow", "h4-car-lamps"}
 # A failing sodium lamp that fades out, stays dark and restarts (held-out 4): two events.
 # (Held-out 3's wavering lamp gave one event until the fourth round: none since.)
 FLICKER_FALSE_EVENT = {"h4-lamp-cycling"}
 # Tree shadows the wind shakes on a sunlit road (held-out 4): one event nearly all clip long.
-SHADOW_FALSE_EVENT = {"h4-wind-shadows"}
+SHADOW_FALSE_EVENT = {"h4-wind-shadows", "t-wind-shadows", "t-wind-walker"}
 # Empty street clips: motion in at most this share of the analysed frames. Held-out 3's lens
 # rain (refracting drops that slide) shows motion nearly all clip long in one event; the
 # tuning clip of sliding drops in 69 of 90 frames (86 before the slide rule).
 QUIET_SHARE = 0.05
-NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows"}
+NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows",
+             "t-wind-shadows"}
 # Lens rain: at most one false event per clip (the issue's target); none anywhere else.
 RAIN_FALSE_EVENTS = 1
 CLIP_SETS: dict[str, dict[str, Any]] = {

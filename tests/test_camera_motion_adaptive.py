@@ -66,6 +66,11 @@ ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-foliage": (0.89, 0.95, 0.86),  # 0.919 0.971 0.888
     "t-rain-slide-walker": (0.61, 0.51, 0.47),  # 0.630 0.531 0.498
     "t-car-glow": (0.91, 0.92, 0.40),  # 0.937 0.949 0.428
+    "t-ir-slow": (0.90, 0.98, 0.70),  # 0.882 1.000 0.744 -> 0.923 1.000 0.725
+    # added in the fifth round, never found before its change (F1 0)
+    "t-dark-far": (0.60, 0.98, 0.56),  # 0.626 1.000 0.586
+    "t-dark-far-figure": (0.39, 0.95, 0.41),  # 0.410 0.976 0.430
+    "t-wind-walker": (0.46, 0.37, 0.22),  # 0.483 0.398 0.248 (before the shadow rule)
     # street-held-out
     "h-rain": (0.78, 0.98, 0.63),  # 0.800 1.000 0.653
     "h-dark-walk": (0.86, 0.98, 0.57),  # 0.887 1.000 0.592
@@ -76,7 +81,7 @@ ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
     "h2-rain-walker": (0.57, 0.85, 0.42),  # 0.597 0.870 0.446
     "h2-night-lamp-walk": (0.87, 0.98, 0.55),  # 0.899 1.000 0.572
     "h2-car-beam": (0.55, 0.50, 0.27),  # 0.571 0.522 0.292
-    "h2-ir-two": (0.74, 0.98, 0.56),  # 0.761 1.000 0.585
+    "h2-ir-two": (0.74, 0.98, 0.57),  # 0.761 1.000 0.585 -> 0.761 1.000 0.593 (round 5)
     "h2-foliage-dark": (0.97, 0.96, 0.62),  # 0.994 0.988 0.647
     # street-held-out-3
     "h3-umbrella-rain": (0.82, 0.79, 0.76),  # 0.846 0.812 0.783
@@ -85,10 +90,12 @@ ADAPTIVE_FLOORS: dict[str, tuple[float, float, float]] = {
     "h3-ir-crossing": (0.55, 0.85, 0.40),  # 0.574 0.879 0.421
     # street-held-out-4
     "h4-rain-walker": (0.48, 0.44, 0.34),  # 0.509 0.467 0.360
-    "h4-car-lamps": (0.67, 0.54, 0.35),  # 0.692 0.568 0.379
+    "h4-car-lamps": (0.73, 0.63, 0.35),  # 0.692 0.568 0.379 -> 0.750 0.651 0.379 (round 5)
     "h4-ir-cyclist": (0.54, 0.70, 0.37),  # 0.569 0.725 0.391
+    "h4-dark-walker": (0.52, 0.98, 0.45),  # 0 -> 0.544 1.000 0.474 (round 5: slow movers)
 }
-NO_FLOOR = {"t-rain-heavy", "h4-dark-walker"}  # found in no mode (F1 0): nothing to keep
+# found in no mode (F1 0): nothing to keep
+NO_FLOOR = {"t-rain-heavy"}
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +157,9 @@ def test_adaptive_stays_above_its_floors(rows: dict[str, dict[str, Any]], name: 
 # Clips where adaptive loses more than MARGIN_F1 against decoding every frame.
 LOSES_MORE_THAN_MARGIN = {
     "h-dark-walk", "h-ir-walker", "h-rain", "h2-night-lamp-walk", "h3-ir-crossing",
+    "h4-dark-walker", "h2-ir-two",  # (h2-ir-two since round 5: `all` gained, adaptive not)
     "h4-car-lamps", "t-dark-slow", "t-dark-slower", "t-foliage", "t-ir-cross", "t-ir-two",
-    "t-lamp-walker", "t-rain",
+    "t-lamp-walker", "t-rain", "t-ir-slow", "t-dark-far", "t-dark-far-figure",
 }
 
 
@@ -167,6 +175,7 @@ ADAPTIVE_MISSES_TARGET = {
     "h-foliage-lamp", "h-rain", "h2-car-beam", "h2-ir-two", "h2-rain-walker", "h3-car-wet",
     "h3-ir-crossing", "h3-umbrella-rain", "h4-car-lamps", "h4-dark-walker", "h4-ir-cyclist",
     "h4-rain-walker", "t-dark-slower", "t-lamp-walker", "t-rain-heavy", "t-rain-slide-walker",
+    "t-dark-far", "t-dark-far-figure", "t-wind-walker",
 }
 
 
@@ -184,6 +193,8 @@ FAST_DECODE_HURTS = {
     "h-dark-walk", "h-headlights", "h2-car-beam", "h2-foliage-dark", "h2-night-lamp-walk",
     "h3-car-wet", "h3-dark-shuffle", "h4-rain-walker", "t-car-beam", "t-dark-slower", "t-rain",
     "h5-meet-talk",  # 0.529 with it, 0.563 without (held-out 5, before round 5)
+    # round 5: the slow movers (found later or not at all with fast_decode) and a new clip
+    "t-dark-far", "t-dark-far-figure", "h4-dark-walker", "t-wind-walker",
 }
 
 

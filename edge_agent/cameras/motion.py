@@ -30,6 +30,9 @@ pixels and blobs are in ``motion_filters``):
    must last 8 frames, a faint one seen only in the average 6 frames and get somewhere, and a
    bright one that ran straight down like a drop sliding on the lens is not reported
    (``motion_tracks``).
+9. In a dark or noisy picture, a slow, faint mover the steps above learn into the background
+   (he stands on each pixel for seconds) is found over cells and seconds: a patch that
+   differs from a long-horizon background and drifts steadily (``motion_slow``).
 
 The background learns slowly where nothing moves, very fast where a change is static, very
 slowly under moving blobs (so ghosts heal but moving objects are not absorbed) and not at all
@@ -54,9 +57,11 @@ from edge_agent.cameras.motion_filters import (
     downscale,
     polygon_mask,
     robust_noise,
+    zones_in,
 )
 from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
-from edge_agent.cameras.motion_tracks import Seen, follow
+from edge_agent.cameras.motion_slow import CELL, SlowMovers
+from edge_agent.cameras.motion_tracks import Seen, coasted, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
 
 __all__ = ["Blob", "MotionDetector", "MotionResult"]
@@ -86,6 +91,7 @@ _NIGHT = 70.0
 _REBASE_GAIN = 2.0  # the contrast squeezed or stretched this much (either way) ...
 _REBASE_RATIO = 1.4  # ... with the mean brightness off this much the same way ...
 _REBASE_FRAMES = 3  # ... for this many analysed frames in a row
+_COAST_S = 1.5  # s after it was far off: a mover lost meanwhile is continued when seen again
 
 
 class MotionDetector:
@@ -119,6 +125,9 @@ class MotionDetector:
         self._drops = DropTest()
         self._lit = LitTest()
         self._evidence = Evidence()
+        self._slow = SlowMovers()
+        self._coast_until = -1.0  # confirmed tracks outlive a frame without them until then
+        self._valid_cells: np.ndarray | None = None  # unmasked cells of ``SlowMovers``
         self._lit_now: np.ndarray | None = None  # this frame's lit-only pixels, if any
 
     def reset(self) -> None:
@@ -137,6 +146,9 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
+        self._valid_cells = cv2.resize(valid, (max(1, w // CELL), max(1, h // CELL)),
+                                       interpolation=cv2.INTER_AREA) > 127 \
+            if self._mask_polys else None
         self._bufs = Buffers((h, w))
         size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
         self._merge_kernel = np.ones((size, size), np.uint8)
@@ -155,7 +167,7 @@ class MotionDetector:
             return MotionResult(ts, False, (), 0.0, 0.0, False)
         bufs = self._bufs
         frame = self._smooth(small, bufs.frame)
-        self._follow_exposure(frame)
+        self._follow_exposure(frame, ts)
         bg, prev = self._bg, self._prev
         assert prev is not None
         norm = self._normalise(frame, bg, bufs.norm)
@@ -176,30 +188,55 @@ class MotionDetector:
         fg = base if thr == self.cfg.threshold else self._masked(above(diff, thr, bufs.fg))
         fg, slow = self._with_evidence(fg, norm, floor, thr)
         eroded, lit = self._opened_without_light(fg, frame, norm, thr)
+        look = thr > floor or self._bg_mean < _NIGHT  # noisy or dark: faint movers hide
         if eroded is None:
             cv2.accumulateWeighted(norm, bg, self.cfg.background_rate,
                                    mask=None if lit is None else cv2.bitwise_not(lit))
             np.copyto(prev, norm)
-            self._track, self._last_ts = [], ts
-            return MotionResult(ts, False, (), 0.0, changed, False)
+            self._track, self._last_ts = self._coasted(self._track, [], ts), ts
+            return self._result(ts, [], changed, frame, look)
         core = cv2.dilate(eroded, _KERNEL3)
         moved = above(cv2.absdiff(norm, prev), thr)
         # Parts of one object whose colour happens to match the background split it in
         # pieces: a dilation joins pieces a few pixels apart before blobs are counted.
         fg = cv2.dilate(core, self._merge_kernel)
         self._drops.start(norm, bg)
+        before = self._track
         blobs, moving_mask, static_mask = self._blobs(fg, core, moved, slow, diff, thr)
+        self._track = self._coasted(before, self._track, ts)
         self._learn(norm, bg, fg, moving_mask, static_mask, lit)
         self._lit_now = None
         np.copyto(prev, norm)
         self._last_ts = ts
+        return self._result(ts, blobs, changed, frame, look)
+
+    def _result(self, ts: float, blobs: list[tuple[Blob, float]], changed: float,
+                frame: np.ndarray, look: bool) -> MotionResult:
+        """The frame's result, with the slow movers only evidence over seconds shows (those
+        the frame detector does not follow already)."""
+        busy = [t.box for t in self._track if t.run >= self.cfg.persistence_frames]
+        for box, since in self._slow.step(frame, ts, look, self._valid_cells, busy):
+            zones = zones_in(self._zone_masks, box)
+            if not (self.cfg.require_zone and self._zone_masks and not zones):
+                blobs.append((Blob(tuple(round(v, 4) for v in box),  # type: ignore[arg-type]
+                                   round(box[2] * box[3], 5), zones), since))
         confirmed = tuple(b for b, _ in blobs)
         score = sum(b.area for b in confirmed)
-        since = min((s for _, s in blobs), default=None)
+        since_all = min((s for _, s in blobs), default=None)
         return MotionResult(ts, bool(confirmed), confirmed, round(score, 5), changed, False,
-                            bool(self._track), since)
+                            bool(self._track) or self._slow.active, since_all)
 
-    def _follow_exposure(self, frame: np.ndarray) -> None:
+
+    def _coasted(self, before: list[Track], now: list[Track], ts: float) -> list[Track]:
+        """``now``'s tracks, and for a while after the background was moved to a new light,
+        the confirmed ones of ``before`` that this frame did not continue: a mover is lost
+        for a frame or two while the picture settles (the illuminator's hot spot, the
+        exposure), and found again he goes on with his run, not as a new thing."""
+        if ts >= self._coast_until:
+            return now
+        return coasted(before, now, self.cfg.persistence_frames)
+
+    def _follow_exposure(self, frame: np.ndarray, ts: float) -> None:
         """Move the background to the frames' light once the brightness has stayed far off:
         times a smooth gain map (the ratio of heavily smoothed frame and background), which
         also follows an illuminator's hot spot or a vignette; a person is too small to move
@@ -210,17 +247,21 @@ class MotionDetector:
         far = (gain < 1 / _REBASE_GAIN and ratio > _REBASE_RATIO) or \
             (gain > _REBASE_GAIN and ratio < 1 / _REBASE_RATIO)
         self._off_exposure = self._off_exposure + 1 if far else 0
+        if far:  # the picture is squeezed until it is moved, and settles after that
+            self._coast_until = ts + _COAST_S
         if self._off_exposure < _REBASE_FRAMES or self._bg is None or self._prev is None:
             return
         gmap = gain_map(frame, self._bg, [t.box for t in self._track])
         for arr in (self._bg, self._prev):
             cv2.multiply(arr, gmap, dst=arr)
         self._evidence.reset(self._bg)
+        self._slow.reset(self._bg, self._last_ts)
         self._gain, self._off_exposure = (1.0, 0.0), 0
 
     def _reseed(self, frame: np.ndarray, ts: float) -> None:
         self._bg, self._prev, self._track, self._last_ts = frame, frame.copy(), [], ts
         self._evidence.reset(frame)
+        self._slow.reset(frame, ts)
 
     def _with_evidence(self, fg: np.ndarray, norm: np.ndarray, floor: float, thr: float
                        ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -330,9 +371,10 @@ class MotionDetector:
         new_track: list[Track] = []
         blobs: list[tuple[Blob, float]] = []
         for i, box, slow_only in candidates:
-            track, confirmed = follow(self._track, Seen(box, slow_only, labels, i, stats[i],
-                                                        frame_area, self._last_ts), self._drops,
-                                      self._lit_now, self.cfg.persistence_frames)
+            seen = Seen(box, slow_only, labels, i, stats[i], frame_area, self._last_ts,
+                        self._last_ts < self._coast_until)
+            track, confirmed = follow(self._track, seen, self._drops, self._lit_now,
+                                      self.cfg.persistence_frames)
             if track is None:  # the ghost of a drop the background had learnt: absorb it
                 lut[i] = 2
                 continue

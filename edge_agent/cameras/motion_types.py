@@ -20,6 +20,7 @@ class Track(NamedTuple):
     wet: bool  # looked like a lens drop in any of them
     crisp: int  # how many more showed it with a sharp edge than with a soft one
     path: Box  # its box when first seen, followed by overlap (not by ``near``) frame to frame
+    shown: bool = False  # reported in any of them
 
 
 class Buffers:

@@ -14,8 +14,16 @@ import json
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from tests.infra import clips, street_clips, street_clips_c, street_clips_d, street_clips_e
+from tests.infra import (
+    clips,
+    street_clips,
+    street_clips_c,
+    street_clips_d,
+    street_clips_e,
+    street_clips_wind,
+)
 from tests.infra.clip_lock import one_builder_per_clip
 from tests.infra.clips import encode, scene_key
 from tests.infra.street_clips import (
@@ -26,12 +34,12 @@ from tests.infra.street_clips import (
     Lamp,
     StreetScene,
     Walker,
-    render,
 )
 from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, Vehicle
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
 from tests.infra.street_clips_e import SceneE, StreetLamp
 from tests.infra.street_clips_e_movers import Mover
+from tests.infra.street_clips_wind import WindScene
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
@@ -92,6 +100,28 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-car-glow", 10.0, "A", cars=(Car(1.0, 9.0, 1, 0.86, 0.25, beam_len=0.45,
                                                    beam_gain=3.0, shade=0.22, glow=140.0),),
                 ambient=0.22, noise_sigma=5.0, seed=17),
+    # Added in the fifth round (held-out 4's dark walker is never found, the issue's is found
+    # only under the lamp; held-out 5 is being written elsewhere and was not looked at), in
+    # style A with their own seeds: a slow walker barely darker than a dark, noisy road, far
+    # from the only lamp (a blob and an articulated figure), and a slow dark walker in view
+    # while the IR illuminator comes on.
+    StreetScene("t-dark-far", 24.0, "A", (Walker(2.0, 23.0, 0.12, 0.42, 0.8, 0.32, 0.2, 18, True),),
+                lamps=(Lamp(0.92, 0.5, 0.07, 0.7),), ambient=0.16, noise_sigma=8.0, seed=18),
+    StreetScene("t-dark-far-figure", 24.0, "A",
+                (Walker(2.0, 23.0, 0.62, 0.3, 0.72, 0.3, 0.18, 19),),
+                lamps=(Lamp(0.08, 0.45, 0.07, 0.6),), ambient=0.15, noise_sigma=9.0, seed=19),
+    StreetScene("t-ir-slow", 14.0, "A", (Walker(1.0, 13.0, 0.2, 0.6, 0.8, 0.36, 0.22, 20, True),),
+                ambient=0.2, noise_sigma=6.0, ir=(6.0, 99.0), seed=20),
+    # Also in the fifth round, for held-out 4's false events with no mover (``street_clips_wind``,
+    # style A): tree shadows the wind shakes on a sunlit road, empty and with a walker through
+    # them; a sodium lamp that cycles (fades, stays dark, restarts) beside a steady one.
+    WindScene("t-wind-shadows", 20.0, "A", ambient=0.95, noise_sigma=3.0, shadows=0.55,
+              wind=1.2, seed=21),
+    WindScene("t-wind-walker", 14.0, "A", (Walker(3.0, 12.0, -0.1, 1.1, 0.86, 0.4, 0.3, 22),),
+              ambient=0.9, noise_sigma=3.0, shadows=0.5, seed=22),
+    WindScene("t-lamp-cycling", 24.0, "A", lamps=(Lamp(0.2, 0.45, 0.1, 0.7),),
+              cycling=(Lamp(0.62, 0.55, 0.16, 1.5),), ambient=0.15, noise_sigma=5.0,
+              cycle_phase=3.0, seed=23),
 )}
 
 HELD_OUT: dict[str, StreetScene] = {s.name: s for s in (
@@ -280,13 +310,21 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     return out
 
 
+# each drawing style's generator, by its scene type (WindScene before StreetScene: a subclass)
+STYLES: tuple[tuple[type, Any], ...] = (
+    (SceneE, street_clips_e), (SceneD, street_clips_d), (SceneC, street_clips_c),
+    (WindScene, street_clips_wind))
+
+
+def _style(scene: object) -> Any:
+    return next((module for kind, module in STYLES if isinstance(scene, kind)), street_clips)
+
+
 @one_builder_per_clip
 def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: Path) -> Path:
     """Encode ``scene`` at 15 fps CBR (640x360, styles C, D and E 1280x720) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
-    module = street_clips_e if isinstance(scene, SceneE) else \
-        street_clips_d if isinstance(scene, SceneD) else \
-        street_clips_c if isinstance(scene, SceneC) else street_clips
+    module = _style(scene)
     width, height = module.WIDTH, module.HEIGHT
     key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
                     sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
@@ -294,9 +332,7 @@ def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: P
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
-    frames = street_clips_e.render(scene) if isinstance(scene, SceneE) else \
-        street_clips_d.render(scene) if isinstance(scene, SceneD) else \
-        street_clips_c.render(scene) if isinstance(scene, SceneC) else render(scene)
+    frames = module.render(scene)
     truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
     still = [list(s) for s in given] or _still(truth, FPS)
