@@ -75,8 +75,11 @@ MISSES_TARGET: dict[str, set[str]] = {"all": set(MOTION_CLIPS), "adaptive": set(
 # More false events than allowed (0, or 1 in lens rain): offline the umbrella in rain has 2
 # (1.07 s, 6.27 s, before the walker at 8 s: lens drops) and the tree shadow 2 (0.27 s,
 # 7.87 s); adaptive the shadow 1 (2.13 s) and the flickering lamp in rain 3 (4.13, 10.2,
-# 14.13 s; offline 1, allowed).
-FALSE_EVENTS: dict[str, set[str]] = {"all": {"h5-umbrella-rain", "h5-shadow-wall"},
+# 14.13 s; offline 1, allowed). After round 5 (scored once, the detector not changed for
+# it): offline the night motorbike gained one, a start at 29.73 s with none before - a
+# regression on this unseen set, kept here so that it shows until it is fixed.
+FALSE_EVENTS: dict[str, set[str]] = {"all": {"h5-umbrella-rain", "h5-shadow-wall",
+                                             "h5-moto-beam"},
                                      "adaptive": {"h5-shadow-wall", "h5-rain-flicker"}}
 # No event of 0 s anywhere (the shortest last 0.27 s).
 ZERO_DURATION: dict[str, set[str]] = {"all": set(), "adaptive": set()}
