@@ -12,6 +12,13 @@ from the bitstream without decoding; packet sizes for other codecs), the decoder
 and the packets since the last key frame are decoded again, so the current frame is correct
 at once.
 
+Look-back (adaptive, ``look_back``): the previous GOP's packets are kept, undecoded. When
+the owner, analysing a key frame decoded while idle (``idle_key``), sees something move, it
+calls ``look_back()``: right after that key frame the decoder is flushed, the previous GOP
+is decoded from its key frame and handed out with its own times (``replaying``), then the
+current key frame again, so the references are this GOP's once more and every frame after it
+is decoded (the hold). Motion that began between two key frames is seen where it began.
+
 Reconnects: jittered, growing backoff (``drivers.backoff``), but while the camera refuses
 connections only a TCP probe runs every ``probe_interval_s`` and the full open follows as
 soon as it listens again. A hung camera (socket open, no data) is caught by FFmpeg's socket
@@ -85,6 +92,8 @@ class PyAVSourceConfig(BaseModel):
     activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
                                    "long after a trigger (the owner extends it while motion "
                                    "lasts; one it did not extend makes the next one harder).")
+    look_back: bool = Field(True, description="Adaptive: when a key frame decoded while idle "
+                            "shows motion, decode the previous GOP too (the owner asks).")
 
 
 @dataclass(slots=True)
@@ -98,6 +107,7 @@ class SourceStats:
     activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
     triggers: int = 0  # adaptive: times the activity watch started a catch-up
     confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
+    look_backs: int = 0  # adaptive: times the previous GOP was decoded again (look_back)
 
 
 @dataclass(slots=True)
@@ -134,6 +144,11 @@ class PyAVSource:
         self._wait = CameraWait()  # is the thread stuck in a hung camera's open or read?
         self._hw = False  # this session decodes with the hardware decoder
         self._hw_failed = False  # it failed once: software from the next session on
+        # Read by the owner inside ``on_frame`` (the source thread): the frame is a key frame
+        # decoded while idle with a previous GOP kept / one of a look-back's frames.
+        self.idle_key = False
+        self.replaying = False
+        self._look_back_asked = False
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +171,14 @@ class PyAVSource:
         """Adaptive mode: decode every frame for at least ``seconds`` from now."""
         self._owner_held = True
         self._hold(seconds)
+
+    def look_back(self) -> bool:
+        """From ``on_frame`` of an ``idle_key`` frame (source thread): decode the previous GOP
+        right after it, then this key frame again. False: nothing to look back on."""
+        if not self.idle_key:
+            return False
+        self._look_back_asked = True
+        return True
 
     def _hold(self, seconds: float) -> None:
         self._active_until = max(self._active_until, time.monotonic() + seconds)
@@ -264,7 +287,7 @@ class PyAVSource:
                 state.offset = state.last_pts + frame_s
                 if ctx is not None:
                     ctx.flush_buffers()
-                state.gop = []
+                state.gop, state.prev_gop = [], []
                 continue
             now = time.monotonic()
             gap = now - self.stats.last_packet
@@ -331,7 +354,14 @@ class PyAVSource:
                 # that its timestamp-less first slice is kept); inter frames before it
                 # would be smeared (a stream joined mid-GOP).
                 trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
-                self._decode(ctx, packet, tb, state.offset, emit=trusted)
+                self.idle_key = trusted and self._idle_key(packet, state)
+                try:
+                    self._decode(ctx, packet, tb, state.offset, emit=trusted)
+                finally:
+                    self.idle_key = False
+                if self._look_back_asked:
+                    self._look_back_asked = False
+                    self._look_back(ctx, packet, tb, state)
         except av.FFmpegError as exc:
             if not self._hw:
                 raise
@@ -343,6 +373,31 @@ class PyAVSource:
         if self.stats.decoded and not state.announced:
             state.announced = True
             self.on_state("online", None)
+
+    def _idle_key(self, packet: Any, st: _ReadState) -> bool:
+        """A key frame decoded while only key frames are (adaptive, no hold), with the whole
+        previous GOP kept: the owner may ask to look back on it."""
+        return (packet.is_keyframe and self.cfg.look_back and st.watch is not None
+                and len(st.prev_gop) > 1 and time.monotonic() >= self._active_until)
+
+    def _look_back(self, ctx: Any, key: Any, tb: float, st: _ReadState) -> None:
+        """Decode the previous GOP (frames handed out, ``replaying``), then ``key`` again; the
+        frames after it are decoded from here on (``catching_up``: no second catch-up)."""
+        self.stats.look_backs += 1
+        ctx.skip_frame = "DEFAULT"
+        ctx.flush_buffers()
+        self.replaying = True
+        try:
+            for old in st.prev_gop:
+                self._decode(ctx, old, tb, st.offset, emit=True)
+        finally:
+            self.replaying = False
+        # The references must be this GOP's again: without the flush the frames after the
+        # key frame would be predicted from the previous GOP's last pictures.
+        ctx.flush_buffers()
+        self._decode(ctx, key, tb, st.offset, emit=True)
+        st.catching_up = True
+        self._hold(self.cfg.activity_hold_s)
 
     def _note_key(self, pts: float, st: _ReadState) -> None:
         if st.last_key is not None and pts > st.last_key:
@@ -365,6 +420,9 @@ class PyAVSource:
                 st.gop.append(packet)
                 return True
             self._note_key(pts, st)
+            if self.cfg.decode == "adaptive" and self.cfg.look_back:
+                # A GOP that overflowed (``gop`` emptied) or began mid-GOP is not kept.
+                st.prev_gop = st.gop if st.gop and st.gop[0].is_keyframe else []
             st.gop = [packet]
             return True
         if st.gop:
@@ -405,6 +463,7 @@ class PyAVSource:
 @dataclass(slots=True)
 class _ReadState:
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
+    prev_gop: list[Any] = field(default_factory=list)  # the GOP before it (look-back)
     watch: ActivityWatch | None = None  # adaptive mode's activity trigger
     pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
     pending_pts: float = 0.0

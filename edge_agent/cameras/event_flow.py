@@ -59,12 +59,15 @@ class CameraEvents:
         self._snapshots: asyncio.TaskGroup | None = None
 
     # -- source thread -------------------------------------------------------------------
-    def offer_threadsafe(self, result: MotionResult, frame: Any, mono: float) -> None:
+    def offer_threadsafe(self, result: MotionResult, frame: Any, mono: float,
+                         age_s: float = 0.0) -> None:
         """From the source thread: a result that may start, extend or end an event. Only a
-        possible start needs the frame (its snapshot); other frames are not held."""
+        possible start needs the frame (its snapshot); other frames are not held. ``age_s``:
+        how long ago the frame was taken (a look-back's frames are analysed up to a GOP
+        late), so an event started by one is dated when it began."""
         if self.loop is not None and (result.motion or self.active):
             keep = frame if result.motion and not self.active else None
-            self.loop.call_soon_threadsafe(self._offer, result, keep, time.time(), mono)
+            self.loop.call_soon_threadsafe(self._offer, result, keep, time.time() - age_s, mono)
 
     def _offer(self, result: MotionResult, frame: Any, wall: float, mono: float) -> None:
         if self._results.full():
