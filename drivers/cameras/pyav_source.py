@@ -392,8 +392,10 @@ class PyAVSource:
                 self._decode(ctx, old, tb, st.offset, emit=True)
         finally:
             self.replaying = False
-        # The references must be this GOP's again: without the flush the frames after the
-        # key frame would be predicted from the previous GOP's last pictures.
+        # The references must be this GOP's again: decoding the key frame again restores them
+        # (without it the frames after it are predicted from the previous GOP's last picture:
+        # smeared, test_camera_look_back); the flush drops what the decoder may still hold
+        # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
         ctx.flush_buffers()
         self._decode(ctx, key, tb, st.offset, emit=True)
         st.catching_up = True

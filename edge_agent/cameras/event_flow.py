@@ -99,6 +99,10 @@ class CameraEvents:
             if not was_active and self.tracker.active:
                 self.active = True
                 self.started += 1
+                start = next(m for m in messages if m.kind == "start")
+                # Dated when the mover was first seen (``started_ts``, a few analysed frames
+                # before the one that confirmed it), as ``duration_s`` is counted.
+                self._started_wall[start.event_id] = wall - (start.ts - start.started_ts)
                 if frame is not None:
                     ref = await self._on_start(frame, wall, mono)
                     messages = [replace(m, snapshot=ref) if m.kind == "start" else m
@@ -108,7 +112,6 @@ class CameraEvents:
     async def _on_start(self, frame: Any, wall: float, mono: float) -> str:
         event_id = self.tracker.event_id
         assert event_id is not None
-        self._started_wall[event_id] = wall
         when = datetime.fromtimestamp(wall, self.tz)
         if self.clips is not None:
             path = self.media.path_for(event_id, ".mp4", when)
