@@ -59,6 +59,8 @@ class SourceRun:
     # trigger) to the latest inter frame decoded under it. Over 1 s means the holds did not
     # run on stream time (e.g. on the wall clock while the file is read at full speed).
     longest_hold_s: float
+    replayed: int = 0  # frames a look-back decoded again (the previous GOP's)
+    look_backs: int = 0
 
 
 def grid(frames: int, fps: float, analysis_fps: float) -> list[int]:
@@ -84,6 +86,7 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
     holds: list[float] = [-1e9]  # stream times a hold started
     longest = 0.0
     triggers = look_backs = 0
+    replayed = [0]
 
     def on_frame(frame: Any, pts: float) -> None:  # CameraService._on_frame
         nonlocal longest, triggers, look_backs
@@ -93,7 +96,9 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
         if src.stats.look_backs > look_backs:  # the source holds from the key frame on
             look_backs = src.stats.look_backs
             holds.append(rule.look_back_from)
-        if not frame.key_frame and not src.replaying:
+        if src.replaying:
+            replayed[0] += 1
+        elif not frame.key_frame:
             longest = max(longest, pts - holds[-1])
         done = rule.frame(frame, pts)
         if done is None:
@@ -118,7 +123,7 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
         src._session()  # one session, in this thread: the file ends, the session returns
     return SourceRun(_slots(analysed, truth, grid(len(truth), fps, analysis_fps), meta),
                      src.stats.decoded, len(analysed), src.stats.triggers, src.stats.activity,
-                     longest)
+                     longest, replayed[0], src.stats.look_backs)
 
 
 def _slots(analysed: dict[int, MotionResult], truth: list[list[Box]], frames: list[int],
