@@ -32,17 +32,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import av
-from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.backoff import Backoff
 from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
-    PROBE_INTERVAL_S,
-    HwAccel,
     SourceError,
     is_file,
     make_decoder,
@@ -52,73 +48,13 @@ from drivers.cameras.connect import (
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
 from drivers.cameras.packets import Pacer, join_slices
+from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
 redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
 __all__ = ["PyAVSource", "PyAVSourceConfig", "SourceError", "SourceStats", "StreamInfo",
            "is_file", "open_container", "redact"]
 STOP_JOIN_S = 1.0  # a thread stuck in a hung camera's read is left behind at shutdown
-
-
-class PyAVSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    driver: Literal["pyav"] = "pyav"
-    url: str = Field(description="rtsp:// URL (credentials allowed) or a file path.")
-    decode: Literal["all", "keyframes", "adaptive", "none"] = Field(
-        "adaptive", description="'none': packets only (a record stream: clips, snapshots).")
-    loop: bool = Field(True, description="Files: start again at the end.")
-    realtime: bool = Field(True, description="Files: read at the clip's own pace.")
-    open_timeout_s: float = 8.0
-    read_timeout_s: float = 5.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 30.0
-    probe_interval_s: float = Field(PROBE_INTERVAL_S, gt=0, description="While a camera "
-                                    "refuses connections: seconds between TCP probes.")
-    hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
-    decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
-                                "CPU). One per camera suits a Pi running several cameras.")
-    fast_decode: bool = Field(False, description="Adaptive: skip H.264 deblocking on inter "
-                              "frames (key frames stay full quality; costs the detector on "
-                              "dark noisy pictures).")
-    analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
-                                "(a detect sub-stream): fast_decode applies in every mode.")
-    activity_trigger: Literal["bitstream", "size", "off"] = Field(
-        "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
-        "slice QP x bytes, see activity.py; packet sizes; nothing).")
-    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: smallest rise "
-                                   "of bytes x quantiser step over the still frames = activity.")
-    activity_factor: float = Field(2.0, description="Adaptive, other codecs: an inter packet "
-                                   "this many times the largest recent still one = activity.")
-    activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
-                                   "long after a trigger (the owner extends it while motion "
-                                   "lasts; one it did not extend makes the next one harder).")
-    look_back: bool = Field(True, description="Adaptive: when a key frame decoded while idle "
-                            "shows motion, decode the previous GOP too (the owner asks).")
-
-
-@dataclass(slots=True)
-class SourceStats:
-    packets: int = 0
-    decoded: int = 0
-    reconnects: int = 0
-    last_packet: float = 0.0  # time.monotonic() of the newest packet
-    key_interval: float | None = None  # seconds between key frames
-    decoder: str | None = None  # which decoder runs (hardware or software, and why)
-    activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
-    triggers: int = 0  # adaptive: times the activity watch started a catch-up
-    confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
-    look_backs: int = 0  # adaptive: times the previous GOP was decoded again (look_back)
-
-
-@dataclass(slots=True)
-class StreamInfo:
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    stream: Any = field(repr=False, default=None)  # the av VideoStream (clip templates)
-
-
 FrameCallback = Callable[[Any, float], None]  # (av.VideoFrame, pts seconds)
 StateCallback = Callable[[str, str | None], None]  # ("online"|"offline", error)
 PacketCallback = Callable[[Any, float], None]  # (av.Packet, pts seconds)
@@ -240,7 +176,7 @@ class PyAVSource:
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         return ctx
 
-    def _start_reading(self, stream: Any) -> tuple[Any, float, float, _ReadState]:
+    def _start_reading(self, stream: Any) -> tuple[Any, float, float, ReadState]:
         """A new connection: decoder, time base, frame interval and read state."""
         ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
@@ -251,7 +187,7 @@ class PyAVSource:
         tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         self._wait.frame_interval(frame_s)
-        state = _ReadState()
+        state = ReadState()
         if ctx is not None and self.cfg.decode == "adaptive":
             state.watch = ActivityWatch(
                 stream.codec_context.name, stream.codec_context.extradata, name=self._name,
@@ -316,7 +252,7 @@ class PyAVSource:
                 pace.wait(pts, self._stop)
             self._packet(ctx, packet, pts, tb, state, join)
 
-    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: _ReadState,
+    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
                 join: bool) -> None:
         if not join:
             self._unit(ctx, [packet], pts, tb, st)
@@ -327,13 +263,13 @@ class PyAVSource:
         self._flush(ctx, tb, st)
         st.pending, st.pending_pts = [packet], pts
 
-    def _flush(self, ctx: Any, tb: float, st: _ReadState) -> None:
+    def _flush(self, ctx: Any, tb: float, st: ReadState) -> None:
         if st.pending:
             self._unit(ctx, st.pending, st.pending_pts, tb, st)
             st.pending = []
 
     def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
-              state: _ReadState) -> None:
+              state: ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
         packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
@@ -374,13 +310,13 @@ class PyAVSource:
             state.announced = True
             self.on_state("online", None)
 
-    def _idle_key(self, packet: Any, st: _ReadState) -> bool:
+    def _idle_key(self, packet: Any, st: ReadState) -> bool:
         """A key frame decoded while only key frames are (adaptive, no hold), with the whole
         previous GOP kept: the owner may ask to look back on it."""
         return (packet.is_keyframe and self.cfg.look_back and st.watch is not None
                 and len(st.prev_gop) > 1 and time.monotonic() >= self._active_until)
 
-    def _look_back(self, ctx: Any, key: Any, tb: float, st: _ReadState) -> None:
+    def _look_back(self, ctx: Any, key: Any, tb: float, st: ReadState) -> None:
         """Decode the previous GOP (frames handed out, ``replaying``), then ``key`` again; the
         frames after it are decoded from here on (``catching_up``: no second catch-up)."""
         self.stats.look_backs += 1
@@ -401,13 +337,13 @@ class PyAVSource:
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
 
-    def _note_key(self, pts: float, st: _ReadState) -> None:
+    def _note_key(self, pts: float, st: ReadState) -> None:
         if st.last_key is not None and pts > st.last_key:
             self.stats.key_interval = pts - st.last_key
         st.last_key = pts
 
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
-                       st: _ReadState) -> bool:
+                       st: ReadState) -> bool:
         fired = False
         if st.watch is not None:  # adaptive; key frames too (in-band SPS/PPS, GOP pattern)
             now = time.monotonic()
@@ -460,22 +396,6 @@ class PyAVSource:
                 pts = (frame.pts * tb + offset) if frame.pts is not None else 0.0
                 self.on_frame(frame, pts)
         return got
-
-
-@dataclass(slots=True)
-class _ReadState:
-    gop: list[Any] = field(default_factory=list)  # packets since the last key frame
-    prev_gop: list[Any] = field(default_factory=list)  # the GOP before it (look-back)
-    watch: ActivityWatch | None = None  # adaptive mode's activity trigger
-    pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
-    pending_pts: float = 0.0
-    packets: int = 0  # packets read in this session
-    catching_up: bool = False
-    announced: bool = False
-    keys_seen: int = 0
-    last_key: float | None = None
-    offset: float = 0.0  # added to timestamps after a file loops
-    last_pts: float = 0.0
 
 
 def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:
