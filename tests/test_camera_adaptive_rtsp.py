@@ -136,6 +136,7 @@ def test_trigger_off_look_back_dates_the_start_where_the_walker_entered(
         # The start shows the walker where it was when confirmed (its boxes, its snapshot),
         # in the GOP before the key frame: without the look-back, right after the key frame.
         seen_at = _best_truth_time(walker_clip, start.json()["boxes"])
+        print(f"the start's boxes are the walker's at {seen_at:.2f} s")
         assert seen_at < next_key - 1.0, (seen_at, start.json()["boxes"])
     finally:
         agent.stop()
