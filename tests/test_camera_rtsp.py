@@ -191,6 +191,10 @@ def test_adaptive_mode_skips_decoding_while_still_and_catches_motion(
         # object enters at 3.2 s, still scene before; key frames every 2 s (4.0 s next)
         assert 3.2 <= onset <= 5.5, onset  # caught at the 4.0 s key frame (next is 6.0 s)
         control_room.wait_for(_is(f"{gw}/camera/gate/motion", event="update"), 10)
+        # The statuses of the whole moving window below (the update alone may come before it
+        # ends: with the look-back the event starts, and updates, a GOP earlier).
+        control_room.wait_for(lambda m: _is(f"{gw}/camera/gate/status")(m) and
+                              _wall(m) - t0 > 7.5, 10)
         statuses = [(_wall(m) - t0, m.json()) for m in control_room.messages
                     if m.topic.endswith(f"{gw}/camera/gate/status")]
         print("adaptive status (clip time, in, decoded, analysed, packets, decoded total):",

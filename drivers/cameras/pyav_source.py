@@ -12,6 +12,13 @@ from the bitstream without decoding; packet sizes for other codecs), the decoder
 and the packets since the last key frame are decoded again, so the current frame is correct
 at once.
 
+Look-back (adaptive, ``look_back``): the previous GOP's packets are kept, undecoded. When
+the owner, analysing a key frame decoded while idle (``idle_key``), sees something move, it
+calls ``look_back()``: right after that key frame the decoder is flushed, the previous GOP
+is decoded from its key frame and handed out with its own times (``replaying``), then the
+current key frame again, so the references are this GOP's once more and every frame after it
+is decoded (the hold). Motion that began between two key frames is seen where it began.
+
 Reconnects: jittered, growing backoff (``drivers.backoff``), but while the camera refuses
 connections only a TCP probe runs every ``probe_interval_s`` and the full open follows as
 soon as it listens again. A hung camera (socket open, no data) is caught by FFmpeg's socket
@@ -25,17 +32,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import av
-from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.backoff import Backoff
 from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
-    PROBE_INTERVAL_S,
-    HwAccel,
     SourceError,
     is_file,
     make_decoder,
@@ -45,70 +48,13 @@ from drivers.cameras.connect import (
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
 from drivers.cameras.packets import Pacer, join_slices
+from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
 redact = redact_urls  # one redactor for the whole agent (passwords with '/' included)
 __all__ = ["PyAVSource", "PyAVSourceConfig", "SourceError", "SourceStats", "StreamInfo",
            "is_file", "open_container", "redact"]
 STOP_JOIN_S = 1.0  # a thread stuck in a hung camera's read is left behind at shutdown
-
-
-class PyAVSourceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    driver: Literal["pyav"] = "pyav"
-    url: str = Field(description="rtsp:// URL (credentials allowed) or a file path.")
-    decode: Literal["all", "keyframes", "adaptive", "none"] = Field(
-        "adaptive", description="'none': packets only (a record stream: clips, snapshots).")
-    loop: bool = Field(True, description="Files: start again at the end.")
-    realtime: bool = Field(True, description="Files: read at the clip's own pace.")
-    open_timeout_s: float = 8.0
-    read_timeout_s: float = 5.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 30.0
-    probe_interval_s: float = Field(PROBE_INTERVAL_S, gt=0, description="While a camera "
-                                    "refuses connections: seconds between TCP probes.")
-    hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
-    decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
-                                "CPU). One per camera suits a Pi running several cameras.")
-    fast_decode: bool = Field(False, description="Adaptive: skip H.264 deblocking on inter "
-                              "frames (key frames stay full quality; costs the detector on "
-                              "dark noisy pictures).")
-    analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
-                                "(a detect sub-stream): fast_decode applies in every mode.")
-    activity_trigger: Literal["bitstream", "size", "off"] = Field(
-        "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
-        "slice QP x bytes, see activity.py; packet sizes; nothing).")
-    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: smallest rise "
-                                   "of bytes x quantiser step over the still frames = activity.")
-    activity_factor: float = Field(2.0, description="Adaptive, other codecs: an inter packet "
-                                   "this many times the largest recent still one = activity.")
-    activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
-                                   "long after a trigger (the owner extends it while motion "
-                                   "lasts; one it did not extend makes the next one harder).")
-
-
-@dataclass(slots=True)
-class SourceStats:
-    packets: int = 0
-    decoded: int = 0
-    reconnects: int = 0
-    last_packet: float = 0.0  # time.monotonic() of the newest packet
-    key_interval: float | None = None  # seconds between key frames
-    decoder: str | None = None  # which decoder runs (hardware or software, and why)
-    activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
-    triggers: int = 0  # adaptive: times the activity watch started a catch-up
-    confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
-
-
-@dataclass(slots=True)
-class StreamInfo:
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    stream: Any = field(repr=False, default=None)  # the av VideoStream (clip templates)
-
-
 FrameCallback = Callable[[Any, float], None]  # (av.VideoFrame, pts seconds)
 StateCallback = Callable[[str, str | None], None]  # ("online"|"offline", error)
 PacketCallback = Callable[[Any, float], None]  # (av.Packet, pts seconds)
@@ -134,6 +80,11 @@ class PyAVSource:
         self._wait = CameraWait()  # is the thread stuck in a hung camera's open or read?
         self._hw = False  # this session decodes with the hardware decoder
         self._hw_failed = False  # it failed once: software from the next session on
+        # Read by the owner inside ``on_frame`` (the source thread): the frame is a key frame
+        # decoded while idle with a previous GOP kept / one of a look-back's frames.
+        self.idle_key = False
+        self.replaying = False
+        self._look_back_asked = False
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +107,14 @@ class PyAVSource:
         """Adaptive mode: decode every frame for at least ``seconds`` from now."""
         self._owner_held = True
         self._hold(seconds)
+
+    def look_back(self) -> bool:
+        """From ``on_frame`` of an ``idle_key`` frame (source thread): decode the previous GOP
+        right after it, then this key frame again. False: nothing to look back on."""
+        if not self.idle_key:
+            return False
+        self._look_back_asked = True
+        return True
 
     def _hold(self, seconds: float) -> None:
         self._active_until = max(self._active_until, time.monotonic() + seconds)
@@ -217,7 +176,7 @@ class PyAVSource:
         ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
         return ctx
 
-    def _start_reading(self, stream: Any) -> tuple[Any, float, float, _ReadState]:
+    def _start_reading(self, stream: Any) -> tuple[Any, float, float, ReadState]:
         """A new connection: decoder, time base, frame interval and read state."""
         ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
@@ -228,7 +187,7 @@ class PyAVSource:
         tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         self._wait.frame_interval(frame_s)
-        state = _ReadState()
+        state = ReadState()
         if ctx is not None and self.cfg.decode == "adaptive":
             state.watch = ActivityWatch(
                 stream.codec_context.name, stream.codec_context.extradata, name=self._name,
@@ -264,7 +223,7 @@ class PyAVSource:
                 state.offset = state.last_pts + frame_s
                 if ctx is not None:
                     ctx.flush_buffers()
-                state.gop = []
+                state.gop, state.prev_gop = [], []
                 continue
             now = time.monotonic()
             gap = now - self.stats.last_packet
@@ -293,7 +252,7 @@ class PyAVSource:
                 pace.wait(pts, self._stop)
             self._packet(ctx, packet, pts, tb, state, join)
 
-    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: _ReadState,
+    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
                 join: bool) -> None:
         if not join:
             self._unit(ctx, [packet], pts, tb, st)
@@ -304,13 +263,13 @@ class PyAVSource:
         self._flush(ctx, tb, st)
         st.pending, st.pending_pts = [packet], pts
 
-    def _flush(self, ctx: Any, tb: float, st: _ReadState) -> None:
+    def _flush(self, ctx: Any, tb: float, st: ReadState) -> None:
         if st.pending:
             self._unit(ctx, st.pending, st.pending_pts, tb, st)
             st.pending = []
 
     def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
-              state: _ReadState) -> None:
+              state: ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
         packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
@@ -331,7 +290,14 @@ class PyAVSource:
                 # that its timestamp-less first slice is kept); inter frames before it
                 # would be smeared (a stream joined mid-GOP).
                 trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
-                self._decode(ctx, packet, tb, state.offset, emit=trusted)
+                self.idle_key = trusted and self._idle_key(packet, state)
+                try:
+                    self._decode(ctx, packet, tb, state.offset, emit=trusted)
+                finally:
+                    self.idle_key = False
+                if self._look_back_asked:
+                    self._look_back_asked = False
+                    self._look_back(ctx, packet, tb, state)
         except av.FFmpegError as exc:
             if not self._hw:
                 raise
@@ -344,13 +310,40 @@ class PyAVSource:
             state.announced = True
             self.on_state("online", None)
 
-    def _note_key(self, pts: float, st: _ReadState) -> None:
+    def _idle_key(self, packet: Any, st: ReadState) -> bool:
+        """A key frame decoded while only key frames are (adaptive, no hold), with the whole
+        previous GOP kept: the owner may ask to look back on it."""
+        return (packet.is_keyframe and self.cfg.look_back and st.watch is not None
+                and len(st.prev_gop) > 1 and time.monotonic() >= self._active_until)
+
+    def _look_back(self, ctx: Any, key: Any, tb: float, st: ReadState) -> None:
+        """Decode the previous GOP (frames handed out, ``replaying``), then ``key`` again; the
+        frames after it are decoded from here on (``catching_up``: no second catch-up)."""
+        self.stats.look_backs += 1
+        ctx.skip_frame = "DEFAULT"
+        ctx.flush_buffers()
+        self.replaying = True
+        try:
+            for old in st.prev_gop:
+                self._decode(ctx, old, tb, st.offset, emit=True)
+        finally:
+            self.replaying = False
+        # The references must be this GOP's again: decoding the key frame again restores them
+        # (without it the frames after it are predicted from the previous GOP's last picture:
+        # smeared, test_camera_look_back); the flush drops what the decoder may still hold
+        # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
+        ctx.flush_buffers()
+        self._decode(ctx, key, tb, st.offset, emit=True)
+        st.catching_up = True
+        self._hold(self.cfg.activity_hold_s)
+
+    def _note_key(self, pts: float, st: ReadState) -> None:
         if st.last_key is not None and pts > st.last_key:
             self.stats.key_interval = pts - st.last_key
         st.last_key = pts
 
     def _should_decode(self, ctx: Any, packet: Any, pts: float, tb: float,
-                       st: _ReadState) -> bool:
+                       st: ReadState) -> bool:
         fired = False
         if st.watch is not None:  # adaptive; key frames too (in-band SPS/PPS, GOP pattern)
             now = time.monotonic()
@@ -365,6 +358,9 @@ class PyAVSource:
                 st.gop.append(packet)
                 return True
             self._note_key(pts, st)
+            if self.cfg.decode == "adaptive" and self.cfg.look_back:
+                # A GOP that overflowed (``gop`` emptied) or began mid-GOP is not kept.
+                st.prev_gop = st.gop if st.gop and st.gop[0].is_keyframe else []
             st.gop = [packet]
             return True
         if st.gop:
@@ -400,21 +396,6 @@ class PyAVSource:
                 pts = (frame.pts * tb + offset) if frame.pts is not None else 0.0
                 self.on_frame(frame, pts)
         return got
-
-
-@dataclass(slots=True)
-class _ReadState:
-    gop: list[Any] = field(default_factory=list)  # packets since the last key frame
-    watch: ActivityWatch | None = None  # adaptive mode's activity trigger
-    pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
-    pending_pts: float = 0.0
-    packets: int = 0  # packets read in this session
-    catching_up: bool = False
-    announced: bool = False
-    keys_seen: int = 0
-    last_key: float | None = None
-    offset: float = 0.0  # added to timestamps after a file loops
-    last_pts: float = 0.0
 
 
 def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:

@@ -197,6 +197,10 @@ class CameraConfig(SecretsModel):
         "fall back to 'size'. 'size': an inter frame more than twice the largest recent one "
         "(rarely fires on a constant-bit-rate camera). 'off': only key frames show motion "
         "(onset up to one GOP late), for a camera whose stream makes false catch-ups.")
+    look_back: bool = Field(
+        True, description="Adaptive mode: when a key frame shows motion after a still "
+        "stretch, decode the GOP before it again (kept, not yet decoded) so the event starts "
+        "where the motion did, not up to one GOP later. Costs one GOP's decode per onset.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
         "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")

@@ -59,12 +59,15 @@ class CameraEvents:
         self._snapshots: asyncio.TaskGroup | None = None
 
     # -- source thread -------------------------------------------------------------------
-    def offer_threadsafe(self, result: MotionResult, frame: Any, mono: float) -> None:
+    def offer_threadsafe(self, result: MotionResult, frame: Any, mono: float,
+                         age_s: float = 0.0) -> None:
         """From the source thread: a result that may start, extend or end an event. Only a
-        possible start needs the frame (its snapshot); other frames are not held."""
+        possible start needs the frame (its snapshot); other frames are not held. ``age_s``:
+        how long ago the frame was taken (a look-back's frames are analysed up to a GOP
+        late), so an event started by one is dated when it began."""
         if self.loop is not None and (result.motion or self.active):
             keep = frame if result.motion and not self.active else None
-            self.loop.call_soon_threadsafe(self._offer, result, keep, time.time(), mono)
+            self.loop.call_soon_threadsafe(self._offer, result, keep, time.time() - age_s, mono)
 
     def _offer(self, result: MotionResult, frame: Any, wall: float, mono: float) -> None:
         if self._results.full():
@@ -96,6 +99,10 @@ class CameraEvents:
             if not was_active and self.tracker.active:
                 self.active = True
                 self.started += 1
+                start = next(m for m in messages if m.kind == "start")
+                # Dated when the mover was first seen (``started_ts``, a few analysed frames
+                # before the one that confirmed it), as ``duration_s`` is counted.
+                self._started_wall[start.event_id] = wall - (start.ts - start.started_ts)
                 if frame is not None:
                     ref = await self._on_start(frame, wall, mono)
                     messages = [replace(m, snapshot=ref) if m.kind == "start" else m
@@ -105,7 +112,6 @@ class CameraEvents:
     async def _on_start(self, frame: Any, wall: float, mono: float) -> str:
         event_id = self.tracker.event_id
         assert event_id is not None
-        self._started_wall[event_id] = wall
         when = datetime.fromtimestamp(wall, self.tz)
         if self.clips is not None:
             path = self.media.path_for(event_id, ".mp4", when)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
+from edge_agent.cameras.analysis import ACTIVE_TAIL_S, FrameAnalysis
 from edge_agent.cameras.arming import ARMING_NOT_SAVED, CameraArming
 from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.event_flow import CameraEvents
@@ -33,14 +34,12 @@ log = logging.getLogger(__name__)
 # One OpenCV thread per camera thread: the frames are small, and OpenCV's own thread pool
 # would only add wake-ups and contention on a 4-core Pi running several cameras.
 cv2.setNumThreads(1)
-# Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
-ACTIVE_TAIL_S = 1.0
 TRIM_INTERVAL_S = 30.0  # malloc_trim: see memory.py
 FIRST_RATES_AFTER_S = 2.0  # after a (re)connect: see _supervise
 # Import-time library pages are released once the cameras run (memory.py): by then every
 # import is done and the first sessions have opened, so what comes back is the working set.
 RELEASE_PAGES_AFTER_S = 20.0
-__all__ = ["CameraService", "encode_jpeg", "luma"]
+__all__ = ["ACTIVE_TAIL_S", "CameraService", "encode_jpeg", "luma"]
 
 
 class CameraService:
@@ -48,12 +47,14 @@ class CameraService:
         self.cfg = cfg
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.config.gateway.timezone)
-        self.detector = MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width)
         self.media = MediaStore(ctx.data_dir / "media", cfg.id,
                                 max_age_days=cfg.media.max_age_days,
                                 quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
         self.streams = CameraStreams(cfg, self._on_frame, self._on_state, self._on_record_state)
         self.source = self.streams.detect
+        self.analysis = FrameAnalysis(
+            MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width),
+            cfg.analysis_fps, luma, self.source if cfg.decode_mode == "adaptive" else None)
         self.clips = self.streams.clips
         self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx, cfg.name)
         self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
@@ -62,29 +63,27 @@ class CameraService:
         self.armed = True
         self.analysed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._next_analysis = -1.0
         self._latest: tuple[Any, float] | None = None  # (frame, monotonic time)
 
     # -- source threads ------------------------------------------------------------------
+    @property
+    def detector(self) -> MotionDetector:
+        return self.analysis.detector  # a look-back puts an earlier copy back
+
+    @property
+    def _next_analysis(self) -> float:
+        return self.analysis.next_at
+
     def _on_frame(self, frame: Any, pts: float) -> None:
         now = time.monotonic()
-        self._latest = (frame, now)
-        if pts < self._next_analysis - 1.0:  # the file looped / stream restarted
-            self._next_analysis = pts
-        if pts < self._next_analysis:
+        if not self.source.replaying:  # a look-back's frames are not the camera's latest
+            self._latest = (frame, now)
+        done = self.analysis.frame(frame, pts)
+        if done is None:
             return
-        self._next_analysis = max(pts, self._next_analysis) + 1.0 / self.cfg.analysis_fps - 1e-3
-        result = self.detector.analyse(luma(frame), pts)
         self.analysed += 1
-        if self.cfg.decode_mode == "adaptive" and result.activity:
-            # Every frame is decoded only while the detector still sees something move: ~1 s
-            # after the last moving blob the source drops back to key frames. The event's
-            # end debounce (``end_s``) then runs on key frames (one per GOP), so an event
-            # ends at most one key-frame interval later than in ``all`` mode, and motion
-            # that resumes meanwhile is seen on the next key frame or by a packet-size jump.
-            self.source.hold_active(ACTIVE_TAIL_S)
         if self.armed:
-            self.events.offer_threadsafe(result, frame, now)
+            self.events.offer_threadsafe(done.result, frame, now - done.age_s, done.age_s)
 
     def _on_state(self, state: str, error: str | None) -> None:
         if state != "online":

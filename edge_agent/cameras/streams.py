@@ -32,6 +32,7 @@ def source_config(cfg: CameraConfig, url: str, decode: str,
     return PyAVSourceConfig(
         url=url, decode=decode, loop=cfg.loop, fast_decode=cfg.fast_decode,
         analysis_only=analysis_only, activity_trigger=cfg.activity_trigger,
+        look_back=cfg.look_back,
         decode_threads=cfg.decode_threads, hwaccel=cfg.hwaccel,
         open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s)

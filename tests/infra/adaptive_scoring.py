@@ -2,16 +2,15 @@
 
 The clip is read by ``PyAVSource`` itself (file path, ``loop`` off, ``realtime`` off), so the
 key-frame-only decoding, the activity trigger (slice QP from the bitstream), the catch-up
-from the key frame, ``fast_decode`` and the owner's hold are the agent's code, not a copy.
-Only two things are supplied here:
-
-- the owner: ``CameraService._on_frame``'s rule (analysis cadence, ``hold_active`` for
-  ``ACTIVE_TAIL_S`` when the detector sees activity), the one part that needs the event loop;
-- the clock. Read as fast as possible, the source's wall-clock holds (``activity_hold_s``,
-  the owner's tail) would cover far more frames than on a camera. ``StreamClock`` replaces
-  the source module's ``time`` with the stream time of the packet being handled: the clock a
-  camera delivering at its own pace gives, with decoding and analysis taking no time (on a
-  loaded gateway the holds end a little earlier in stream time, so this is the best case).
+from the key frame, the look-back and ``fast_decode`` are the agent's code, not a copy.
+The owner's rule (analysis cadence, ``hold_active`` when the detector sees activity, the
+look-back at a key frame that shows motion) is ``CameraService``'s own ``FrameAnalysis``.
+Only the clock is supplied here. Read as fast as possible, the source's wall-clock holds
+(``activity_hold_s``, the owner's tail) would cover far more frames than on a camera.
+``StreamClock`` replaces the source module's ``time`` with the stream time of the packet
+being handled: the clock a camera delivering at its own pace gives, with decoding and
+analysis taking no time (on a loaded gateway the holds end a little earlier in stream
+time, so this is the best case).
 
 Scoring is ``motion_scoring.score``'s. The frames scored are ``run_clip``'s (the frames the
 agent analyses when it decodes everything); the adaptive run's cadence can drift off that
@@ -31,10 +30,10 @@ from unittest import mock
 
 from drivers.cameras import pyav_source
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
+from edge_agent.cameras.analysis import FrameAnalysis
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.frames import luma
 from edge_agent.cameras.motion import MotionResult
-from edge_agent.cameras.service import ACTIVE_TAIL_S
 from tests.infra.motion_scoring import HIT_IOU, Box, ClipRun, iou, labelled
 
 
@@ -60,6 +59,8 @@ class SourceRun:
     # trigger) to the latest inter frame decoded under it. Over 1 s means the holds did not
     # run on stream time (e.g. on the wall clock while the file is read at full speed).
     longest_hold_s: float
+    replayed: int = 0  # frames a look-back decoded again (the previous GOP's)
+    look_backs: int = 0
 
 
 def grid(frames: int, fps: float, analysis_fps: float) -> list[int]:
@@ -82,29 +83,32 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
     meta, fps, truth, det = labelled(clip, cfg)
     analysed: dict[int, MotionResult] = {}
     clock = StreamClock()
-    next_at = -1.0
     holds: list[float] = [-1e9]  # stream times a hold started
     longest = 0.0
-    triggers = 0
+    triggers = look_backs = 0
+    replayed = [0]
 
     def on_frame(frame: Any, pts: float) -> None:  # CameraService._on_frame
-        nonlocal next_at, longest, triggers
+        nonlocal longest, triggers, look_backs
         if src.stats.triggers > triggers:  # this packet fired the activity watch
             triggers = src.stats.triggers
             holds.append(pts)
-        if not frame.key_frame:
+        if src.stats.look_backs > look_backs:  # the source holds from the key frame on
+            look_backs = src.stats.look_backs
+            holds.append(rule.look_back_from)
+        if src.replaying:
+            replayed[0] += 1
+        elif not frame.key_frame:
             longest = max(longest, pts - holds[-1])
-        if pts < next_at:
+        done = rule.frame(frame, pts)
+        if done is None:
             return
-        next_at = max(pts, next_at) + 1.0 / analysis_fps - 1e-3
-        result = det.analyse(picture(frame), pts)
         index = round(pts * fps)
         if index in analysed or not 0 <= index < len(truth):
             raise AssertionError(f"{clip.name}: frame {index} (pts {pts:.3f}) does not line "
                                  f"up with the {len(truth)} labelled frames")
-        analysed[index] = result
-        if decode == "adaptive" and result.activity:
-            src.hold_active(ACTIVE_TAIL_S)
+        analysed[index] = done.result
+        if decode == "adaptive" and done.result.activity:
             holds.append(pts)
 
     def on_packet(_packet: Any, pts: float) -> None:
@@ -114,11 +118,12 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                                       loop=False, realtime=False, **source),
                      on_frame, lambda _state, _error: None, name=clip.stem)
     src.on_packet = on_packet
+    rule = FrameAnalysis(det, analysis_fps, picture, src if decode == "adaptive" else None)
     with mock.patch.object(pyav_source, "time", clock):
         src._session()  # one session, in this thread: the file ends, the session returns
     return SourceRun(_slots(analysed, truth, grid(len(truth), fps, analysis_fps), meta),
                      src.stats.decoded, len(analysed), src.stats.triggers, src.stats.activity,
-                     longest)
+                     longest, replayed[0], src.stats.look_backs)
 
 
 def _slots(analysed: dict[int, MotionResult], truth: list[list[Box]], frames: list[int],

@@ -1,0 +1,86 @@
+"""The camera source's settings, counters and per-connection read state (``pyav_source.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.cameras.adaptive import ActivityWatch
+from drivers.cameras.connect import PROBE_INTERVAL_S, HwAccel
+
+
+class PyAVSourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    driver: Literal["pyav"] = "pyav"
+    url: str = Field(description="rtsp:// URL (credentials allowed) or a file path.")
+    decode: Literal["all", "keyframes", "adaptive", "none"] = Field(
+        "adaptive", description="'none': packets only (a record stream: clips, snapshots).")
+    loop: bool = Field(True, description="Files: start again at the end.")
+    realtime: bool = Field(True, description="Files: read at the clip's own pace.")
+    open_timeout_s: float = 8.0
+    read_timeout_s: float = 5.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    probe_interval_s: float = Field(PROBE_INTERVAL_S, gt=0, description="While a camera "
+                                    "refuses connections: seconds between TCP probes.")
+    hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
+    decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
+                                "CPU). One per camera suits a Pi running several cameras.")
+    fast_decode: bool = Field(False, description="Adaptive: skip H.264 deblocking on inter "
+                              "frames (key frames stay full quality; costs the detector on "
+                              "dark noisy pictures).")
+    analysis_only: bool = Field(False, description="Frames are only analysed, never shown "
+                                "(a detect sub-stream): fast_decode applies in every mode.")
+    activity_trigger: Literal["bitstream", "size", "off"] = Field(
+        "bitstream", description="Adaptive: what shows activity between key frames (H.264 "
+        "slice QP x bytes, see activity.py; packet sizes; nothing).")
+    activity_margin: float = Field(1.15, gt=1.0, description="Adaptive, H.264: smallest rise "
+                                   "of bytes x quantiser step over the still frames = activity.")
+    activity_factor: float = Field(2.0, description="Adaptive, other codecs: an inter packet "
+                                   "this many times the largest recent still one = activity.")
+    activity_hold_s: float = Field(1.0, gt=0, description="Adaptive: decode everything this "
+                                   "long after a trigger (the owner extends it while motion "
+                                   "lasts; one it did not extend makes the next one harder).")
+    look_back: bool = Field(True, description="Adaptive: when a key frame decoded while idle "
+                            "shows motion, decode the previous GOP too (the owner asks).")
+
+
+@dataclass(slots=True)
+class SourceStats:
+    packets: int = 0
+    decoded: int = 0
+    reconnects: int = 0
+    last_packet: float = 0.0  # time.monotonic() of the newest packet
+    key_interval: float | None = None  # seconds between key frames
+    decoder: str | None = None  # which decoder runs (hardware or software, and why)
+    activity: str | None = None  # adaptive: "bitstream" (slice QP), "size" or "off" trigger
+    triggers: int = 0  # adaptive: times the activity watch started a catch-up
+    confirmed: int = 0  # adaptive: of those, the ones the owner then held (it saw motion)
+    look_backs: int = 0  # adaptive: times the previous GOP was decoded again (look_back)
+
+
+@dataclass(slots=True)
+class StreamInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    stream: Any = field(repr=False, default=None)  # the av VideoStream (clip templates)
+
+
+@dataclass(slots=True)
+class ReadState:
+    gop: list[Any] = field(default_factory=list)  # packets since the last key frame
+    prev_gop: list[Any] = field(default_factory=list)  # the GOP before it (look-back)
+    watch: ActivityWatch | None = None  # adaptive mode's activity trigger
+    pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
+    pending_pts: float = 0.0
+    packets: int = 0  # packets read in this session
+    catching_up: bool = False
+    announced: bool = False
+    keys_seen: int = 0
+    last_key: float | None = None
+    offset: float = 0.0  # added to timestamps after a file loops
+    last_pts: float = 0.0
