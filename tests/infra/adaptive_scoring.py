@@ -109,7 +109,9 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                                  f"up with the {len(truth)} labelled frames")
         analysed[index] = done.result
         if decode == "adaptive" and done.result.activity:
-            holds.append(pts)
+            # the hold runs from the source's clock: a replayed frame's own time is up to a
+            # GOP earlier than the packet being handled when its result asks for the hold
+            holds.append(clock.now)
 
     def on_packet(_packet: Any, pts: float) -> None:
         clock.now = pts  # called before the source decides whether to decode this packet
