@@ -61,10 +61,14 @@ ALL_FLOORS: dict[str, tuple[float, float, float]] = {
     "h5-umbrella-rain": (0.67, 0.79, 0.41),  # 0.692 0.818 0.436
     "h5-meet-talk": (0.57, 0.98, 0.24),  # 0.595 1.000 0.262
     "h5-dog-fence": (0.54, 0.95, 0.58)}  # 0.568 0.974 0.608
+# Adaptive after round 5 and the look-back (scored once; nothing was changed for this set):
+# before -> after in the comment. The umbrella clip lost precision (it now sees the lens drop
+# at 1.07 s, as `all` does); its floor from before stays, a strict expected failure below.
 ADAPTIVE_FLOORS_5: dict[str, tuple[float, float, float]] = {
-    "h5-umbrella-rain": (0.66, 0.86, 0.45),  # 0.686 0.881 0.473
-    "h5-meet-talk": (0.54, 0.98, 0.25),  # 0.563 1.000 0.274
-    "h5-dog-fence": (0.52, 0.95, 0.57)}  # 0.541 0.972 0.599
+    "h5-umbrella-rain": (0.67, 0.80, 0.41),  # 0.686 0.881 0.473 -> 0.696 0.829 0.436
+    "h5-meet-talk": (0.60, 0.98, 0.26),  # 0.563 1.000 0.274 -> 0.622 1.000 0.281
+    "h5-dog-fence": (0.55, 0.95, 0.58)}  # 0.541 0.972 0.599 -> 0.574 0.974 0.608
+ADAPTIVE_FLOORS_5_BEFORE_ROUND_5 = {"h5-umbrella-rain": (0.66, 0.86, 0.45)}
 # F1 under 0.05, where a floor 0.02 lower asserts nothing: the dark walker is never found
 # (0 / 0), the motorbike crossing through the IR switch neither (0 / 0), the motorbike at
 # night is boxed by its headlamp and beam, not its body (0.029 / 0.016, IoU 0.06 / 0.23).
@@ -78,9 +82,13 @@ MISSES_TARGET: dict[str, set[str]] = {"all": set(MOTION_CLIPS), "adaptive": set(
 # 14.13 s; offline 1, allowed). After round 5 (scored once, the detector not changed for
 # it): offline the night motorbike gained one, a start at 29.73 s with none before - a
 # regression on this unseen set, kept here so that it shows until it is fixed.
+# Adaptive after round 5 and the look-back: the flickering lamp 3 -> 1 (allowed in rain),
+# the umbrella 1 -> 2 (as offline), the motorbike through the IR switch 0 -> 1 (13.07 s,
+# after it has passed): regressions kept here so that they show.
 FALSE_EVENTS: dict[str, set[str]] = {"all": {"h5-umbrella-rain", "h5-shadow-wall",
                                              "h5-moto-beam"},
-                                     "adaptive": {"h5-shadow-wall", "h5-rain-flicker"}}
+                                     "adaptive": {"h5-shadow-wall", "h5-umbrella-rain",
+                                                  "h5-ir-moto"}}
 # No event of 0 s anywhere (the shortest last 0.27 s).
 ZERO_DURATION: dict[str, set[str]] = {"all": set(), "adaptive": set()}
 # Scenes with nobody: motion in at most this share of the analysed frames. The swaying
@@ -123,6 +131,15 @@ def test_held_out_5_stays_above_its_floors(rows: dict[str, dict[str, Any]], mode
     row = rows[name][mode]
     assert row["f1"] >= f1 and row["precision"] >= precision, row
     assert row["iou"] is not None and row["iou"] >= box_iou, row
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11: precision lost in round 5 + look-back")
+@pytest.mark.parametrize("name", sorted(ADAPTIVE_FLOORS_5_BEFORE_ROUND_5))
+def test_held_out_5_regains_its_adaptive_floors_from_before_round_5(
+        rows: dict[str, dict[str, Any]], name: str) -> None:
+    f1, precision, box_iou = ADAPTIVE_FLOORS_5_BEFORE_ROUND_5[name]
+    row = rows[name]["adaptive"]
+    assert row["f1"] >= f1 and row["precision"] >= precision and row["iou"] >= box_iou, row
 
 
 def test_every_clip_with_movers_has_floors_or_is_never_found() -> None:
@@ -211,7 +228,10 @@ def _starts(events: list[dict[str, Any]]) -> list[float]:
 def test_held_out_5_over_rtsp_matches_the_offline_adaptive_run(
         rows: dict[str, dict[str, Any]], rtsp_events: dict[str, list[dict[str, Any]]],
         name: str) -> None:
-    at, offline = _starts(rtsp_events[name]), rows[name]["adaptive"]["event_starts"]
+    # where each event starts (``started_at``): with the look-back a start is published
+    # after the key frame that found it but dated where the motion began, as offline
+    at = [e["started_s"] for e in rtsp_events[name] if e["event"] == "start"]
+    offline = rows[name]["adaptive"]["event_starts"]
     assert len(at) == len(offline), (at, offline)
     assert all(abs(a - b) <= RTSP_OFF_S for a, b in zip(at, offline, strict=True)), \
         (at, offline)

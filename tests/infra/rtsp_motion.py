@@ -35,9 +35,9 @@ def _agent_on(broker: Broker, tmp_path: Path, clip: Path, decode: str
         server.stop()
 
 
-def _clip_s(server: RtspServer, m: Received) -> float:
-    ts = datetime.fromisoformat(m.json()["ts"].replace("Z", "+00:00")).timestamp()
-    return round(ts - server.client_times[0], 2)
+def _clip_s(server: RtspServer, m: Received, field: str = "ts") -> float:
+    at = datetime.fromisoformat(m.json()[field].replace("Z", "+00:00")).timestamp()
+    return round(at - server.client_times[0], 2)
 
 
 def starts_over_rtsp(control_room: ControlRoom, broker: Broker, tmp_path: Path, clip: Path,
@@ -53,7 +53,8 @@ def events_over_rtsp(control_room: ControlRoom, broker: Broker, tmp_path: Path, 
                      decode: str, seconds: float) -> list[dict[str, Any]]:
     """Every start and end the agent publishes while ``seconds`` of the clip play (the
     server loops the clip: stop before its end to see one pass): kind, clip time and the
-    end's ``duration_s``."""
+    end's ``duration_s``; ``at_s`` when it was published, ``started_s`` when it says the
+    motion began."""
     with _agent_on(broker, tmp_path, clip, decode) as (server, topic):
         deadline = time.monotonic() + 30
         while not server.client_times and time.monotonic() < deadline:
@@ -64,5 +65,6 @@ def events_over_rtsp(control_room: ControlRoom, broker: Broker, tmp_path: Path, 
         for m in list(control_room.messages):
             if m.topic.endswith(topic) and m.json()["event"] in ("start", "end"):
                 out.append({"event": m.json()["event"], "at_s": _clip_s(server, m),
+                            "started_s": _clip_s(server, m, "started_at"),
                             "duration_s": m.json().get("duration_s")})
         return out
