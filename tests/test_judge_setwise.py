@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import contract
 from control_room.ingest import completeness
+from control_room.ingest.classify import classify
 from control_room.store import queries
 from control_room.store import schema as t
 from tests.test_control_room_store import T0, db, health, judge, msg, store
@@ -84,3 +86,32 @@ async def test_a_batch_during_a_pass_waits_and_counts_as_recovered(db: AsyncEngi
     async with db.connect() as conn:
         rows = await queries.losses(conn, "s1/gw-1")
     assert [(r["first"], r["last"], r["recovered"]) for r in rows] == [(3, 3, 1)]
+
+
+async def test_a_live_copy_after_its_retained_copy_fills_its_seq(db: AsyncEngine) -> None:
+    """Two workers on a shared subscription: worker A resubscribes and stores the retained
+    copy of seq 3 (no seq: a retained copy says nothing about completeness), the live copy
+    waits in worker B's session and arrives later, a duplicate by envelope id. Its seq must
+    count: before the fix it stayed a hole for ever (issue 14's "406 lost" with 2 workers).
+    Judged before the live copy came, the loss is then recovered."""
+    body = {"v": 1, "ts": contract.utc_iso(T0 + 3), "id": contract.new_id(),
+            **health(3, T0 + 3)}
+    raw = contract.encode(body)
+    topic = "commune/s1/gw-1/health"
+    retained = classify("commune", topic, raw, T0 + 3, 1 << 20, True)
+    live = classify("commune", topic, raw, T0 + 50, 1 << 20, False)
+    await store(db, seqs("gw-1", [(1, 1), (2, 2)]))
+    await store(db, [retained])  # worker A
+    await store(db, seqs("gw-1", [(4, 4)]))
+    found = await judge(db, T0 + 100)
+    assert [(x.first, x.last) for x in found] == [(3, 3)]  # judged before B's copy came
+    result = await store(db, [live])  # worker B, with its backlog
+    assert result.duplicates == 1  # stored once...
+    async with db.connect() as conn:
+        stored = (await conn.execute(select(t.messages.c.seq).where(
+            t.messages.c.id == body["id"]))).scalar_one()
+        rows = await queries.losses(conn, "s1/gw-1")
+    assert stored == 3  # ... with its seq
+    assert [(r["first"], r["last"], r["recovered"]) for r in rows] == [(3, 3, 1)]
+    await store(db, seqs("gw-1", [(5, 5)]))
+    assert await judge(db, T0 + 200) == []

@@ -117,8 +117,10 @@ async def _upsert_newer(conn: AsyncConnection, table: Any, keys: tuple[str, ...]
 
 
 def gateway_effects(key: str, row: Row, fresh: Sequence[Accepted], out: Effects,
-                    snapshots: dict[int, str]) -> None:
-    """Everything ``fresh`` (this gateway's new messages, arrival order) changes."""
+                    snapshots: dict[int, str], late: Sequence[Accepted] = ()) -> None:
+    """Everything ``fresh`` (this gateway's new messages, arrival order) changes. ``late``:
+    live copies of messages whose retained copy was stored first (without a seq): their
+    effects are in, only their seq is new."""
     upd: Row = {"gateway_key": key}
     state = {"state": row["state"], "boot": row["boot"], "health_at": row["health_at"],
              "max_seq": row["max_seq"], "boot_time": row["boot_time"], "reset_at": None,
@@ -136,6 +138,8 @@ def gateway_effects(key: str, row: Row, fresh: Sequence[Accepted], out: Effects,
         checked = top = state["reset_seq"]
         upd["seq_checked"] = checked
         fresh = [m for m in fresh if m.received_at >= state["reset_at"]]
+        late = [m for m in late if m.received_at >= state["reset_at"]]
+    fresh = [*fresh, *late]
     seqs = [m.seq for m in fresh if m.seq is not None]
     if seqs or state["reset_at"] is not None:
         upd["max_seq"] = max(top, *seqs) if seqs else top
