@@ -29,7 +29,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 TOP = 20
-FRAMES = 8
+# frames kept per allocation: each costs time at every allocation; 8 slowed a loaded room
+# so much that its ingest fell minutes behind (the backlog then was all one saw)
+FRAMES = int(os.environ.get("CONTROL_ROOM_MEMWATCH_FRAMES") or 3)
 
 
 def from_env(data_dir: Path) -> MemWatch | None:
@@ -100,20 +102,26 @@ class MemWatch:
                 "types grown: " + ", ".join(f"{k} {d:+d} (={n})" for d, k, n in grown)]
 
     def report(self, snap: tracemalloc.Snapshot, head: list[str]) -> str:
-        """Top sites by line (cheap to group), each with the traceback of its biggest
-        block group (grouping every trace by traceback took minutes on a busy room)."""
+        """Top sites by line, each with its biggest traceback. Cheap on purpose: grouping
+        every trace by traceback, or ``filter_traces`` (fnmatch per frame), took minutes
+        on a busy room; this is one pass over the raw traces."""
         assert self._first is not None
-        skip = [tracemalloc.Filter(False, tracemalloc.__file__)]
-        snap = snap.filter_traces(skip)
         lines = list(head)
-        for stat in snap.compare_to(self._first.filter_traces(skip), "lineno")[:TOP]:
+        top = snap.compare_to(self._first, "lineno")[:TOP]
+        sites = {(s.traceback[0].filename, s.traceback[0].lineno) for s in top}
+        stacks: Counter[tuple[tuple[str, int], ...]] = Counter()
+        for _domain, size, frames, *_ in snap.traces._traces:  # type: ignore[attr-defined]
+            if frames and frames[0] in sites:
+                stacks[frames] += size
+        biggest: dict[tuple[str, int], tuple[tuple[str, int], ...]] = {}
+        for frames, _size in stacks.most_common():
+            biggest.setdefault(frames[0], frames)
+        for stat in top:
             frame = stat.traceback[0]
             lines.append(f"{stat.size_diff / 2**10:+10.1f} KiB {stat.count_diff:+8d} blocks "
                          f"(now {stat.size / 2**10:.1f} KiB) {frame.filename}:{frame.lineno}")
-            site = snap.filter_traces([tracemalloc.Filter(True, frame.filename, frame.lineno)])
-            biggest = site.statistics("traceback")[:1]
-            for tb in biggest:
-                lines += [f"        {f.filename}:{f.lineno}" for f in tb.traceback[-FRAMES:]]
+            lines += [f"        {name}:{line}" for name, line in
+                      biggest.get((frame.filename, frame.lineno), ())[1:FRAMES]]
         before = rss_mb()
         collected = gc.collect()
         after_gc = rss_mb()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import contract
@@ -115,3 +115,28 @@ async def test_a_live_copy_after_its_retained_copy_fills_its_seq(db: AsyncEngine
     assert [(r["first"], r["last"], r["recovered"]) for r in rows] == [(3, 3, 1)]
     await store(db, seqs("gw-1", [(5, 5)]))
     assert await judge(db, T0 + 200) == []
+
+
+async def test_many_late_seqs_recover_in_one_statement(db: AsyncEngine) -> None:
+    """A room behind by more than the grace has its whole queue judged lost, then gets it
+    back as late arrivals: 300 recoveries in a batch are one executemany, not 300
+    statements (each a round trip inside the batch's transaction: the batches slowed, the
+    backlog grew, more was judged lost - the fast soak's ingest fell minutes behind)."""
+    await store(db, seqs("gw-1", [(1, 1), (302, 2)]))
+    found = await judge(db, T0 + 100)
+    assert [(x.first, x.last) for x in found] == [(2, 301)]
+    updates: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE SEQ_LOSS"):
+            updates.append(statement)
+
+    event.listen(db.sync_engine, "before_cursor_execute", count)
+    try:
+        await store(db, seqs("gw-1", [(s, 200) for s in range(2, 302)]))
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", count)
+    async with db.connect() as conn:
+        rows = await queries.losses(conn, "s1/gw-1")
+    assert [(r["first"], r["last"], r["recovered"]) for r in rows] == [(2, 301, 300)]
+    assert len(updates) == 1, f"{len(updates)} UPDATE seq_loss statements"
