@@ -1,8 +1,9 @@
-"""The room's RSS grew for half an hour in the fleet soak (issue 14: 173 -> 313 MB) because
-every pooled PostgreSQL connection kept its last 100 prepared statements, and the ingest's
-INSERT ... RETURNING of a batch was one statement per distinct row count, up to 8,000
-parameters (about a megabyte each with asyncpg's codecs). The inserts are now paged
-(store/db.INSERT_PAGE_ROWS): whatever the batch sizes, no cached statement is that big.
+"""Every pooled PostgreSQL connection keeps its last 100 prepared statements, and the
+ingest's INSERT ... RETURNING of a batch was one statement per distinct row count, up to
+8,000 parameters (about a megabyte each with asyncpg's codecs): a part of the room's RSS
+growth in the fleet soak (issue 14; the main part was the judge's, test_judge_setwise).
+The inserts are now paged (store/db.INSERT_PAGE_ROWS): whatever the batch sizes, no cached
+statement is that big.
 Real PostgreSQL; the cache looked at is SQLAlchemy's asyncpg adapter's own."""
 
 from __future__ import annotations

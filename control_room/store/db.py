@@ -30,9 +30,10 @@ LEADER_LOCK_KEY = 0x43524C44  # "CRLD"
 # last 100 texts prepared (asyncpg, through SQLAlchemy's cache; sqlite3 keeps 128): an
 # ingest batch of up to 1,000 messages made statements of up to 8,000 parameters, about a
 # megabyte each with their codecs, and every pooled connection filled its cache with them
-# over time. That was the room's RSS growth in the soak (issue 14: 173 MB at 30 s -> 313 MB
-# at 30 min, slowing as the caches filled). 50 rows: at most 400 parameters a statement, the
-# caches stay small, and a full batch costs 20 statements instead of one.
+# over time (one connection, batches of 1-1,000 rows: +25 MB and growing; a minor part of
+# the soak's RSS growth, whose main cause was the judge's: ingest/completeness.py). 50 rows:
+# at most 400 parameters a statement, the caches stay small (+10 MB, flat), and a full batch
+# costs 20 statements instead of one.
 INSERT_PAGE_ROWS = 50
 
 
