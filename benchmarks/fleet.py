@@ -190,20 +190,33 @@ class Bench:
             time.sleep(max(1.0, 4 * (time.monotonic() - checked)))
 
 
-def run_phases(bench: Bench) -> None:
-    fleet, plan = bench.fleet, bench.plan
+PHASES = ("steady", "burst", "restart", "ingest-kill")
+
+
+def run_phases(bench: Bench, phases: tuple[str, ...] = PHASES) -> None:
+    """Startup, then the chosen ``phases`` in their fixed order (``--phases``: reproduce
+    one phase without waiting through the others)."""
+    fleet = bench.fleet
     assert fleet.sim is not None and fleet.consumer is not None
     threading.Thread(target=bench._watch_lag, daemon=True).start()
     window = Window("startup", fleet.started_at)
     bench.cpu.begin(fleet.pids())  # (waits for the simulator's first stats)
-    fleet.all_connected_after(0, 120 + plan.spread_s)
+    fleet.all_connected_after(0, 120 + bench.plan.spread_s)
     bench.finish(window, **_online(fleet, fleet.started_at))
     if bench.room is not None:
         bench.probe = AlertProbe(fleet.work, fleet.broker.port,
                                  fleet.real_passwords[AlertProbe.USER])
         bench.probe.start()
         time.sleep(6)  # the room has it online (one alert evaluation) before the first trip
+    runs = {"steady": _steady, "burst": _burst, "restart": _restart,
+            "ingest-kill": _ingest_kill}
+    for name in PHASES:
+        if name in phases:
+            runs[name](bench)
 
+
+def _steady(bench: Bench) -> None:
+    fleet, plan = bench.fleet, bench.plan
     window = Window("steady", time.time())
     bench.trip_alert(plan.steady_s / 2)
     profiler = bench.profile_room(plan.steady_s - 2)
@@ -213,12 +226,18 @@ def run_phases(bench: Bench) -> None:
         profiler.wait(60)
     bench.finish(window, samples=samples.stop())
 
+
+def _burst(bench: Bench) -> None:
+    assert bench.fleet.sim is not None
     window = Window("dusk burst", time.time())
-    fleet.sim.proc.send_signal(signal.SIGUSR1)  # the parent forwards it to every shard
+    bench.fleet.sim.proc.send_signal(signal.SIGUSR1)  # the parent forwards it to every shard
     bench.trip_alert(0.5)
-    time.sleep(plan.burst_s)
+    time.sleep(bench.plan.burst_s)
     bench.finish(window)
 
+
+def _restart(bench: Bench) -> None:
+    fleet, plan = bench.fleet, bench.plan
     window = Window("broker crash" if plan.broker_kill else "broker restart", time.time())
     connects = bench.probe.connects() if bench.probe is not None else 0
     if plan.broker_kill:
@@ -232,6 +251,10 @@ def run_phases(bench: Bench) -> None:
     time.sleep(plan.after_restart_s)
     bench.finish(window, **_online(fleet, window.start))
 
+
+def _ingest_kill(bench: Bench) -> None:
+    fleet, plan = bench.fleet, bench.plan
+    assert fleet.consumer is not None
     window = Window(f"ingest killed {plan.ingest_down_s:.0f} s", time.time())
     fleet.consumer.kill()
     time.sleep(plan.ingest_down_s)
@@ -310,6 +333,9 @@ def parse_args() -> argparse.Namespace:
                    help="every periodic message this many times as often (load test)")
     p.add_argument("--profile", type=Path, help="py-spy the first control-room worker "
                    "during the steady phase into FILE (collapsed stacks; needs py-spy)")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help="comma-separated, run in this fixed order after startup: "
+                   f"{','.join(PHASES)} (default: all)")
     p.add_argument("--out", type=Path)
     p.add_argument("--work", type=Path, help="keep the logs and databases here (default: a "
                    "temporary directory, removed)")
@@ -346,6 +372,10 @@ def _interrupted(*_: Any) -> None:
 def main() -> int:
     args = parse_args()
     plan = plan_from(args)
+    phases = tuple(name.strip() for name in args.phases.split(",") if name.strip())
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        raise SystemExit(f"--phases: unknown {', '.join(unknown)} (known: {', '.join(PHASES)})")
     mode = "soak" if args.soak else "full" if args.full else "fast"
     room = args.consumer == "control-room"
     suffix = f"_room_{args.db}_{args.workers}w" if room else ""
@@ -368,7 +398,7 @@ def main() -> int:
         bench.profile = args.profile
         try:
             fleet.start(consumer)
-            run_phases(bench)
+            run_phases(bench, phases)
         except KeyboardInterrupt:
             print("interrupted: stopping every child", file=sys.stderr)
         finally:

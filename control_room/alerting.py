@@ -18,6 +18,7 @@ from control_room.alerts.model import AlertState, FleetView, Transition
 from control_room.config import ControlRoomConfig
 from control_room.store import queries
 from control_room.store import schema as t
+from control_room.store.alert_view import AlertView
 from control_room.store.db import upsert
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,11 @@ class AlertRunner:
         self.engine = engine
         self.notifier = notifier
         self.evaluations = 0
+        self._view = AlertView()
 
     async def evaluate(self, now: datetime) -> list[Transition]:
         async with self._db.connect() as conn:
-            fleet = await queries.fleet_view(conn, now.timestamp(), self._cfg.fleet)
+            fleet = await self._view.read(conn, now.timestamp(), self._cfg.fleet)
             previous = {r["key"]: to_state(r) for r in await queries.alert_rows(conn)}
         states, transitions = self.engine.evaluate(fleet, now, previous)
         stamp = now.timestamp()

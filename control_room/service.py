@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from control_room import memwatch
 from control_room.alerting import AlertRunner, Engine, Notifier, load_engine
 from control_room.api.app import Extension, create_app
 from control_room.commands import Commander
@@ -118,6 +119,9 @@ class Service:
                          group.create_task(self._leader_loop(), name="leader")]
                 if self._notifier is not None:
                     tasks.append(group.create_task(self._notifier.run(), name="notifier"))
+                watch = memwatch.from_env(self.config.storage.data_dir)
+                if watch is not None:  # diagnosis only (CONTROL_ROOM_MEMWATCH)
+                    tasks.append(group.create_task(watch.run(), name="memwatch"))
                 await self._stop.wait()
                 log.info("stopping")
                 for task in tasks:

@@ -23,6 +23,7 @@ from control_room.ingest import completeness
 from control_room.ingest.classify import Accepted, Rejected, classify
 from control_room.store import queries, retention
 from control_room.store import schema as t
+from control_room.store.alert_view import AlertView
 from control_room.store.db import create_engine, migrate
 from control_room.store.writer import write_batch
 
@@ -110,7 +111,7 @@ async def test_a_hole_is_a_loss_only_after_the_grace_and_dropped_ranges_explain(
     await store(db, [msg("health", health(4, T0 + 4), T0 + 300)])  # very late arrival
     async with db.connect() as conn:
         rows = await queries.losses(conn, "s1/gw-1")
-        view = await queries.fleet_view(conn, T0 + 300, FleetSection())
+        view = await AlertView().read(conn, T0 + 300, FleetSection())
     assert [(r["first"], r["last"], r["count"], r["recovered"]) for r in rows] == \
         [(4, 5, 2, 1)]
     assert view.gateways[0].unexplained_loss == 1

@@ -43,8 +43,9 @@ def accepted(site: str, gateway: str, relative: str, message: contract.Message,
     seq = body.get("seq")
     if retained or not isinstance(seq, int) or isinstance(seq, bool):
         # a retained copy sent at subscription says nothing about completeness: it was
-        # either received live already, or it is from before this room's view (even from
-        # an earlier numbering of the gateway)
+        # received live already, or is from before this room's view (even from an earlier
+        # numbering of the gateway), or - several workers - its live copy is on its way to
+        # another worker (which then gives the stored row its seq: store/writer._late_seqs)
         seq = None
     return Accepted(site, gateway, relative, message, received_at, retained,
                     f"{site}/{gateway}", str(msg_id)[:64] if msg_id is not None else None,

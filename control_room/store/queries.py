@@ -1,4 +1,5 @@
-"""Every read of the store, for the API, the CLI, the alert engine and the console.
+"""Every read of the store, for the API, the CLI and the console (the alert engine's:
+store/alert_view.py).
 
 Rows come back as plain dicts with times as ISO 8601 strings (``*_at``, ``ts``, ``since``…)
 so they can go straight to JSON. The fleet state (online / offline / stopped / stale) is
@@ -9,20 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contract import utc_iso
-from control_room.alerts.model import (
-    CameraView,
-    CircuitView,
-    FleetView,
-    GatewayView,
-    HotspotView,
-)
 from control_room.config import FleetSection
 from control_room.store import schema as t
 
@@ -41,11 +34,7 @@ def iso(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
             for k, v in row.items()}
 
 
-def _dt(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def effective_state(row: Mapping[str, Any], now: float, cfg: FleetSection) -> str:
+def effective_state(row: Mapping[str, Any] | RowMapping, now: float, cfg: FleetSection) -> str:
     """online / offline / stopped from the status topic, stale when nothing arrived for
     ``stale_factor`` health intervals, unknown before any status."""
     state = str(row["state"] or "unknown")
@@ -127,32 +116,6 @@ def json_fleet(rows: list[dict[str, Any]], detail: bool = False) -> list[dict[st
                            for c in row[child]]
         out.append(item)
     return out
-
-
-async def fleet_view(conn: AsyncConnection, now: float, cfg: FleetSection) -> FleetView:
-    """What the alert engine sees."""
-    gateways = []
-    for row in await fleet(conn, now, cfg):
-        gateways.append(GatewayView(
-            site=row["site"], gateway=row["gateway"], state=row["state"],
-            state_since=_dt(row["state_since"]), last_seen=_dt(row["last_seen"]),
-            clock_synced=row["clock_synced"], outbox_oldest_age_s=row["outbox_oldest_age_s"],
-            disk_free_mb=row["disk_free_mb"], unexplained_loss=row["unexplained_loss"],
-            circuits=tuple(CircuitView(
-                id=c["circuit"], state=c["state"], reason=c["reason"],
-                next_change=_dt(c["next_change"]), next_state=c["next_state"],
-                desired=c.get("desired"),
-                driver_ok=c["driver_ok"] if c["driver_ok"] is not None else True,
-                driver_error=c["driver_error"], updated_at=_dt(c["ts"]))
-                for c in row["circuits"]),
-            cameras=tuple(CameraView(id=c["camera"], state=c["state"] or "unknown",
-                                     since=_dt(c["since"]), last_error=c["last_error"])
-                          for c in row["cameras"]),
-            hotspots=tuple(HotspotView(
-                id=h["hotspot"], state=h["state"], since=_dt(h["since"]),
-                reasons=tuple((h["payload"] or {}).get("reasons") or ()))
-                for h in row["hotspots"])))
-    return FleetView(gateways=tuple(gateways))
 
 
 async def events(conn: AsyncConnection, *, gateway: str | None = None, kind: str | None = None,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_room.ingest.classify import Accepted, Rejected
@@ -33,6 +33,7 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
     """``snapshots`` maps ``id()`` of a snapshot message to its stored file's sha256."""
     result = BatchResult()
     fresh = await _new_messages(conn, accepted)
+    late = await _late_seqs(conn, accepted, fresh)
     result.duplicates = len(accepted) - len(fresh)
     result.stored = len(fresh)
     keys = sorted({m.key for m in accepted})
@@ -41,10 +42,14 @@ async def write_batch(conn: AsyncConnection, accepted: Sequence[Accepted],
         current = await _lock_gateways(conn, keys)
         effects = Effects()
         per_gateway: dict[str, list[Accepted]] = {key: [] for key in keys}
+        late_per_gateway: dict[str, list[Accepted]] = {key: [] for key in keys}
         for m in fresh:
             per_gateway[m.key].append(m)
+        for m in late:
+            late_per_gateway[m.key].append(m)
         for key in keys:
-            gateway_effects(key, current[key], per_gateway[key], effects, snapshots)
+            gateway_effects(key, current[key], per_gateway[key], effects, snapshots,
+                            late_per_gateway[key])
         await effects.apply(conn)
         for m in fresh:
             result.per_kind[m.kind] += 1
@@ -87,6 +92,34 @@ async def _new_messages(conn: AsyncConnection, accepted: Sequence[Accepted]) -> 
             new_ids.discard(m.msg_id)
             fresh.append(m)
     return fresh
+
+
+async def _late_seqs(conn: AsyncConnection, accepted: Sequence[Accepted],
+                     fresh: Sequence[Accepted]) -> list[Accepted]:
+    """Live duplicates whose stored row has no seq, given their seq now.
+
+    A retained copy is stored without a seq (it says nothing about completeness). With
+    several workers on a shared subscription the broker may hand worker A the retained copy
+    of a message (A resubscribed) while the live copy waits in worker B's session (B is
+    still down, or its backlog is long): A stores the id first, and B's live copy, a
+    duplicate by id, would leave its seq a hole for ever (issue 14: 406 "lost" with 2
+    workers after an ingest kill). The live copy proves the seq arrived."""
+    new = {id(m) for m in fresh}
+    live = {m.msg_id: m for m in accepted if id(m) not in new and m.msg_id is not None
+            and m.seq is not None and not m.retained}
+    if not live:
+        return []
+    msg = t.messages.c
+    query = select(msg.id).where(msg.id.in_(sorted(live)), msg.seq.is_(None))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()  # a second worker with a live copy then sees the seq
+    ids = sorted(await conn.scalars(query))
+    if not ids:
+        return []
+    await conn.execute(update(t.messages).where(msg.id == bindparam("b_id"))
+                       .values(seq=bindparam("b_seq")),
+                       [{"b_id": i, "b_seq": live[i].seq} for i in ids])
+    return [live[i] for i in ids]
 
 
 async def _new_rejections(conn: AsyncConnection,

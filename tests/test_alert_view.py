@@ -1,0 +1,68 @@
+"""The alert engine's lean fleet read (control_room/store/alert_view.py) on SQLite and
+PostgreSQL: it says what the general fleet read says, reuses a gateway's view while its rows
+are unchanged, rebuilds it when one changes, and forgets gateways that are gone."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_room.config import FleetSection
+from control_room.sim import payloads
+from control_room.store import queries
+from control_room.store import schema as t
+from control_room.store.alert_view import AlertView
+from tests.test_control_room_store import T0, db, health, light, msg, store
+
+__all__ = ["db"]  # the fixture, imported for these tests
+
+
+def hotspot(seq: int, state: str, at: float) -> dict[str, object]:
+    spot = payloads.Hotspot("hs1", state, "2026-12-01T00:00:00Z")  # type: ignore[arg-type]
+    body = payloads.hotspot_state(spot, datetime.fromtimestamp(at, UTC), random.Random(1))
+    return {"seq": seq, **body}
+
+
+async def test_the_lean_view_says_what_the_fleet_read_says_and_is_reused(
+        db: AsyncEngine) -> None:
+    await store(db, [msg("health", health(1, T0 + 1), T0 + 1),
+                     msg("light/c1/state", light(2, "on", "schedule"), T0 + 2),
+                     msg("hotspot/hs1/state", hotspot(3, "down", T0 + 3), T0 + 3),
+                     msg("health", health(1, T0 + 1), T0 + 1, gw="gw-2")])
+    view = AlertView()
+    cfg = FleetSection()
+    async with db.connect() as conn:
+        first = await view.read(conn, T0 + 10, cfg)
+        fleet = await queries.fleet(conn, T0 + 10, cfg)
+        again = await view.read(conn, T0 + 10, cfg)
+    assert [g.key for g in first.gateways] == [r["gateway_key"] for r in fleet]
+    gw1, full = first.gateways[0], fleet[0]
+    assert (gw1.state, gw1.disk_free_mb, gw1.clock_synced) == \
+        (full["state"], full["disk_free_mb"], full["clock_synced"])
+    assert [(c.id, c.state, c.reason) for c in gw1.circuits] == \
+        [(c["circuit"], c["state"], c["reason"]) for c in full["circuits"]]
+    assert [(h.id, h.state, h.reasons) for h in gw1.hotspots] == \
+        [("hs1", "down", ("loss above 20 %",))]
+    assert all(a is b for a, b in zip(first.gateways, again.gateways, strict=True))
+    await store(db, [msg("health", health(4, T0 + 15), T0 + 15)])  # last_seen moves
+    async with db.connect() as conn:
+        seen = await view.read(conn, T0 + 16, cfg)
+    assert seen.gateways[0].last_seen != first.gateways[0].last_seen
+    assert seen.gateways[0].circuits is first.gateways[0].circuits  # children kept
+    assert seen.gateways[0].hotspots is first.gateways[0].hotspots
+    await store(db, [msg("light/c1/state", light(5, "off", "override"), T0 + 20)])
+    async with db.connect() as conn:
+        changed = await view.read(conn, T0 + 21, cfg)
+        stale = await view.read(conn, T0 + 1000, cfg)  # nothing new for many intervals
+        await conn.execute(delete(t.gateways).where(t.gateways.c.gateway_key == "s1/gw-2"))
+        await conn.commit()
+        gone = await view.read(conn, T0 + 1000, cfg)
+    assert changed.gateways[0] is not first.gateways[0]
+    assert [(c.state, c.reason) for c in changed.gateways[0].circuits] == [("off", "override")]
+    assert changed.gateways[1] is first.gateways[1]  # gw-2 did not change
+    assert [g.state for g in stale.gateways] == ["stale", "stale"]  # time alone changes it
+    assert [g.key for g in gone.gateways] == ["s1/gw-1"]
+    assert set(view._built) == {"s1/gw-1"}  # the cache does not keep what is gone
