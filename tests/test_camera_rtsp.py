@@ -239,6 +239,41 @@ def test_a_camera_that_comes_online_shows_its_rates_within_seconds(
         server.stop()
 
 
+def test_an_event_cut_at_max_event_s_starts_the_next_with_its_own_snapshot(
+        broker: Broker, control_room: ControlRoom, tmp_path: Path) -> None:
+    """A box that never stops moving (a looped file): the event is cut at max_event_s and
+    the next starts at once. That start went out with no snapshot (and no clip), and the
+    camera counted no new event."""
+    import subprocess
+
+    clip = tmp_path / "endless.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=black:s=320x240:r=10[bg];color=c=white:s=40x40:r=10[box];"
+                    "[bg][box]overlay=x='mod(t*50,280)':y=100", "-t", "12", "-c:v", "libx264",
+                    "-threads", "1", "-g", "10", "-bf", "0", "-pix_fmt", "yuv420p", str(clip)],
+                   check=True, timeout=60)
+    gw = "gw-cam-cut"
+    agent = _agent(tmp_path, broker, gw, [_camera("gate", str(clip), decode="all",
+                                                  motion={"max_event_s": 5})], health_s=2)
+    try:
+        motion = f"{gw}/camera/gate/motion"
+        first, cut, second = (m.json() for m in control_room.wait_for(
+            lambda m: m.topic.endswith(motion) and m.json()["event"] in ("start", "end"),
+            30, count=3)[:3])
+        assert (first["event"], cut["event"], second["event"]) == ("start", "end", "start")
+        assert first["event_id"] == cut["event_id"] != second["event_id"]
+        assert 4.5 <= cut["duration_s"] <= 5.5, cut
+        assert second["snapshot"] and second["snapshot"].endswith(".jpg"), second
+        assert (tmp_path / f"data-{gw}" / "media" / second["snapshot"]).read_bytes()[:2] == \
+            b"\xff\xd8"
+        health = control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/health") and
+                                       m.json().get("cameras", {}).get("per_camera", {})
+                                       .get("gate", {}).get("events", 0) >= 2, 15)
+        assert health
+    finally:
+        agent.stop()
+
+
 def test_tiny_media_quota_deletes_oldest_and_agent_keeps_running(
         broker: Broker, control_room: ControlRoom, tmp_path: Path, moving_clip: Path) -> None:
     gw = "gw-cam-quota"

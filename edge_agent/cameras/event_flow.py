@@ -66,7 +66,10 @@ class CameraEvents:
         how long ago the frame was taken (a look-back's frames are analysed up to a GOP
         late), so an event started by one is dated when it began."""
         if self.loop is not None and (result.motion or self.active):
-            keep = frame if result.motion and not self.active else None
+            # the frame of a possible start: a new event, or one cut at max_event_s while
+            # the mover is still there (the next one starts on this frame)
+            starts = not self.active or self.tracker.due_to_cut(result.ts)
+            keep = frame if result.motion and starts else None
             self.loop.call_soon_threadsafe(self._offer, result, keep, time.time() - age_s, mono)
 
     def _offer(self, result: MotionResult, frame: Any, wall: float, mono: float) -> None:
@@ -94,20 +97,22 @@ class CameraEvents:
             result, frame, wall, mono = await self._results.get()
             if not armed():
                 continue
-            was_active = self.tracker.active
             messages = self.tracker.feed(result)
-            if not was_active and self.tracker.active:
-                self.active = True
-                self.started += 1
-                start = next(m for m in messages if m.kind == "start")
-                # Dated when the mover was first seen (``started_ts``, a few analysed frames
-                # before the one that confirmed it), as ``duration_s`` is counted.
-                self._started_wall[start.event_id] = wall - (start.ts - start.started_ts)
-                if frame is not None:
-                    ref = await self._on_start(frame, wall, mono)
-                    messages = [replace(m, snapshot=ref) if m.kind == "start" else m
-                                for m in messages]
-            await self._emit(messages, wall)
+            start = next((m for m in messages if m.kind == "start"), None)
+            if start is None:
+                await self._emit(messages, wall)
+                continue
+            # An event cut at max_event_s ends first (its clip closes), then the next starts
+            # with its own snapshot and clip: it used to go out with neither.
+            await self._emit([m for m in messages if m is not start], wall)
+            self.active = True
+            self.started += 1
+            # Dated when the mover was first seen (``started_ts``, a few analysed frames
+            # before the one that confirmed it), as ``duration_s`` is counted.
+            self._started_wall[start.event_id] = wall - (start.ts - start.started_ts)
+            if frame is not None:
+                start = replace(start, snapshot=await self._on_start(frame, wall, mono))
+            await self._emit([start], wall)
 
     async def _on_start(self, frame: Any, wall: float, mono: float) -> str:
         event_id = self.tracker.event_id

@@ -63,10 +63,16 @@ class EventTracker:
         if self._active is not None:
             self._active.snapshot = ref
 
+    def due_to_cut(self, ts: float) -> bool:
+        """The running event reaches ``max_event_s`` at ``ts``: ended, and a new one starts
+        if something still moves (read from the source thread: one float, no lock)."""
+        ev = self._active
+        return ev is not None and ts - ev.started >= self.cfg.max_event_s
+
     def feed(self, r: MotionResult) -> list[EventMessage]:
         out: list[EventMessage] = []
         ev = self._active
-        if ev is not None and r.ts - ev.started >= self.cfg.max_event_s:
+        if self.due_to_cut(r.ts):
             out.append(self._end(r.ts))
             ev = None
         if ev is not None and not r.motion and r.ts - ev.last_motion >= self.cfg.end_s:
