@@ -11,18 +11,12 @@ restart (tests/test_mosquitto_shared.py), so a shared group would lose the gap.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from benchmarks.fleet_room import ControlRoomConsumer
-from control_room.config import DatabaseSection
-from control_room.sim.consumer import Ledger
-from control_room.store import schema as t
-from control_room.store.db import create_engine
 from tests.infra.fleet import (
     ShippedBroker,
     SimProcess,
@@ -30,6 +24,7 @@ from tests.infra.fleet import (
     make_credentials,
     restart_under_traffic,
 )
+from tests.infra.fleet_room import drained, judged, loss_rows
 
 GATEWAYS = 30
 pytestmark = pytest.mark.timeout(150)
@@ -53,9 +48,9 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
         stats = sim.wait_stats(lambda s: True)
         expected = {base: g["last_seq"] for base, g in stats["gateways"].items()}
         assert all(g["pending"] == 0 for g in stats["gateways"].values()), stats
-        ledger = _drained(room, expected, timeout=40)
-        judged = _judged(room, expected, timeout=30)
-        judged_lost = asyncio.run(_seq_loss_rows(room.db_url))
+        ledger = drained(room, expected, timeout=40)
+        marks = judged(room, expected, timeout=30)
+        judged_lost = loss_rows(room.db_url)
     finally:
         if sim is not None:
             sim.stop()
@@ -67,7 +62,7 @@ def test_thirty_gateways_through_a_broker_restart_into_the_control_room(
     assert summary["gateways_seen"] == GATEWAYS
     assert summary["latency_replayed_ms"]["n"] > 0  # outbox replays, flagged in its table
     assert online["back_online"] == GATEWAYS, online  # by its gateways table + new births
-    assert judged == expected  # the room's own seq check went to the end of every stream
+    assert marks == expected  # the room's own seq check went to the end of every stream
     assert judged_lost == 0  # ... and found nothing lost
 
 
@@ -79,34 +74,3 @@ def _online(room: ControlRoomConsumer, since: float, bases: set[str]) -> dict[st
         if online["back_online"] == len(bases) or time.monotonic() > deadline:
             return online
         time.sleep(0.5)
-
-
-def _drained(room: ControlRoomConsumer, expected: dict[str, int], timeout: float) -> Ledger:
-    """The room's database holds everything up to each gateway's last seq (or timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ledger = Ledger().extend(room.records())
-        if not ledger.missing(expected) or time.monotonic() > deadline:
-            return ledger
-        time.sleep(0.5)
-
-
-def _judged(room: ControlRoomConsumer, expected: dict[str, int],
-            timeout: float) -> dict[str, int | None]:
-    """The room's completeness watermark per gateway, once it reached every last seq."""
-    deadline = time.monotonic() + timeout
-    while True:
-        judged = {base: seq for base, seq in room.judged().items() if base in expected}
-        if judged == expected or time.monotonic() > deadline:
-            return judged
-        time.sleep(0.5)
-
-
-async def _seq_loss_rows(url: str) -> int:
-    engine = create_engine(DatabaseSection(url=url))
-    try:
-        async with engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(t.loss))).scalar()
-                       or 0)
-    finally:
-        await engine.dispose()

@@ -16,19 +16,14 @@ test lost 121 of ~3,600 messages.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from benchmarks.fleet_room import ControlRoomConsumer
-from control_room.config import DatabaseSection
-from control_room.store import schema as t
-from control_room.store.db import create_engine
 from tests.infra.fleet import ShippedBroker, SimProcess, fast_fleet, make_credentials
-from tests.test_fleet_room_restart import _drained, _judged
+from tests.infra.fleet_room import drained, judged, unexplained_loss
 
 GATEWAYS = 30
 pytestmark = pytest.mark.timeout(240)
@@ -52,9 +47,9 @@ def test_two_workers_killed_under_load_lose_nothing(tmp_path: Path) -> None:
         assert sim.stop() == 0, sim.log()[-2000:]
         stats = sim.wait_stats(lambda s: True)
         expected = {base: g["last_seq"] for base, g in stats["gateways"].items()}
-        ledger = _drained(room, expected, timeout=40)
-        judged = _judged(room, expected, timeout=40)
-        unexplained = asyncio.run(_unexplained(room.db_url))
+        ledger = drained(room, expected, timeout=40)
+        marks = judged(room, expected, timeout=40)
+        unexplained = unexplained_loss(room.db_url)
     finally:
         if sim is not None:
             sim.stop()
@@ -62,20 +57,8 @@ def test_two_workers_killed_under_load_lose_nothing(tmp_path: Path) -> None:
         broker.stop()
     summary = ledger.summary(expected)
     assert summary["lost"] == 0, summary
-    assert judged == expected
+    assert marks == expected
     # the judge may name a hole early: a message in flight to worker 2 at the kill comes
     # back only when worker 2 does, which under load can be later than the grace (20 s
     # here, 60 s by default) after worker 1's later seqs; it is then counted recovered
     assert unexplained == 0
-
-
-async def _unexplained(url: str) -> int:
-    """Seqs the room's judge counts lost and that never came (loss rows minus recovered)."""
-    engine = create_engine(DatabaseSection(url=url))
-    try:
-        async with engine.connect() as conn:
-            loss = t.loss.c
-            return int((await conn.execute(select(func.sum(loss.count - loss.recovered))))
-                       .scalar() or 0)
-    finally:
-        await engine.dispose()

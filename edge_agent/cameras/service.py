@@ -158,8 +158,10 @@ class CameraService:
             first_rates = bool(first_rates_at) and now >= first_rates_at
             if changed or first_rates or now - last_pub >= self.cfg.status_interval_s:
                 if now - counters[4] >= 1.0:
+                    # measured since the (re)connect: whichever publish took them, they
+                    # are the first rates (a due first_rates never waits on a short window)
                     rates, counters = self._rates(counters, now)
-                    first_rates_at = 0.0 if first_rates else first_rates_at
+                    first_rates_at = 0.0
                 await self.publish_status(rates)
                 last_pub = now
             if now - last_trim >= TRIM_INTERVAL_S:
