@@ -29,7 +29,9 @@ class CameraStatus(BaseModel):
     connected: bool = Field(description="Whether frames arrive.")
     decode: str = Field(description="Decode mode: all, keyframes or adaptive.")
     fps_in: float = Field(description="Packets (frames) received per second.")
-    fps_decoded: float = Field(description="Frames decoded per second.")
+    fps_decoded: float = Field(description="Frames decoded per second, counting frames decoded "
+                               "again (adaptive catch-ups and look-backs), so it can briefly "
+                               "exceed fps_in.")
     fps_analysed: float = Field(description="Frames analysed for motion per second.")
     packets_total: int = Field(description="Packets received since the agent started.")
     decoded_total: int = Field(description="Frames decoded since the agent started.")
@@ -58,6 +60,10 @@ class CameraStatus(BaseModel):
     activity_confirmed: int | None = Field(
         None, description="Adaptive: of those, the times the motion detector then saw the "
         "scene move (the others were decoded for nothing, and make the next trigger harder).")
+    look_backs: int | None = Field(
+        None, description="Adaptive: times a key frame showing motion after a still stretch "
+        "made the camera decode the GOP before it again, so the event starts where the motion "
+        "did (config look_back).")
 
 
 class MotionEvent(BaseModel):

@@ -138,6 +138,14 @@ def test_trigger_off_look_back_dates_the_start_where_the_walker_entered(
         seen_at = _best_truth_time(walker_clip, start.json()["boxes"])
         print(f"the start's boxes are the walker's at {seen_at:.2f} s")
         assert seen_at < next_key - 1.0, (seen_at, start.json()["boxes"])
+        # The status counts it: 0 before the onset, then at least this one look-back.
+        status = f"{gw}/camera/lane/status"
+        counted = control_room.wait_for(lambda m: m.topic.endswith(status) and
+                                        (m.json().get("look_backs") or 0) >= 1, 10)[0].json()
+        first = next(m.json() for m in control_room.messages if m.topic.endswith(status)
+                     and m.json().get("activity_trigger"))
+        assert first["look_backs"] == 0 and counted["activity_trigger"] == "off", (first,
+                                                                                   counted)
     finally:
         agent.stop()
         server.stop()

@@ -165,6 +165,10 @@ def make_decoder(stream: Any, hwaccel: HwAccel, threads: int,
     """
     soft = stream.codec_context
     soft.thread_count = threads  # before the first decode opens it
+    # Slice threads only: frame threads hand each frame out ``threads - 1`` packets late, so
+    # a frame would no longer be current when decoded, and the flushes of adaptive decoding
+    # (catch-up, look-back) would drop the frames still inside (test_camera_look_back).
+    soft.thread_type = "SLICE"
     if options:
         soft.options = options
     name = HW_DECODERS.get(soft.name)

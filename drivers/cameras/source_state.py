@@ -26,8 +26,8 @@ class PyAVSourceConfig(BaseModel):
     probe_interval_s: float = Field(PROBE_INTERVAL_S, gt=0, description="While a camera "
                                     "refuses connections: seconds between TCP probes.")
     hwaccel: HwAccel = Field("auto", description="Hardware decoder (V4L2 M2M) or software.")
-    decode_threads: int = Field(1, ge=0, le=16, description="Decoder threads (0 = one per "
-                                "CPU). One per camera suits a Pi running several cameras.")
+    decode_threads: int = Field(1, ge=0, le=16, description="Decoder slice threads (0 = "
+                                "one per CPU). One per camera suits a Pi running several.")
     fast_decode: bool = Field(False, description="Adaptive: skip H.264 deblocking on inter "
                               "frames (key frames stay full quality; costs the detector on "
                               "dark noisy pictures).")

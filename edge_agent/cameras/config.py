@@ -203,7 +203,9 @@ class CameraConfig(SecretsModel):
         "where the motion did, not up to one GOP later. Costs one GOP's decode per onset.")
     decode_threads: int = Field(
         1, ge=0, le=16, description="Decoder threads for this camera (0 = one per CPU core). "
-        "1 is best when the gateway runs several cameras; 0 may help one 1080p camera.")
+        "They share out the slices of a frame (never whole frames, which would make every "
+        "frame late), so they help only a camera that sends several slices a frame, such as "
+        "one large main stream; 1 is best when the gateway runs several cameras.")
     analysis_fps: float = Field(10, gt=0, le=60, description="Most frames analysed per second.")
     analysis_width: int = Field(
         160, ge=64, le=1280, description="Width (pixels) the picture is shrunk to before "

@@ -118,4 +118,4 @@ def _activity(stats: SourceStats) -> dict[str, Any]:
     if stats.activity is None:
         return {}
     return {"activity_trigger": stats.activity, "activity_fired": stats.triggers,
-            "activity_confirmed": stats.confirmed}
+            "activity_confirmed": stats.confirmed, "look_backs": stats.look_backs}
