@@ -149,6 +149,8 @@ def test_clip_writer_remuxes_packets_with_pre_and_post_capture(
     # post-capture runs to 9.0 s: frames 20..89 → 70 packets, byte-identical (no re-encode)
     assert len(packets) == 70
     assert packets == src_packets[20:90]
+    with av.open(str(tmp_path / "ev.mp4")) as out:  # a player shows every one, the last too
+        assert sum(1 for _ in out.decode(video=0)) == 70
 
 
 def test_redact_hides_credentials() -> None:

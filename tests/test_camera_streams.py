@@ -4,6 +4,7 @@ mounts of one scene): detection on the sub-stream, clips and snapshots from the 
 from __future__ import annotations
 
 import struct
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,32 @@ def two_streams(artifacts_dir: Path) -> tuple[Path, Path]:
     return make_clip("moving", folder, width=640, height=480), make_clip("moving", folder)
 
 
-def vcl_nal_units(data: bytes) -> list[bytes]:
-    """The coded slices (NAL types 1 and 5) of an MP4 (length-prefixed) H.264 packet. The
-    RTP payloader puts SPS/PPS in front of every key frame in-band; the slices are the
-    picture itself and must be byte-identical when nothing was re-encoded."""
+@pytest.fixture(scope="module")
+def hevc_main(two_streams: tuple[Path, Path]) -> Path:
+    """The main stream as most Hikvision/Dahua cameras send it today: H.265 (same frames,
+    GOP 20, no B-frames, one libx265 thread so the bytes repeat)."""
+    main = two_streams[0]
+    out = main.with_name(f"{main.stem}-hevc.mp4")
+    if not out.exists():
+        partial = out.with_suffix(".part.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(main), "-c:v", "libx265",
+                        "-x265-params", "keyint=20:min-keyint=20:bframes=0:pools=1:"
+                        "frame-threads=1:log-level=error", "-b:v", "600k", str(partial)],
+                       check=True)
+        partial.rename(out)
+    return out
+
+
+def vcl_nal_units(data: bytes, codec: str = "h264") -> list[bytes]:
+    """The coded slices of an MP4 (length-prefixed) H.264 packet (NAL types 1 and 5) or
+    H.265 one (types 0-31). The RTP payloader puts the parameter sets in front of every key
+    frame in-band; the slices are the picture itself and must be byte-identical when
+    nothing was re-encoded."""
     out, i = [], 0
     while i + 4 <= len(data):
         (size,) = struct.unpack(">I", data[i:i + 4])
         nal = data[i + 4:i + 4 + size]
-        if nal and nal[0] & 0x1F in (1, 5):
+        if nal and (nal[0] & 0x1F in (1, 5) if codec == "h264" else nal[0] >> 1 < 32):
             out.append(nal)
         i += 4 + size
     return out
@@ -45,7 +63,8 @@ def vcl_nal_units(data: bytes) -> list[bytes]:
 
 def _packets(path: Path) -> list[list[bytes]]:
     with av.open(str(path)) as c:
-        return [vcl_nal_units(bytes(p)) for p in c.demux(video=0) if p.size]
+        codec = c.streams.video[0].codec_context.name
+        return [vcl_nal_units(bytes(p), codec) for p in c.demux(video=0) if p.size]
 
 
 def _finished_clip(path: Path, timeout: float = 15.0) -> list[list[bytes]]:
@@ -66,12 +85,17 @@ def _wall(m: Received) -> float:
     return datetime.fromisoformat(m.json()["ts"].replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.parametrize("main_stream", ["h264", "h265-with-audio"])
 def test_two_stream_camera_detects_on_sub_records_main_bit_identical(
         broker: Broker, control_room: ControlRoom, tmp_path: Path,
-        two_streams: tuple[Path, Path]) -> None:
+        two_streams: tuple[Path, Path], hevc_main: Path, main_stream: str) -> None:
+    """Also with the main stream in H.265 and a G.711 audio track on both streams, as a
+    commune's Hikvision/Dahua camera sends them: the clip keeps the H.265 slices as sent."""
     main, sub = two_streams
-    server = RtspServer(main, extra={"/sub": sub}).start()
-    gw = "gw-cam-two"
+    if main_stream != "h264":
+        main = hevc_main
+    server = RtspServer(main, extra={"/sub": sub}, audio=main_stream != "h264").start()
+    gw = f"gw-cam-two-{main_stream}"
     cam: dict[str, Any] = {
         "id": "gate", "streams": {"detect": server.url_for("/sub"), "record": server.url},
         "status_interval_s": 1, "motion": {"end_s": 1.0},
@@ -108,6 +132,8 @@ def test_two_stream_camera_detects_on_sub_records_main_bit_identical(
         first = source.index(got[0])
         assert source[first:first + len(got)] == got
         assert first % 20 == 0  # starts on a key frame (GOP 20)
+        with av.open(str(clip)) as played:  # and a player decodes it
+            assert sum(1 for _ in played.decode(video=0)) == len(got)
         # a snapshot command: a fresh main-stream frame, full resolution
         reply = control_room.command(f"commune/testsite/{gw}", "camera/gate/snapshot")
         assert reply["ok"] and (reply["width"], reply["height"]) == (640, 480), reply

@@ -33,7 +33,7 @@ class ClipRecorder:
         self._path: Path | None = None
         self._t0 = 0.0
         self._started = 0.0
-        self._last_dts = -1
+        self._last_dts: int | None = None  # of the newest packet written (None: none yet)
 
     def start(self, path: Path) -> None:
         with self._lock:
@@ -86,7 +86,7 @@ class ClipRecorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._out = av.open(str(path), "w", format="mp4")
             self._stream = self._out.add_stream_from_template(self.template)
-            self._path, self._started, self._stop_at, self._last_dts = path, now, None, -1
+            self._path, self._started, self._stop_at, self._last_dts = path, now, None, None
             start = next((i for i, (p, _) in enumerate(self._ring) if p.is_keyframe), None)
             buffered = list(self._ring)[start:] if start is not None else []
             self._t0 = buffered[0][1] if buffered else now
@@ -98,11 +98,15 @@ class ClipRecorder:
     def _write(self, packet: Any, pts: float) -> None:
         if self._out is None:
             return
-        if self._last_dts < 0 and not packet.is_keyframe:
+        if self._last_dts is None and not packet.is_keyframe:
             return  # wait for a key frame
         tb = packet.time_base or self.template.time_base
         ts = round((pts - self._t0) / float(tb))
-        if ts <= self._last_dts:
+        # A B-frame is decoded before frames shown earlier than it: keep the source's offset
+        # between decoding and showing (0 without B-frames), or the B-frames would be lost.
+        dts = ts - (packet.pts - packet.dts if packet.pts is not None and
+                    packet.dts is not None else 0)
+        if self._last_dts is not None and dts <= self._last_dts:
             return
         try:
             # A copy: the source may still decode this packet (adaptive catch-up).
@@ -110,11 +114,17 @@ class ClipRecorder:
             out.is_keyframe = packet.is_keyframe
             out.stream = self._stream
             out.time_base = tb
-            out.pts = out.dts = ts
+            out.pts, out.dts = ts, dts
+            # Without a duration the last frame has none, and players drop it.
+            out.duration = packet.duration or self._frame_ticks(tb)
             self._out.mux(out)
-            self._last_dts = ts
+            self._last_dts = dts
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._fail(exc)
+
+    def _frame_ticks(self, tb: Any) -> int:
+        rate = self.template.average_rate or self.template.guessed_rate
+        return max(1, round(1 / (float(rate) * float(tb)))) if rate else 1
 
     def _close(self) -> None:
         out, path = self._out, self._path

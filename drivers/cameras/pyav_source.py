@@ -41,9 +41,9 @@ from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
     SourceError,
     is_file,
-    make_decoder,
     open_container,
     read_error,
+    source_decoder,
     wait_before_retry,
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
@@ -156,24 +156,8 @@ class PyAVSource:
             container.close()
 
     def _decoder(self, stream: Any) -> Any:
-        if self.cfg.decode == "none":
-            self.stats.decoder = None
-            return None
-        options = {}
-        if self.cfg.fast_decode and (self.cfg.decode == "adaptive" or self.cfg.analysis_only):
-            # Deblocking is ~20 % of H.264 decoding. Without it on inter frames a picture
-            # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
-            # glance, but not to the detector on dark noisy pictures (block edges read as
-            # motion: docs/cameras.md, F1 in adaptive mode); each key frame starts clean.
-            options = {"skip_loop_filter": "nokey"}
-        # auto: hardware only where every frame is decoded (it saves most there). A memory-
-        # to-memory decoder holds frames back until more input comes, which the key-frame
-        # modes (one packet per GOP, flush and catch-up) cannot afford.
-        software = self._hw_failed or (self.cfg.hwaccel == "auto" and self.cfg.decode != "all")
-        ctx, self.stats.decoder = make_decoder(stream, "off" if software else self.cfg.hwaccel,
-                                               self.cfg.decode_threads, options)
-        self._hw = ctx is not stream.codec_context
-        ctx.skip_frame = "DEFAULT" if self.cfg.decode == "all" else "NONKEY"
+        ctx, self.stats.decoder = source_decoder(stream, self.cfg, self._hw_failed)
+        self._hw = ctx is not None and ctx is not stream.codec_context
         return ctx
 
     def _start_reading(self, stream: Any) -> tuple[Any, float, float, ReadState]:
@@ -216,13 +200,13 @@ class PyAVSource:
                                  timeout_s=self.cfg.read_timeout_s) from None
             if packet is None or packet.size == 0:  # end of the file / stream
                 self._flush(ctx, tb, state)
+                if ctx is not None:
+                    self._drain(ctx, tb, state, emit=True)  # the last B-frames, if any
                 if not (is_file(self.cfg.url) and self.cfg.loop):
                     return
                 container.seek(0)
                 packets = iter(container.demux(stream))
                 state.offset = state.last_pts + frame_s
-                if ctx is not None:
-                    ctx.flush_buffers()
                 state.gop, state.prev_gop = [], []
                 continue
             now = time.monotonic()
@@ -247,7 +231,7 @@ class PyAVSource:
                 orphan.pts = orphan.dts = round((at - state.offset) / tb)
                 self._packet(ctx, orphan, at, tb, state, join)
             orphans = []
-            state.last_pts = pts
+            state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
             if pace is not None:
                 pace.wait(pts, self._stop)
             self._packet(ctx, packet, pts, tb, state, join)
@@ -292,7 +276,11 @@ class PyAVSource:
                 trusted = state.keys_seen >= 1 or is_file(self.cfg.url)
                 self.idle_key = trusted and self._idle_key(packet, state)
                 try:
-                    self._decode(ctx, packet, tb, state.offset, emit=trusted)
+                    got = self._decode(ctx, packet, tb, state, emit=trusted)
+                    if not got and packet.is_keyframe and ctx.skip_frame == "NONKEY":
+                        # Key frames only: a stream with B-frames makes the decoder hold
+                        # each key frame back until the next one (a whole GOP late).
+                        self._drain(ctx, tb, state, emit=trusted)
                 finally:
                     self.idle_key = False
                 if self._look_back_asked:
@@ -325,7 +313,8 @@ class PyAVSource:
         self.replaying = True
         try:
             for old in st.prev_gop:
-                self._decode(ctx, old, tb, st.offset, emit=True)
+                self._decode(ctx, old, tb, st, emit=True)
+            self._decode(ctx, None, tb, st, emit=True)  # what a reorder delay holds back
         finally:
             self.replaying = False
         # The references must be this GOP's again: decoding the key frame again restores them
@@ -333,7 +322,8 @@ class PyAVSource:
         # smeared, test_camera_look_back); the flush drops what the decoder may still hold
         # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
         ctx.flush_buffers()
-        self._decode(ctx, key, tb, st.offset, emit=True)
+        st.last_emitted = float("-inf")  # the key frame is handed out again, after its past
+        self._decode(ctx, key, tb, st, emit=True)
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
 
@@ -375,6 +365,8 @@ class PyAVSource:
             self._hold(self.cfg.activity_hold_s)
         active = time.monotonic() < self._active_until
         if not active or not st.gop:
+            if st.catching_up:  # back to key frames: hand out what a reorder delay holds
+                self._drain(ctx, tb, st, emit=True)
             st.catching_up = False
             ctx.skip_frame = "NONKEY"
             return False
@@ -384,18 +376,29 @@ class PyAVSource:
             ctx.skip_frame = "DEFAULT"
             ctx.flush_buffers()
             for old in st.gop[:-1]:
-                self._decode(ctx, old, tb, st.offset, emit=False)
+                self._decode(ctx, old, tb, st, emit=False)
         return True
 
-    def _decode(self, ctx: Any, packet: Any, tb: float, offset: float, *, emit: bool) -> bool:
+    def _decode(self, ctx: Any, packet: Any, tb: float, st: ReadState, *, emit: bool) -> bool:
+        """Decode ``packet`` (None: drain the decoder) and hand out the frames that come out
+        when ``emit``. A decoder with a reorder delay (B-frames) hands frames out later than
+        their packets, in time order: a frame no newer than the last one handed out (one
+        decoded again for a catch-up) is not handed out twice, but for a look-back's."""
         got = False
         for frame in ctx.decode(packet):
             got = True
             self.stats.decoded += 1
-            if emit:
-                pts = (frame.pts * tb + offset) if frame.pts is not None else 0.0
+            pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
+            if emit and (self.replaying or frame.pts is None or pts > st.last_emitted + 1e-6):
+                if not self.replaying:
+                    st.last_emitted = pts
                 self.on_frame(frame, pts)
         return got
+
+    def _drain(self, ctx: Any, tb: float, st: ReadState, *, emit: bool) -> None:
+        """Hand out what the decoder still holds and make it ready for new input."""
+        self._decode(ctx, None, tb, st, emit=emit)
+        ctx.flush_buffers()
 
 
 def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:

@@ -84,3 +84,4 @@ class ReadState:
     last_key: float | None = None
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
+    last_emitted: float = float("-inf")  # time of the newest frame handed out (not replayed)

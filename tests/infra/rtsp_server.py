@@ -20,18 +20,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-LAUNCH = ("( appsrc name=src is-live=true format=time "
-          "caps=video/x-h264,stream-format=byte-stream,alignment=au ! h264parse ! "
-          "rtph264pay name=pay0 pt=96 config-interval=-1 )")
+# A camera with a microphone sends G.711 A-law beside the picture (Hikvision's default).
+AUDIO = "audiotestsrc is-live=true wave=pink-noise ! alawenc ! rtppcmapay name=pay1 pt=8"
 
 
-def _access_units(Gst: Any, clip: str) -> tuple[list[tuple[bytes, bool]], int]:
+def _launch(codec: str, audio: bool) -> str:
+    """``codec``: h264 or h265; the clip's access units are pushed into ``src``."""
+    return (f"( appsrc name=src is-live=true format=time caps=video/x-{codec},"
+            f"stream-format=byte-stream,alignment=au ! {codec}parse ! "
+            f"rtp{codec}pay name=pay0 pt=96 config-interval=-1 {AUDIO if audio else ''} )")
+
+
+Unit = tuple[bytes, bool, int]  # access unit, key frame, ns from decoding it to showing it
+
+
+def _access_units(Gst: Any, clip: str, codec: str) -> tuple[list[Unit], int]:
     demux = Gst.parse_launch(
-        f'filesrc location="{clip}" ! qtdemux ! h264parse ! '
-        "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false")
+        f'filesrc location="{clip}" ! qtdemux ! {codec}parse ! '
+        f"video/x-{codec},stream-format=byte-stream,alignment=au ! appsink name=sink sync=false")
     sink = demux.get_by_name("sink")
     demux.set_state(Gst.State.PLAYING)
-    units: list[tuple[bytes, bool]] = []
+    units: list[Unit] = []
     frame_ns = 0
     while True:
         sample = sink.emit("try-pull-sample", 5 * Gst.SECOND)
@@ -40,13 +49,15 @@ def _access_units(Gst: Any, clip: str) -> tuple[list[tuple[bytes, bool]], int]:
         buf = sample.get_buffer()
         if not frame_ns and buf.duration != Gst.CLOCK_TIME_NONE:
             frame_ns = buf.duration
+        # B-frames: shown later than decoded (0 without them)
+        shown_after = buf.pts - buf.dts if buf.dts != Gst.CLOCK_TIME_NONE else 0
         units.append((buf.extract_dup(0, buf.get_size()),
-                      not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
+                      not buf.has_flags(Gst.BufferFlags.DELTA_UNIT), shown_after))
     demux.set_state(Gst.State.NULL)
     return units, frame_ns or Gst.SECOND // 10
 
 
-def _serve(mounts: dict[str, str], port: int) -> None:  # runs under /usr/bin/python3
+def _serve(mounts: dict[str, str], port: int, audio: bool) -> None:  # /usr/bin/python3
     import gi
 
     gi.require_version("Gst", "1.0")
@@ -57,30 +68,32 @@ def _serve(mounts: dict[str, str], port: int) -> None:  # runs under /usr/bin/py
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(port))
-    for mount, clip in mounts.items():
-        units, frame_ns = _access_units(Gst, clip)
+    for mount, spec in mounts.items():
+        codec, clip = spec.split(":", 1)
+        units, frame_ns = _access_units(Gst, clip, codec)
 
         def need_data(src: object, _length: int, state: dict[str, Any]) -> None:
             i, units, frame_ns = state["i"], state["units"], state["frame_ns"]
             if i == 0:
                 print(f"CLIENT {time.time():.4f} {state['mount']}", flush=True)
-            data, key = units[i % len(units)]
+            data, key, shown_after = units[i % len(units)]
             out = Gst.Buffer.new_wrapped(data)
-            out.pts = out.dts = i * frame_ns
+            out.dts = i * frame_ns
+            out.pts = out.dts + shown_after
             out.duration = frame_ns
             if not key:
                 out.set_flags(Gst.BufferFlags.DELTA_UNIT)
             state["i"] = i + 1
             src.emit("push-buffer", out)  # type: ignore[attr-defined]
 
-        def configure(_factory: object, media: object, units: list[tuple[bytes, bool]] = units,
+        def configure(_factory: object, media: object, units: list[Unit] = units,
                       frame_ns: int = frame_ns, mount: str = mount) -> None:
             src = media.get_element().get_child_by_name("src")  # type: ignore[attr-defined]
             src.connect("need-data", need_data, {"i": 0, "units": units,
                                                  "frame_ns": frame_ns, "mount": mount})
 
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(LAUNCH)
+        factory.set_launch(_launch(codec, audio))
         factory.set_shared(False)
         factory.connect("media-configure", configure)
         server.get_mount_points().add_factory(mount, factory)
@@ -91,11 +104,14 @@ def _serve(mounts: dict[str, str], port: int) -> None:  # runs under /usr/bin/py
 
 class RtspServer:
     """Start/stop/hang the GStreamer RTSP server subprocess serving ``clip`` at ``/cam`` and
-    ``extra`` clips at their own mounts (e.g. a camera's sub-stream: ``{"/sub": clip}``)."""
+    ``extra`` clips at their own mounts (e.g. a camera's sub-stream: ``{"/sub": clip}``);
+    H.264 or H.265 clips, with a G.711 audio track beside each picture when ``audio``."""
 
-    def __init__(self, clip: Path, port: int = 0, extra: dict[str, Path] | None = None) -> None:
+    def __init__(self, clip: Path, port: int = 0, extra: dict[str, Path] | None = None,
+                 audio: bool = False) -> None:
         self.clip = clip
         self.port = port
+        self.audio = audio
         self.mounts = {"/cam": clip, **(extra or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.client_times: list[float] = []  # first frame pushed to a client of /cam
@@ -111,8 +127,9 @@ class RtspServer:
     def start(self) -> RtspServer:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
-        mounts = [f"{m}={c}" for m, c in self.mounts.items()]
-        self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.port), *mounts],
+        mounts = [f"{m}={_codec(c)}:{c}" for m, c in self.mounts.items()]
+        self.proc = subprocess.Popen(["/usr/bin/python3", __file__, str(self.port),
+                                      "audio" if self.audio else "-", *mounts],
                                      stdout=subprocess.PIPE, text=True,
                                      stderr=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None
@@ -153,5 +170,14 @@ class RtspServer:
             self.proc = None
 
 
+def _codec(clip: Path) -> str:
+    import av  # the venv's (this module also runs under Debian's python3, without PyAV)
+
+    with av.open(str(clip)) as container:
+        name = container.streams.video[0].codec_context.name
+    return {"h264": "h264", "hevc": "h265"}[name]
+
+
 if __name__ == "__main__":
-    _serve(dict(arg.split("=", 1) for arg in sys.argv[2:]), int(sys.argv[1]))
+    _serve(dict(arg.split("=", 1) for arg in sys.argv[3:]), int(sys.argv[1]),
+           sys.argv[2] == "audio")
