@@ -382,14 +382,17 @@ class PyAVSource:
     def _decode(self, ctx: Any, packet: Any, tb: float, st: ReadState, *, emit: bool) -> bool:
         """Decode ``packet`` (None: drain the decoder) and hand out the frames that come out
         when ``emit``. A decoder with a reorder delay (B-frames) hands frames out later than
-        their packets, in time order: a frame no newer than the last one handed out (one
-        decoded again for a catch-up) is not handed out twice, but for a look-back's."""
+        their packets: one of this GOP already handed out (its key frame, decoded again for
+        a catch-up) is not handed out twice, but for a look-back's. Only this GOP's: a camera
+        whose clock jumps back must not go blind until it catches up."""
         got = False
         for frame in ctx.decode(packet):
             got = True
             self.stats.decoded += 1
             pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
-            if emit and (self.replaying or frame.pts is None or pts > st.last_emitted + 1e-6):
+            again = (frame.pts is not None and st.last_key is not None
+                     and st.last_key - 1e-6 <= pts <= st.last_emitted + 1e-6)
+            if emit and (self.replaying or not again):
                 if not self.replaying:
                     st.last_emitted = pts
                 self.on_frame(frame, pts)
