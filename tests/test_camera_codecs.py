@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ import av
 import pytest
 
 from drivers.cameras import pyav_source
-from drivers.cameras.clip_writer import ClipRecorder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
@@ -33,6 +31,7 @@ from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.motion_scoring import score
 from tests.infra.mqtt_client import ControlRoom
+from tests.infra.recorded import once_closed, record_from_file
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # may build the clip
@@ -122,19 +121,8 @@ def test_a_clip_of_a_stream_with_b_frames_plays_every_frame(original: Path,
     frames decoded ahead of them, are written too, and a player shows the source's frames
     of that stretch, in order, the last one included."""
     clip = _recoded(original, "bframes")
-    rec = ClipRecorder(pre_s=1.0, post_s=1.0, max_s=60)
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        rec.template, tb = stream, float(stream.time_base)
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                break
-            pts = packet.pts * tb
-            if abs(pts - 3.0) < 1e-6:
-                rec.start(tmp_path / "ev.mp4")
-            if abs(pts - 6.0) < 1e-6:
-                rec.finish()
-            rec.feed(packet, pts)
+    rec, _packets = record_from_file(clip, tmp_path / "ev.mp4", 3.0, 6.0, pre_s=1.0,
+                                     post_s=1.0)
     assert rec.finished == [tmp_path / "ev.mp4"] and rec.last_error is None
     source, written = _gray_frames(clip), _gray_frames(tmp_path / "ev.mp4")
     first = source.index(written[0])  # the key frame at 2.0 s (1 s of pre-capture)
@@ -174,22 +162,10 @@ def test_a_camera_over_rtsp_reports_the_walkers_and_records_them(
                               m.json()["event"] == "end" and
                               m.json()["event_id"] == start["event_id"], 30)
         recorded = tmp_path / f"data-{gw}" / "media" / start["clip"]
-        shown = _finished(recorded)
+        shown = len(once_closed(_gray_frames, recorded))
         with av.open(str(recorded)) as container:
             packets = sum(1 for p in container.demux(video=0) if p.size)
         assert packets >= 30 and shown == packets, (shown, packets)
     finally:
         agent.stop()
         server.stop()
-
-
-def _finished(path: Path, timeout: float = 15.0) -> int:
-    """Frames a player shows of the clip, once the writer has closed it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return len(_gray_frames(path))
-        except (av.FFmpegError, FileNotFoundError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -13,10 +13,10 @@ from typing import Any
 import av
 import pytest
 
-from drivers.cameras.clip_writer import ClipRecorder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig, redact
 from edge_agent.cameras.media import MediaStore
 from tests.infra.clips import make_clip
+from tests.infra.recorded import record_from_file
 from tests.infra.rtsp_server import RtspServer
 
 
@@ -124,22 +124,8 @@ def test_adaptive_fast_decode_skips_deblocking_on_inter_frames_only(moving_clip:
 
 def test_clip_writer_remuxes_packets_with_pre_and_post_capture(
         moving_clip: Path, tmp_path: Path) -> None:
-    rec = ClipRecorder(pre_s=2.0, post_s=1.0, max_s=60)
-    src_packets: list[bytes] = []
-    with av.open(str(moving_clip)) as c:
-        stream = c.streams.video[0]
-        rec.template = stream
-        tb = float(stream.time_base)
-        for packet in c.demux(stream):
-            if packet.size == 0:
-                break
-            pts = packet.pts * tb
-            if abs(pts - 5.0) < 1e-6:
-                rec.start(tmp_path / "ev.mp4")
-            if abs(pts - 8.0) < 1e-6:
-                rec.finish()
-            src_packets.append(bytes(packet))
-            rec.feed(packet, pts)
+    rec, src_packets = record_from_file(moving_clip, tmp_path / "ev.mp4", 5.0, 8.0,
+                                        pre_s=2.0, post_s=1.0)
     assert rec.finished == [tmp_path / "ev.mp4"] and rec.last_error is None
     with av.open(str(tmp_path / "ev.mp4")) as out:
         vs = out.streams.video[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clips import make_clip
 from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.recorded import once_closed
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -67,18 +67,6 @@ def _packets(path: Path) -> list[list[bytes]]:
         return [vcl_nal_units(bytes(p), codec) for p in c.demux(video=0) if p.size]
 
 
-def _finished_clip(path: Path, timeout: float = 15.0) -> list[list[bytes]]:
-    """The clip's packets once the writer closed it (post-capture after the end)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return _packets(path)
-        except (av.FFmpegError, FileNotFoundError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def _wall(m: Received) -> float:
     from datetime import datetime
 
@@ -126,7 +114,7 @@ def test_two_stream_camera_detects_on_sub_records_main_bit_identical(
         assert img.shape[:2] == (480, 640)
         # the clip: the main stream's own coded slices, bit for bit, in order
         clip = tmp_path / f"data-{gw}" / "media" / start["clip"]
-        got = _finished_clip(clip)
+        got = once_closed(_packets, clip)
         source = _packets(main)
         assert len(got) >= 40 and all(got), len(got)  # every packet holds its slices
         first = source.index(got[0])
