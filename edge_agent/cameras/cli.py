@@ -34,6 +34,9 @@ def register_cli(subparsers: Any) -> None:
     probe.add_argument("--no-other", action="store_true",
                        help="do not try the vendor's other stream (main/sub)")
     probe.set_defaults(func=_cmd_probe)
+    from edge_agent.cameras import replay
+
+    replay.register(sub)
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:

@@ -1,0 +1,76 @@
+"""``edge-agent camera replay``: the detector on a recording, with a camera's settings.
+
+Real parts: the CLI as a subprocess on a labelled tuning clip; its frame lines are compared
+with the scoring harness's run of the agent's own source and analysis (``run_source``), so
+the tool shows exactly what the agent would decide.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.infra import street_sets
+from tests.infra.adaptive_scoring import run_source
+from tests.infra.agent_proc import base_config, write_config
+from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
+
+pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # may build the clip
+
+
+@pytest.fixture(scope="module")
+def clip(artifacts_dir: Path) -> Path:
+    return street_sets.make_street_clip(street_sets.TUNING["t-ir-two"],
+                                        artifacts_dir / "camera-clips")
+
+
+def _replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_agent", "camera", "replay", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_frames_and_events_are_the_agents(clip: Path, tmp_path: Path) -> None:
+    frames = tmp_path / "frames.jsonl"
+    done = _replay(str(clip), "--decode", "all", "--frames", str(frames))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in frames.read_text().splitlines()]
+    agent = run_source(clip, "all").run.results
+    assert [(x["t"], x["motion"]) for x in lines] == [(round(r.ts, 3), r.motion) for r in agent]
+    boxes = [[[round(v, 4) for v in b.box] for b in r.blobs] if r.motion else [] for r in agent]
+    assert [x["boxes"] for x in lines] == boxes
+    starts = [line for line in done.stdout.splitlines() if " start " in line]
+    ends = [line for line in done.stdout.splitlines() if " end " in line]
+    # the first walker enters at 2.53 s; the event starts at the frame before he was seen
+    assert len(starts) == len(ends) == 1 and "from    2.40 s" in starts[0], done.stdout
+    moving = sum(x["motion"] for x in lines)
+    assert f"90 frames analysed, {moving} with motion, 1 event;" in done.stdout
+
+
+def test_a_cameras_masks_apply_and_a_wrong_camera_is_one_line(clip: Path,
+                                                              tmp_path: Path) -> None:
+    whole = [[0, 0], [1, 0], [1, 1], [0, 1]]
+    cfg = base_config(tmp_path, "mqtt://127.0.0.1:1", cameras=[
+        {"id": "lane", "url": "rtsp://127.0.0.1:1/x", "masks": [whole]}])
+    path = write_config(tmp_path / "agent.yaml", cfg)
+    masked = _replay(str(clip), "--config", str(path), "--decode", "all")
+    assert masked.returncode == 0, masked.stderr
+    assert "camera 'lane'" in masked.stdout and ", 0 events;" in masked.stdout, masked.stdout
+    wrong = _replay(str(clip), "--config", str(path), "--camera", "gate")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == f"error: no camera 'gate' in {path} (cameras: lane)"
+
+
+def test_a_stream_that_does_not_open_is_reported_in_one_line() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = _replay(f"rtsp://viewer:secret@127.0.0.1:{port}/cam")
+    assert done.returncode == 1
+    last = done.stdout.strip().splitlines()[-1]
+    assert "0 frames analysed" in last and "Connection refused" in last, done.stdout
+    assert "secret" not in done.stdout + done.stderr
