@@ -78,17 +78,25 @@ def test_adaptive_mode_scores_as_on_the_plain_stream(original: Path, coding: str
     assert coded.look_backs >= 1
 
 
-def _handed_out(clip: Path, decode: str) -> list[tuple[float, float]]:
-    """(frame time, stream time of the packet being read when it was handed out)."""
+def _handed_out(clip: Path, decode: str, look_back: bool = False) -> list[tuple[float, float]]:
+    """(frame time, stream time of the packet being read when it was handed out); the owner
+    holds every frame decoded while a frame is handed out after 2.5 s of each clip pass."""
     clock = StreamClock()
     out: list[tuple[float, float]] = []
+
+    def on_frame(_frame: Any, pts: float) -> None:
+        out.append((pts, clock.now))
+        if decode == "adaptive" and pts % 12.0 >= 2.5:
+            src.hold_active(1.0)
+
     src = PyAVSource(PyAVSourceConfig(url=str(clip), decode=decode, loop=False,
                                       realtime=False, activity_trigger="off",
-                                      look_back=False),
-                     lambda _f, pts: out.append((pts, clock.now)), lambda _s, _e: None)
+                                      look_back=look_back),
+                     on_frame, lambda _s, _e: None)
 
     def on_packet(_packet: Any, pts: float) -> None:
-        clock.now = max(clock.now, pts)  # B-frames' packets come out of time order
+        # B-frames' packets come out of time order; a clock that restarts starts it again
+        clock.now = pts if pts < clock.now - 5 else max(clock.now, pts)
 
     src.on_packet = on_packet
     with mock.patch.object(pyav_source, "time", clock):
@@ -169,3 +177,24 @@ def test_a_camera_over_rtsp_reports_the_walkers_and_records_them(
     finally:
         agent.stop()
         server.stop()
+
+
+def test_a_stream_whose_clock_jumps_back_is_still_watched(original: Path,
+                                                          tmp_path: Path) -> None:
+    """A camera whose timestamps restart (here: two MPEG-TS recordings of the clip one after
+    the other, the second starting at 0 again) keeps its frames coming in adaptive mode:
+    the second walker onset is decoded and handed out like the first, and nothing waits
+    for the stream's clock to pass the old times."""
+    parts = []
+    for i in range(2):
+        part = tmp_path / f"part{i}.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(original), "-c", "copy",
+                        "-bsf:v", "h264_mp4toannexb", "-f", "mpegts", str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "restarted.ts"
+    joined.write_bytes(b"".join(parts))
+    handed = [pts for pts, _now in _handed_out(joined, "adaptive", look_back=True)]
+    jump = next(i for i in range(1, len(handed)) if handed[i] < handed[i - 1] - 5)
+    first, second = handed[:jump], handed[jump:]
+    # the walkers make every frame decoded from the onset (about 2.5 s) in both halves
+    assert len(first) >= 60 and len(second) >= 0.9 * len(first), (len(first), len(second))

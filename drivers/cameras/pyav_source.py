@@ -322,8 +322,7 @@ class PyAVSource:
         # smeared, test_camera_look_back); the flush drops what the decoder may still hold
         # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
         ctx.flush_buffers()
-        st.last_emitted = float("-inf")  # the key frame is handed out again, after its past
-        self._decode(ctx, key, tb, st, emit=True)
+        self._decode(ctx, key, tb, st, emit=True)  # again, after its past
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
 
@@ -348,6 +347,7 @@ class PyAVSource:
                 st.gop.append(packet)
                 return True
             self._note_key(pts, st)
+            st.handed_out_upto = None  # a new GOP: no frame of the last will come again
             if self.cfg.decode == "adaptive" and self.cfg.look_back:
                 # A GOP that overflowed (``gop`` emptied) or began mid-GOP is not kept.
                 st.prev_gop = st.gop if st.gop and st.gop[0].is_keyframe else []
@@ -373,6 +373,7 @@ class PyAVSource:
         if not st.catching_up:
             # Decode again from the key frame so the references of this frame are complete.
             st.catching_up = True
+            st.handed_out_upto = st.last_emitted
             ctx.skip_frame = "DEFAULT"
             ctx.flush_buffers()
             for old in st.gop[:-1]:
@@ -382,16 +383,16 @@ class PyAVSource:
     def _decode(self, ctx: Any, packet: Any, tb: float, st: ReadState, *, emit: bool) -> bool:
         """Decode ``packet`` (None: drain the decoder) and hand out the frames that come out
         when ``emit``. A decoder with a reorder delay (B-frames) hands frames out later than
-        their packets: one of this GOP already handed out (its key frame, decoded again for
-        a catch-up) is not handed out twice, but for a look-back's. Only this GOP's: a camera
-        whose clock jumps back must not go blind until it catches up."""
+        their packets: a frame a catch-up decoded again (this GOP's key frame, handed out
+        while idle) can come out after it, and is not handed out twice. Only until the next
+        key frame: a camera whose clock jumps back must not go blind until it catches up."""
         got = False
         for frame in ctx.decode(packet):
             got = True
             self.stats.decoded += 1
             pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
-            again = (frame.pts is not None and st.last_key is not None
-                     and st.last_key - 1e-6 <= pts <= st.last_emitted + 1e-6)
+            again = (frame.pts is not None and st.handed_out_upto is not None
+                     and pts <= st.handed_out_upto + 1e-6)
             if emit and (self.replaying or not again):
                 if not self.replaying:
                     st.last_emitted = pts

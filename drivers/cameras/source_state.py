@@ -85,3 +85,4 @@ class ReadState:
     offset: float = 0.0  # added to timestamps after a file loops
     last_pts: float = 0.0
     last_emitted: float = float("-inf")  # time of the newest frame handed out (not replayed)
+    handed_out_upto: float | None = None  # a catch-up decodes frames handed out up to here
