@@ -22,6 +22,7 @@ from tests.infra import (
     street_clips_c,
     street_clips_d,
     street_clips_e,
+    street_clips_f,
     street_clips_wind,
 )
 from tests.infra.clip_lock import one_builder_per_clip
@@ -39,6 +40,7 @@ from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, V
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
 from tests.infra.street_clips_e import SceneE, StreetLamp
 from tests.infra.street_clips_e_movers import Mover
+from tests.infra.street_clips_f import SceneF
 from tests.infra.street_clips_wind import WindScene
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
@@ -293,6 +295,7 @@ HELD_OUT_5: dict[str, SceneE] = {s.name: s for s in (
 )}
 
 
+
 def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     """Stretches with nothing labelled (an event starting there is false), 0.2 s trimmed
     next to a labelled frame so a mover's first or last visible pixels are not counted."""
@@ -312,8 +315,8 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 
 # each drawing style's generator, by its scene type (WindScene before StreetScene: a subclass)
 STYLES: tuple[tuple[type, Any], ...] = (
-    (SceneE, street_clips_e), (SceneD, street_clips_d), (SceneC, street_clips_c),
-    (WindScene, street_clips_wind))
+    (SceneF, street_clips_f), (SceneE, street_clips_e), (SceneD, street_clips_d),
+    (SceneC, street_clips_c), (WindScene, street_clips_wind))
 
 
 def _style(scene: object) -> Any:
@@ -321,28 +324,31 @@ def _style(scene: object) -> Any:
 
 
 @one_builder_per_clip
-def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: Path) -> Path:
-    """Encode ``scene`` at 15 fps CBR (640x360, styles C, D and E 1280x720) unless cached."""
+def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE | SceneF, directory: Path
+                     ) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, styles C to F 1280x720; a GOP of 2 s unless
+    the scene has its own) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
     module = _style(scene)
     width, height = module.WIDTH, module.HEIGHT
-    key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
+    gop = getattr(scene, "gop", GOP)
+    key = scene_key(scene, FPS, width, height, gop, scene.bitrate_k,
                     sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
     path = directory / f"{scene.name}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
     frames = module.render(scene)
-    truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
+    truth = encode(frames, path, (width, height), FPS, gop, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
     still = [list(s) for s in given] or _still(truth, FPS)
-    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": GOP,
+    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": gop,
                                 "boxes": truth, "still": still, "key": key,
                                 "masks": [list(map(list, m)) for m in scene.masks]}))
     return path
 
 
-def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE],
+def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE | SceneF],
                       directory: Path, workers: int = 2) -> list[Path]:
     """``make_street_clip`` for several scenes at once, in ``workers`` processes: a cold
     cache of 720p clips is drawn by numpy in one thread per clip (style E: ~0.1 s a frame),
