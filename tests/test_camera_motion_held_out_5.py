@@ -28,20 +28,25 @@ counted as false (the event scoring looks only at starts), but its frames with m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.infra import street_sets
-from tests.infra.adaptive_scoring import first_hit_s, run_source
 from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
-from tests.infra.clips import load_truth
-from tests.infra.motion_scoring import run_clip, score, table
-from tests.infra.mqtt_client import ControlRoom
-from tests.infra.rtsp_motion import events_over_rtsp
+from tests.infra.held_out_scoring import (
+    both_modes,
+    check_false_events,
+    check_floors,
+    check_no_zero_event,
+    check_onset,
+    check_quiet,
+    check_rtsp_matches,
+    rtsp_set_events,
+    score_set,
+)
 
 # A cold cache encodes eight 720p clips of 25-45 s in the first test's fixture, two at a
 # time: measured 811 s for the whole module cold at load 5-8 on 2 cores (~640 s of it the
@@ -97,40 +102,16 @@ QUIET_SHARE = 0.05
 NOT_QUIET: dict[str, set[str]] = {"all": {"h5-shadow-wall"}, "adaptive": {"h5-shadow-wall"}}
 
 
-def onsets_s(clip: Path) -> list[float]:
-    """Clip times at which something starts to be labelled after nothing was."""
-    meta = load_truth(clip)
-    boxes: list[list[Any]] = meta["boxes"]  # type: ignore[assignment]
-    fps = float(meta["fps"])  # type: ignore[arg-type]
-    return [round(i / fps, 2) for i, b in enumerate(boxes) if b and (i == 0 or not boxes[i - 1])]
-
-
 @pytest.fixture(scope="module")
 def rows(clip_dir: Path, artifacts_dir: Path) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    built = street_sets.make_street_clips(SET.values(), clip_dir)  # two at a time when cold
-    for (name, scene), clip in zip(SET.items(), built, strict=True):
-        offline, played = run_clip(clip), run_source(clip, "adaptive")
-        out[name] = {"all": score(offline), "adaptive": score(played.run),
-                     "onsets_s": onsets_s(clip), "duration_s": scene.duration_s}
-        out[name]["all"]["first_hit_s"] = first_hit_s(offline)
-        out[name]["adaptive"].update(first_hit_s=first_hit_s(played.run),
-                                     decoded=played.decoded, triggers=played.triggers)
-    for mode in ("all", "adaptive"):
-        print(f"\nheld-out 5, decode: {mode}\n" + table({n: r[mode] for n, r in out.items()}))
-    (artifacts_dir / "camera-motion-held-out-5-scores.json").write_text(
-        json.dumps(out, indent=2))
-    return out
+    return score_set(SET, clip_dir, artifacts_dir, "held-out-5")
 
 
 @pytest.mark.parametrize(("mode", "name"), [("all", n) for n in sorted(ALL_FLOORS)]
                          + [("adaptive", n) for n in sorted(ADAPTIVE_FLOORS_5)])
 def test_held_out_5_stays_above_its_floors(rows: dict[str, dict[str, Any]], mode: str,
                                            name: str) -> None:
-    f1, precision, box_iou = (ALL_FLOORS if mode == "all" else ADAPTIVE_FLOORS_5)[name]
-    row = rows[name][mode]
-    assert row["f1"] >= f1 and row["precision"] >= precision, row
-    assert row["iou"] is not None and row["iou"] >= box_iou, row
+    check_floors(rows[name][mode], (ALL_FLOORS if mode == "all" else ADAPTIVE_FLOORS_5)[name])
 
 
 @pytest.mark.xfail(strict=True, reason="issue 11: precision lost in round 5 + look-back")
@@ -147,45 +128,32 @@ def test_every_clip_with_movers_has_floors_or_is_never_found() -> None:
     assert set(ADAPTIVE_FLOORS_5) | NO_FLOOR["adaptive"] == set(MOTION_CLIPS)
 
 
-def _xfail(mode: str, names: list[str], failing: set[str], reason: str) -> list[Any]:
-    return [pytest.param(mode, n, marks=pytest.mark.xfail(strict=True, reason=reason))
-            if n in failing else (mode, n) for n in names]
-
-
-def _both(failing: dict[str, set[str]], names: list[str], reason: str) -> list[Any]:
-    return [*_xfail("all", names, failing["all"], reason),
-            *_xfail("adaptive", names, failing["adaptive"], reason)]
-
-
-@pytest.mark.parametrize(("mode", "name"), _both(MISSES_TARGET, MOTION_CLIPS,
-                                                 "issue 11: not reached"))
+@pytest.mark.parametrize(("mode", "name"), both_modes(MISSES_TARGET, MOTION_CLIPS,
+                                                      "issue 11: not reached"))
 def test_held_out_5_reaches_the_issue_target(rows: dict[str, dict[str, Any]], mode: str,
                                              name: str) -> None:
     assert rows[name][mode]["f1"] >= TARGET_F1, rows[name][mode]
 
 
-@pytest.mark.parametrize(("mode", "name"), _both(FALSE_EVENTS, sorted(SET),
-                                                 "issue 11: false events"))
+@pytest.mark.parametrize(("mode", "name"), both_modes(FALSE_EVENTS, sorted(SET),
+                                                      "issue 11: false events"))
 def test_no_false_event_but_one_in_rain(rows: dict[str, dict[str, Any]], mode: str,
                                         name: str) -> None:
-    allowed = RAIN_FALSE_EVENTS if SET[name].drops_per_s else 0
-    assert len(rows[name][mode]["false_starts_in_still"]) <= allowed, rows[name][mode]
+    check_false_events(rows[name][mode], RAIN_FALSE_EVENTS if SET[name].drops_per_s else 0)
 
 
-@pytest.mark.parametrize(("mode", "name"), _both(ZERO_DURATION, sorted(SET),
-                                                 "issue 11: an event of 0 s"))
+@pytest.mark.parametrize(("mode", "name"), both_modes(ZERO_DURATION, sorted(SET),
+                                                      "issue 11: an event of 0 s"))
 def test_no_event_lasts_zero_seconds(rows: dict[str, dict[str, Any]], mode: str,
                                      name: str) -> None:
-    row = rows[name][mode]
-    assert row["zero_duration_events"] == 0 and all(d > 0 for d in row["durations"]), row
+    check_no_zero_event(rows[name][mode])
 
 
-@pytest.mark.parametrize(("mode", "name"), _both(NOT_QUIET, STILL_CLIPS,
-                                                 "issue 11: light-only change seen as motion"))
+@pytest.mark.parametrize(("mode", "name"), both_modes(NOT_QUIET, STILL_CLIPS,
+                                                      "issue 11: light-only change seen as motion"))
 def test_scenes_with_nobody_are_quiet_nearly_all_the_time(rows: dict[str, dict[str, Any]],
                                                           mode: str, name: str) -> None:
-    row = rows[name][mode]
-    assert row["fp"] <= QUIET_SHARE * row["frames"], row
+    check_quiet(rows[name][mode], QUIET_SHARE)
 
 
 # Over RTSP in real time, adaptive mode, a fresh agent per clip: the four clips with the
@@ -207,36 +175,14 @@ ONSET_MISSED = set(RTSP_CLIPS)
 def rtsp_events(broker: Broker, tmp_path_factory: pytest.TempPathFactory, clip_dir: Path
                 ) -> dict[str, list[dict[str, Any]]]:
     """Each clip streamed once (in real time: ~2.5 min for the four)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name in RTSP_CLIPS:
-        clip = street_sets.make_street_clip(SET[name], clip_dir)
-        room = ControlRoom(broker.port, "commune/#")
-        try:
-            out[name] = events_over_rtsp(room, broker, tmp_path_factory.mktemp(name), clip,
-                                         "adaptive", SET[name].duration_s - 0.5)
-        finally:
-            room.close()
-        print(f"\n{name} over RTSP (adaptive): {out[name]}")
-    return out
-
-
-def _starts(events: list[dict[str, Any]]) -> list[float]:
-    return [e["at_s"] for e in events if e["event"] == "start"]
+    return rtsp_set_events(SET, RTSP_CLIPS, broker, tmp_path_factory, clip_dir)
 
 
 @pytest.mark.parametrize("name", RTSP_CLIPS)
 def test_held_out_5_over_rtsp_matches_the_offline_adaptive_run(
         rows: dict[str, dict[str, Any]], rtsp_events: dict[str, list[dict[str, Any]]],
         name: str) -> None:
-    # where each event starts (``started_at``): with the look-back a start is published
-    # after the key frame that found it but dated where the motion began, as offline
-    at = [e["started_s"] for e in rtsp_events[name] if e["event"] == "start"]
-    offline = rows[name]["adaptive"]["event_starts"]
-    assert len(at) == len(offline), (at, offline)
-    assert all(abs(a - b) <= RTSP_OFF_S for a, b in zip(at, offline, strict=True)), \
-        (at, offline)
-    ends = [e for e in rtsp_events[name] if e["event"] == "end"]
-    assert all(e["duration_s"] > 0 for e in ends), ends
+    check_rtsp_matches(rtsp_events[name], rows[name]["adaptive"]["event_starts"], RTSP_OFF_S)
 
 
 @pytest.mark.parametrize("name", [
@@ -245,5 +191,4 @@ def test_held_out_5_over_rtsp_matches_the_offline_adaptive_run(
 def test_held_out_5_over_rtsp_starts_soon_after_the_onset(
         rows: dict[str, dict[str, Any]], rtsp_events: dict[str, list[dict[str, Any]]],
         name: str) -> None:
-    at, onsets = _starts(rtsp_events[name]), rows[name]["onsets_s"]
-    assert at and 0 <= at[0] - onsets[0] <= ONSET_LATE_S, (at, onsets)
+    check_onset(rtsp_events[name], rows[name]["onsets_s"], ONSET_LATE_S)

@@ -22,6 +22,7 @@ from tests.infra import (
     street_clips_c,
     street_clips_d,
     street_clips_e,
+    street_clips_f,
     street_clips_wind,
 )
 from tests.infra.clip_lock import one_builder_per_clip
@@ -39,6 +40,8 @@ from tests.infra.street_clips_c import TREE_MASK, FlickerLamp, Person, SceneC, V
 from tests.infra.street_clips_d import Pedestrian, PoleLamp, SceneD, TopCar
 from tests.infra.street_clips_e import SceneE, StreetLamp
 from tests.infra.street_clips_e_movers import Mover
+from tests.infra.street_clips_f import PoleLampF, SceneF
+from tests.infra.street_clips_f_movers import Mover as MoverF
 from tests.infra.street_clips_wind import WindScene
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
@@ -293,6 +296,87 @@ HELD_OUT_5: dict[str, SceneE] = {s.name: s for s in (
 )}
 
 
+
+# Held-out set 6 (issue 11, sixth round), written and committed alone before the sixth
+# detector round, in a sixth drawing style (``street_clips_f*``: a camera on a 4.5 m pole at
+# a commune junction looking down 27 degrees through a wide lens with strong barrel
+# distortion, concrete tiles, asphalt, a drain, shop fronts with roller shutters and signs,
+# the committee's wall, power lines, parked motorbikes, banana plants; Bayer colour noise,
+# temporal denoise smearing movers in the dark, sharpening halos; day, dusk, night and a grey
+# IR mode with a hot spot) at 1280x720 15 fps CBR 0.8-1.5 Mbit/s, 25-45 s a clip, 265 s in
+# all, one scene with a GOP of 4 s. One scene per failure kind, none like an earlier one.
+# Its "before" scores (main's detector, c60c4cc) are taken once, before the round; nobody
+# tunes on it. (h6-market-morning: two people stop to talk from 13 s to 23 s and are not
+# labelled then: motion reported on them is a false positive, an event starting then false.)
+_NIGHT = (0.03, 0.03)
+HELD_OUT_6: dict[str, SceneF] = {s.name: s for s in (
+    # motorbikes turning through the junction at night; each beam sweeps the road before the
+    # bike is in view (the first comes in from off the left edge, the second from far away)
+    SceneF("h6-moto-junction", 30.0,
+           (MoverF("moto", ((4.0, -26.0, 12.8), (7.5, -5.0, 12.8), (8.7, -1.6, 10.5),
+                            (10.5, -1.8, 1.0)), (0.2, 0.2, 0.55)),
+            MoverF("moto", ((15.0, 1.8, 75.0), (22.0, 1.8, 14.5), (23.5, 4.5, 11.8),
+                            (26.5, 26.0, 11.8)), (0.5, 0.5, 0.5), pillion=True)),
+           lamps=(PoleLampF(-6.5, 4.5, 0.8), PoleLampF(5.5, 20.0, 0.9)), ambient=_NIGHT,
+           noise_sigma=1.2, seed=601, bitrate_k=1000),
+    # a slow walker in dark clothes on the dark right side of the square, never under a lamp
+    SceneF("h6-dark-far-walker", 40.0,
+           (MoverF("walker", ((3.0, 15.0, 13.0), (22.0, 4.8, 15.5), (38.0, 3.0, 22.5)),
+                   (0.1, 0.1, 0.11), (0.2, 0.24, 0.3)),),
+           lamps=(PoleLampF(-7.0, 5.0, 0.9), PoleLampF(-11.0, 19.0, 0.7)),
+           ambient=(0.025, 0.025), noise_sigma=1.6, seed=602, bitrate_k=800),
+    # rain at night: drops on the lens (blurred bright blobs, some sliding, a few staying
+    # for many seconds), falling streaks; a person in a raincoat crosses
+    SceneF("h6-rain-raincoat", 30.0,
+           (MoverF("walker", ((7.0, -12.0, 7.5), (27.0, 12.0, 10.0)), raincoat=True),),
+           lamps=(PoleLampF(-6.0, 8.0, 1.0), PoleLampF(6.0, 16.0, 0.8)), ambient=(0.04, 0.04),
+           noise_sigma=1.2, rain=160, drops_per_s=2.5, long_drops=0.15, seed=603,
+           bitrate_k=1200),
+    # dusk: the camera switches to IR at 11 s while a motorbike crosses in ~3 s
+    SceneF("h6-ir-moto", 25.0,
+           (MoverF("moto", ((9.2, -16.0, 10.8), (13.2, 16.0, 11.6)), (0.3, 0.25, 0.6)),),
+           lamps=(PoleLampF(-7.0, 5.0, 0.6),), ambient=(0.3, 0.18), noise_sigma=1.0,
+           ir_at=11.0, seed=604, bitrate_k=1000),
+    # a market morning: a woman with a conical hat and a shoulder pole near the camera, two
+    # people who meet and stand talking ~10 s, a bicycle, a far walker, one walking away
+    SceneF("h6-market-morning", 45.0,
+           (MoverF("walker", ((2.0, -9.0, 5.0), (16.0, 9.0, 6.5)), (0.35, 0.3, 0.25),
+                   hat=True, load=True),
+            MoverF("walker", ((4.0, 14.0, 18.5), (13.0, 7.6, 17.2), (23.0, 7.6, 17.2),
+                              (34.0, 14.0, 10.0)), (0.6, 0.35, 0.3), hat=True),
+            MoverF("walker", ((6.0, -1.0, 22.0), (13.5, 7.0, 17.6), (23.5, 7.0, 17.6),
+                              (33.0, -3.0, 21.0)), (0.25, 0.3, 0.55), stature=1.06),
+            MoverF("bicycle", ((26.0, -16.0, 12.0), (34.0, 16.0, 11.4)), (0.5, 0.5, 0.45)),
+            MoverF("walker", ((1.0, -14.0, 21.5), (25.0, 2.5, 23.0)), (0.3, 0.55, 0.35),
+                   stature=0.95),
+            MoverF("walker", ((35.0, 5.5, 3.0), (44.5, 2.0, 14.0)), (0.45, 0.45, 0.5),
+                   load=True)),
+           ambient=(0.85, 0.85), sun=0.5, noise_sigma=0.8, seed=605, bitrate_k=1500),
+    # dusk, small movers only: a dog trotting along the drain, chickens pecking about, a far
+    # pedestrian along the shop fronts; a GOP of 4 s
+    SceneF("h6-dusk-animals", 35.0,
+           (MoverF("dog", ((3.0, 4.6, 22.0), (14.0, 4.4, 4.5), (20.0, -2.0, 2.0)),
+                   (0.3, 0.4, 0.5)),
+            MoverF("chicken", ((6.0, -11.0, 7.0), (10.0, -7.0, 6.8), (12.0, -7.0, 6.8),
+                               (17.0, -6.2, 7.6), (20.0, -6.2, 7.6), (28.0, -7.4, 8.4),
+                               (35.0, -8.6, 7.0)), (0.3, 0.45, 0.6)),
+            MoverF("chicken", ((8.0, -11.5, 7.6), (13.0, -8.0, 7.9), (16.0, -8.0, 7.9),
+                               (24.0, -6.8, 6.4), (35.0, -5.5, 6.6)), (0.75, 0.75, 0.75)),
+            MoverF("walker", ((16.0, 14.0, 22.5), (34.0, -4.0, 22.0)), (0.35, 0.3, 0.3))),
+           lamps=(PoleLampF(-6.5, 4.5, 0.6),), ambient=(0.4, 0.22), noise_sigma=1.0,
+           seed=606, bitrate_k=800, gop=60),
+    # nobody: banana leaves and their shadows swaying on a sunlit wall and ground (not
+    # masked), cloud shade passing
+    SceneF("h6-banana-wind", 30.0, ambient=(0.7, 0.7), sun=0.9, wind=1.0, clouds=True,
+           noise_sigma=0.8, seed=607, bitrate_k=1200),
+    # nobody: a night in IR, a sodium lamp flickering, moths circling the IR lamp by the
+    # lens, light drizzle
+    SceneF("h6-moths-drizzle", 30.0,
+           lamps=(PoleLampF(5.5, 14.0, 1.0, flicker=True), PoleLampF(-7.0, 5.0, 0.7)),
+           ambient=_NIGHT, noise_sigma=1.3, ir_at=0.0, moths=8, rain=40, drops_per_s=0.6,
+           seed=608, bitrate_k=1000),
+)}
+
 def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
     """Stretches with nothing labelled (an event starting there is false), 0.2 s trimmed
     next to a labelled frame so a mover's first or last visible pixels are not counted."""
@@ -312,8 +396,8 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 
 # each drawing style's generator, by its scene type (WindScene before StreetScene: a subclass)
 STYLES: tuple[tuple[type, Any], ...] = (
-    (SceneE, street_clips_e), (SceneD, street_clips_d), (SceneC, street_clips_c),
-    (WindScene, street_clips_wind))
+    (SceneF, street_clips_f), (SceneE, street_clips_e), (SceneD, street_clips_d),
+    (SceneC, street_clips_c), (WindScene, street_clips_wind))
 
 
 def _style(scene: object) -> Any:
@@ -321,28 +405,31 @@ def _style(scene: object) -> Any:
 
 
 @one_builder_per_clip
-def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE, directory: Path) -> Path:
-    """Encode ``scene`` at 15 fps CBR (640x360, styles C, D and E 1280x720) unless cached."""
+def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE | SceneF, directory: Path
+                     ) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, styles C to F 1280x720; a GOP of 2 s unless
+    the scene has its own) unless cached."""
     directory.mkdir(parents=True, exist_ok=True)
     module = _style(scene)
     width, height = module.WIDTH, module.HEIGHT
-    key = scene_key(scene, FPS, width, height, GOP, scene.bitrate_k,
+    gop = getattr(scene, "gop", GOP)
+    key = scene_key(scene, FPS, width, height, gop, scene.bitrate_k,
                     sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
     path = directory / f"{scene.name}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
     frames = module.render(scene)
-    truth = encode(frames, path, (width, height), FPS, GOP, scene.bitrate_k)
+    truth = encode(frames, path, (width, height), FPS, gop, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
     still = [list(s) for s in given] or _still(truth, FPS)
-    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": GOP,
+    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": gop,
                                 "boxes": truth, "still": still, "key": key,
                                 "masks": [list(map(list, m)) for m in scene.masks]}))
     return path
 
 
-def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE],
+def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE | SceneF],
                       directory: Path, workers: int = 2) -> list[Path]:
     """``make_street_clip`` for several scenes at once, in ``workers`` processes: a cold
     cache of 720p clips is drawn by numpy in one thread per clip (style E: ~0.1 s a frame),
