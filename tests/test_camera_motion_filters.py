@@ -7,14 +7,12 @@ The labelled clips are scored in ``test_camera_motion``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.motion import MotionDetector
-from tests.infra.motion_scoring import iou, run_clip
+from tests.infra.motion_scoring import iou
 
 
 def test_drop_test_tells_a_blurred_blob_from_an_object_in_focus() -> None:
@@ -182,48 +180,3 @@ def test_a_beam_ahead_of_a_car_is_not_reported_but_the_car_is() -> None:
         car.append(r.motion and max(iou(b.box, boxes[0]) for b in r.blobs) >= 0.2)
     assert len(before) >= 20 and not any(before), before
     assert sum(car) >= 0.6 * len(car), car
-
-
-
-def test_a_glowing_headlamps_beam_before_the_car_is_light_but_the_car_is_not() -> None:
-    # t-car-glow's scene rendered in memory: a headlamp with a halo, its beam on a dark,
-    # noisy road, no saturated road surface to grow the light from. The strict texture test
-    # finds parts of the beam; its soft continuation is now grown from them as from a
-    # saturated core (``LitTest``, round 6). Without that the beam's bright part next to the
-    # lamp is a blob of its own and reported for 0.6 s before the car is in view.
-    from tests.infra.street_clips import Car, StreetScene, render
-
-    scene = StreetScene("glow", 6.0, "A", cars=(Car(1.0, 9.0, 1, 0.86, 0.25, beam_len=0.45,
-                                                    beam_gain=3.0, shade=0.22, glow=140.0),),
-                        ambient=0.22, noise_sigma=5.0, seed=17)
-    det = MotionDetector(MotionConfig())
-    before, car = [], []
-    for i, (img, boxes) in enumerate(render(scene)):
-        if i % 3 == 1:
-            continue  # 15 fps, analysed at 10
-        r = det.analyse(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), i / 15)
-        if not boxes:
-            before.append(r.motion)
-            continue
-        car.append(r.motion and max(iou(b.box, boxes[0]) for b in r.blobs) >= 0.2)
-    assert len(before) >= 20 and not any(before), before
-    assert sum(car) >= 0.6 * len(car), car
-
-
-
-def test_a_small_vehicle_that_came_in_next_to_its_beam_is_reported_once_it_leaves_it(
-        clip_dir: Path) -> None:
-    # t-ir-moto (the encoded tuning clip): a small dark vehicle comes in at 5.6 s with its
-    # beam just ahead. In its first frame its blob is next to much lit-only light, so it had
-    # to last a lens drop's 8 frames, and that stuck to its track for good: it was first
-    # reported at 6.4 s. The drop's persistence now holds only while the blob is next to the
-    # light (``motion_tracks.follow``): reported from its first labelled frames, before the
-    # IR comes on at 6.5 s.
-    from tests.infra import street_sets
-
-    run = run_clip(street_sets.make_street_clip(street_sets.TUNING["t-ir-moto"], clip_dir))
-    first = [(r, boxes[0]) for r, boxes in zip(run.results, run.truth, strict=True)
-             if boxes and r.ts < 6.4]
-    assert len(first) >= 5, first
-    found = [r.motion and max(iou(b.box, box) for b in r.blobs) > 0.1 for r, box in first]
-    assert all(found[:3]), found

@@ -80,15 +80,6 @@ class LitTest:
             # to match); a lens drop's glare, not saturated, stays whole for ``DropTest``.
             weak = self._evidence((ncc > _LIT_NCC_SOFT) & _soft(d, brighter), brightened, d)
             lit |= _grown(source, cv2.bitwise_or(weak, lit))
-        elif cv2.countNonZero(lit):
-            # With no saturated core (a small lamp, a beam on a wet or pale road) the same
-            # continuation is grown from the light the strict test found: on a road too noisy
-            # for that test the bright part of a beam next to a small lamp was left in the
-            # lamp's blob and tripled its box, or was reported on its own before the car came
-            # (round 6; tried from both at once: the small motorbike's beam, t-moto-beam, lost
-            # its gain, 0.102 -> 0.033).
-            weak = self._evidence((ncc > _LIT_NCC_SOFT) & _soft(d, brighter), brightened, d)
-            lit |= _grown(lit, weak)
         # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
         return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
 

@@ -106,16 +106,12 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
         # overlaps.
         run = 1 + max((t.run for t in tracks if overlap(t.box, box)), default=0)
     # Next to much light (the lit-only pixels around it: a beam, a lens drop's glare that was
-    # taken out) what is left may be its fringe: as long as a drop must last, but only while
-    # it is next to the light. (Until round 6 that stuck to the track: a small vehicle that
-    # came in beside its own beam waited 8 frames though it had left the light after one,
-    # t-ir-moto; a fringe stays beside its light.)
-    near_light = run < _DROP_FRAMES and lit_around(lit, stat)
-    wet = wet or drop > 0
+    # taken out) what is left may be its fringe: as long as a drop must last.
+    wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(lit, stat))
     if asked and int(stat[4]) >= DROP_MIN_AREA * area:  # (else too small to judge)
         crisp += 1 if drop == 0 else -1
     sliding = slid_down(start, box) and drops.brighter(b.labels, b.i, stat, area)
-    if wet or sliding or near_light:  # like a drop on the lens: such drops are gone by then
+    if wet or sliding:  # looked like a drop on the lens: such drops are gone before this
         need = max(need, _DROP_FRAMES)
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
     # too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
