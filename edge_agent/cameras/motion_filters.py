@@ -176,13 +176,11 @@ def _half(img: np.ndarray) -> np.ndarray:
 
 
 # A reported box is that of the blob's changed pixels; a faint blob's (its mean change under
-# _FAINT x the threshold) gets a margin of up to _FAINT_MARGIN pixels at the analysis size: the
-# faint edges of a low-contrast mover fall under the threshold. The margin is at most a
-# quarter of the box's side: a far person is 2-4 pixels wide at 160, and a fixed 2 pixels a
-# side (given to every blob under 6 pixels until round 6) doubled his box (IoU 0.29 on
-# t-far-walker; 0.41 with the scaled margin).
+# _FAINT x the threshold) or a thin one's gets a margin of _FAINT_MARGIN pixels at the analysis
+# size: the faint edges of a low-contrast mover fall under the threshold.
 _FAINT = 2.5
 _FAINT_MARGIN = 2
+_THIN = 6  # pixels
 
 
 def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
@@ -202,9 +200,9 @@ def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
         h, w = labels.shape
         return x / w, y / h, bw / w, bh / h
     faint = cv2.mean(diff[rows, cols], mask=px)[0] < _FAINT * thr
-    mx, my = (min(_FAINT_MARGIN, bbw // 4), min(_FAINT_MARGIN, bbh // 4)) if faint else (0, 0)
-    x0, y0 = max(0, 2 * x + bx - mx), max(0, 2 * y + by - my)
-    x1, y1 = min(fw, 2 * x + bx + bbw + mx), min(fh, 2 * y + by + bbh + my)
+    margin = _FAINT_MARGIN if faint or min(bbw, bbh) < _THIN else 0
+    x0, y0 = max(0, 2 * x + bx - margin), max(0, 2 * y + by - margin)
+    x1, y1 = min(fw, 2 * x + bx + bbw + margin), min(fh, 2 * y + by + bbh + margin)
     return x0 / fw, y0 / fh, (x1 - x0) / fw, (y1 - y0) / fh
 
 
