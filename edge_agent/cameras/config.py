@@ -60,7 +60,9 @@ class MotionConfig(StrictModel):
     min_area: float = Field(
         0.004, ge=0, le=1,
         description="Smallest moving thing reported, as a fraction of the picture (0.004 = "
-        "0.4 %, about a person at 20 m on a 90° camera). Raise it to ignore birds and cats.")
+        "0.4 %, about a person at 20 m on a 90° camera). It is measured on the changed area "
+        "once pieces a few pixels apart are joined, so a person at 30-50 m (0.1-0.3 % by his "
+        "own outline) is still above the default. Raise it to ignore birds and cats.")
     min_moving_fraction: float = Field(
         0.03, ge=0, le=1,
         description="Part of a changed area that must also have changed since the previous "

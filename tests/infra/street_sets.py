@@ -125,6 +125,29 @@ TUNING: dict[str, StreetScene] = {s.name: s for s in (
     WindScene("t-lamp-cycling", 24.0, "A", lamps=(Lamp(0.2, 0.45, 0.1, 0.7),),
               cycling=(Lamp(0.62, 0.55, 0.16, 1.5),), ambient=0.15, noise_sigma=5.0,
               cycle_phase=3.0, seed=23),
+    # Added in the sixth round (held-out 5's small far movers, night motorbike and IR
+    # motorbike lose most of their recall; held-out 6 is being written elsewhere and was not
+    # looked at), in style A with their own seeds: people, a low blob (a dog's size) and a
+    # small vehicle far down the street, 0.1-0.3 % of the picture (under ``min_area``'s
+    # 0.4 %); a small dark motorbike at night seen by its headlamp and beam; a small vehicle
+    # crossing in ~3 s while the IR comes on.
+    StreetScene("t-far-walker", 16.0, "A", (Walker(1.5, 15.0, -0.05, 1.05, 0.5, 0.1, 0.2, 24),),
+                lamps=(Lamp(0.7, 0.45, 0.1, 0.6),), ambient=0.5, noise_sigma=5.0, seed=24),
+    StreetScene("t-far-two", 18.0, "A", (Walker(2.0, 16.0, 0.3, 0.75, 0.52, 0.11, 0.25, 25, True),
+                                         Walker(3.0, 17.0, 1.05, 0.55, 0.48, 0.09, 0.7, 26)),
+                ambient=0.45, noise_sigma=6.0, seed=25),
+    StreetScene("t-far-dog", 14.0, "A",
+                (Walker(2.0, 10.0, 1.05, -0.05, 0.62, 0.07, 0.15, 27, True),),
+                ambient=0.6, noise_sigma=4.0, seed=26),
+    StreetScene("t-far-moto", 12.0, "A", cars=(Car(2.0, 9.0, 1, 0.5, 0.06, beam_len=0.2,
+                                                   beam_gain=2.0, shade=0.2),),
+                lamps=(Lamp(0.35, 0.45, 0.1, 0.7),), ambient=0.25, noise_sigma=5.0, seed=27),
+    StreetScene("t-moto-beam", 12.0, "A", cars=(Car(2.0, 8.0, -1, 0.78, 0.08, beam_len=0.5,
+                                                    beam_gain=3.5, shade=0.12, glow=90.0),),
+                ambient=0.15, noise_sigma=6.0, seed=28),
+    StreetScene("t-ir-moto", 12.0, "A", cars=(Car(5.0, 8.5, 1, 0.7, 0.09, beam_len=0.15,
+                                                  beam_gain=1.5, shade=0.2),),
+                ambient=0.25, noise_sigma=5.0, ir=(6.5, 99.0), seed=29),
 )}
 
 HELD_OUT: dict[str, StreetScene] = {s.name: s for s in (
