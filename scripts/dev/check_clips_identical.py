@@ -85,7 +85,8 @@ def _build(job: Job, directory: Path) -> dict[str, Any]:
     t0 = time.monotonic()
     path = SETS[set_name][name](directory / set_name)
     wall = time.monotonic() - t0
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"set": set_name, "name": name, "sha256": _sha(path), "wall_s": round(wall, 2),
             "draw_cpu_s": round(me.ru_utime + me.ru_stime - me0.ru_utime - me0.ru_stime, 2),
             "encode_cpu_s": round(kids.ru_utime + kids.ru_stime - kids0.ru_utime
@@ -117,8 +118,9 @@ def check(sets: list[str], jobs: int, scratch: Path, out: Path | None) -> int:
         want = ref.get(f"{r['set']}/{r['name']}")
         r["same"] = want == r["sha256"] if want else None
         bad += r["same"] is False
-        print(f"{r['set']:18} {r['name']:26} {'SAME' if r['same'] else 'DIFFERENT' if r['same'] is False else 'no reference'}"
-              f"  wall {r['wall_s']:6.1f} s  draw {r['draw_cpu_s']:6.1f} s  encode {r['encode_cpu_s']:6.1f} s")
+        verdict = {True: "SAME", False: "DIFFERENT", None: "no reference"}[r["same"]]
+        print(f"{r['set']:18} {r['name']:26} {verdict}  wall {r['wall_s']:6.1f} s  "
+              f"draw {r['draw_cpu_s']:6.1f} s  encode {r['encode_cpu_s']:6.1f} s")
     for s in sets:
         part = [r for r in rows if r["set"] == s]
         print(f"== {s:18} {len(part):2} clips  wall {sum(r['wall_s'] for r in part):7.1f} s  "
