@@ -101,8 +101,9 @@ def _street_frames(scene: StreetScene, rng: np.random.Generator, sigma: float
     for frame, boxes in street_clips.render(scene):
         big = cv2.resize(frame, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR)
         grain = rng.normal(0, sigma, (HEIGHT, WIDTH, 1))
-        noisy = big.astype(np.float32) + grain.astype(np.float32)
-        yield np.clip(noisy, 0, 255).astype(np.uint8), boxes
+        noisy = big.astype(np.float32)
+        street_clips.add_grey(noisy, grain.astype(np.float32))
+        yield np.clip(noisy, 0, 255, out=noisy).astype(np.uint8), boxes
 
 
 def frames(clip: Clip) -> Iterator[tuple[np.ndarray, list[clips.Box]]]:

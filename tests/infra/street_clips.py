@@ -184,16 +184,30 @@ def _car_box(c: Car, t: float) -> tuple[float, float, float, float]:
     return x, c.road_y * HEIGHT - tall, length, tall
 
 
-def _light(scene: StreetScene, t: float, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """Illumination (one channel) at time ``t``: ambient, lamps, IR, headlight beams."""
+LightTerms = tuple[np.ndarray | None, list[np.ndarray]]
+
+
+def light_terms(scene: StreetScene, yy: np.ndarray, xx: np.ndarray) -> LightTerms:
+    """What ``_light`` adds that is the same in every frame: the IR illuminator's hot spot
+    and each lamp's pool (before its gain)."""
+    hot = 0.6 * np.exp(-(((xx - 0.5) / 0.45) ** 2 + ((yy - 0.6) / 0.5) ** 2)) \
+        if scene.ir is not None else None
+    pools = [np.exp(-(((xx - lamp.x) ** 2 + ((yy - lamp.y) * HEIGHT / WIDTH) ** 2)
+                      / lamp.radius ** 2)) for lamp in scene.lamps]
+    return hot, pools
+
+
+def _light(scene: StreetScene, t: float, yy: np.ndarray, xx: np.ndarray,
+           terms: LightTerms | None = None) -> np.ndarray:
+    """Illumination (one channel) at time ``t``: ambient, lamps, IR, headlight beams
+    (``terms``: ``light_terms`` of the scene, computed once)."""
     ir = scene.ir is not None and scene.ir[0] <= t < scene.ir[1]
+    hot, pools = terms or light_terms(scene, yy, xx)
     light = np.full(yy.shape, scene.ambient * (2.2 if ir else 1.0), np.float32)
-    if ir:  # the illuminator's hot spot in the middle
-        light += 0.6 * np.exp(-(((xx - 0.5) / 0.45) ** 2 + ((yy - 0.6) / 0.5) ** 2))
-    for lamp in scene.lamps:
-        r2 = ((xx - lamp.x) ** 2 + ((yy - lamp.y) * HEIGHT / WIDTH) ** 2) / lamp.radius ** 2
-        light += lamp.gain * _failing(t) * np.exp(-r2) if lamp.failing else \
-            lamp.gain * np.exp(-r2)
+    if ir and hot is not None:  # the illuminator's hot spot in the middle
+        light += hot
+    for lamp, pool in zip(scene.lamps, pools, strict=True):
+        light += lamp.gain * _failing(t) * pool if lamp.failing else lamp.gain * pool
     for c in scene.cars:
         if not c.start_s <= t < c.end_s:
             continue
@@ -229,29 +243,69 @@ def render(scene: StreetScene) -> Iterator[tuple[np.ndarray, list[Box]]]:
     leaves, cover = _foliage(rng) if scene.foliage else (None, None)
     ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     yy, xx = ys / HEIGHT, xs / WIDTH
+    terms = light_terms(scene, yy, xx)
     pad = WIDTH // 2
     canvas = (HEIGHT + 2 * pad, WIDTH + 2 * pad)
     drops: list[list[float]] = []  # x, y, radius, brightness, frames left
+    # with no foliage and no failing lamp, a frame where nothing moves is the same picture
+    # before its noise every time (by IR state): drawn once
+    steady = not scene.foliage and not any(lamp.failing for lamp in scene.lamps)
+    still: dict[bool, np.ndarray] = {}
     for i in range(int(scene.duration_s * FPS)):
         t = i / FPS
-        albedo = albedo0.copy()
-        if leaves is not None and cover is not None:
-            _draw_foliage(albedo, leaves, cover, t)
+        ir = scene.ir is not None and scene.ir[0] <= t < scene.ir[1]
+        calm = steady and not any(m.start_s <= t < m.end_s for m in scene.movers)
         boxes: list[Box] = []
-        for m in scene.walkers:
-            if m.start_s <= t < m.end_s:
-                _draw_walker(albedo, m, t, canvas, pad, boxes)
-        for c in scene.cars:
-            if c.start_s <= t < c.end_s:
-                _draw_car(albedo, c, t, boxes)
-        img = albedo * _light(scene, t, yy, xx)[..., None] * 255
-        if scene.ir is not None and scene.ir[0] <= t < scene.ir[1]:
-            img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
+        if calm and ir in still:
+            img = still[ir].copy()
+        else:
+            img = _picture(scene, t, albedo0, (leaves, cover), (yy, xx, terms),
+                           (canvas, pad), boxes)
+            if calm:
+                still[ir] = img.copy()
         if scene.cars:
             _draw_headlamps(img, scene.cars, t)
-        img += rng.normal(0, scene.noise_sigma, (HEIGHT, WIDTH, 1)).astype(np.float32)
+        add_grey(img, rng.normal(0, scene.noise_sigma, (HEIGHT, WIDTH, 1)).astype(np.float32))
         _rain(img, scene, drops, rng)
         yield np.clip(img, 0, 255).astype(np.uint8), boxes
+
+
+def _picture(scene: StreetScene, t: float, albedo0: np.ndarray,
+             foliage: tuple[np.ndarray | None, np.ndarray | None],
+             grids: tuple[np.ndarray, np.ndarray, LightTerms], canvas: tuple[tuple[int, int], int],
+             boxes: list[Box]) -> np.ndarray:
+    """The frame before its headlamps, noise and rain: movers on the street, lit."""
+    albedo = albedo0.copy()
+    leaves, cover = foliage
+    if leaves is not None and cover is not None:
+        _draw_foliage(albedo, leaves, cover, t)
+    for m in scene.walkers:
+        if m.start_s <= t < m.end_s:
+            _draw_walker(albedo, m, t, canvas[0], canvas[1], boxes)
+    for c in scene.cars:
+        if c.start_s <= t < c.end_s:
+            _draw_car(albedo, c, t, boxes)
+    yy, xx, terms = grids
+    img = lit(albedo, _light(scene, t, yy, xx, terms))
+    if scene.ir is not None and scene.ir[0] <= t < scene.ir[1]:
+        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
+    return img
+
+
+def lit(albedo: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """``albedo * light[..., None] * 255``, the same products channel by channel (numpy's
+    loop over a broadcast last axis of 3 is slow)."""
+    img = np.empty_like(albedo)
+    for c in range(3):
+        np.multiply(albedo[..., c], light, out=img[..., c])
+    img *= 255
+    return img
+
+
+def add_grey(img: np.ndarray, grey: np.ndarray) -> None:
+    """``img += grey`` for an (h, w, 1) ``grey``, channel by channel (the same sums)."""
+    for c in range(3):
+        img[..., c] += grey[..., 0]
 
 
 def _draw_foliage(albedo: np.ndarray, leaves: np.ndarray, cover: np.ndarray, t: float) -> None:

@@ -257,33 +257,82 @@ def render(scene: SceneD) -> Iterator[tuple[np.ndarray, list[Box]]]:
     day = _surfaces(scene.seed, rng)
     ir_surf = np.repeat((day @ np.array([0.45, 0.35, 0.2], np.float32))[..., None] * 1.15, 3,
                         axis=2)  # reflectance under IR: another mix of the colours
-    vignette = _vignette()[..., None]
+    # three equal channels: a plain multiply gives the broadcast one's products, faster
+    vignette = np.repeat(_vignette()[..., None], 3, axis=2)
     qy, qx = np.mgrid[0:HEIGHT // 4, 0:WIDTH // 4].astype(np.float32)
     grids = (qy / (HEIGHT // 4), qx / (WIDTH // 4))
     ir_light = _ir_light(grids)
     shadow = _shadow_map(rng) if scene.shadows else None
     drops: list[list[float]] = []
+    # what does not change while no mover is in view (and no lamp cycles, no shadow sways):
+    # the light, and the lit picture before the exposure, by IR state
+    steady_light = not any(lamp.cycling for lamp in scene.lamps)
+    lights: dict[bool, np.ndarray] = {}
+    lit: dict[bool, np.ndarray] = {}
     for i in range(int(scene.duration_s * FPS)):
         t = i / FPS
         ir = scene.ir_at is not None and t >= scene.ir_at
-        surf = (ir_surf if ir else day).copy()
+        active = [m for m in scene.movers if m.start_s <= t < m.end_s]
+        click = ir and i == int(scene.ir_at * FPS)  # type: ignore[operator]
+        steady = not active and steady_light and shadow is None and not click
         boxes: list[Box] = []
+        if steady and ir in lit:
+            picture = lit[ir]
+        else:
+            light = _frame_light(scene, t, ir, grids, ir_light, shadow, lights,
+                                 steady_light and not active)
+            picture, boxes = _picture(scene, t, ir, click, ir_surf if ir else day, vignette,
+                                      light)
+            if steady:
+                lit[ir] = picture
+        img = picture * (255 * _exposure(scene, t))
+        headlamps(img, scene.cars, t)
+        _slide_drops(img, scene, drops, rng)
+        signal = np.clip(img, 0, 255, out=img)
+        sigma = np.multiply(signal, 0.3)
+        sigma += scene.noise_sigma ** 2
+        np.sqrt(sigma, out=sigma)
+        sigma *= rng.standard_normal(signal.shape, dtype=np.float32)
+        signal += sigma
+        signal += rng.normal(0, 0.5 * scene.noise_sigma, (HEIGHT, 1, 1)).astype(np.float32)
+        yield np.clip(signal, 0, 255, out=signal).astype(np.uint8), boxes
+
+
+def _frame_light(scene: SceneD, t: float, ir: bool, grids: tuple[np.ndarray, np.ndarray],
+                 ir_light: np.ndarray, shadow: np.ndarray | None,
+                 lights: dict[bool, np.ndarray], steady: bool) -> np.ndarray:
+    """The frame's light (``lights`` keeps it while it is ``steady``: no car, no cycling
+    lamp), with the swaying shadow."""
+    if ir:
+        light = ir_light
+    elif steady:
+        if False not in lights:
+            lights[False] = _light(scene, t, grids)
+        light = lights[False]
+    else:
+        light = _light(scene, t, grids)
+    if shadow is not None:
+        sway = 1 - 0.6 * _sway(shadow, t)
+        light = np.stack([light[..., c] * sway for c in range(3)], axis=2)
+    return light
+
+
+def _picture(scene: SceneD, t: float, ir: bool, click: bool, base: np.ndarray,
+             vignette: np.ndarray, light: np.ndarray) -> tuple[np.ndarray, list[Box]]:
+    """The movers drawn on a copy of the surfaces (``base``), lit and vignetted (before the
+    exposure)."""
+    boxes: list[Box] = []
+    surf = base
+    if any(m.start_s <= t < m.end_s for m in scene.movers):
+        surf = base.copy()
         for p in scene.people:
             if p.start_s <= t < p.end_s:
                 draw_pedestrian(surf, p, t, ir, boxes)
         for c in scene.cars:
             if c.start_s <= t < c.end_s:
                 draw_car(surf, c, t, boxes)
-        light = ir_light if ir else _light(scene, t, grids)
-        if shadow is not None:
-            light = light * (1 - 0.6 * _sway(shadow, t))[..., None]
-        if ir and i == int(scene.ir_at * FPS):  # type: ignore[operator]
-            light = light * 0.04  # the filter clicks over: one nearly black frame
-        img = surf * light * vignette * (255 * _exposure(scene, t))
-        headlamps(img, scene.cars, t)
-        _slide_drops(img, scene, drops, rng)
-        signal = np.clip(img, 0, 255)
-        sigma = np.sqrt(scene.noise_sigma ** 2 + 0.3 * signal)
-        img = signal + sigma * rng.standard_normal(signal.shape, dtype=np.float32)
-        img += rng.normal(0, 0.5 * scene.noise_sigma, (HEIGHT, 1, 1)).astype(np.float32)
-        yield np.clip(img, 0, 255).astype(np.uint8), boxes
+    if click:
+        light = light * 0.04  # the filter clicks over: one nearly black frame
+    img = surf * light
+    img *= vignette
+    return img, boxes

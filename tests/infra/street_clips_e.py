@@ -282,10 +282,19 @@ class _Street:
         cv2.fillPoly(self.wall, [_poly([project(c) for c in corners]) // _Q], 1.0)
         zero = self.wall * 0
         self.shadow = _tree_shadow(rng) if scene.tree_shadow else (zero, zero)
-        self.map_u, self.map_v, vignette = lens_maps()
+        map_u, map_v, vignette = lens_maps()
+        # remap turns float maps into these fixed-point ones on every call: the same maps
+        self.map_u, self.map_v = cv2.convertMaps(map_u, map_v, cv2.CV_16SC2)
+        self.label_maps = map_u, map_v
         self.vignette_q = _quarter(vignette)[..., None] * 200.0  # light to grey levels
         self.exposure, self.drops = Exposure(), Drops(scene.drops_per_s, rng)
         self.blotch = zero.copy()
+        # the emitters (lit windows, lamp heads) only change with the IR switch and a
+        # flickering lamp's level: built once per state; they are zero outside one box
+        self.emitters: dict[tuple[bool, tuple[float, ...]], tuple[np.ndarray, float]] = {}
+        self.lit_box = _nonzero_box([self.lit, self.lit_ir, *self.heads])
+        self.no_label = np.zeros((1, 1), np.uint8)
+        self.rad, self.img = np.empty_like(day), np.empty_like(day)  # reused every frame
 
     def _lamp_post(self, day: np.ndarray, lamp: StreetLamp) -> np.ndarray:
         """Draw the lamp's pole; return its head (emissive, for the flicker to scale)."""
@@ -297,28 +306,28 @@ class _Street:
                    (60.0, 120.0, 160.0), -1, cv2.LINE_AA)
         return head
 
-    def light(self, i: float, t: float, ir: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def light(self, i: float, t: float, ir: bool
+              ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, float]]:
         """Light and emitted light at quarter size (vignetted, in grey levels before the
-        gain), and the full-size emitters (windows, lamp heads)."""
+        gain; None when nothing emits), and the full-size emitters (windows, lamp heads)
+        with their mean."""
         scene, uq = self.scene, self.uq
         amb = scene.ambient[0] + (scene.ambient[1] - scene.ambient[0]) * t / scene.duration_s
         light = np.full((HEIGHT // _Q, WIDTH // _Q, 3), amb, np.float32)
         light *= np.array([1.0, 0.95, 0.9] if amb < 0.3 else [0.95, 1.0, 1.0], np.float32)
         emis = np.zeros_like(light)
-        lit: np.ndarray = (self.lit_ir if ir else self.lit) if self.night or scene.lit_windows \
-            else np.zeros(1, np.float32)
+        levels = tuple(1.0 if lv is None else float(lv[int(i)]) for lv in self.flicker)
         for j, pool in enumerate(self.pools):
-            levels = self.flicker[j]
-            level = 1.0 if levels is None else float(levels[int(i)])
-            light += pool * level
-            lit = lit + self.heads[j] * level
-            mirror = _mirror(world(scene.lamps[j].s, scene.lamps[j].d, 5.0), 120.0 * level)
+            light += pool * levels[j]
+            mirror = _mirror(world(scene.lamps[j].s, scene.lamps[j].d, 5.0), 120.0 * levels[j])
             emis += (mirror * self.water)[..., None] * np.array(_SODIUM, np.float32)
+        emitting = bool(self.pools)
         for m in scene.movers:
             lamp = headlamp(m, t)
             if lamp is not None:
                 light += (_beam(lamp, self.sq, self.dq) * self.gq)[..., None]
                 emis += (_mirror(lamp[0], 150.0) * self.water)[..., None]
+                emitting = True
         if ir:
             light = self.ir_light + 0.3 * (light - amb)
         if scene.clouds:
@@ -330,38 +339,57 @@ class _Street:
             branches, leaves = self.shadow
             shade = np.maximum(_sway(branches, gust * 0.6, gust), _sway(leaves, gust, 2 * gust))
             light *= (1 - 0.6 * shade * self.wall)[..., None]
-        return light * self.vignette_q, emis * self.vignette_q / 200.0, lit
+        return light * self.vignette_q, emis * self.vignette_q / 200.0 if emitting else None, \
+            self._emitters(ir, levels)
+
+    def _emitters(self, ir: bool, levels: tuple[float, ...]) -> tuple[np.ndarray, float]:
+        """The full-size emitters at these lamp levels, and their mean (the metering's)."""
+        key = (ir, levels)
+        if key not in self.emitters:
+            if len(self.emitters) > 4:  # a flicker burst: levels that do not come back
+                self.emitters.clear()
+            lit: np.ndarray = (self.lit_ir if ir else self.lit) \
+                if self.night or self.scene.lit_windows else np.zeros(1, np.float32)
+            for head, level in zip(self.heads, levels, strict=True):
+                lit = lit + head * level
+            self.emitters[key] = lit, float(lit.mean())
+        return self.emitters[key]
 
     def frame(self, i: int) -> tuple[np.ndarray, list[Box]]:
         scene, rng = self.scene, self.rng
         t = i / FPS
         ir = scene.ir_at is not None and t >= scene.ir_at
-        surf = (self.ir_surf if ir else self.day).copy()
-        label = np.zeros((HEIGHT, WIDTH), np.uint8)
+        active = [(k, m) for k, m in enumerate(scene.movers) if m.start_s <= t < m.end_s]
+        # with nothing to draw the surface is only read: no copy, no label map
+        surf = (self.ir_surf if ir else self.day).copy() if active else \
+            (self.ir_surf if ir else self.day)
+        label = np.zeros((HEIGHT, WIDTH), np.uint8) if active else self.no_label
         drawn = [(k + 1, draw(m, t, surf, label, k + 1)) for k, m in
-                 sorted(enumerate(scene.movers), key=lambda km: -_distance(km[1], t))
-                 if m.start_s <= t < m.end_s]
+                 sorted(active, key=lambda km: -_distance(km[1], t))]
         # a mover standing still since the last frame is drawn but not labelled
         drawn = [(k, box) for k, box in drawn if _moved(scene.movers[k - 1], t)]
         if ir and drawn:  # under IR the clothes are grey too
             on = label > 0
             surf[on] = surf[on].mean(axis=1, keepdims=True) * 1.15
-        light, emis, lit = self.light(i, t, ir)
+        light, emis, (lit, lit_mean) = self.light(i, t, ir)
         # the camera meters this frame's picture (the movers are too small to matter)
-        metered = float(((self.ir_q if ir else self.day_q) * light + emis).mean())
-        gain = self.exposure.update(metered + float(lit.mean()), t)
+        lit_q = (self.ir_q if ir else self.day_q) * light
+        metered = float((lit_q if emis is None else lit_q + emis).mean())
+        gain = self.exposure.update(metered + lit_mean, t)
         if scene.ir_at is not None and abs(t - scene.ir_at) < 1.5 / FPS and not ir:
             gain *= 0.5  # the filter moving over: a frame between the two pictures
-        rad = surf * _full(light * gain)
-        rad += _full(emis * gain)
-        if lit.size > 1:
-            rad += lit * gain
+        rad = np.multiply(surf, _full(light * gain), out=self.rad)
+        if emis is not None:  # (adding zeros changes no pixel)
+            rad += _full(emis * gain)
+        if lit.size > 1:  # zero outside its box
+            r0, r1, c0, c1 = self.lit_box
+            rad[r0:r1, c0:c1] += lit[r0:r1, c0:c1] * gain
         for m in scene.movers:
             lamp = headlamp(m, t)
             if lamp is not None:
                 glow(rad, lamp[0], gain)
-        img = cv2.remap(rad, self.map_u, self.map_v, cv2.INTER_LINEAR)
-        seen = cv2.remap(label, self.map_u, self.map_v, cv2.INTER_NEAREST)
+        img = cv2.remap(rad, self.map_u, self.map_v, cv2.INTER_LINEAR, dst=self.img)
+        seen = cv2.remap(label, *self.label_maps, cv2.INTER_NEAREST) if drawn else label
         if scene.rain:
             falling_rain(img, scene.rain, self.ground, rng)
         if scene.drops_per_s:
@@ -373,7 +401,9 @@ class _Street:
         # shot noise from the green channel's level
         shot = 0.3 * np.sqrt(np.clip(img[..., 1], 1, 255))
         noise = scene.noise_sigma * gain ** 0.85 * (0.75 * _full(self.blotch) + 0.65 * grain)
-        img += (noise + shot * grain)[..., None]
+        noise += shot * grain
+        for c in range(3):  # the same sums as adding noise[..., None], without its slow loop
+            img[..., c] += noise
         np.clip(img, 0, 255, out=img)
         return img.astype(np.uint8), _boxes(seen, drawn)
 
@@ -383,6 +413,14 @@ def render(scene: SceneE) -> Iterator[tuple[np.ndarray, list[Box]]]:
     street = _Street(scene)
     for i in range(int(scene.duration_s * FPS)):
         yield street.frame(i)
+
+
+def _nonzero_box(layers: list[np.ndarray]) -> tuple[int, int, int, int]:
+    """Rows and columns (r0, r1, c0, c1) holding every non-zero pixel of the layers."""
+    ys, xs = np.nonzero(np.any([np.any(a != 0, axis=2) for a in layers], axis=0))
+    if not len(ys):
+        return 0, 0, 0, 0
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
 def _moved(m: Mover, t: float) -> bool:

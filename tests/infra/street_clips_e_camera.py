@@ -100,8 +100,10 @@ def falling_rain(img: np.ndarray, count: int, ground: np.ndarray,
         x, y = int(rng.uniform(0, WIDTH)), int(rng.uniform(CY + 10, HEIGHT))
         if ground[y, x]:
             cv2.ellipse(layer, (x, y), (3, 1), 0, 0, 360, 30.0, -1, cv2.LINE_AA)
-    # rain shows as much as there is light behind it to scatter
-    img += (layer * (0.3 + img[..., 1] / 255.0))[..., None]
+    # rain shows as much as there is light behind it to scatter (added where it was drawn:
+    # elsewhere the layer is zero and adds nothing)
+    ys, xs = np.nonzero(layer)
+    img[ys, xs] += (layer[ys, xs] * (0.3 + img[ys, xs, 1] / 255.0))[:, None]
 
 
 def glow(rad: np.ndarray, at: tuple[float, float, float], gain: float) -> None:

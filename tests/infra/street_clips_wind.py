@@ -94,6 +94,7 @@ def render(scene: WindScene) -> Iterator[tuple[np.ndarray, list[Box]]]:
     pad = WIDTH // 2
     canvas = (HEIGHT + 2 * pad, WIDTH + 2 * pad)
     field = _shadow_field(scene) if scene.shadows else None
+    terms = street_clips.light_terms(scene, yy, xx)
     drops: list[list[float]] = []
     for i in range(int(scene.duration_s * FPS)):
         t = i / FPS
@@ -105,16 +106,17 @@ def render(scene: WindScene) -> Iterator[tuple[np.ndarray, list[Box]]]:
         for c in scene.cars:
             if c.start_s <= t < c.end_s:
                 _draw_car(albedo, c, t, boxes)
-        light = _light(scene, t, yy, xx)
+        light = _light(scene, t, yy, xx, terms)
         if field is not None:  # the shadows take sunlight (the ambient), not lamp light
             light -= scene.ambient * scene.shadows * _shaken(field, t, scene.wind)
         level = cycle_level(t + scene.cycle_phase, scene.cycle_s)
         for lamp in scene.cycling:
             r2 = ((xx - lamp.x) ** 2 + ((yy - lamp.y) * HEIGHT / WIDTH) ** 2) / lamp.radius ** 2
             light += lamp.gain * level * np.exp(-r2)
-        img = albedo * light[..., None] * 255
+        img = street_clips.lit(albedo, light)
         if scene.cars:
             _draw_headlamps(img, scene.cars, t)
-        img += rng.normal(0, scene.noise_sigma, (HEIGHT, WIDTH, 1)).astype(np.float32)
+        street_clips.add_grey(img, rng.normal(0, scene.noise_sigma, (HEIGHT, WIDTH, 1)).astype(
+            np.float32))
         _rain(img, scene, drops, rng)
         yield np.clip(img, 0, 255).astype(np.uint8), boxes
