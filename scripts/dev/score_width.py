@@ -9,7 +9,8 @@ means, and writes everything as JSON.
 
     .venv/bin/python scripts/dev/score_width.py 160 240 320 -o widths.json
 
-Held-out sets are not scored here on purpose (the decision is taken on the tuning set).
+``--set HELD_OUT_6`` (any set of ``street_sets``) scores a held-out set instead: only once a
+decision taken on the tuning set is committed (the held-out rule, docs/cameras.md).
 """
 
 from __future__ import annotations
@@ -32,26 +33,27 @@ CLIPS = ROOT / "test-artifacts" / "camera-clips"  # the tests' clip cache (conft
 MODES = ("all", "adaptive")
 
 
-def score_one(job: tuple[str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
-    name, mode, width = job
-    clip = street_sets.make_street_clip(street_sets.TUNING[name], CLIPS)
+def score_one(job: tuple[str, str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
+    set_name, name, mode, width = job
+    clip = street_sets.make_street_clip(getattr(street_sets, set_name)[name], CLIPS)
     run = run_clip(clip, width=width) if mode == "all" else run_source(clip, width=width).run
     return name, mode, width, score(run)
 
 
-def means(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
-    moving = [r for n, r in rows.items() if street_sets.TUNING[n].movers]
+def means(rows: dict[str, dict[str, Any]], scenes: dict[str, Any]) -> dict[str, float]:
+    moving = [r for n, r in rows.items() if scenes[n].movers]
     return {"f1": round(sum(r["f1"] for r in moving) / len(moving), 4),
             "precision": round(sum(r["precision"] for r in moving) / len(moving), 4),
             "iou": round(sum(r["iou"] or 0.0 for r in moving) / len(moving), 4),
             "false_events": sum(len(r["false_starts_in_still"]) for r in rows.values())}
 
 
-def report(results: dict[int, dict[str, dict[str, dict[str, Any]]]]) -> None:
+def report(results: dict[int, dict[str, dict[str, dict[str, Any]]]], scenes: dict[str, Any]
+           ) -> None:
     widths = sorted(results)
     for mode in MODES:
         print(f"\n== decode: {mode} (F1 prec IoU false, per width {widths})")
-        for name in street_sets.TUNING:
+        for name in scenes:
             cells = []
             for w in widths:
                 r = results[w][mode][name]
@@ -60,7 +62,7 @@ def report(results: dict[int, dict[str, dict[str, dict[str, Any]]]]) -> None:
                              f"{len(r['false_starts_in_still'])}")
             print(f"{name:20s} " + " | ".join(cells))
         for w in widths:
-            print(f"mean at {w}: {means(results[w][mode])}")
+            print(f"mean at {w}: {means(results[w][mode], scenes)}")
         base = results[widths[0]][mode]
         for w in widths[1:]:  # the brief's rule: no clip down by more than 0.02
             down = {n: round(r["f1"] - base[n]["f1"], 3) for n, r in results[w][mode].items()
@@ -73,21 +75,23 @@ def main() -> int:
     parser.add_argument("widths", type=int, nargs="+")
     parser.add_argument("-o", "--output", type=Path)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", default="TUNING", help="a set of street_sets (default TUNING)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--timing-rounds", type=int, default=3,
                         help="detector timings per width; the least is kept (a loaded "
                         "machine only adds time)")
     args = parser.parse_args()
-    jobs = [(n, m, w) for w in args.widths for m in MODES for n in street_sets.TUNING]
+    scenes: dict[str, Any] = getattr(street_sets, args.set)
+    jobs = [(args.set, n, m, w) for w in args.widths for m in MODES for n in scenes]
     results: dict[int, dict[str, dict[str, dict[str, Any]]]] = {
         w: {m: {} for m in MODES} for w in args.widths}
     with ProcessPoolExecutor(args.workers) as pool:
         for name, mode, width, row in pool.map(score_one, jobs):
             results[width][mode][name] = row
     # the names in the set's order, whatever order the workers finished in
-    results = {w: {m: {n: results[w][m][n] for n in street_sets.TUNING} for m in MODES}
+    results = {w: {m: {n: results[w][m][n] for n in scenes} for m in MODES}
                for w in args.widths}
-    report(results)
+    report(results, scenes)
     timing: dict[int, dict[str, float]] = {}
     if not args.no_timing:
         from benchmarks.camera import clips, detector_ms
@@ -96,8 +100,10 @@ def main() -> int:
             timing[w] = {k: min(r[k] for r in runs) for k in runs[0]}
             print(f"detector ms per 720p frame at {w}: {timing[w]}")
     if args.output:
-        args.output.write_text(json.dumps({"scores": results, "detector_ms": timing,
-                                           "means": {w: {m: means(results[w][m]) for m in MODES}
+        args.output.write_text(json.dumps({"set": args.set, "scores": results,
+                                           "detector_ms": timing,
+                                           "means": {w: {m: means(results[w][m], scenes)
+                                                         for m in MODES}
                                                      for w in args.widths}}, indent=1))
     return 0
 
