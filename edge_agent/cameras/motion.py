@@ -146,8 +146,7 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
-        side = cell(w)
-        self._valid_cells = cv2.resize(valid, (max(1, w // side), max(1, h // side)),
+        self._valid_cells = cv2.resize(valid, (max(1, w // cell(w)), max(1, h // cell(w))),
                                        interpolation=cv2.INTER_AREA) > 127 \
             if self._mask_polys else None
         self._bufs = Buffers((h, w))
