@@ -265,8 +265,9 @@ def summarise(r: dict[str, Any]) -> None:
     print(f"wrote {RESULTS}")
 
 
-def detector_ms(clip: Path) -> dict[str, float]:
-    """Detector CPU ms per 720p frame: 720p grey plane in -> ``MotionResult`` out.
+def detector_ms(clip: Path, width: int | None = None) -> dict[str, float]:
+    """Detector CPU ms per 720p frame: 720p grey plane in -> ``MotionResult`` out, analysed
+    at ``width`` pixels (the agent's default unless told).
 
     ``frames_in_a_loop`` is the detector alone: 300 distinct 720p planes (276 MB, so every
     frame comes from memory, not from the cache) analysed one after the other, downscale
@@ -279,12 +280,13 @@ def detector_ms(clip: Path) -> dict[str, float]:
     import cv2
 
     import edge_agent.config  # noqa: F401
-    from edge_agent.cameras.config import MotionConfig
+    from edge_agent.cameras.config import CameraConfig, MotionConfig
     from edge_agent.cameras.motion import MotionDetector
     from edge_agent.cameras.service import luma
 
     cv2.setNumThreads(1)
-    det = MotionDetector(MotionConfig())  # the agent's defaults (analysis width 160)
+    width = width or CameraConfig.model_fields["analysis_width"].default
+    det = MotionDetector(MotionConfig(), width=width)  # the agent's defaults otherwise
     spent, n = 0.0, 0
     with av.open(str(clip)) as c:
         c.streams.video[0].codec_context.thread_count = 1
@@ -295,7 +297,7 @@ def detector_ms(clip: Path) -> dict[str, float]:
             n += 1
     with av.open(str(clip)) as c:
         planes = [luma(f).copy() for i, f in enumerate(c.decode(video=0)) if i < 300]
-    det = MotionDetector(MotionConfig())
+    det = MotionDetector(MotionConfig(), width=width)
     t = time.thread_time()
     for i, plane in enumerate(planes):
         det.analyse(plane, i / FPS)

@@ -180,3 +180,15 @@ def test_a_beam_ahead_of_a_car_is_not_reported_but_the_car_is() -> None:
         car.append(r.motion and max(iou(b.box, boxes[0]) for b in r.blobs) >= 0.2)
     assert len(before) >= 20 and not any(before), before
     assert sum(car) >= 0.6 * len(car), car
+
+
+def test_pixel_sized_windows_scale_with_the_analysis_width_and_160_keeps_them() -> None:
+    # The windows and cells were tuned at 160 px wide and stand for a share of the picture:
+    # at 320 they are twice as many pixels (the slow movers' limits in cells then mean the
+    # same on the street); at 160 or narrower they are today's, so 160 analyses as before.
+    from edge_agent.cameras.motion_filters import odd_px, px
+    from edge_agent.cameras.motion_slow import cell
+
+    assert [px(2, w) for w in (100, 160, 240, 320)] == [2, 2, 3, 4]
+    assert [odd_px(7, w) for w in (120, 160, 240, 320)] == [7, 7, 11, 15]
+    assert [cell(w) for w in (120, 160, 320, 640)] == [4, 4, 8, 16]

@@ -60,7 +60,7 @@ from edge_agent.cameras.motion_filters import (
     zones_in,
 )
 from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
-from edge_agent.cameras.motion_slow import CELL, SlowMovers
+from edge_agent.cameras.motion_slow import SlowMovers, cell
 from edge_agent.cameras.motion_tracks import Seen, coasted, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
 
@@ -146,7 +146,7 @@ class MotionDetector:
         self._valid = valid
         self._valid_count = max(1, cv2.countNonZero(valid))
         self._valid_sub = valid[::4, ::4] > 0 if self._mask_polys else None
-        self._valid_cells = cv2.resize(valid, (max(1, w // CELL), max(1, h // CELL)),
+        self._valid_cells = cv2.resize(valid, (max(1, w // cell(w)), max(1, h // cell(w))),
                                        interpolation=cv2.INTER_AREA) > 127 \
             if self._mask_polys else None
         self._bufs = Buffers((h, w))

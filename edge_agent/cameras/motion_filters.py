@@ -180,7 +180,7 @@ def _half(img: np.ndarray) -> np.ndarray:
 # size: the faint edges of a low-contrast mover fall under the threshold.
 _FAINT = 2.5
 _FAINT_MARGIN = 2
-_THIN = 6  # pixels
+_THIN = 6  # pixels (both at 160 px wide: ``px`` scales them)
 
 
 def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
@@ -194,12 +194,12 @@ def blob_box(labels: np.ndarray, i: int, stat: np.ndarray, core: np.ndarray,
     crop = core[rows, cols]
     inside = cv2.resize((labels[y:y + bh, x:x + bw] == i).view(np.uint8),
                         (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
-    px = cv2.bitwise_and(crop, crop, mask=inside)
-    bx, by, bbw, bbh = cv2.boundingRect(px)
+    own = cv2.bitwise_and(crop, crop, mask=inside)
+    bx, by, bbw, bbh = cv2.boundingRect(own)
     if bbw == 0:
         h, w = labels.shape
         return x / w, y / h, bw / w, bh / h
-    faint = cv2.mean(diff[rows, cols], mask=px)[0] < _FAINT * thr
+    faint = cv2.mean(diff[rows, cols], mask=own)[0] < _FAINT * thr
     margin = _FAINT_MARGIN if faint or min(bbw, bbh) < _THIN else 0
     x0, y0 = max(0, 2 * x + bx - margin), max(0, 2 * y + by - margin)
     x1, y1 = min(fw, 2 * x + bx + bbw + margin), min(fh, 2 * y + by + bbh + margin)
@@ -257,6 +257,22 @@ def near(a: Box, b: Box) -> bool:
     bx, by, bw, bh = b
     mx, my = max(aw, bw, 0.05), max(ah, bh, 0.05)
     return ax - mx < bx + bw and bx - mx < ax + aw and ay - my < by + bh and by - my < ay + ah
+
+
+# The pixel-sized constants of the analysis (margins, windows, cells) were tuned on pictures
+# 160 px wide and stand for a share of the picture: a wider analysis picture scales them.
+REF_WIDTH = 160
+
+
+def px(n: int, width: int) -> int:
+    """``n`` pixels of a 160 px picture in a picture ``width`` wide: never fewer than ``n``,
+    so a picture 160 px wide or narrower is analysed exactly as before the constants scaled."""
+    return max(n, round(n * width / REF_WIDTH))
+
+
+def odd_px(n: int, width: int) -> int:
+    """``px`` for a kernel side ``n`` (odd): kept odd, so the kernel does not shift."""
+    return px(n, width) | 1
 
 
 def downscale(grey: np.ndarray, width: int) -> np.ndarray:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_agent.cameras.motion_filters import DROP_SHARPNESS, Box
+from edge_agent.cameras.motion_filters import DROP_SHARPNESS, Box, odd_px, px
 
-_LIT_CLOSE = np.ones((5, 5), np.uint8)
+# Sizes in pixels of a 160 px wide picture (``px`` scales them to the analysis width); the
+# high-pass stays in pixels: it keeps the picture's finest texture at any width.
+_LIT_CLOSE = 5
 _LIT_REACH = 12  # pixels around the change the test looks at (its windows' reach)
-_LIT_WINDOW = (7, 7)  # ~4 % of the width at 160 px
+_LIT_WINDOW = 7  # ~4 % of the width
 _HIGH_PASS = (5, 5)
 _LIT_NCC = 0.6
-_LIT_AREA = (9, 9)
+_LIT_AREA = 9
 _LIT_DENSITY = 0.35
 SATURATED = 240.0  # grey levels: the sensor clipped (after the light blur)
 DARK = 80.0  # grey levels: a surface this dark saturates only under a strong light
@@ -42,32 +44,36 @@ class LitTest:
         judged only around the set pixels of ``where`` (the rest is 0)."""
         x, y, w, h = cv2.boundingRect(where)
         fh, fw = where.shape
-        x0, y0 = max(0, x - _LIT_REACH), max(0, y - _LIT_REACH)
-        x1, y1 = min(fw, x + w + _LIT_REACH), min(fh, y + h + _LIT_REACH)
+        reach = px(_LIT_REACH, fw)
+        x0, y0 = max(0, x - reach), max(0, y - reach)
+        x1, y1 = min(fw, x + w + reach), min(fh, y + h + reach)
         out = np.zeros(where.shape, np.uint8)
         out[y0:y1, x0:x1] = self._lit(frame[y0:y1, x0:x1], norm[y0:y1, x0:x1],
-                                      bg[y0:y1, x0:x1], dark, brighter)
+                                      bg[y0:y1, x0:x1], dark, brighter, fw)
         return out
 
     def _lit(self, frame: np.ndarray, norm: np.ndarray, bg: np.ndarray, dark: float,
-             brighter: float) -> np.ndarray:
+             brighter: float, width: int) -> np.ndarray:
+        """``width``: the whole analysis picture's (the windows scale with it)."""
         hp_f = cv2.subtract(norm, cv2.blur(norm, _HIGH_PASS))
         hp_b = cv2.subtract(bg, cv2.blur(bg, _HIGH_PASS))
-        s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), _LIT_WINDOW)
-        s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), _LIT_WINDOW)
-        s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), _LIT_WINDOW)
+        window = (odd_px(_LIT_WINDOW, width),) * 2
+        s_fb = cv2.blur(cv2.multiply(hp_f, hp_b), window)
+        s_ff = cv2.blur(cv2.multiply(hp_f, hp_f), window)
+        s_bb = cv2.blur(cv2.multiply(hp_b, hp_b), window)
         d = cv2.subtract(norm, bg)
         # Lit evidence: brightened clearly, with the texture kept (an unchanged street keeps
         # its texture too, but is no evidence of light).
         ncc = cv2.divide(s_fb, cv2.sqrt(cv2.multiply(s_ff, s_bb) + 1e-6))
         brightened = d > brighter
         match = ncc > _LIT_NCC
-        lit = self._evidence(match, brightened, d)
+        area = odd_px(_LIT_AREA, width)
+        lit = self._evidence(match, brightened, d, area)
         # Less light (a lamp that wavers or goes out, a shadow) scales the surface down the
         # same way: darker with the texture kept is light only too.
         dimmed = match & (d < -brighter)
         if dimmed.any():
-            lit |= self._evidence(dimmed, dimmed, -d)
+            lit |= self._evidence(dimmed, dimmed, -d, area)
         # A saturated picture has no texture left; where the surface is dark (the background
         # at this frame's exposure: ``dark`` in normalised grey levels), that is a strong
         # light on it (a beam's core), not an object.
@@ -78,19 +84,22 @@ class LitTest:
             # on a dark road, where noise drowns the texture; a hysteresis from the
             # saturated core). An object's sharp outline keeps its inside (it has no texture
             # to match); a lens drop's glare, not saturated, stays whole for ``DropTest``.
-            weak = self._evidence((ncc > _LIT_NCC_SOFT) & _soft(d, brighter), brightened, d)
+            weak = self._evidence((ncc > _LIT_NCC_SOFT) & _soft(d, brighter, width),
+                                  brightened, d, area)
             lit |= _grown(source, cv2.bitwise_or(weak, lit))
         # Light is smooth: a few pixels inside a lit area that failed the test are lit too.
-        return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, _LIT_CLOSE)
+        close = np.ones((odd_px(_LIT_CLOSE, width),) * 2, np.uint8)
+        return cv2.morphologyEx(lit * np.uint8(255), cv2.MORPH_CLOSE, close)
 
     @staticmethod
-    def _evidence(match: np.ndarray, brightened: np.ndarray, d: np.ndarray) -> np.ndarray:
+    def _evidence(match: np.ndarray, brightened: np.ndarray, d: np.ndarray, area: int
+                  ) -> np.ndarray:
         """Lit evidence: brightened clearly with the texture kept (an unchanged street keeps
         its texture too, but is no evidence of light); light is smooth over an area: where
         enough of the neighbourhood is evidence, all of it is lit (in a dark, noisy street
         single windows are unreliable; on an object few windows correlate)."""
         kept = (match & brightened).astype(np.float32)
-        return ((cv2.blur(kept, _LIT_AREA) > _LIT_DENSITY) & (d > 0)).view(np.uint8)
+        return ((cv2.blur(kept, (area, area)) > _LIT_DENSITY) & (d > 0)).view(np.uint8)
 
 
 def _grown(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
@@ -105,22 +114,23 @@ def _grown(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
 
 
 _LIT_NCC_SOFT = 0.3
-_SOFT_REACH = np.ones((9, 9), np.uint8)  # no sharp step within 4 pixels
+_SOFT_REACH = 9  # no sharp step within 4 pixels (at 160 px wide)
 
 
-def _soft(d: np.ndarray, brighter: float) -> np.ndarray:
+def _soft(d: np.ndarray, brighter: float, width: int) -> np.ndarray:
     """Where the change ``d`` has no sharp step nearby: its gradient stays under the drop
     test's share of the local change (a blurred edge), or under the noise."""
     gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     grad = cv2.magnitude(gx, gy)
-    peak = cv2.dilate(np.abs(d), _SOFT_REACH)
+    reach = np.ones((odd_px(_SOFT_REACH, width),) * 2, np.uint8)
+    peak = cv2.dilate(np.abs(d), reach)
     sharp = (grad > DROP_SHARPNESS * peak) & (grad > brighter)
-    near: np.ndarray = cv2.dilate(sharp.view(np.uint8), _SOFT_REACH) == 0
+    near: np.ndarray = cv2.dilate(sharp.view(np.uint8), reach) == 0
     return near
 
 
-_GAIN_MAP_STEP = 8  # the gain map's cells, in analysis pixels (20x11 cells at 160x90)
+_GAIN_MAP_STEP = 8  # the gain map's cells, in pixels at 160 px wide (20x11 cells at 160x90)
 
 
 def gain_map(frame: np.ndarray, bg: np.ndarray, movers: list[Box]) -> np.ndarray:
@@ -128,10 +138,12 @@ def gain_map(frame: np.ndarray, bg: np.ndarray, movers: list[Box]) -> np.ndarray
     take the picture's median gain): a mover under a cell would leave its ghost."""
     h, w = frame.shape
     keep = np.ones((h, w), np.float32)
+    m = px(2, w)  # margin around a mover
     for x, y, bw, bh in movers:
-        keep[max(0, int(y * h) - 2):int((y + bh) * h) + 3,
-             max(0, int(x * w) - 2):int((x + bw) * w) + 3] = 0
-    size = (max(2, w // _GAIN_MAP_STEP), max(2, h // _GAIN_MAP_STEP))
+        keep[max(0, int(y * h) - m):int((y + bh) * h) + m + 1,
+             max(0, int(x * w) - m):int((x + bw) * w) + m + 1] = 0
+    step = px(_GAIN_MAP_STEP, w)
+    size = (max(2, w // step), max(2, h // step))
     weight = cv2.resize(keep, size, interpolation=cv2.INTER_AREA)
     f = cv2.resize(frame * keep, size, interpolation=cv2.INTER_AREA)
     b = cv2.resize(bg * keep, size, interpolation=cv2.INTER_AREA)
@@ -155,6 +167,6 @@ def lit_around(lit: np.ndarray | None, stat: np.ndarray) -> bool:
         return False
     x, y, bw, bh = (2 * int(v) for v in stat[:4])
     h, w = lit.shape
-    around = lit[max(0, y - _LIT_AROUND):min(h, y + bh + _LIT_AROUND),
-                 max(0, x - _LIT_AROUND):min(w, x + bw + _LIT_AROUND)]
+    m = px(_LIT_AROUND, w)
+    around = lit[max(0, y - m):min(h, y + bh + m), max(0, x - m):min(w, x + bw + m)]
     return cv2.countNonZero(around) > _LIT_SHARE * around.size

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from edge_agent.cameras.motion_filters import Box, overlap
+from edge_agent.cameras.motion_filters import Box, overlap, px
 
-CELL = 4  # analysis pixels per cell side (40x22 cells at 160x90)
+CELL = 4  # pixels per cell side at 160 px wide (40x22 cells at 160x90; ``cell`` scales it)
 _TAU_BG = 30.0  # s: the cells' background
 _STEP = 0.5  # grey levels a second: its largest step (a drop or a headlamp barely moves it)
 _TAU_E = 2.0  # s: the short average
@@ -102,8 +102,9 @@ class SlowMovers:
         if not look:  # a clean picture: the frame detector sees all there is
             self._bg, self.tracks, self._out = None, [], []
             return []
-        if self._bg is None or self._bg.shape != (frame.shape[0] // CELL,
-                                                  frame.shape[1] // CELL):
+        side = cell(frame.shape[1])
+        if self._bg is None or self._bg.shape != (frame.shape[0] // side,
+                                                  frame.shape[1] // side):
             self.reset(frame, ts)
             return []
         if self._warm is not None:
@@ -255,9 +256,16 @@ def _median(values: np.ndarray) -> float:
     return float(np.partition(flat, k)[k]) if flat.size else 0.0
 
 
+def cell(width: int) -> int:
+    """A cell's side in a picture ``width`` wide: the same share of the picture at any width
+    (so the limits in cells, drift and speed, stay the same on the street)."""
+    return px(CELL, width)
+
+
 def _cells(img: np.ndarray) -> np.ndarray:
     h, w = img.shape
-    out: np.ndarray = cv2.resize(img, (max(1, w // CELL), max(1, h // CELL)),
+    side = cell(w)
+    out: np.ndarray = cv2.resize(img, (max(1, w // side), max(1, h // side)),
                                  interpolation=cv2.INTER_AREA)
     return out
 

@@ -77,10 +77,10 @@ def grid(frames: int, fps: float, analysis_fps: float) -> list[int]:
 
 def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = None,
                analysis_fps: float = 10.0, picture: Callable[[Any], Any] = luma,
-               **source: Any) -> SourceRun:
+               width: int | None = None, **source: Any) -> SourceRun:
     """Play ``clip`` through the real source in ``decode`` mode from a cold start.
     ``picture``: the agent's (``luma``: the Y plane at full range) unless told otherwise."""
-    meta, fps, truth, det = labelled(clip, cfg)
+    meta, fps, truth, det = labelled(clip, cfg, width)
     analysed: dict[int, MotionResult] = {}
     clock = StreamClock()
     holds: list[float] = [-1e9]  # stream times a hold started

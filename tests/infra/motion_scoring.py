@@ -18,12 +18,13 @@ from typing import Any
 
 import av
 
-from edge_agent.cameras.config import MotionConfig
+from edge_agent.cameras.config import CameraConfig, MotionConfig
 from edge_agent.cameras.events import EventTracker
 from edge_agent.cameras.motion import MotionDetector, MotionResult
 from tests.infra.clips import load_truth
 
 HIT_IOU = 0.2
+DEFAULT_WIDTH: int = CameraConfig.model_fields["analysis_width"].default
 Box = tuple[float, ...]
 
 
@@ -46,20 +47,21 @@ def iou(a: Box, b: Box) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def labelled(clip: Path, cfg: MotionConfig | None = None
+def labelled(clip: Path, cfg: MotionConfig | None = None, width: int | None = None
              ) -> tuple[dict[str, Any], float, list[list[Box]], MotionDetector]:
     """The clip's metadata, frame rate and boxes per frame, and a cold detector with its
-    masks."""
+    masks, analysing at ``width`` pixels (the agent's ``analysis_width`` default unless told)."""
     meta: dict[str, Any] = load_truth(clip)
     truth: list[list[Box]] = [[tuple(b) for b in f] for f in meta["boxes"]]
     masks = [[tuple(p) for p in m] for m in meta.get("masks", [])]
-    return meta, float(meta["fps"]), truth, MotionDetector(cfg or MotionConfig(), masks=masks)
+    return meta, float(meta["fps"]), truth, MotionDetector(
+        cfg or MotionConfig(), masks=masks, width=width or DEFAULT_WIDTH)
 
 
-def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0
-             ) -> ClipRun:
+def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0,
+             width: int | None = None) -> ClipRun:
     """Decode ``clip`` and analyse it from a cold start (the agent's defaults by default)."""
-    meta, fps, truth, det = labelled(clip, cfg)
+    meta, fps, truth, det = labelled(clip, cfg, width)
     results: list[MotionResult] = []
     kept: list[list[Box]] = []
     next_at = -1.0
