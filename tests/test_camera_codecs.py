@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import av
 import pytest
 
 from drivers.cameras import pyav_source
+from drivers.cameras.clip_writer import ClipRecorder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
@@ -198,3 +200,49 @@ def test_a_stream_whose_clock_jumps_back_is_still_watched(original: Path,
     first, second = handed[:jump], handed[jump:]
     # the walkers make every frame decoded from the onset (about 2.5 s) in both halves
     assert len(first) >= 60 and len(second) >= 0.9 * len(first), (len(first), len(second))
+
+
+def test_a_session_over_rtsp_with_b_frames_starts_in_order_and_records_whole(
+        original: Path, tmp_path: Path) -> None:
+    """An RTSP session's first key frame comes before FFmpeg knows the clock (no time), and
+    with B-frames the packets after it come without a decode time. The key frame used to be
+    timed from the P-frame after it (shown 3 frames later): handed out after two B-frames
+    shown before it, and a clip from the session's start lost most of its first GOP (the
+    writer keeps rising decode times only). Now the frames come in time order from the
+    first, and such a clip plays every packet it was given, in order."""
+    server = RtspServer(_recoded(original, "bframes")).start()
+    rec = ClipRecorder(pre_s=1.0, post_s=0.5, max_s=60)
+    handed: list[float] = []
+    fed = [0]
+    got = threading.Event()
+
+    def on_packet(packet: Any, pts: float) -> None:
+        if rec.template is None:
+            assert src.info is not None
+            rec.template = src.info.stream
+            rec.start(tmp_path / "start.mp4")
+        if pts >= 3.0:
+            rec.finish()
+        rec.feed(packet, pts)
+        if rec.finished:
+            got.set()
+        elif rec.recording:
+            fed[0] += 1
+
+    src = PyAVSource(PyAVSourceConfig(url=server.url, decode="all"),
+                     lambda _f, pts: handed.append(pts), lambda _s, _e: None)
+    src.on_packet = on_packet
+    try:
+        src.start()
+        assert got.wait(30), (fed, handed[:5])
+    finally:
+        src.stop()
+        server.stop()
+    assert handed[:40] == sorted(set(handed[:40])) and abs(handed[0]) < 1e-6, handed[:10]
+    assert rec.last_error is None
+    with av.open(str(tmp_path / "start.mp4")) as container:
+        packets = sum(1 for p in container.demux(video=0) if p.size)
+        container.seek(0)
+        shown = [f.pts for f in container.decode(video=0)]
+    assert packets == fed[0] >= 45 and len(shown) == packets, (packets, fed[0], len(shown))
+    assert shown == sorted(shown)

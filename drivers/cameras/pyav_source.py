@@ -47,7 +47,7 @@ from drivers.cameras.connect import (
     wait_before_retry,
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
-from drivers.cameras.packets import Pacer, join_slices
+from drivers.cameras.packets import REORDER_MAX, Pacer, join_slices, time_orphans
 from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
@@ -190,6 +190,7 @@ class PyAVSource:
         # which costs one frame interval of delay (files already hold whole frames).
         join = not is_file(self.cfg.url)
         orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
+        held: list[Any] = []  # timed packets after orphans, waiting for a decode time
         while not self._stop.is_set():
             try:
                 with self._wait.waiting():
@@ -224,17 +225,19 @@ class PyAVSource:
                 orphans.append(packet)
                 del orphans[:-16]
                 continue
-            pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
-            for orphan in orphans:
-                at = _orphan_time(orphan, packet, pts, frame_s)
-                orphan.time_base = stream.time_base
-                orphan.pts = orphan.dts = round((at - state.offset) / tb)
-                self._packet(ctx, orphan, at, tb, state, join)
+            if orphans and packet.dts is None and len(held) < REORDER_MAX:
+                held.append(packet)  # B-frames: the orphans' times are not known yet
+                continue
+            timed, held = [*held, packet], []
+            if orphans:
+                time_orphans(orphans, timed, stream.time_base, frame_s)
+            for unit in [*orphans, *timed]:
+                pts = (unit.pts if unit.pts is not None else unit.dts) * tb + state.offset
+                state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
+                if pace is not None:
+                    pace.wait(pts, self._stop)
+                self._packet(ctx, unit, pts, tb, state, join)
             orphans = []
-            state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
-            if pace is not None:
-                pace.wait(pts, self._stop)
-            self._packet(ctx, packet, pts, tb, state, join)
 
     def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
                 join: bool) -> None:
@@ -404,8 +407,3 @@ class PyAVSource:
         self._decode(ctx, None, tb, st, emit=emit)
         ctx.flush_buffers()
 
-
-def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:
-    """The time of a packet that came without one, from the next timed ``packet``: slices
-    of the same key frame share its time; anything else came one frame interval before."""
-    return pts if orphan.is_keyframe and packet.is_keyframe else pts - frame_s
