@@ -25,6 +25,7 @@ import pytest
 
 from drivers.cameras import pyav_source
 from drivers.cameras.clip_writer import ClipRecorder
+from drivers.cameras.connect import source_decoder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
@@ -246,3 +247,63 @@ def test_a_session_over_rtsp_with_b_frames_starts_in_order_and_records_whole(
         shown = [f.pts for f in container.decode(video=0)]
     assert packets == fed[0] >= 45 and len(shown) == packets, (packets, fed[0], len(shown))
     assert shown == sorted(shown)
+
+
+class _M2MLike:
+    """Stands in for h264_v4l2m2m, which needs a V4L2 M2M device (a Pi 4) this machine has
+    not: the software decoder inside, with the wrapper's end-of-stream rule (FFmpeg's
+    v4l2_m2m_dec.c has no flush callback, so a flush leaves the device's frames in it, and
+    once sent the end of the stream it takes no input again: ``draining`` stays set until
+    the decoder is closed)."""
+
+    def __init__(self, soft: Any) -> None:
+        self._soft, self._ended = soft, False
+
+    @property
+    def skip_frame(self) -> Any:
+        return self._soft.skip_frame
+
+    @skip_frame.setter
+    def skip_frame(self, value: Any) -> None:
+        self._soft.skip_frame = value
+
+    def decode(self, packet: Any) -> list[Any]:
+        if self._ended:
+            return []
+        self._ended = packet is None
+        return list(self._soft.decode(packet))
+
+    def flush_buffers(self) -> None:
+        pass  # no flush callback: what the device holds stays in it
+
+
+@pytest.mark.parametrize(("decode", "loop"), [("keyframes", False), ("all", True)])
+def test_a_hardware_decoder_is_never_sent_the_end_of_the_stream(
+        original: Path, decode: str, loop: bool) -> None:
+    """The drains (an idle key frame held back by the B-frames' delay, a file's end before
+    it loops) must not end a hardware decoder's input: it decoded nothing more for the rest
+    of the session (after the first key frame in `keyframes` mode; after the first pass of
+    a looped file in `all` mode, the default's hardware mode), while still online."""
+    clip = _recoded(original, "bframes")
+    frames: list[float] = []
+    done = threading.Event()
+
+    def hardware(stream: Any, cfg: PyAVSourceConfig, failed: bool) -> tuple[Any, str]:
+        soft, _ = source_decoder(stream, cfg.model_copy(update={"hwaccel": "off"}), failed)
+        return _M2MLike(soft), "h264_v4l2m2m (hardware)"
+
+    def on_frame(_frame: Any, pts: float) -> None:
+        frames.append(pts)
+        # (a session that went blind ends with the file, and the next one starts again at 0)
+        if pts > 14.0 or (decode == "keyframes" and len(set(frames)) >= 5):
+            done.set()
+
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode=decode, loop=loop,
+                                      realtime=False), on_frame, lambda _s, _e: None)
+    with mock.patch.object(pyav_source, "source_decoder", hardware):
+        src.start()
+        try:
+            finished = done.wait(60)
+        finally:
+            src.stop()
+    assert finished and src.stats.decoder == "h264_v4l2m2m (hardware)", frames[-5:]

@@ -317,14 +317,13 @@ class PyAVSource:
         try:
             for old in st.prev_gop:
                 self._decode(ctx, old, tb, st, emit=True)
-            self._decode(ctx, None, tb, st, emit=True)  # what a reorder delay holds back
+            self._drain(ctx, tb, st, emit=True)  # what a reorder delay holds back
         finally:
             self.replaying = False
         # The references must be this GOP's again: decoding the key frame again restores them
         # (without it the frames after it are predicted from the previous GOP's last picture:
-        # smeared, test_camera_look_back); the flush drops what the decoder may still hold
-        # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
-        ctx.flush_buffers()
+        # smeared, test_camera_look_back); the drain's flush drops what the decoder may still
+        # hold of the previous GOP (a threaded decoder delays frames), so none is handed out late.
         self._decode(ctx, key, tb, st, emit=True)  # again, after its past
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
@@ -403,7 +402,11 @@ class PyAVSource:
         return got
 
     def _drain(self, ctx: Any, tb: float, st: ReadState, *, emit: bool) -> None:
-        """Hand out what the decoder still holds and make it ready for new input."""
-        self._decode(ctx, None, tb, st, emit=emit)
+        """Hand out what the decoder still holds and make it ready for new input. Not a
+        hardware decoder: FFmpeg's V4L2 M2M wrapper has no flush, and once sent the end of
+        the stream it takes no more input (blind for the rest of the session, no error);
+        it keeps its delay instead (key frames a GOP late, a file's last frames lost)."""
+        if not self._hw:
+            self._decode(ctx, None, tb, st, emit=emit)
         ctx.flush_buffers()
 
