@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ import av
 import pytest
 
 from drivers.cameras import pyav_source
+from drivers.cameras.clip_writer import ClipRecorder
+from drivers.cameras.connect import source_decoder
 from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from tests.infra import street_sets
 from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
@@ -198,3 +201,109 @@ def test_a_stream_whose_clock_jumps_back_is_still_watched(original: Path,
     first, second = handed[:jump], handed[jump:]
     # the walkers make every frame decoded from the onset (about 2.5 s) in both halves
     assert len(first) >= 60 and len(second) >= 0.9 * len(first), (len(first), len(second))
+
+
+def test_a_session_over_rtsp_with_b_frames_starts_in_order_and_records_whole(
+        original: Path, tmp_path: Path) -> None:
+    """An RTSP session's first key frame comes before FFmpeg knows the clock (no time), and
+    with B-frames the packets after it come without a decode time. The key frame used to be
+    timed from the P-frame after it (shown 3 frames later): handed out after two B-frames
+    shown before it, and a clip from the session's start lost most of its first GOP (the
+    writer keeps rising decode times only). Now the frames come in time order from the
+    first, and such a clip plays every packet it was given, in order."""
+    server = RtspServer(_recoded(original, "bframes")).start()
+    rec = ClipRecorder(pre_s=1.0, post_s=0.5, max_s=60)
+    handed: list[float] = []
+    fed = [0]
+    got = threading.Event()
+
+    def on_packet(packet: Any, pts: float) -> None:
+        if rec.template is None:
+            assert src.info is not None
+            rec.template = src.info.stream
+            rec.start(tmp_path / "start.mp4")
+        if pts >= 3.0:
+            rec.finish()
+        rec.feed(packet, pts)
+        if rec.finished:
+            got.set()
+        elif rec.recording:
+            fed[0] += 1
+
+    src = PyAVSource(PyAVSourceConfig(url=server.url, decode="all"),
+                     lambda _f, pts: handed.append(pts), lambda _s, _e: None)
+    src.on_packet = on_packet
+    try:
+        src.start()
+        assert got.wait(30), (fed, handed[:5])
+    finally:
+        src.stop()
+        server.stop()
+    assert handed[:40] == sorted(set(handed[:40])) and abs(handed[0]) < 1e-6, handed[:10]
+    assert rec.last_error is None
+    with av.open(str(tmp_path / "start.mp4")) as container:
+        packets = sum(1 for p in container.demux(video=0) if p.size)
+        container.seek(0)
+        shown = [f.pts for f in container.decode(video=0)]
+    assert packets == fed[0] >= 45 and len(shown) == packets, (packets, fed[0], len(shown))
+    assert shown == sorted(shown)
+
+
+class _M2MLike:
+    """Stands in for h264_v4l2m2m, which needs a V4L2 M2M device (a Pi 4) this machine has
+    not: the software decoder inside, with the wrapper's end-of-stream rule (FFmpeg's
+    v4l2_m2m_dec.c has no flush callback, so a flush leaves the device's frames in it, and
+    once sent the end of the stream it takes no input again: ``draining`` stays set until
+    the decoder is closed)."""
+
+    def __init__(self, soft: Any) -> None:
+        self._soft, self._ended = soft, False
+
+    @property
+    def skip_frame(self) -> Any:
+        return self._soft.skip_frame
+
+    @skip_frame.setter
+    def skip_frame(self, value: Any) -> None:
+        self._soft.skip_frame = value
+
+    def decode(self, packet: Any) -> list[Any]:
+        if self._ended:
+            return []
+        self._ended = packet is None
+        return list(self._soft.decode(packet))
+
+    def flush_buffers(self) -> None:
+        pass  # no flush callback: what the device holds stays in it
+
+
+@pytest.mark.parametrize(("decode", "loop"), [("keyframes", False), ("all", True)])
+def test_a_hardware_decoder_is_never_sent_the_end_of_the_stream(
+        original: Path, decode: str, loop: bool) -> None:
+    """The drains (an idle key frame held back by the B-frames' delay, a file's end before
+    it loops) must not end a hardware decoder's input: it decoded nothing more for the rest
+    of the session (after the first key frame in `keyframes` mode; after the first pass of
+    a looped file in `all` mode, the default's hardware mode), while still online."""
+    clip = _recoded(original, "bframes")
+    frames: list[float] = []
+    done = threading.Event()
+
+    def hardware(stream: Any, cfg: PyAVSourceConfig, failed: bool) -> tuple[Any, str]:
+        soft, _ = source_decoder(stream, cfg.model_copy(update={"hwaccel": "off"}), failed)
+        return _M2MLike(soft), "h264_v4l2m2m (hardware)"
+
+    def on_frame(_frame: Any, pts: float) -> None:
+        frames.append(pts)
+        # (a session that went blind ends with the file, and the next one starts again at 0)
+        if pts > 14.0 or (decode == "keyframes" and len(set(frames)) >= 5):
+            done.set()
+
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode=decode, loop=loop,
+                                      realtime=False), on_frame, lambda _s, _e: None)
+    with mock.patch.object(pyav_source, "source_decoder", hardware):
+        src.start()
+        try:
+            finished = done.wait(60)
+        finally:
+            src.stop()
+    assert finished and src.stats.decoder == "h264_v4l2m2m (hardware)", frames[-5:]

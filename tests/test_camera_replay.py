@@ -74,3 +74,33 @@ def test_a_stream_that_does_not_open_is_reported_in_one_line() -> None:
     last = done.stdout.strip().splitlines()[-1]
     assert "0 frames analysed" in last and "Connection refused" in last, done.stdout
     assert "secret" not in done.stdout + done.stderr
+
+
+def test_seconds_in_adaptive_mode_ends_at_the_end_with_the_motion_inside(
+        clip: Path, tmp_path: Path) -> None:
+    """``--seconds 3`` on a file in adaptive mode (real time, key frames every 2 s): nothing
+    after 3 s is analysed or reported (it used to stop at the next analysed frame, the key
+    frame at 4 s, and report it), and the walker entering at 2.53 s is still found."""
+    frames = tmp_path / "frames.jsonl"
+    done = _replay(str(clip), "--decode", "adaptive", "--seconds", "3", "--frames", str(frames))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in frames.read_text().splitlines()]
+    assert max(x["t"] for x in lines) <= 3.0, lines
+    assert any(x["motion"] and x["t"] >= 2.5 for x in lines), lines
+    assert "done: 2.9 s of video" in done.stdout and ", 1 event;" in done.stdout, done.stdout
+
+
+def test_a_config_whose_secret_files_cannot_be_read_still_replays(clip: Path,
+                                                                  tmp_path: Path) -> None:
+    """A technician without access to the service's credentials (root-only, or systemd's
+    credentials directory) replays with the camera's settings: replay uses no secret."""
+    missing = str(tmp_path / "no-such-credential")
+    whole = [[0, 0], [1, 0], [1, 1], [0, 1]]
+    cfg = base_config(tmp_path, "mqtt://127.0.0.1:1", mqtt={"username": "agent",
+                                                            "password_file": missing},
+                      cameras=[{"id": "lane", "url": "rtsp://127.0.0.1:1/x", "username": "x",
+                                "password_file": missing, "masks": [whole]}])
+    path = write_config(tmp_path / "agent.yaml", cfg)
+    done = _replay(str(clip), "--config", str(path), "--decode", "all", "--seconds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "camera 'lane'" in done.stdout and ", 0 events;" in done.stdout, done.stdout

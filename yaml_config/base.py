@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_va
 
 # where install.sh keeps the originals of systemd's credentials, per program
 LOCAL_CREDENTIALS = (Path("/etc/edge-agent/credentials"), Path("/etc/control-room/credentials"))
+# Set by a tool that uses none of the secrets (``edge-agent camera replay``): ``<field>_file``
+# is not read, so a technician without access to the service's credentials can still load
+# the config for its other settings; the field holds a placeholder.
+SECRET_FILES_UNREAD: ContextVar[bool] = ContextVar("SECRET_FILES_UNREAD", default=False)
+UNREAD_SECRET = "(secret file not read)"
 
 
 class StrictModel(BaseModel):
@@ -76,6 +82,10 @@ class SecretsModel(StrictModel):
                     and key in data and key not in cls.model_fields:
                 if data.get(name) is not None:
                     raise ValueError(f"give either '{name}' or '{key}', not both")
+                if SECRET_FILES_UNREAD.get():
+                    data.pop(key)
+                    data[name] = UNREAD_SECRET
+                    continue
                 try:
                     data[name] = read_secret_file(str(data.pop(key)))
                 except ValueError as exc:

@@ -47,7 +47,7 @@ from drivers.cameras.connect import (
     wait_before_retry,
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
-from drivers.cameras.packets import Pacer, join_slices
+from drivers.cameras.packets import REORDER_MAX, Pacer, join_slices, time_orphans
 from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
@@ -190,6 +190,7 @@ class PyAVSource:
         # which costs one frame interval of delay (files already hold whole frames).
         join = not is_file(self.cfg.url)
         orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
+        held: list[Any] = []  # timed packets after orphans, waiting for a decode time
         while not self._stop.is_set():
             try:
                 with self._wait.waiting():
@@ -224,17 +225,19 @@ class PyAVSource:
                 orphans.append(packet)
                 del orphans[:-16]
                 continue
-            pts = (packet.pts if packet.pts is not None else packet.dts) * tb + state.offset
-            for orphan in orphans:
-                at = _orphan_time(orphan, packet, pts, frame_s)
-                orphan.time_base = stream.time_base
-                orphan.pts = orphan.dts = round((at - state.offset) / tb)
-                self._packet(ctx, orphan, at, tb, state, join)
+            if orphans and packet.dts is None and len(held) < REORDER_MAX:
+                held.append(packet)  # B-frames: the orphans' times are not known yet
+                continue
+            timed, held = [*held, packet], []
+            if orphans:
+                time_orphans(orphans, timed, stream.time_base, frame_s)
+            for unit in [*orphans, *timed]:
+                pts = (unit.pts if unit.pts is not None else unit.dts) * tb + state.offset
+                state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
+                if pace is not None:
+                    pace.wait(pts, self._stop)
+                self._packet(ctx, unit, pts, tb, state, join)
             orphans = []
-            state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
-            if pace is not None:
-                pace.wait(pts, self._stop)
-            self._packet(ctx, packet, pts, tb, state, join)
 
     def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
                 join: bool) -> None:
@@ -314,14 +317,13 @@ class PyAVSource:
         try:
             for old in st.prev_gop:
                 self._decode(ctx, old, tb, st, emit=True)
-            self._decode(ctx, None, tb, st, emit=True)  # what a reorder delay holds back
+            self._drain(ctx, tb, st, emit=True)  # what a reorder delay holds back
         finally:
             self.replaying = False
         # The references must be this GOP's again: decoding the key frame again restores them
         # (without it the frames after it are predicted from the previous GOP's last picture:
-        # smeared, test_camera_look_back); the flush drops what the decoder may still hold
-        # of the previous GOP (a threaded decoder delays frames), so none is handed out late.
-        ctx.flush_buffers()
+        # smeared, test_camera_look_back); the drain's flush drops what the decoder may still
+        # hold of the previous GOP (a threaded decoder delays frames), so none is handed out late.
         self._decode(ctx, key, tb, st, emit=True)  # again, after its past
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
@@ -400,12 +402,11 @@ class PyAVSource:
         return got
 
     def _drain(self, ctx: Any, tb: float, st: ReadState, *, emit: bool) -> None:
-        """Hand out what the decoder still holds and make it ready for new input."""
-        self._decode(ctx, None, tb, st, emit=emit)
+        """Hand out what the decoder still holds and make it ready for new input. Not a
+        hardware decoder: FFmpeg's V4L2 M2M wrapper has no flush, and once sent the end of
+        the stream it takes no more input (blind for the rest of the session, no error);
+        it keeps its delay instead (key frames a GOP late, a file's last frames lost)."""
+        if not self._hw:
+            self._decode(ctx, None, tb, st, emit=emit)
         ctx.flush_buffers()
 
-
-def _orphan_time(orphan: Any, packet: Any, pts: float, frame_s: float) -> float:
-    """The time of a packet that came without one, from the next timed ``packet``: slices
-    of the same key frame share its time; anything else came one frame interval before."""
-    return pts if orphan.is_keyframe and packet.is_keyframe else pts - frame_s

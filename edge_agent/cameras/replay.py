@@ -76,7 +76,7 @@ class Replay:
         began = time.process_time()
         done = self.analysis.frame(frame, pts)
         self.busy_s += time.process_time() - began
-        if done is None:
+        if done is None or self._past_end(done.result.ts):
             return
         self.last_t = max(self.last_t, pts - self.t0)
         self.analysed += 1
@@ -84,8 +84,15 @@ class Replay:
         self._frame_line(done.result)
         for message in self.tracker.feed(done.result):
             self._event_line(message)
-        if self.seconds is not None and self.last_t >= self.seconds:
-            self.done.set()
+
+    def _past_end(self, ts: float) -> bool:
+        """An analysed frame after ``--seconds``: the end (it is not reported). Only then, not
+        at the first packet past it: in adaptive mode the key frame after the end may still
+        look back on motion inside it."""
+        if self.seconds is None or ts - (self.t0 or 0.0) <= self.seconds + 1e-6:
+            return False
+        self.done.set()
+        return True
 
     def finish(self) -> None:
         for message in self.tracker.end(self.last_t + (self.t0 or 0.0)):
@@ -121,8 +128,15 @@ def camera_for(args: argparse.Namespace) -> CameraConfig | str:
         cfg = CameraConfig(id="replay", url=args.source)
     else:
         from edge_agent.cli_support import load_or_report
+        from yaml_config.base import SECRET_FILES_UNREAD
 
-        loaded = load_or_report(args.config)
+        # No secret is used (no MQTT; the recording replaces the camera's URL): a config
+        # whose secret files only the service can read must load too.
+        unread = SECRET_FILES_UNREAD.set(True)
+        try:
+            loaded = load_or_report(args.config)
+        finally:
+            SECRET_FILES_UNREAD.reset(unread)
         if loaded is None:
             return "the config has errors (above)"
         cameras = {c.id: c for c in loaded.config.cameras}
