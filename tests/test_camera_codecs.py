@@ -34,7 +34,7 @@ from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
 from tests.infra.motion_scoring import score
 from tests.infra.mqtt_client import ControlRoom
-from tests.infra.recorded import once_closed, record_from_file
+from tests.infra.recorded import once_closed, recoded, record_from_file
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # may build the clip
@@ -53,15 +53,7 @@ def original(artifacts_dir: Path) -> Path:
 
 
 def _recoded(original: Path, coding: str) -> Path:
-    """The clip re-encoded with ``coding``, its ground truth beside it (same frames)."""
-    out = original.with_name(f"{original.stem}-{coding}.mp4")
-    if not out.exists():
-        partial = out.with_suffix(".part.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(original), *CODINGS[coding],
-                        str(partial)], check=True)
-        partial.rename(out)
-    out.with_suffix(".json").write_bytes(original.with_suffix(".json").read_bytes())
-    return out
+    return recoded(original, coding, CODINGS[coding])
 
 
 @pytest.mark.parametrize("coding", sorted(CODINGS))

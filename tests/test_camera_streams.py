@@ -4,7 +4,6 @@ mounts of one scene): detection on the sub-stream, clips and snapshots from the 
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clips import make_clip
 from tests.infra.mqtt_client import ControlRoom, Received
-from tests.infra.recorded import once_closed
+from tests.infra.recorded import once_closed, recoded
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,16 +33,10 @@ def two_streams(artifacts_dir: Path) -> tuple[Path, Path]:
 def hevc_main(two_streams: tuple[Path, Path]) -> Path:
     """The main stream as most Hikvision/Dahua cameras send it today: H.265 (same frames,
     GOP 20, no B-frames, one libx265 thread so the bytes repeat)."""
-    main = two_streams[0]
-    out = main.with_name(f"{main.stem}-hevc.mp4")
-    if not out.exists():
-        partial = out.with_suffix(".part.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(main), "-c:v", "libx265",
-                        "-x265-params", "keyint=20:min-keyint=20:bframes=0:pools=1:"
-                        "frame-threads=1:log-level=error", "-b:v", "600k", str(partial)],
-                       check=True)
-        partial.rename(out)
-    return out
+    return recoded(two_streams[0], "hevc", [
+        "-c:v", "libx265", "-x265-params",
+        "keyint=20:min-keyint=20:bframes=0:pools=1:frame-threads=1:log-level=error",
+        "-b:v", "600k"])
 
 
 def vcl_nal_units(data: bytes, codec: str = "h264") -> list[bytes]:

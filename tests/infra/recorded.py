@@ -1,16 +1,19 @@
 """Helpers for tests that check what the agent recorded: an event clip written from a file's
-packets by the agent's own ``ClipRecorder``, and reading a clip once its writer closed it."""
+packets by the agent's own ``ClipRecorder``, reading a clip once its writer closed it, and a
+labelled clip re-encoded in another coding (B-frames, H.265)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import av
 
 from drivers.cameras.clip_writer import ClipRecorder
+from tests.infra.clip_lock import one_builder_per_clip
 
 T = TypeVar("T")
 
@@ -48,3 +51,26 @@ def once_closed(read: Callable[[Path], T], path: Path, timeout: float = 15.0) ->
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@one_builder_per_clip
+def _recode(name: str, directory: Path, source: Path, ffmpeg_args: tuple[str, ...]) -> Path:
+    out = directory / name
+    if not out.exists():
+        partial = out.with_suffix(".part.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), *ffmpeg_args,
+                        str(partial)], check=True)
+        partial.rename(out)
+    truth, labels = source.with_suffix(".json"), out.with_suffix(".json")
+    if truth.exists() and not labels.exists():
+        labels.with_suffix(".part").write_bytes(truth.read_bytes())
+        labels.with_suffix(".part").rename(labels)
+    return out
+
+
+def recoded(source: Path, coding: str, ffmpeg_args: Sequence[str]) -> Path:
+    """``source`` re-encoded by Debian's ffmpeg with ``ffmpeg_args`` (a codec and its settings,
+    one encoder thread so the bytes repeat), as ``<stem>-<coding>.mp4`` beside it, with the
+    source's ground truth (the same frames). Built once under the clip lock: parallel test
+    workers wait for the first one instead of encoding into one file together."""
+    return _recode(f"{source.stem}-{coding}.mp4", source.parent, source, tuple(ffmpeg_args))
