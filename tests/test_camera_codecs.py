@@ -21,6 +21,8 @@ from typing import Any
 from unittest import mock
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from drivers.cameras import pyav_source
@@ -159,8 +161,10 @@ def test_a_camera_over_rtsp_reports_the_walkers_and_records_them(
         status = control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/camera/lane/status")
                                        and m.json()["state"] == "online", 10)[-1].json()
         assert status["codec"] == {"bframes": "h264", "hevc": "hevc"}[coding], status
-        assert control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/camera/lane/snapshot"),
-                                     10)
+        snap = control_room.wait_for(lambda m: m.topic.endswith(f"{gw}/camera/lane/snapshot"),
+                                     10)[0].payload
+        picture = cv2.imdecode(np.frombuffer(snap, np.uint8), cv2.IMREAD_COLOR)
+        assert picture is not None and picture.shape[:2] == (360, 640), len(snap)
         control_room.wait_for(lambda m: m.topic.endswith(motion) and
                               m.json()["event"] == "end" and
                               m.json()["event_id"] == start["event_id"], 30)

@@ -322,8 +322,8 @@ class PyAVSource:
             self.replaying = False
         # The references must be this GOP's again: decoding the key frame again restores them
         # (without it the frames after it are predicted from the previous GOP's last picture:
-        # smeared, test_camera_look_back); the drain's flush drops what the decoder may still
-        # hold of the previous GOP (a threaded decoder delays frames), so none is handed out late.
+        # smeared, test_camera_look_back); the drain above handed out what the decoder still
+        # held of the previous GOP (B-frames' reorder delay), so none comes out late.
         self._decode(ctx, key, tb, st, emit=True)  # again, after its past
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)

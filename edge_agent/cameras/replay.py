@@ -78,7 +78,7 @@ class Replay:
         self.busy_s += time.process_time() - began
         if done is None or self._past_end(done.result.ts):
             return
-        self.last_t = max(self.last_t, pts - self.t0)
+        self.last_t = max(self.last_t, self._video_s(pts))
         self.analysed += 1
         self.moving += done.result.motion
         self._frame_line(done.result)
@@ -89,7 +89,7 @@ class Replay:
         """An analysed frame after ``--seconds``: the end (it is not reported). Only then, not
         at the first packet past it: in adaptive mode the key frame after the end may still
         look back on motion inside it."""
-        if self.seconds is None or ts - (self.t0 or 0.0) <= self.seconds + 1e-6:
+        if self.seconds is None or self._video_s(ts) <= self.seconds + 1e-6:
             return False
         self.done.set()
         return True
@@ -98,17 +98,21 @@ class Replay:
         for message in self.tracker.end(self.last_t + (self.t0 or 0.0)):
             self._event_line(message)
 
+    def _video_s(self, ts: float) -> float:
+        """Stream time ``ts`` as seconds into the video (its first frame is 0)."""
+        return ts - (self.t0 or 0.0)
+
     def _frame_line(self, r: MotionResult) -> None:
         if self.frames is not None:
             boxes = [[round(v, 4) for v in b.box] for b in r.blobs] if r.motion else []
-            line = {"t": round(r.ts - (self.t0 or 0.0), 3), "motion": r.motion, "boxes": boxes}
+            line = {"t": round(self._video_s(r.ts), 3), "motion": r.motion, "boxes": boxes}
             self.frames.write(json.dumps(line) + "\n")
 
     def _event_line(self, m: EventMessage) -> None:
-        at = m.ts - (self.t0 or 0.0)
+        at = self._video_s(m.ts)
         if m.kind == "start":
             self.events += 1
-            began = m.started_ts - (self.t0 or 0.0)
+            began = self._video_s(m.started_ts)
             text = f"start  from {began:7.2f} s  {_boxes(m)}"
         elif m.kind == "update":
             text = f"update {_boxes(m)}"
