@@ -23,6 +23,7 @@ from tests.infra import (
     street_clips_d,
     street_clips_e,
     street_clips_f,
+    street_clips_g,
     street_clips_wind,
 )
 from tests.infra.clip_lock import one_builder_per_clip
@@ -42,6 +43,7 @@ from tests.infra.street_clips_e import SceneE, StreetLamp
 from tests.infra.street_clips_e_movers import Mover
 from tests.infra.street_clips_f import PoleLampF, SceneF
 from tests.infra.street_clips_f_movers import Mover as MoverF
+from tests.infra.street_clips_g import SceneG
 from tests.infra.street_clips_wind import WindScene
 
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
@@ -419,40 +421,48 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 
 # each drawing style's generator, by its scene type (WindScene before StreetScene: a subclass)
 STYLES: tuple[tuple[type, Any], ...] = (
-    (SceneF, street_clips_f), (SceneE, street_clips_e), (SceneD, street_clips_d),
-    (SceneC, street_clips_c), (WindScene, street_clips_wind))
+    (SceneG, street_clips_g), (SceneF, street_clips_f), (SceneE, street_clips_e),
+    (SceneD, street_clips_d), (SceneC, street_clips_c), (WindScene, street_clips_wind))
 
 
 def _style(scene: object) -> Any:
     return next((module for kind, module in STYLES if isinstance(scene, kind)), street_clips)
 
 
+AnyScene = StreetScene | SceneC | SceneD | SceneE | SceneF | SceneG
+
+
 @one_builder_per_clip
-def make_street_clip(scene: StreetScene | SceneC | SceneD | SceneE | SceneF, directory: Path
-                     ) -> Path:
-    """Encode ``scene`` at 15 fps CBR (640x360, styles C to F 1280x720; a GOP of 2 s unless
-    the scene has its own) unless cached."""
+def make_street_clip(scene: AnyScene, directory: Path) -> Path:
+    """Encode ``scene`` at 15 fps CBR (640x360, styles C to G 1280x720; a GOP of 2 s unless
+    the scene has its own; style G: its own frame rate, B-frames when it says) unless
+    cached."""
     directory.mkdir(parents=True, exist_ok=True)
     module = _style(scene)
     width, height = module.WIDTH, module.HEIGHT
     gop = getattr(scene, "gop", GOP)
-    key = scene_key(scene, FPS, width, height, gop, scene.bitrate_k,
+    fps = getattr(scene, "fps", FPS)  # FPS for styles A-F: their keys are unchanged
+    key = scene_key(scene, fps, width, height, gop, scene.bitrate_k,
                     sources=tuple(getattr(module, "SOURCES", (str(module.__file__),))))
     path = directory / f"{scene.name}-{key}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path
     frames = module.render(scene)
-    truth = encode(frames, path, (width, height), FPS, gop, scene.bitrate_k)
+    if isinstance(scene, SceneG):
+        truth = street_clips_g.encode(frames, path, (width, height), fps, gop,
+                                      scene.bitrate_k, scene.bframes)
+    else:
+        truth = encode(frames, path, (width, height), fps, gop, scene.bitrate_k)
     given = scene.still if isinstance(scene, StreetScene) else ()
-    still = [list(s) for s in given] or _still(truth, FPS)
-    meta.write_text(json.dumps({"fps": FPS, "width": width, "height": height, "gop": gop,
+    still = [list(s) for s in given] or _still(truth, fps)
+    meta.write_text(json.dumps({"fps": fps, "width": width, "height": height, "gop": gop,
                                 "boxes": truth, "still": still, "key": key,
                                 "masks": [list(map(list, m)) for m in scene.masks]}))
     return path
 
 
-def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE | SceneF],
+def make_street_clips(scenes: Iterable[AnyScene],
                       directory: Path, workers: int = 2) -> list[Path]:
     """``make_street_clip`` for several scenes at once, in ``workers`` processes: a cold
     cache of 720p clips is drawn by numpy in one thread per clip (style E: ~0.1 s a frame),
@@ -460,3 +470,4 @@ def make_street_clips(scenes: Iterable[StreetScene | SceneC | SceneD | SceneE | 
     todo = list(scenes)
     with ProcessPoolExecutor(min(workers, len(todo)) or 1) as pool:
         return list(pool.map(make_street_clip, todo, [directory] * len(todo)))
+
