@@ -9,8 +9,13 @@ means, and writes everything as JSON.
 
     .venv/bin/python scripts/dev/score_width.py 160 240 320 -o widths.json
 
-``--set HELD_OUT_6`` (any set of ``street_sets``) scores a held-out set instead: only once a
-decision taken on the tuning set is committed (the held-out rule, docs/cameras.md).
+``--set HELD_OUT_7`` (any set of ``street_sets``) scores a held-out set instead: only once a
+decision taken on the tuning set is committed (the held-out rule, docs/cameras.md). Per clip
+it also reports the events of 0 s and the share of labelled boxes under ``min_area`` (the
+same at every width), as the held-out modules do; ``--no-timing`` skips the CPU timing.
+
+    .venv/bin/python scripts/dev/score_width.py 160 240 --set HELD_OUT_7 --no-timing \
+        -o held-out-7.json
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.infra import street_sets  # noqa: E402
 from tests.infra.adaptive_scoring import run_source  # noqa: E402
+from tests.infra.held_out_scoring import small_boxes  # noqa: E402
 from tests.infra.motion_scoring import run_clip, score  # noqa: E402
 
 CLIPS = ROOT / "test-artifacts" / "camera-clips"  # the tests' clip cache (conftest clip_dir)
@@ -45,21 +51,22 @@ def means(rows: dict[str, dict[str, Any]], scenes: dict[str, Any]) -> dict[str, 
     return {"f1": round(sum(r["f1"] for r in moving) / len(moving), 4),
             "precision": round(sum(r["precision"] for r in moving) / len(moving), 4),
             "iou": round(sum(r["iou"] or 0.0 for r in moving) / len(moving), 4),
-            "false_events": sum(len(r["false_starts_in_still"]) for r in rows.values())}
+            "false_events": sum(len(r["false_starts_in_still"]) for r in rows.values()),
+            "zero_duration_events": sum(r["zero_duration_events"] for r in rows.values())}
 
 
 def report(results: dict[int, dict[str, dict[str, dict[str, Any]]]], scenes: dict[str, Any]
            ) -> None:
     widths = sorted(results)
     for mode in MODES:
-        print(f"\n== decode: {mode} (F1 prec IoU false, per width {widths})")
+        print(f"\n== decode: {mode} (F1 prec IoU false 0s-events, per width {widths})")
         for name in scenes:
             cells = []
             for w in widths:
                 r = results[w][mode][name]
                 iou_s = f"{r['iou']:.3f}" if r["iou"] is not None else "  -  "
                 cells.append(f"{r['f1']:.3f} {r['precision']:.3f} {iou_s} "
-                             f"{len(r['false_starts_in_still'])}")
+                             f"{len(r['false_starts_in_still'])} {r['zero_duration_events']}")
             print(f"{name:20s} " + " | ".join(cells))
         for w in widths:
             print(f"mean at {w}: {means(results[w][mode], scenes)}")
@@ -92,6 +99,12 @@ def main() -> int:
     results = {w: {m: {n: results[w][m][n] for n in scenes} for m in MODES}
                for w in args.widths}
     report(results, scenes)
+    small = {}
+    for name, scene in scenes.items():  # the labels' sizes: the same at every width
+        under, boxes = small_boxes(street_sets.make_street_clip(scene, CLIPS))
+        small[name] = {"boxes": boxes, "boxes_under_min_area": under,
+                       "share": round(under / boxes, 3) if boxes else None}
+        print(f"{name:20s} boxes under min_area: {under} of {boxes}")
     timing: dict[int, dict[str, float]] = {}
     if not args.no_timing:
         from benchmarks.camera import clips, detector_ms
@@ -101,7 +114,7 @@ def main() -> int:
             print(f"detector ms per 720p frame at {w}: {timing[w]}")
     if args.output:
         args.output.write_text(json.dumps({"set": args.set, "scores": results,
-                                           "detector_ms": timing,
+                                           "detector_ms": timing, "small_boxes": small,
                                            "means": {w: {m: means(results[w][m], scenes)
                                                          for m in MODES}
                                                      for w in args.widths}}, indent=1))

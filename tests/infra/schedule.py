@@ -41,6 +41,7 @@ WHOLE_MODULES = {
     "tests/test_camera_motion_adaptive.py",  # rows: 31 street clips through the source, 3 ways
     "tests/test_camera_motion_held_out_5.py",  # rows: held-out 5 offline and adaptive
     "tests/test_camera_motion_held_out_6.py",  # rows: held-out 6 offline and adaptive
+    "tests/test_camera_motion_held_out_7.py",  # rows: held-out 7 offline and adaptive
     "tests/test_commands.py",  # v5_agent: one agent process for the module
     "tests/test_commands_hostile.py",  # hostile_agent
     "tests/test_mosquitto_acl.py",  # shipped: the shipped broker config with credentials
@@ -68,6 +69,8 @@ ESTIMATES_S: dict[str, float] = {
     "tests/test_camera_motion_held_out_5.py": 175,
     # the same shape: rows (~65 s warm), four clips streamed in real time (~125 s)
     "tests/test_camera_motion_held_out_6.py": 190,
+    # rows (~35 s warm), two clips streamed in real time (~55 s); cold: +~110 s the encodes
+    "tests/test_camera_motion_held_out_7.py": 90,
     "tests/test_demo_script.py": 85,
     "tests/test_control_room_alerts_e2e.py::test_camera_stream_killed": 86,
     "tests/test_control_room_outage.py::test_gateway_link_cut_60s": 74,
