@@ -62,7 +62,8 @@ def _clips_sets() -> dict[str, dict[str, Callable[[Path], Path]]]:
                             ("street-held-out-3", street_sets.HELD_OUT_3),
                             ("street-held-out-4", street_sets.HELD_OUT_4),
                             ("street-held-out-5", street_sets.HELD_OUT_5),
-                            ("street-held-out-6", street_sets.HELD_OUT_6)):
+                            ("street-held-out-6", street_sets.HELD_OUT_6),
+                            ("street-held-out-7", street_sets.HELD_OUT_7)):
         out[set_name] = {n: street(s) for n, s in table.items()}
     out["adaptive-tuning"] = {n: adaptive(c) for n, c in adaptive_sets.TUNING.items()}
     out["adaptive-held-out"] = {n: adaptive(c) for n, c in adaptive_sets.HELD_OUT.items()}
