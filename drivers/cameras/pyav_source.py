@@ -41,6 +41,7 @@ from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
     SourceError,
     is_file,
+    no_picture_error,
     open_container,
     read_error,
     source_decoder,
@@ -171,7 +172,7 @@ class PyAVSource:
         tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         self._wait.frame_interval(frame_s)
-        state = ReadState()
+        state = ReadState(started=time.monotonic())
         if ctx is not None and self.cfg.decode == "adaptive":
             state.watch = ActivityWatch(
                 stream.codec_context.name, stream.codec_context.extradata, name=self._name,
@@ -203,6 +204,7 @@ class PyAVSource:
                 self._flush(ctx, tb, state)
                 if ctx is not None:
                     self._drain(ctx, tb, state, emit=True)  # the last B-frames, if any
+                    self._check_pictures(state, ended=True)
                 if not (is_file(self.cfg.url) and self.cfg.loop):
                     return
                 container.seek(0)
@@ -300,6 +302,20 @@ class PyAVSource:
         if self.stats.decoded and not state.announced:
             state.announced = True
             self.on_state("online", None)
+        self._check_pictures(state)
+
+    def _check_pictures(self, st: ReadState, ended: bool = False) -> None:
+        """Packets flow but no picture comes out (no key frame, undecodable data): fail the
+        session with the reason after ``no_picture_s`` (or at the file's end) instead of
+        staying silent; the reconnect may join at a key frame."""
+        if st.pictures or not st.packets:
+            return
+        waited = time.monotonic() - st.started
+        if ended or waited >= self.cfg.no_picture_s:
+            raise no_picture_error(waited_s=None if ended else waited, packets=st.packets,
+                                   keys=st.keys_seen,
+                                   codec=self.info.codec if self.info else "video",
+                                   file=is_file(self.cfg.url))
 
     def _idle_key(self, packet: Any, st: ReadState) -> bool:
         """A key frame decoded while only key frames are (adaptive, no hold), with the whole
@@ -398,6 +414,7 @@ class PyAVSource:
             if emit and (self.replaying or not again):
                 if not self.replaying:
                     st.last_emitted = pts
+                st.pictures += 1
                 self.on_frame(frame, pts)
         return got
 

@@ -45,6 +45,9 @@ class PyAVSourceConfig(BaseModel):
                                    "lasts; one it did not extend makes the next one harder).")
     look_back: bool = Field(True, description="Adaptive: when a key frame decoded while idle "
                             "shows motion, decode the previous GOP too (the owner asks).")
+    no_picture_s: float = Field(10.0, gt=0, description="A session whose packets give no "
+                                "picture this long (no key frame, undecodable data) fails "
+                                "with the reason and reconnects.")
 
 
 @dataclass(slots=True)
@@ -78,6 +81,8 @@ class ReadState:
     pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
     pending_pts: float = 0.0
     packets: int = 0  # packets read in this session
+    started: float = 0.0  # time.monotonic() the session began reading
+    pictures: int = 0  # frames handed out in this session
     catching_up: bool = False
     announced: bool = False
     keys_seen: int = 0

@@ -68,6 +68,29 @@ def _recode(name: str, directory: Path, source: Path, ffmpeg_args: tuple[str, ..
     return out
 
 
+@one_builder_per_clip
+def _cut_keys(name: str, directory: Path, source: Path) -> Path:
+    out = directory / name
+    if not out.exists():
+        partial = out.with_suffix(".part.mp4")
+        with av.open(str(source)) as inp, av.open(str(partial), "w", format="mp4") as dst:
+            stream = inp.streams.video[0]
+            written = dst.add_stream_from_template(stream)
+            for packet in inp.demux(stream):
+                if packet.size and not packet.is_keyframe:
+                    packet.stream = written
+                    dst.mux(packet)
+        partial.rename(out)
+    return out
+
+
+def without_key_frames(source: Path) -> Path:
+    """``source``'s packets with every key frame cut out (SPS/PPS stay in the header): a
+    stream that sends data but no picture can ever be decoded from (a camera joined mid-GOP
+    that never sends a key frame), as ``<stem>-nokeys.mp4`` beside it."""
+    return _cut_keys(f"{source.stem}-nokeys.mp4", source.parent, source)
+
+
 def recoded(source: Path, coding: str, ffmpeg_args: Sequence[str]) -> Path:
     """``source`` re-encoded by Debian's ffmpeg with ``ffmpeg_args`` (a codec and its settings,
     one encoder thread so the bytes repeat), as ``<stem>-<coding>.mp4`` beside it, with the
