@@ -46,6 +46,11 @@ CODINGS = {
     "hevc": ["-c:v", "libx265", "-x265-params",
              "keyint=30:min-keyint=30:bframes=0:pools=1:frame-threads=1:log-level=error",
              "-b:v", "800k"],
+    # x265's defaults: open GOPs (CRA key frames; the B-frames after one in decode order,
+    # shown before it, are RASL pictures predicted from the previous GOP) and 4 B-frames
+    "hevc-open": ["-c:v", "libx265", "-x265-params",
+                  "keyint=30:min-keyint=30:pools=1:frame-threads=1:log-level=error",
+                  "-b:v", "800k"],
 }
 
 
@@ -112,6 +117,70 @@ def test_every_frame_once_in_time_order_and_key_frames_without_delay(original: P
     keys = _handed_out(clip, "keyframes")
     late = [(pts, now) for pts, now in keys if now - pts > 0.2]
     assert len(keys) >= 5 and not late, (keys, late)
+
+
+def _look_back_at(clip: Path, at_s: float) -> tuple[list[float], list[float], list[float]]:
+    """Adaptive, the owner asking for a look-back on the first idle key frame at or after
+    ``at_s``: (frames replayed, frames handed out after it, frames not as decoded in `all`
+    mode), times rounded to the millisecond."""
+    def md5(frame: Any) -> str:
+        return hashlib.md5(frame.to_ndarray(format="gray").tobytes()).hexdigest()
+
+    reference: dict[float, str] = {}
+    PyAVSource(PyAVSourceConfig(url=str(clip), decode="all", loop=False, realtime=False),
+               lambda frame, pts: reference.__setitem__(round(pts, 3), md5(frame)),
+               lambda _s, _e: None)._session()
+    replayed: list[float] = []
+    after: list[float] = []
+    differ: list[float] = []
+    clock = StreamClock()
+
+    def on_frame(frame: Any, pts: float) -> None:
+        if src.replaying:
+            replayed.append(round(pts, 3))
+        elif src.stats.look_backs:
+            after.append(round(pts, 3))
+        if reference.get(round(pts, 3)) != md5(frame):
+            differ.append(round(pts, 3))
+        if src.idle_key and pts >= at_s and not src.stats.look_backs:
+            assert src.look_back()
+
+    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode="adaptive", loop=False,
+                                      realtime=False, activity_trigger="off"),
+                     on_frame, lambda _s, _e: None)
+    src.on_packet = lambda _p, pts: setattr(clock, "now", pts)
+    with mock.patch.object(pyav_source, "time", clock):
+        src._session()
+    assert src.stats.look_backs == 1
+    return replayed, after, differ
+
+
+def test_open_gop_h265_hands_every_frame_out_once_in_order(original: Path) -> None:
+    """x265's default coding: open GOPs, whose CRA key frames are followed in decode order
+    by RASL pictures shown before them (predicted from the previous GOP too), and B-frames.
+    `all` hands out every frame once, in time order, as does adaptive mode from the hold
+    on; a look-back on the key frame at 4 s hands out the whole previous GOP, in order, as
+    decoded in `all` mode. Its last frames are the current key frame's RASL pictures: the
+    look-back restarted the decoder at the key frame, which drops them, so they were lost.
+    The detector scores on it as on the plain stream in both modes."""
+    clip = _recoded(original, "hevc-open")
+    truth = json.loads(clip.with_suffix(".json").read_text())
+    frames, fps = len(truth["boxes"]), int(truth["fps"])
+    every = [pts for pts, _now in _handed_out(clip, "all")]
+    assert len(every) == frames and every == sorted(set(every)), (len(every), frames)
+    held = [round(pts, 3) for pts, _now in _handed_out(clip, "adaptive")]
+    assert held == sorted(set(held)), held
+    # held from the first key frame after 2.5 s (4 s) to the end: every one of those frames
+    assert set(round(i / fps, 3) for i in range(4 * fps, frames)) <= set(held)
+    replayed, after, differ = _look_back_at(clip, 4.0)
+    assert replayed == [round(i / fps, 3) for i in range(2 * fps, 4 * fps)], replayed
+    assert after[0] == 4.0 and after == sorted(set(after)) and len(after) >= fps, after
+    assert not differ, f"frames not as decoded in 'all' mode: {differ[:5]}"
+    for decode in ("all", "adaptive"):
+        f1_plain = score(run_source(original, decode).run)["f1"]
+        f1_open = score(run_source(clip, decode).run)["f1"]
+        print(f"open-GOP H.265, {decode}: F1 {f1_open:.3f} (plain stream {f1_plain:.3f})")
+        assert f1_open >= f1_plain - 0.02, (decode, f1_open, f1_plain)
 
 
 def _gray_frames(path: Path) -> list[str]:

@@ -290,7 +290,7 @@ class PyAVSource:
                     self.idle_key = False
                 if self._look_back_asked:
                     self._look_back_asked = False
-                    self._look_back(ctx, packet, tb, state)
+                    self._look_back(ctx, packet, pts, tb, state)
         except av.FFmpegError as exc:
             if not self._hw:
                 raise
@@ -323,24 +323,27 @@ class PyAVSource:
         return (packet.is_keyframe and self.cfg.look_back and st.watch is not None
                 and len(st.prev_gop) > 1 and time.monotonic() >= self._active_until)
 
-    def _look_back(self, ctx: Any, key: Any, tb: float, st: ReadState) -> None:
+    def _look_back(self, ctx: Any, key: Any, pts: float, tb: float, st: ReadState) -> None:
         """Decode the previous GOP (frames handed out, ``replaying``), then ``key`` again; the
         frames after it are decoded from here on (``catching_up``: no second catch-up)."""
         self.stats.look_backs += 1
         ctx.skip_frame = "DEFAULT"
         ctx.flush_buffers()
+        # Every frame shown before the key frame that comes out from here on is the previous
+        # GOP's, handed out as replayed: those a reorder delay (B-frames) holds back, and in
+        # an open GOP (H.265 CRA) the last ones, which are coded after the key frame (RASL
+        # pictures, predicted from both GOPs: test_camera_codecs).
+        st.replay_before = pts
         self.replaying = True
         try:
             for old in st.prev_gop:
                 self._decode(ctx, old, tb, st, emit=True)
-            self._drain(ctx, tb, st, emit=True)  # what a reorder delay holds back
         finally:
             self.replaying = False
-        # The references must be this GOP's again: decoding the key frame again restores them
-        # (without it the frames after it are predicted from the previous GOP's last picture:
-        # smeared, test_camera_look_back); the drain above handed out what the decoder still
-        # held of the previous GOP (B-frames' reorder delay), so none comes out late.
-        self._decode(ctx, key, tb, st, emit=True)  # again, after its past
+        # The key frame again, right after its past with no flush between: the frames after
+        # it are predicted from this GOP's references (without it, from the previous GOP's
+        # last picture: smeared, test_camera_look_back), and RASL pictures from both.
+        self._decode(ctx, key, tb, st, emit=True)
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
 
@@ -366,6 +369,7 @@ class PyAVSource:
                 return True
             self._note_key(pts, st)
             st.handed_out_upto = None  # a new GOP: no frame of the last will come again
+            st.replay_before = None
             if self.cfg.decode == "adaptive" and self.cfg.look_back:
                 # A GOP that overflowed (``gop`` emptied) or began mid-GOP is not kept.
                 st.prev_gop = st.gop if st.gop and st.gop[0].is_keyframe else []
@@ -411,11 +415,21 @@ class PyAVSource:
             pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
             again = (frame.pts is not None and st.handed_out_upto is not None
                      and pts <= st.handed_out_upto + 1e-6)
-            if emit and (self.replaying or not again):
-                if not self.replaying:
+            replayed = self.replaying
+            if st.replay_before is not None:  # after a look-back: the previous GOP's still?
+                if pts < st.replay_before - 1e-6:
+                    replayed = True
+                else:
+                    st.replay_before = None
+            if emit and (replayed or not again):
+                if not replayed:
                     st.last_emitted = pts
                 st.pictures += 1
-                self.on_frame(frame, pts)
+                outer, self.replaying = self.replaying, replayed
+                try:
+                    self.on_frame(frame, pts)
+                finally:
+                    self.replaying = outer
         return got
 
     def _drain(self, ctx: Any, tb: float, st: ReadState, *, emit: bool) -> None:

@@ -91,3 +91,4 @@ class ReadState:
     last_pts: float = 0.0
     last_emitted: float = float("-inf")  # time of the newest frame handed out (not replayed)
     handed_out_upto: float | None = None  # a catch-up decodes frames handed out up to here
+    replay_before: float | None = None  # after a look-back: frames shown before it replayed
