@@ -37,7 +37,6 @@ from typing import Any
 import av
 
 from drivers.backoff import Backoff
-from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
     SourceError,
     is_file,
@@ -48,7 +47,7 @@ from drivers.cameras.connect import (
     wait_before_retry,
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
-from drivers.cameras.packets import REORDER_MAX, Pacer, join_slices, time_orphans
+from drivers.cameras.packets import Pacer
 from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
@@ -161,37 +160,27 @@ class PyAVSource:
         self._hw = ctx is not None and ctx is not stream.codec_context
         return ctx
 
-    def _start_reading(self, stream: Any) -> tuple[Any, float, float, ReadState]:
-        """A new connection: decoder, time base, frame interval and read state."""
+    def _start_reading(self, stream: Any) -> tuple[Any, float, ReadState]:
+        """A new connection: decoder, time base and read state."""
         ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
         self.info = StreamInfo(stream.codec_context.name, stream.codec_context.width,
                                stream.codec_context.height, fps, stream)
         if self.on_stream is not None:
             self.on_stream(self.info)
-        tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         self._wait.frame_interval(frame_s)
-        state = ReadState(started=time.monotonic())
-        if ctx is not None and self.cfg.decode == "adaptive":
-            state.watch = ActivityWatch(
-                stream.codec_context.name, stream.codec_context.extradata, name=self._name,
-                margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor,
-                trigger=self.cfg.activity_trigger, hold_s=self.cfg.activity_hold_s)
+        state = ReadState.begin(stream, self.cfg, frame_s, ctx is not None, self._name,
+                                time.monotonic())
+        if state.watch is not None:
             self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
-        return ctx, tb, frame_s, state
+        return ctx, state.framer.tb, state
 
     def _read(self, container: Any, stream: Any) -> None:
-        ctx, tb, frame_s, state = self._start_reading(stream)
+        ctx, tb, state = self._start_reading(stream)
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
-        # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
-        # decoded one by one they give half-drawn frames. They are joined before decoding,
-        # which costs one frame interval of delay (files already hold whole frames).
-        join = not is_file(self.cfg.url)
-        orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
-        held: list[Any] = []  # timed packets after orphans, waiting for a decode time
         while not self._stop.is_set():
             try:
                 with self._wait.waiting():
@@ -201,7 +190,8 @@ class PyAVSource:
                                  waited_s=time.monotonic() - self.stats.last_packet,
                                  timeout_s=self.cfg.read_timeout_s) from None
             if packet is None or packet.size == 0:  # end of the file / stream
-                self._flush(ctx, tb, state)
+                for unit, pts in state.framer.flush():
+                    self._unit(ctx, unit, pts, tb, state)
                 if ctx is not None:
                     self._drain(ctx, tb, state, emit=True)  # the last B-frames, if any
                     self._check_pictures(state, ended=True)
@@ -209,58 +199,24 @@ class PyAVSource:
                     return
                 container.seek(0)
                 packets = iter(container.demux(stream))
-                state.offset = state.last_pts + frame_s
+                state.framer.looped()
                 state.gop, state.prev_gop = [], []
                 continue
             now = time.monotonic()
             gap = now - self.stats.last_packet
-            if join and gap >= self.cfg.read_timeout_s:
+            if not is_file(self.cfg.url) and gap >= self.cfg.read_timeout_s:
                 # On a read timeout FFmpeg's RTSP demuxer hands out the frame it was holding
                 # instead of failing; a gap this long means the camera hung: reconnect.
                 raise SourceError(f"no data for {gap:.1f} s (camera hung?)")
             self.stats.last_packet = now
             state.packets += 1
-            if packet.pts is None and packet.dts is None:
-                # The first packets of an RTSP session come before FFmpeg knows the stream
-                # clock. Dropping them cut the session's first key frame in half (its first
-                # slice), so nothing usable was decoded for a whole GOP.
-                orphans.append(packet)
-                del orphans[:-16]
-                continue
-            if orphans and packet.dts is None and len(held) < REORDER_MAX:
-                held.append(packet)  # B-frames: the orphans' times are not known yet
-                continue
-            timed, held = [*held, packet], []
-            if orphans:
-                time_orphans(orphans, timed, stream.time_base, frame_s)
-            for unit in [*orphans, *timed]:
-                pts = (unit.pts if unit.pts is not None else unit.dts) * tb + state.offset
-                state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
+            for unit, pts in state.framer.push(packet):  # whole frames, with their times
                 if pace is not None:
                     pace.wait(pts, self._stop)
-                self._packet(ctx, unit, pts, tb, state, join)
-            orphans = []
+                self._unit(ctx, unit, pts, tb, state)
 
-    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
-                join: bool) -> None:
-        if not join:
-            self._unit(ctx, [packet], pts, tb, st)
-            return
-        if st.pending and abs(pts - st.pending_pts) < 1e-6:
-            st.pending.append(packet)  # another slice of the same frame
-            return
-        self._flush(ctx, tb, st)
-        st.pending, st.pending_pts = [packet], pts
-
-    def _flush(self, ctx: Any, tb: float, st: ReadState) -> None:
-        if st.pending:
-            self._unit(ctx, st.pending, st.pending_pts, tb, st)
-            st.pending = []
-
-    def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
-              state: ReadState) -> None:
+    def _unit(self, ctx: Any, packet: Any, pts: float, tb: float, state: ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
-        packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
         if self.on_packet is not None:
             self.on_packet(packet, pts)
@@ -412,19 +368,9 @@ class PyAVSource:
         for frame in ctx.decode(packet):
             got = True
             self.stats.decoded += 1
-            pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
-            again = (frame.pts is not None and st.handed_out_upto is not None
-                     and pts <= st.handed_out_upto + 1e-6)
-            replayed = self.replaying
-            if st.replay_before is not None:  # after a look-back: the previous GOP's still?
-                if pts < st.replay_before - 1e-6:
-                    replayed = True
-                else:
-                    st.replay_before = None
-            if emit and (replayed or not again):
-                if not replayed:
-                    st.last_emitted = pts
-                st.pictures += 1
+            pts = (frame.pts * tb + st.framer.offset) if frame.pts is not None else 0.0
+            replayed = st.hand_out(pts, frame.pts is not None, self.replaying) if emit else None
+            if replayed is not None:
                 outer, self.replaying = self.replaying, replayed
                 try:
                     self.on_frame(frame, pts)
