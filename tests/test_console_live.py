@@ -334,6 +334,14 @@ def _check_cameras_page(phone: Any, room: RoomProcess, artifacts_dir: Path) -> N
     assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
     phone.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # the commands
     phone.save_screenshot(str(artifacts_dir / "console_phone_gateway_camera.png"))
+    # in English too: the name is the camera's, whatever the language
+    phone.get(room.url + "/events?camera=thon-1/gw-a:cong-lang")
+    phone.find_element(By.CSS_SELECTOR, "button[name=lang][value=en]").click()
+    wait_for(lambda: "Motion events" in text(phone, "main"), 10, "the English page")
+    events = phone.find_elements(By.CSS_SELECTOR, "ol.events li[data-event]")
+    assert events and all("Cổng làng" in e.text for e in events), [e.text for e in events]
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_events_en.png"))
 
 
 def _take_a_picture(phone: Any, room: RoomProcess, artifacts_dir: Path) -> None:
