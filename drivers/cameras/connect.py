@@ -174,6 +174,14 @@ def no_picture_error(*, waited_s: float | None, packets: int, keys: int, codec: 
                        "data or an unsupported profile?)")
 
 
+def decode_error(codec: str, exc: Exception) -> SourceError:
+    """The software decoder refused a packet, in words (FFmpeg's own say only
+    "avcodec_send_packet()" and an errno)."""
+    why = getattr(exc, "strerror", None) or str(exc)
+    return SourceError(f"cannot decode the {codec} stream: {why} (corrupt data or an "
+                       "unsupported profile?)")
+
+
 def make_decoder(stream: Any, hwaccel: HwAccel, threads: int,
                  options: dict[str, str]) -> tuple[Any, str]:
     """The codec context to decode ``stream`` with, and a one-line description of it.

@@ -39,6 +39,7 @@ import av
 from drivers.backoff import Backoff
 from drivers.cameras.connect import (
     SourceError,
+    decode_error,
     is_file,
     no_picture_error,
     open_container,
@@ -249,7 +250,7 @@ class PyAVSource:
                     self._look_back(ctx, packet, pts, tb, state)
         except av.FFmpegError as exc:
             if not self._hw:
-                raise
+                raise decode_error(self.info.codec if self.info else "video", exc) from None
             # A hardware decoder that opened but cannot decode this stream (profile, size):
             # software from the next session on, said in the status's "decoder".
             self._hw_failed = True
