@@ -267,7 +267,7 @@ def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
             _check_wall_fits(wall)
             wall.save_screenshot(str(artifacts_dir / "console_wall_alert.png"))
             phone.save_screenshot(str(artifacts_dir / "console_phone_alert.png"))
-            _acknowledge(phone, room)
+            _acknowledge(phone, room, artifacts_dir)
             wait_for(lambda: "dieuhanh đã xác nhận" in text(wall, "ul.alerts"), 10,
                      "the acknowledgement on the wall")
             _check_cameras_page(phone, room, artifacts_dir)
@@ -286,7 +286,7 @@ def _check_wall_fits(wall: Any) -> None:
     assert size[2] <= size[0] and size[3] <= size[1], size  # nothing scrolls
 
 
-def _acknowledge(phone: Any, room: RoomProcess) -> None:
+def _acknowledge(phone: Any, room: RoomProcess, artifacts_dir: Path) -> None:
     from selenium.webdriver.common.by import By
 
     phone.get(room.url + "/alerts")
@@ -298,6 +298,10 @@ def _acknowledge(phone: Any, room: RoomProcess) -> None:
     button.click()
     wait_for(lambda: "Đã xác nhận" in text(phone, "#toast"), 10, "acknowledged")
     wait_for(lambda: note in text(phone, "ul.alerts"), 10, "the note on the page")
+    history = text(phone, "ul.history")  # the alert's life, the camera by its name
+    assert "Cổng làng" in history and "cong-lang" not in history, history
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_alerts_camera.png"))
     alert = room.get("/api/alerts?status=active")["alerts"][0]
     assert alert["acked_by"] == "dieuhanh" and alert["ack_note"] == note
     admin = Session(room.url)

@@ -224,6 +224,12 @@ async def _state_before(conn: AsyncConnection, keys: list[str], at: float
 
 async def alerts(conn: AsyncConnection, limit: int = 100) -> dict[str, Any]:
     history = await queries.alert_history(conn, limit)
+    # a camera alert's line names the camera as its page does (the key holds its id)
+    parts = [str(h["key"]).split(":", 2) for h in history]
+    names = await subject_names(conn, [p[1] for p in parts if len(p) == 3])
+    for h, (rule, place, *subject) in zip(history, parts, strict=True):
+        if subject and rule.startswith("camera_"):
+            h["subject_name"] = names.get(place, {}).get(f"camera/{subject[0]}")
     return {"active": await active_alerts(conn), "history": history}
 
 
