@@ -34,6 +34,7 @@ from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
+from tests.infra.look_back import look_back_at
 from tests.infra.motion_scoring import score
 from tests.infra.mqtt_client import ControlRoom
 from tests.infra.recorded import once_closed, recoded, record_from_file
@@ -119,42 +120,6 @@ def test_every_frame_once_in_time_order_and_key_frames_without_delay(original: P
     assert len(keys) >= 5 and not late, (keys, late)
 
 
-def _look_back_at(clip: Path, at_s: float) -> tuple[list[float], list[float], list[float]]:
-    """Adaptive, the owner asking for a look-back on the first idle key frame at or after
-    ``at_s``: (frames replayed, frames handed out after it, frames not as decoded in `all`
-    mode), times rounded to the millisecond."""
-    def md5(frame: Any) -> str:
-        return hashlib.md5(frame.to_ndarray(format="gray").tobytes()).hexdigest()
-
-    reference: dict[float, str] = {}
-    PyAVSource(PyAVSourceConfig(url=str(clip), decode="all", loop=False, realtime=False),
-               lambda frame, pts: reference.__setitem__(round(pts, 3), md5(frame)),
-               lambda _s, _e: None)._session()
-    replayed: list[float] = []
-    after: list[float] = []
-    differ: list[float] = []
-    clock = StreamClock()
-
-    def on_frame(frame: Any, pts: float) -> None:
-        if src.replaying:
-            replayed.append(round(pts, 3))
-        elif src.stats.look_backs:
-            after.append(round(pts, 3))
-        if reference.get(round(pts, 3)) != md5(frame):
-            differ.append(round(pts, 3))
-        if src.idle_key and pts >= at_s and not src.stats.look_backs:
-            assert src.look_back()
-
-    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode="adaptive", loop=False,
-                                      realtime=False, activity_trigger="off"),
-                     on_frame, lambda _s, _e: None)
-    src.on_packet = lambda _p, pts: setattr(clock, "now", pts)
-    with mock.patch.object(pyav_source, "time", clock):
-        src._session()
-    assert src.stats.look_backs == 1
-    return replayed, after, differ
-
-
 def test_open_gop_h265_hands_every_frame_out_once_in_order(original: Path) -> None:
     """x265's default coding: open GOPs, whose CRA key frames are followed in decode order
     by RASL pictures shown before them (predicted from the previous GOP too), and B-frames.
@@ -172,10 +137,11 @@ def test_open_gop_h265_hands_every_frame_out_once_in_order(original: Path) -> No
     assert held == sorted(set(held)), held
     # held from the first key frame after 2.5 s (4 s) to the end: every one of those frames
     assert set(round(i / fps, 3) for i in range(4 * fps, frames)) <= set(held)
-    replayed, after, differ = _look_back_at(clip, 4.0)
-    assert replayed == [round(i / fps, 3) for i in range(2 * fps, 4 * fps)], replayed
-    assert after[0] == 4.0 and after == sorted(set(after)) and len(after) >= fps, after
-    assert not differ, f"frames not as decoded in 'all' mode: {differ[:5]}"
+    run = look_back_at(clip, 4.0)
+    assert run.replayed == [round(i / fps, 3) for i in range(2 * fps, 4 * fps)], run.replayed
+    assert run.after[0] == 4.0 and run.after == sorted(set(run.after)), run.after
+    assert len(run.after) >= fps, run.after
+    assert not run.differ, f"frames not as decoded in 'all' mode: {run.differ[:5]}"
     for decode in ("all", "adaptive"):
         f1_plain = score(run_source(original, decode).run)["f1"]
         f1_open = score(run_source(clip, decode).run)["f1"]
