@@ -55,7 +55,7 @@ class AlertView:
             c.gateway_key, c.circuit, c.state, c.reason, c.next_change, c.next_state,
             c.desired, c.driver_ok, c.driver_error, c.ts).order_by(c.gateway_key, c.circuit))
         cameras = await _children(conn, select(
-            k.gateway_key, k.camera, k.state, k.since, k.last_error)
+            k.gateway_key, k.camera, k.state, k.since, k.last_error, k.payload["name"])
             .order_by(k.gateway_key, k.camera))
         hotspots = await _children(conn, select(
             h.gateway_key, h.hotspot, h.state, h.since, h.payload["reasons"])
@@ -115,8 +115,9 @@ def _circuits(rows: tuple[Key, ...]) -> tuple[CircuitView, ...]:
 
 
 def _cameras(rows: tuple[Key, ...]) -> tuple[CameraView, ...]:
-    return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err)
-                 for cam, s, since, err in rows)
+    return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err,
+                            name=name if isinstance(name, str) and name else None)
+                 for cam, s, since, err, name in rows)
 
 
 def _hotspots(rows: tuple[Key, ...]) -> tuple[HotspotView, ...]:

@@ -219,6 +219,10 @@ class CameraConfig(SecretsModel):
     open_timeout_s: float = Field(8, gt=0, le=120, description="Give up connecting after this.")
     read_timeout_s: float = Field(
         5, gt=0, le=120, description="No data for this long = camera offline (hung camera).")
+    no_picture_s: float = Field(
+        10, gt=0, le=600, description="Data but no picture for this long (no key frame, "
+        "undecodable data) = camera offline, with the reason; it reconnects. Raise it above "
+        "the key frame interval of a camera whose key frames come further apart.")
     reconnect_min_s: float = Field(1, gt=0, le=3600,
                                    description="First reconnect delay cap (s).")
     reconnect_max_s: float = Field(30, gt=0, le=3600,
