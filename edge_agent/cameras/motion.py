@@ -49,12 +49,15 @@ import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
+    REF_WIDTH,
     Box,
     DropTest,
     Evidence,
     above,
+    area_joined_as_at_reference,
     blob_box,
     downscale,
+    merge_side,
     polygon_mask,
     robust_noise,
     zones_in,
@@ -75,9 +78,6 @@ _KERNEL3 = np.ones((3, 3), np.uint8)
 # dark, noisy picture does not turn its noise into motion.
 _CONTRAST_REF = 30.0
 _MIN_THRESHOLD_SCALE = 0.7
-# Pieces of one object a few pixels apart are joined into one blob: a square kernel of 2.2 %
-# of the width rounded up to odd (5 px at 160, 7 px at 320).
-_MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
 _OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame counts as faint
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
@@ -150,8 +150,7 @@ class MotionDetector:
                                        interpolation=cv2.INTER_AREA) > 127 \
             if self._mask_polys else None
         self._bufs = Buffers((h, w))
-        size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
-        self._merge_kernel = np.ones((size, size), np.uint8)
+        self._merge_kernel = np.ones((merge_side(w),) * 2, np.uint8)
         # Zone masks at half resolution, like the blob labels.
         self._zone_masks = [
             (z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
@@ -363,7 +362,9 @@ class MotionDetector:
             # Seen mostly in the average, or moving only there: a faint mover's rules.
             slow_only = moving_px[i] < enough or \
                 (own_px is not None and own_px[i] < _OWN_FRACTION * area)
-            if area < min_px or (slow_only and (slow_px is None or slow_px[i] < enough)):
+            small = area < min_px and (full_w <= REF_WIDTH or area_joined_as_at_reference(
+                labels, i, stats[i], core) < self.cfg.min_area)
+            if small or (slow_only and (slow_px is None or slow_px[i] < enough)):
                 lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
             lut[i] = 1
