@@ -62,7 +62,7 @@ from edge_agent.cameras.motion_filters import (
     robust_noise,
     zones_in,
 )
-from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
+from edge_agent.cameras.motion_light import DARK, LitTest, gain_map, match_exposure
 from edge_agent.cameras.motion_slow import SlowMovers, cell
 from edge_agent.cameras.motion_tracks import Seen, coasted, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
@@ -313,28 +313,13 @@ class MotionDetector:
         return cv2.bitwise_and(mask, self._valid)
 
     def _normalise(self, frame: np.ndarray, bg: np.ndarray, out: np.ndarray) -> np.ndarray:
-        # Statistics from every 4th pixel (of the unmasked area) are plenty and 16x cheaper.
-        f4, b4 = np.ascontiguousarray(frame[::4, ::4]), np.ascontiguousarray(bg[::4, ::4])
-        mask = None
-        if self._mask_polys and self._valid is not None:
-            mask = np.ascontiguousarray(self._valid[::4, ::4])
-        # What changed locally in the previous frame (a car's beam, a person) says nothing
-        # about the exposure; left in, a beam would dim the whole picture and with it a dark
-        # car's contrast. Left out of both statistics (unless it is most of the picture).
-        if self._changed4 is not None and self._changed4.shape == f4.shape:
-            still = cv2.bitwise_not(self._changed4)
-            if cv2.countNonZero(still) > still.size // 2:
-                mask = still if mask is None else cv2.bitwise_and(mask, still)
-        mf, sf = cv2.meanStdDev(f4, mask=mask)
-        mb, sb = cv2.meanStdDev(b4, mask=mask)
-        self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
-        self._ratio = (float(mf[0, 0]) + 1.0) / (float(mb[0, 0]) + 1.0)
-        gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
-        offset = float(mb[0, 0] - mf[0, 0] * gain)
-        self._gain = (gain, offset)
-        if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
+        e = match_exposure(frame, bg, self._valid if self._mask_polys else None,
+                           self._changed4)
+        self._bg_std, self._bg_mean, self._ratio = e.bg_std, e.bg_mean, e.ratio
+        self._gain = (e.gain, e.offset)
+        if abs(e.gain - 1.0) < 0.01 and abs(e.offset) < 0.5:
             return frame  # nothing to correct: skip a pass over the frame
-        cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
+        cv2.addWeighted(frame, e.gain, frame, 0.0, e.offset, dst=out)
         return out
 
     def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray,

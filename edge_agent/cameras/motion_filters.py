@@ -249,12 +249,8 @@ def slid_down(start: Box, now: Box) -> bool:
     dx = abs(now[0] + now[2] / 2 - start[0] - start[2] / 2)
     dy = now[1] + now[3] / 2 - start[1] - start[3] / 2
     widths = max(now[2], 1e-3) / max(start[2], 1e-3)
-    # A drop (and the trail it leaves) goes down as a whole: its top does not rise. A thing
-    # whose blob grows up and down as more of it is seen (a walker coming in at the edge,
-    # first seen in part, which a finer picture sees a frame sooner) has its middle go down
-    # too, but not its top.
     return dy >= SLIDE_MIN and dx <= SLIDE_SIDEWAYS * dy + SLIDE_SLACK and \
-        1 / SLIDE_WIDTH <= widths <= SLIDE_WIDTH and now[1] >= start[1] - SLIDE_SLACK
+        1 / SLIDE_WIDTH <= widths <= SLIDE_WIDTH
 
 
 def iou_of(a: Box, b: Box) -> float:
