@@ -114,9 +114,14 @@ def _circuits(rows: tuple[Key, ...]) -> tuple[CircuitView, ...]:
     return tuple(_circuit(c) for c in rows)
 
 
+# a camera's name is free text of any length (agent config, contract); the alert keeps what
+# its column holds, or PostgreSQL refuses the evaluation's one transaction: every alert lost
+NAME_MAX: int = getattr(t.alerts.c.subject_name.type, "length")  # noqa: B009 (mypy: a String)
+
+
 def _cameras(rows: tuple[Key, ...]) -> tuple[CameraView, ...]:
     return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err,
-                            name=name if isinstance(name, str) and name else None)
+                            name=name[:NAME_MAX] if isinstance(name, str) and name else None)
                  for cam, s, since, err, name in rows)
 
 
