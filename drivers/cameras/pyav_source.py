@@ -256,7 +256,9 @@ class PyAVSource:
             self._hw_failed = True
             raise SourceError(f"hardware decoder failed ({exc}); reconnecting with the "
                               "software decoder") from None
-        if self.stats.decoded and not state.announced:
+        # online once this session has a picture of its own (the source's decoded count
+        # includes earlier sessions': a reconnect without one flapped online/offline)
+        if state.pictures and not state.announced:
             state.announced = True
             self.on_state("online", None)
         self._check_pictures(state)
