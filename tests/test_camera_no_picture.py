@@ -7,12 +7,15 @@ the next session reads)."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import threading
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from drivers.cameras import pyav_source
 from drivers.cameras.pyav_source import PyAVSource
 from drivers.cameras.source_state import PyAVSourceConfig
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
@@ -61,3 +64,49 @@ def test_a_session_without_a_picture_never_says_online_after_one_that_had_pictur
     assert [s for s, _e in second] == ["offline"], states
     assert (second[0][1] or "").startswith("no picture decoded: the file has no key frame ("), \
         states
+
+
+def test_sessions_without_a_picture_back_off_and_one_with_pictures_starts_again(
+        artifacts_dir: Path, tmp_path: Path) -> None:
+    """Packets are no progress: a stream that never gives a picture used to reset the
+    reconnect backoff at every session (it had packets), so it reconnected at the shortest
+    delay for ever (an RTSP session and a warning every ``no_picture_s``). Its delays now
+    grow to ``reconnect_max_s``; once a session has pictures, the next delay starts from
+    the bottom again. The delays are recorded on their way to the real wait."""
+    good = make_clip("moving", artifacts_dir / "camera-clips")
+    live = tmp_path / "live.mp4"
+    shutil.copyfile(without_key_frames(good), live)
+    delays: list[float] = []
+    failures = 0
+    done = threading.Event()
+
+    def on_state(state: str, error: str | None) -> None:
+        nonlocal failures
+        if state != "offline":
+            return
+        failures += 1
+        if failures == 6:  # the next session reads a stream with pictures
+            os.replace(shutil.copyfile(good, tmp_path / "next.mp4"), live)
+        elif failures == 8:
+            done.set()
+
+    real_wait = pyav_source.wait_before_retry
+
+    def wait(url: str, delay: float, interval: float, stop: threading.Event) -> None:
+        delays.append(delay)
+        real_wait(url, delay, interval, stop)
+
+    src = PyAVSource(PyAVSourceConfig(url=str(live), decode="all", loop=False,
+                                      realtime=False, reconnect_min_s=0.02,
+                                      reconnect_max_s=0.64),
+                     lambda _frame, _pts: None, on_state, rng=random.Random(3))
+    with mock.patch.object(pyav_source, "wait_before_retry", wait):
+        src.start()
+        try:
+            assert done.wait(60), delays
+        finally:
+            src.stop()
+    ceilings = [min(0.64, 0.02 * 2 ** n) for n in range(6)]
+    assert all(d <= c for d, c in zip(delays, ceilings, strict=False)), delays
+    assert max(delays[2:6]) > 0.02, delays  # it grew: no more every time at the shortest
+    assert delays[6] <= 0.02, delays  # the session with pictures reset it

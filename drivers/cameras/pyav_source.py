@@ -86,6 +86,7 @@ class PyAVSource:
         self.idle_key = False
         self.replaying = False
         self._look_back_asked = False
+        self._went_online = False  # the current session said "online" (it worked a while)
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -124,7 +125,7 @@ class PyAVSource:
     def _run(self) -> None:
         backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, rng=self._rng)
         while not self._stop.is_set():
-            progress_before = self.stats.decoded + self.stats.packets
+            self._went_online = False
             try:
                 self._session()
                 if self._stop.is_set():
@@ -134,8 +135,11 @@ class PyAVSource:
                 self.on_state("offline", str(exc))
             except Exception as exc:  # any decoder/demuxer failure: report, reconnect
                 self.on_state("offline", redact(f"{type(exc).__name__}: {exc}"))
-            if self.stats.decoded + self.stats.packets > progress_before:
-                backoff.reset()  # it worked for a while: start the backoff again from the bottom
+            if self._went_online:
+                # it worked for a while: start the backoff again from the bottom (packets
+                # alone are no progress: a stream without a picture reconnected every
+                # no_picture_s at the shortest delay, for ever)
+                backoff.reset()
             self.stats.reconnects += 1
             wait_before_retry(self.cfg.url, backoff.failed(), self.cfg.probe_interval_s,
                               self._stop)
@@ -226,9 +230,7 @@ class PyAVSource:
         if ctx is None:  # packets only (a record stream): online with the first one
             if packet.is_keyframe:
                 self._note_key(pts, state)
-            if not state.announced:
-                state.announced = True
-                self.on_state("online", None)
+            self._announce(state)
             return
         try:
             if self._should_decode(ctx, packet, pts, tb, state):
@@ -258,10 +260,14 @@ class PyAVSource:
                               "software decoder") from None
         # online once this session has a picture of its own (the source's decoded count
         # includes earlier sessions': a reconnect without one flapped online/offline)
-        if state.pictures and not state.announced:
-            state.announced = True
-            self.on_state("online", None)
+        if state.pictures:
+            self._announce(state)
         self._check_pictures(state)
+
+    def _announce(self, st: ReadState) -> None:
+        if not st.announced:
+            st.announced = self._went_online = True
+            self.on_state("online", None)
 
     def _check_pictures(self, st: ReadState, ended: bool = False) -> None:
         """Packets flow but no picture comes out (no key frame, undecodable data): fail the
