@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.motion import MotionDetector
-from edge_agent.cameras.motion_filters import DropTest, downscale, merge_side
+from edge_agent.cameras.motion_filters import DropTest, downscale, merge_side, slid_down
 
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # the detector's light blur
 H, W = 720, 1280  # a commune camera's frame
@@ -88,3 +88,18 @@ def test_min_area_is_the_same_share_of_the_picture_at_240_as_at_160() -> None:
     at_160, at_240 = sum(_small_mover(160)), sum(_small_mover(240))
     assert at_160 >= 14
     assert at_240 >= at_160 - 2, (at_160, at_240)
+
+
+def test_a_walker_coming_in_at_the_edge_does_not_slide_like_a_drop_at_240() -> None:
+    # Detector round 8 (t-ir-mover at 240): a walker coming in at the left edge is seen a
+    # frame sooner at 240, his head and shoulders first, then whole. His box's middle goes
+    # down 4.5 % of the height and its width grows 1.5x: within what ``slid_down`` allows a
+    # drop, so his track was vetoed as a drop running down the lens. His top rose; a drop's
+    # top goes down with it. At 240 that tells them apart; at 160 the verdict is as it was.
+    head = (0.0, 0.30, 0.04, 0.10)  # x, y, w, h: only his head and shoulders in the picture
+    whole = (0.0, 0.29, 0.06, 0.21)  # then whole: top 1 % higher, middle 4.5 % lower
+    assert slid_down(head, whole, 240) is False
+    assert slid_down(head, whole, 320) is False
+    assert slid_down(head, whole, 160) is True  # (the rule does not run at 160)
+    drop, later = (0.50, 0.20, 0.03, 0.05), (0.505, 0.26, 0.035, 0.06)  # slid 6.5 % down
+    assert all(slid_down(drop, later, w) for w in (160, 240, 320))

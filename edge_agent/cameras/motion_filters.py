@@ -35,6 +35,11 @@ class DropTest:
     def start(self, norm: np.ndarray, bg: np.ndarray) -> None:
         self._norm, self._bg = norm, bg
 
+    @property
+    def width(self) -> int:
+        """The analysis picture's width (0 before the first frame)."""
+        return self._norm.shape[1] if self._norm is not None else 0
+
     def looks_like_drop(self, labels: np.ndarray, i: int, stat: np.ndarray,
                         frame_area: float) -> int:
         """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? 1 if it is
@@ -43,8 +48,7 @@ class DropTest:
         crop = self._crop(labels, i, stat, frame_area)
         if crop is None:
             return 0
-        d, px = at_reference_scale(cv2.subtract(crop[0], crop[1]), crop[2],
-                                   self._norm.shape[1] if self._norm is not None else 0)
+        d, px = at_reference_scale(cv2.subtract(crop[0], crop[1]), crop[2], self.width)
         if not px.any():
             return 0
         signed = d[px]
@@ -244,11 +248,18 @@ SLIDE_SLACK = 0.01
 SLIDE_WIDTH = 1.6
 
 
-def slid_down(start: Box, now: Box) -> bool:
-    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens?"""
+def slid_down(start: Box, now: Box, width: int = 0) -> bool:
+    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens? In a
+    picture ``width`` wider than ``REF_WIDTH`` its top must not have risen either: there a
+    walker coming in at the edge is seen a frame sooner, in part (his head), then whole, and
+    his box's middle goes down as his legs come in while his top stays or rises; a drop slides
+    as a whole. (At 160 the same rule changed a frame of two drop blobs merging, so a picture
+    160 px wide or narrower is judged as before.)"""
     dx = abs(now[0] + now[2] / 2 - start[0] - start[2] / 2)
     dy = now[1] + now[3] / 2 - start[1] - start[3] / 2
     widths = max(now[2], 1e-3) / max(start[2], 1e-3)
+    if width > REF_WIDTH and now[1] < start[1]:
+        return False
     return dy >= SLIDE_MIN and dx <= SLIDE_SIDEWAYS * dy + SLIDE_SLACK and \
         1 / SLIDE_WIDTH <= widths <= SLIDE_WIDTH
 

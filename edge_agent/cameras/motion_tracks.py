@@ -110,7 +110,7 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
     wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(lit, stat))
     if asked and int(stat[4]) >= DROP_MIN_AREA * area:  # (else too small to judge)
         crisp += 1 if drop == 0 else -1
-    sliding = slid_down(start, box) and drops.brighter(b.labels, b.i, stat, area)
+    sliding = slid_down(start, box, drops.width) and drops.brighter(b.labels, b.i, stat, area)
     if wet or sliding:  # looked like a drop on the lens: such drops are gone before this
         need = max(need, _DROP_FRAMES)
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
