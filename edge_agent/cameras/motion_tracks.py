@@ -25,6 +25,7 @@ from edge_agent.cameras.motion_filters import (
     DROP_MIN_AREA,
     Box,
     DropTest,
+    came_in,
     iou_of,
     near,
     overlap,
@@ -111,8 +112,11 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
     if asked and int(stat[4]) >= DROP_MIN_AREA * area:  # (else too small to judge)
         crisp += 1 if drop == 0 else -1
     sliding = slid_down(start, box, drops.width) and drops.brighter(b.labels, b.i, stat, area)
-    if wet or sliding:  # looked like a drop on the lens: such drops are gone before this
-        need = max(need, _DROP_FRAMES)
+    # (Something that came in at a side and replaced the background's texture is no drop:
+    # a drop on the lens is seen through, it keeps the street's structure.)
+    if (wet or sliding) and not (came_in(origin, box, drops.width) and drops.texture_kept(
+            b.labels, b.i, stat, area) <= _KEPT):
+        need = max(need, _DROP_FRAMES)  # looked like a drop on the lens: gone before this
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
     # too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
     # (Once reported, a mover is not vetoed as light: the IR's light around him, left by
