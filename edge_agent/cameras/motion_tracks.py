@@ -113,8 +113,10 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
         crisp += 1 if drop == 0 else -1
     sliding = slid_down(start, box, drops.width) and drops.brighter(b.labels, b.i, stat, area)
     # (Something that came in at a side and replaced the background's texture is no drop:
-    # a drop on the lens is seen through, it keeps the street's structure.)
-    if (wet or sliding) and not (came_in(origin, box, drops.width) and drops.texture_kept(
+    # a drop on the lens is seen through, it keeps the street's structure. A blob too small
+    # to judge has no texture measured: it waits.)
+    if (wet or sliding) and not (came_in(origin, box, drops.width) and int(
+            stat[4]) >= DROP_MIN_AREA * area and drops.texture_kept(
             b.labels, b.i, stat, area) <= _KEPT):
         need = max(need, _DROP_FRAMES)  # looked like a drop on the lens: gone before this
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
