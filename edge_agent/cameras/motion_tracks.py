@@ -11,6 +11,8 @@ the pixel tests it needs (``DropTest``, the lit-only mask) are passed in.
 - a bright blob that ran down like a drop on the lens since it was first seen (``slid_down``,
   followed frame to frame by overlap) is not reported: a sharp-edged drop sliding for seconds
   passes the blur test, but no person or car moves like it;
+- in a picture wider than 160 px, a blob that came into view at a side (``came_in``) and
+  replaced the background's texture needs no drop's wait: a car soft-edged by its own glow;
 - a faint blob, seen moving only in the recent frames' average, must last ``_SLOW_FRAMES``
   and get somewhere.
 """
