@@ -249,12 +249,10 @@ SLIDE_WIDTH = 1.6
 
 
 def slid_down(start: Box, now: Box, width: int = 0) -> bool:
-    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens? In a
-    picture ``width`` wider than ``REF_WIDTH`` its top must not have risen either: there a
-    walker coming in at the edge is seen a frame sooner, in part (his head), then whole, and
-    his box's middle goes down as his legs come in while his top stays or rises; a drop slides
-    as a whole. (At 160 the same rule changed a frame of two drop blobs merging, so a picture
-    160 px wide or narrower is judged as before.)"""
+    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens? Wider
+    than ``REF_WIDTH`` its top must not have risen either: a walker coming in at the edge is
+    seen there a frame sooner, head first, and his box's middle goes down as his legs come in
+    (at 160 the rule changed a frame of two drop blobs merging: 160 is judged as before)."""
     dx = abs(now[0] + now[2] / 2 - start[0] - start[2] / 2)
     dy = now[1] + now[3] / 2 - start[1] - start[3] / 2
     widths = max(now[2], 1e-3) / max(start[2], 1e-3)
@@ -271,11 +269,9 @@ COME_IN = 1.5
 
 
 def came_in(origin: Box, now: Box, width: int) -> bool:
-    """Has a blob come into view from the left or right side since ``origin``, in a picture
-    ``width`` wider than ``REF_WIDTH``? A lens drop appears where it is and a drop's blob that
-    breaks up and joins again does not keep one side on the picture's edge; a car seen through
-    its own lamp's glow is soft-edged like a drop in nearly every frame. (At 160 its run goes
-    on from blobs of its beam and it is reported as before; the rule does not run there.)"""
+    """Has a blob come into view at the left or right side since ``origin`` (only asked
+    wider than ``REF_WIDTH``)? A lens drop appears where it is; a car seen through its own
+    lamp's glow is soft-edged like one (at 160 its run goes on from blobs of its beam)."""
     if width <= REF_WIDTH or now[2] < COME_IN * origin[2]:
         return False
     left = origin[0] <= EDGE and now[0] <= EDGE
