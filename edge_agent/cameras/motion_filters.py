@@ -35,6 +35,11 @@ class DropTest:
     def start(self, norm: np.ndarray, bg: np.ndarray) -> None:
         self._norm, self._bg = norm, bg
 
+    @property
+    def width(self) -> int:
+        """The analysis picture's width (0 before the first frame)."""
+        return self._norm.shape[1] if self._norm is not None else 0
+
     def looks_like_drop(self, labels: np.ndarray, i: int, stat: np.ndarray,
                         frame_area: float) -> int:
         """Is blob ``i`` of the half-resolution ``labels`` a large, blurred blob? 1 if it is
@@ -43,8 +48,7 @@ class DropTest:
         crop = self._crop(labels, i, stat, frame_area)
         if crop is None:
             return 0
-        d, px = at_reference_scale(cv2.subtract(crop[0], crop[1]), crop[2],
-                                   self._norm.shape[1] if self._norm is not None else 0)
+        d, px = at_reference_scale(cv2.subtract(crop[0], crop[1]), crop[2], self.width)
         if not px.any():
             return 0
         signed = d[px]
@@ -244,13 +248,35 @@ SLIDE_SLACK = 0.01
 SLIDE_WIDTH = 1.6
 
 
-def slid_down(start: Box, now: Box) -> bool:
-    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens?"""
+def slid_down(start: Box, now: Box, width: int = 0) -> bool:
+    """Has a blob gone from ``start`` to ``now`` the way a drop runs down the lens? Wider
+    than ``REF_WIDTH`` its top must not have risen either: a walker coming in at the edge is
+    seen there a frame sooner, head first, and his box's middle goes down as his legs come in
+    (at 160 the rule changed a frame of two drop blobs merging: 160 is judged as before)."""
     dx = abs(now[0] + now[2] / 2 - start[0] - start[2] / 2)
     dy = now[1] + now[3] / 2 - start[1] - start[3] / 2
     widths = max(now[2], 1e-3) / max(start[2], 1e-3)
+    if width > REF_WIDTH and now[1] < start[1]:
+        return False
     return dy >= SLIDE_MIN and dx <= SLIDE_SIDEWAYS * dy + SLIDE_SLACK and \
         1 / SLIDE_WIDTH <= widths <= SLIDE_WIDTH
+
+
+# Something coming into view at a side of the picture: its box touches that side (within
+# ``EDGE``) from its first frame on and has grown inward to ``COME_IN`` times its first width.
+EDGE = 0.005
+COME_IN = 1.5
+
+
+def came_in(origin: Box, now: Box, width: int) -> bool:
+    """Has a blob come into view at the left or right side since ``origin`` (only asked
+    wider than ``REF_WIDTH``)? A lens drop appears where it is; a car seen through its own
+    lamp's glow is soft-edged like one (at 160 its run goes on from blobs of its beam)."""
+    if width <= REF_WIDTH or now[2] < COME_IN * origin[2]:
+        return False
+    left = origin[0] <= EDGE and now[0] <= EDGE
+    right = origin[0] + origin[2] >= 1 - EDGE and now[0] + now[2] >= 1 - EDGE
+    return left or right
 
 
 def iou_of(a: Box, b: Box) -> float:

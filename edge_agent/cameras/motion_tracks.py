@@ -11,6 +11,8 @@ the pixel tests it needs (``DropTest``, the lit-only mask) are passed in.
 - a bright blob that ran down like a drop on the lens since it was first seen (``slid_down``,
   followed frame to frame by overlap) is not reported: a sharp-edged drop sliding for seconds
   passes the blur test, but no person or car moves like it;
+- in a picture wider than 160 px, a blob that came into view at a side (``came_in``) and
+  replaced the background's texture needs no drop's wait: a car soft-edged by its own glow;
 - a faint blob, seen moving only in the recent frames' average, must last ``_SLOW_FRAMES``
   and get somewhere.
 """
@@ -25,6 +27,7 @@ from edge_agent.cameras.motion_filters import (
     DROP_MIN_AREA,
     Box,
     DropTest,
+    came_in,
     iou_of,
     near,
     overlap,
@@ -110,9 +113,14 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
     wet = wet or drop > 0 or (run < _DROP_FRAMES and lit_around(lit, stat))
     if asked and int(stat[4]) >= DROP_MIN_AREA * area:  # (else too small to judge)
         crisp += 1 if drop == 0 else -1
-    sliding = slid_down(start, box) and drops.brighter(b.labels, b.i, stat, area)
-    if wet or sliding:  # looked like a drop on the lens: such drops are gone before this
-        need = max(need, _DROP_FRAMES)
+    sliding = slid_down(start, box, drops.width) and drops.brighter(b.labels, b.i, stat, area)
+    # (Something that came in at a side and replaced the background's texture is no drop:
+    # a drop on the lens is seen through, it keeps the street's structure. A blob too small
+    # to judge has no texture measured: it waits.)
+    if (wet or sliding) and not (came_in(origin, box, drops.width) and int(
+            stat[4]) >= DROP_MIN_AREA * area and drops.texture_kept(
+            b.labels, b.i, stat, area) <= _KEPT):
+        need = max(need, _DROP_FRAMES)  # looked like a drop on the lens: gone before this
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
     # too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
     # (Once reported, a mover is not vetoed as light: the IR's light around him, left by
