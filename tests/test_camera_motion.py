@@ -121,7 +121,12 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "h4-dark-walker": (0.76, 0.97, 0.48),  # 0 -> 0.782 0.993 0.507
     "h4-rain-walker": (0.46, 0.40, 0.34),  # 0.483 0.429 0.362
     "h4-car-lamps": (0.88, 0.86, 0.39),  # 0.903 0.889 0.412
-    "h4-ir-cyclist": (0.50, 0.58, 0.32)}  # 0.527 0.604 0.342
+    "h4-ir-cyclist": (0.50, 0.58, 0.32),  # 0.527 0.604 0.342
+    # added in the seventh round (street_clips_osd: style A with a burnt-in clock and name),
+    # scored before the overlay finder (the clock's ticks make false events, see OSD_FALSE_EVENT)
+    "t-osd-day-walker": (0.95, 0.93, 0.79),  # 0.978 0.957 0.819
+    "t-osd-rain-walker": (0.95, 0.93, 0.81),  # 0.978 0.957 0.833
+    "t-osd-ir-walker": (0.95, 0.92, 0.76)}  # 0.972 0.945 0.789, 1 false event (the clock)
 STREET_TARGET_F1 = 0.85
 # Below the target: heavy lens rain hides a walker barely darker than the road (tuning); a
 # dark car is found by its headlamp and the start of its beam, its box too short or too long
@@ -149,17 +154,21 @@ SHADOW_FALSE_EVENT = {"h4-wind-shadows", "t-wind-shadows", "t-wind-walker"}
 QUIET_SHARE = 0.05
 NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows",
              "t-wind-shadows"}
+# The camera's burnt-in clock: its ticking seconds make an event at ~2 s (and motion in 8 and
+# 16 of the 120 frames of the two empty clips) until the overlay is found and held still.
+OSD_FALSE_EVENT = {"t-osd-still-night", "t-osd-ir-still", "t-osd-ir-walker"}
+OSD_NOT_QUIET = {"t-osd-still-night", "t-osd-ir-still"}
 # Lens rain: at most one false event per clip (the issue's target); none anywhere else.
 RAIN_FALSE_EVENTS = 1
 CLIP_SETS: dict[str, dict[str, Any]] = {
     "dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2, "held-out-3": HELD_OUT_3,
     "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,
     "street-held-out-2": street_sets.HELD_OUT_2, "street-held-out-3": street_sets.HELD_OUT_3,
-    "street-held-out-4": street_sets.HELD_OUT_4}
+    "street-held-out-4": street_sets.HELD_OUT_4, "street-tuning-osd": street_sets.TUNING_OSD}
 OLD_MOTION_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items()
                     if set_name in F1_FLOORS for name, scene in scenes.items() if scene.movers]
 STREET_SETS = ("street-tuning", "street-held-out", "street-held-out-2", "street-held-out-3",
-               "street-held-out-4")
+               "street-held-out-4", "street-tuning-osd")
 STREET_MOTION_CLIPS = [(set_name, name) for set_name in STREET_SETS
                        for name, scene in CLIP_SETS[set_name].items() if scene.movers]
 ALL_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items() for name in scenes]
@@ -244,7 +253,9 @@ def test_street_clips_reach_the_issue_target(scores: dict[str, dict[str, Any]],
     pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="lamp flicker"))
     if n in FLICKER_FALSE_EVENT else
     pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="wind-shaken shadows"))
-    if n in SHADOW_FALSE_EVENT else (c, n) for c, n in ALL_CLIPS])
+    if n in SHADOW_FALSE_EVENT else
+    pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="the burnt-in clock"))
+    if n in OSD_FALSE_EVENT else (c, n) for c, n in ALL_CLIPS])
 def test_no_false_event_in_still_stretches(scores: dict[str, dict[str, Any]], clip_set: str,
                                            name: str) -> None:
     scene = CLIP_SETS[clip_set][name]
@@ -273,7 +284,9 @@ def test_empty_scene_reports_no_motion_at_all(scores: dict[str, dict[str, Any]],
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="issue 11: sliding lens drops"))
-    if n in NOT_QUIET else n
+    if n in NOT_QUIET else
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="the burnt-in clock"))
+    if n in OSD_NOT_QUIET else n
     for n in STILL_CLIPS if any(n in CLIP_SETS[s] for s in STREET_SETS)])
 def test_empty_street_is_quiet_nearly_all_the_time(scores: dict[str, dict[str, Any]],
                                                    name: str) -> None:

@@ -24,6 +24,7 @@ from tests.infra import (
     street_clips_e,
     street_clips_f,
     street_clips_g,
+    street_clips_osd,
     street_clips_wind,
 )
 from tests.infra.clip_lock import one_builder_per_clip
@@ -45,8 +46,11 @@ from tests.infra.street_clips_f import PoleLampF, SceneF
 from tests.infra.street_clips_f_movers import Mover as MoverF
 from tests.infra.street_clips_g import SceneG
 from tests.infra.street_clips_g_movers import MoverG
+from tests.infra.street_clips_osd import OsdScene
 from tests.infra.street_clips_wind import WindScene
 
+# Round 7: style-A scenes with a burnt-in clock and camera name (``street_clips_osd``).
+TUNING_OSD: dict[str, OsdScene] = street_clips_osd.TUNING_OSD
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
                 ambient=0.55, noise_sigma=4.0, drops_per_s=3.0, streaks=30, seed=1),
@@ -423,7 +427,8 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 # each drawing style's generator, by its scene type (WindScene before StreetScene: a subclass)
 STYLES: tuple[tuple[type, Any], ...] = (
     (SceneG, street_clips_g), (SceneF, street_clips_f), (SceneE, street_clips_e),
-    (SceneD, street_clips_d), (SceneC, street_clips_c), (WindScene, street_clips_wind))
+    (SceneD, street_clips_d), (SceneC, street_clips_c), (WindScene, street_clips_wind),
+    (OsdScene, street_clips_osd))
 
 
 def _style(scene: object) -> Any:
