@@ -224,6 +224,13 @@ class CameraConfig(SecretsModel):
     reconnect_max_s: float = Field(30, gt=0, le=3600,
                                    description="Largest reconnect delay cap (s).")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion detection.")
+    overlay: Literal["auto", "off"] = Field(
+        "auto", description="The camera's burnt-in on-screen display (date/time clock, "
+        "name): 'auto' finds white text with a dark outline that stays at one place near the "
+        "top or bottom edge over the first second (re-checked every 10 s) and holds it still "
+        "for motion analysis, so a ticking clock makes no motion; where it was found is in "
+        "the status ('overlay'). 'off': analyse the picture as it comes (draw a mask over an "
+        "overlay it does not find, e.g. dark text, or text in the middle of the picture).")
     masks: list[list[Point]] = Field(
         default_factory=list,
         description="Areas ignored (trees, a road outside the village): polygons of [x, y] "
