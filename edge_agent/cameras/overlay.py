@@ -160,7 +160,8 @@ class OverlayFinder:
         near_dark = cv2.erode(picture, kernel) <= DARK
         self._count += (picture >= BRIGHT) & near_dark
         self._samples += 1
-        if ts >= self._next_check:
+        if ts >= self._next_check and self._samples + self._prev_samples >= 3:
+            # (key frames only, while an adaptive camera is idle: 3 samples may take 4-6 s)
             self._check()
             self._next_check = ts + self._recheck_s
 

@@ -194,9 +194,11 @@ class CameraService:
 
     async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
         """Publish the retained status; ``rates`` None = the last measured ones."""
+        finder = self.analysis.overlay  # its boxes are replaced whole in the source thread
+        overlay = [(b.x, b.y, b.w, b.h) for b in finder.boxes] if finder is not None else None
         await self.status.publish(self.source, self.streams.record, self.armed,
                                   self._last_error(), self.media.stats.bytes_used / 1048576,
-                                  rates)
+                                  rates, overlay)
 
     async def _retention(self) -> None:
         while True:
