@@ -159,3 +159,24 @@ def test_the_camera_key_turns_it_on_and_off(mode: str, held: bool) -> None:
     analysis = camera_analysis(cfg, lambda f: f, None)
     assert (analysis.overlay is not None) is held
     assert CameraConfig(id="gate", url="rtsp://127.0.0.1/x").overlay == "auto"
+
+
+def test_lettering_that_passes_once_is_not_held() -> None:
+    # a lorry with its name painted on (white letters, dark outline: text-like) drives along
+    # the top band once, from 3 s to 8 s: seen moving, never taken for the camera's overlay
+    def lorry(img: np.ndarray, t: float) -> None:
+        if 3.0 <= t < 8.0:
+            x = int(-300 + (t - 3.0) / 5.0 * (W + 300))
+            cv2.rectangle(img, (x, 45), (x + 300, 85), 90, -1)
+            _clock_like(img, "XE TAI HOA BINH", (x + 10, 75))
+
+    finder = OverlayFinder()
+    results = _run(_scene(14.0, extra=lorry), finder)
+    assert sum(r.motion for r in results if 3.5 <= r.ts < 7.5) >= 35
+    boxes = [(b.x, b.y, b.w, b.h) for b in finder.boxes]
+    assert len(boxes) == 1 and _covers(boxes[0], CLOCK_BOX), boxes
+
+
+def _clock_like(img: np.ndarray, text: str, at: tuple[int, int]) -> None:
+    cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 16, 4, cv2.LINE_AA)
+    cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 235, 2, cv2.LINE_AA)

@@ -82,6 +82,9 @@ class OverlayFinder:
         self._started = self._next_sample = self._next_check = -1.0
         self._boxes: list[_Held] = []
         self._found: list[Box] = []  # boxes the last re-check found, to snap on the next frame
+        # The first picture sampled: what the detector's background was seeded with, so the
+        # first boxes are snapped from it (a snapshot of a later tick would differ from it).
+        self._ref: np.ndarray | None = None
         self.checks = 0
 
     @property
@@ -112,7 +115,8 @@ class OverlayFinder:
         if learn and ts >= self._next_sample:
             self._learn(picture, ts)
         if self._found:
-            self._hold(picture)
+            self._hold(picture if self._ref is None else self._ref)
+            self._ref = None
         if not self._boxes:
             return picture
         out = picture.copy()
@@ -150,6 +154,7 @@ class OverlayFinder:
         self._started, self._next_sample = ts, ts
         self._next_check = ts + self._first_s
         self._boxes, self._found = [], []
+        self._ref = None
 
     def _learn(self, picture: np.ndarray, ts: float) -> None:
         assert self._count is not None
@@ -160,8 +165,10 @@ class OverlayFinder:
         near_dark = cv2.erode(picture, kernel) <= DARK
         self._count += (picture >= BRIGHT) & near_dark
         self._samples += 1
-        if ts >= self._next_check and self._samples + self._prev_samples >= 3:
-            # (key frames only, while an adaptive camera is idle: 3 samples may take 4-6 s)
+        if self._ref is None and not self._boxes:
+            self._ref = picture.copy()
+        if ts >= self._next_check and self._samples + self._prev_samples >= 2:
+            # (key frames only while an adaptive camera is idle: the second is 1-4 s in)
             self._check()
             self._next_check = ts + self._recheck_s
 
