@@ -180,3 +180,24 @@ def test_lettering_that_passes_once_is_not_held() -> None:
 def _clock_like(img: np.ndarray, text: str, at: tuple[int, int]) -> None:
     cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 16, 4, cv2.LINE_AA)
     cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 235, 2, cv2.LINE_AA)
+
+
+def test_bright_sky_through_dark_branches_and_wires_is_no_overlay() -> None:
+    # the top band: a white sky behind a tree's dark twigs and two sagging wires, a roof's
+    # dark edge below it: bright next to dark everywhere, fixed in place, but no bright
+    # stroke is outlined on both sides (the sky's patches are wider than a glyph's stroke)
+    rng = np.random.default_rng(5)
+    twigs = [(int(rng.integers(0, W)), int(rng.integers(0, 45)), int(rng.integers(-40, 40)),
+              int(rng.integers(5, 30))) for _ in range(40)]
+
+    def sky(img: np.ndarray, t: float) -> None:
+        img[0:50] = 235
+        for x, y, dx, dy in twigs:
+            cv2.line(img, (x, y), (x + dx, y + dy), 20, 2)
+        for y in (18, 32):
+            cv2.line(img, (0, y), (W, y + 6), 15, 1)
+        img[50:56] = 20  # the roof's edge
+
+    finder = OverlayFinder()
+    _run(_scene(12.0, clock=False, extra=sky), finder)
+    assert finder.boxes == (), [b.describe() for b in finder.boxes]
