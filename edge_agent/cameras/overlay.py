@@ -127,10 +127,13 @@ class OverlayFinder:
             self._ref = None
         if not self._boxes:
             return picture
-        out = picture.copy()
-        for held in self._boxes:
+        shifts = [_ring_median(picture, *held.box) - held.ring for held in self._boxes]
+        # A picture of its own (the agent's luma stretched, a decoder's array) is painted in
+        # place: a copy of a 720p picture costs as much as the rest of this. A view of the
+        # decoder's frame (full-range video) is copied first.
+        out = picture if picture.flags.owndata and picture.flags.writeable else picture.copy()
+        for held, shift in zip(self._boxes, shifts, strict=True):
             x, y, w, h = held.box
-            shift = _ring_median(picture, x, y, w, h) - held.ring
             out[y:y + h, x:x + w] = np.clip(held.patch + shift, 0, 255)
         return out
 
