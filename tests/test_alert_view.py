@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_room.config import FleetSection
+from contract import utc_iso
+from control_room.config import ControlRoomConfig, FleetSection
+from control_room.console import data, data_media
 from control_room.sim import payloads
 from control_room.store import queries
 from control_room.store import schema as t
@@ -66,3 +68,37 @@ async def test_the_lean_view_says_what_the_fleet_read_says_and_is_reused(
     assert [g.state for g in stale.gateways] == ["stale", "stale"]  # time alone changes it
     assert [g.key for g in gone.gateways] == ["s1/gw-1"]
     assert set(view._built) == {"s1/gw-1"}  # the cache does not keep what is gone
+
+
+def camera(seq: int, cam: str, at: float, name: str | None) -> dict[str, object]:
+    body = payloads.camera_status(payloads.Camera(cam, since=utc_iso(at)), 60, random.Random(1))
+    return {"seq": seq, **body, "name": name}
+
+
+async def test_a_cameras_name_is_read_for_the_alerts_and_the_console(db: AsyncEngine) -> None:
+    """What people call a camera ("Cổng làng", the status's ``name``) reaches the alert
+    engine's view, the overview's lean read, the commands' words and the motion events, on
+    SQLite and PostgreSQL (JSON reads differ); a camera without a name has none (the pages
+    show its id)."""
+    start = datetime.fromtimestamp(T0 + 3, UTC)
+    moved = payloads.motion(payloads.Camera("cong-lang"), "start", "e1", start, start,
+                            random.Random(1))
+    await store(db, [msg("camera/cong-lang/status", camera(1, "cong-lang", T0, "Cổng làng"),
+                         T0 + 1),
+                     msg("camera/cho/status", camera(2, "cho", T0, None), T0 + 2),
+                     msg("camera/cong-lang/motion", {"seq": 3, **moved}, T0 + 3),
+                     msg("camera/cho/motion", {"seq": 4, **moved, "camera": "cho",
+                                               "event_id": "e2"}, T0 + 4)])
+    config = ControlRoomConfig.model_validate({"database": {"url": "sqlite://"}})
+    async with db.connect() as conn:
+        view = await AlertView().read(conn, T0 + 10, config.fleet)
+        summary = await data.summary(conn, T0 + 10, config)
+        names = await data.subject_names(conn, ["s1/gw-1"])
+        events = await data_media.events(conn)
+    assert [(c.id, c.name) for c in view.gateways[0].cameras] == [
+        ("cho", None), ("cong-lang", "Cổng làng")]
+    assert [(c["camera"], c["name"]) for c in summary[0]["cameras"]] == [
+        ("cho", None), ("cong-lang", "Cổng làng")]
+    assert names == {"s1/gw-1": {"camera/cong-lang": "Cổng làng"}}
+    assert [(e["camera"], e["name"]) for e in events] == [("cho", "cho"),
+                                                          ("cong-lang", "Cổng làng")]

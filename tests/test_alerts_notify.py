@@ -231,6 +231,21 @@ async def test_apprise_posts_to_a_local_endpoint_with_retries(scheme: str) -> No
         assert notifier.channel_names[0].startswith(f"apprise:{scheme}#")
 
 
+async def test_apprise_escapes_our_plain_text_for_a_target_that_reads_html() -> None:
+    # Telegram reads HTML: a bare '<' or '&' (a camera named "Cổng <Đông> & Tây", an error
+    # text) makes it refuse the whole message. json://?format=html stands in for such a target.
+    odd = alert(message="camera Cổng <Đông> & Tây offline: <no route>")
+    async with serve(Hook()) as hook:
+        delivered = Deliveries()
+        notifier = Notifier(config(apprise=[hook.url("/apprise?format=html", "json")]),
+                            delivered)
+        async with running(notifier):
+            notifier.submit(Transition("fired", odd, T0 + timedelta(seconds=60)))
+            await delivered.wait_for(1)
+    message = hook.requests[-1]["body"]["message"]
+    assert "&lt;Đông&gt;" in message and "&amp;" in message and "<no route>" not in message
+
+
 async def test_a_hung_endpoint_never_blocks_submit_nor_other_channels() -> None:
     async with serve(Hook(hang=True)) as hung, serve(Hook(hang=True)) as hung_apprise, \
             serve(Hook()) as fine:

@@ -144,6 +144,31 @@ def test_camera_offline_below_its_hold_raises_nothing_and_last_error_is_in_the_m
     assert [t.kind for t in run.log] == ["pending", "cancelled"]
 
 
+def test_camera_alert_and_its_notification_name_the_camera_as_people_call_it() -> None:
+    """The console and the notifications say "Cổng làng", not the id "gate"; the key stays
+    the id (a rename is the same alert), and a camera without a name falls back to its id."""
+    from control_room.alerts.message import payload, titles
+
+    run = Run()
+    run.step(0, gateway(cameras=(camera(since=at(-600), name="Cổng làng"),)))
+    (fired,) = run.log
+    assert fired.kind == "fired" and fired.alert.key == "camera_offline:xa-a/gw1:gate"
+    assert fired.alert.subject == "gate" and fired.alert.subject_name == "Cổng làng"
+    assert fired.alert.message == "camera Cổng làng (gate) offline"
+    assert titles(fired) == ("Cảnh báo: Camera mất tín hiệu — xa-a/gw1 Cổng làng",
+                             "Alert: Camera offline — xa-a/gw1 Cổng làng")
+    assert payload(fired)["subject_name"] == "Cổng làng"
+    # renamed while firing: the same alert, now with the new name
+    run.step(10, gateway(cameras=(camera(since=at(-600), name="Cổng chợ"),)))
+    state = run.states["camera_offline:xa-a/gw1:gate"]
+    assert state.subject_name == "Cổng chợ" and state.fired_at == at(0)
+    unnamed = Run()
+    unnamed.step(0, gateway(cameras=(camera(since=at(-600)),)))
+    assert unnamed.log[0].alert.subject_name is None
+    assert titles(unnamed.log[0])[1] == "Alert: Camera offline — xa-a/gw1 gate"
+    assert unnamed.log[0].alert.message == "camera gate offline"
+
+
 def test_firing_alert_message_follows_the_condition() -> None:
     run = Run()
     run.step(0, gateway(unexplained_loss=2))

@@ -34,6 +34,7 @@ from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
 from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
+from tests.infra.look_back import look_back_at
 from tests.infra.motion_scoring import score
 from tests.infra.mqtt_client import ControlRoom
 from tests.infra.recorded import once_closed, recoded, record_from_file
@@ -46,6 +47,11 @@ CODINGS = {
     "hevc": ["-c:v", "libx265", "-x265-params",
              "keyint=30:min-keyint=30:bframes=0:pools=1:frame-threads=1:log-level=error",
              "-b:v", "800k"],
+    # x265's defaults: open GOPs (CRA key frames; the B-frames after one in decode order,
+    # shown before it, are RASL pictures predicted from the previous GOP) and 4 B-frames
+    "hevc-open": ["-c:v", "libx265", "-x265-params",
+                  "keyint=30:min-keyint=30:pools=1:frame-threads=1:log-level=error",
+                  "-b:v", "800k"],
 }
 
 
@@ -112,6 +118,35 @@ def test_every_frame_once_in_time_order_and_key_frames_without_delay(original: P
     keys = _handed_out(clip, "keyframes")
     late = [(pts, now) for pts, now in keys if now - pts > 0.2]
     assert len(keys) >= 5 and not late, (keys, late)
+
+
+def test_open_gop_h265_hands_every_frame_out_once_in_order(original: Path) -> None:
+    """x265's default coding: open GOPs, whose CRA key frames are followed in decode order
+    by RASL pictures shown before them (predicted from the previous GOP too), and B-frames.
+    `all` hands out every frame once, in time order, as does adaptive mode from the hold
+    on; a look-back on the key frame at 4 s hands out the whole previous GOP, in order, as
+    decoded in `all` mode. Its last frames are the current key frame's RASL pictures: the
+    look-back restarted the decoder at the key frame, which drops them, so they were lost.
+    The detector scores on it as on the plain stream in both modes."""
+    clip = _recoded(original, "hevc-open")
+    truth = json.loads(clip.with_suffix(".json").read_text())
+    frames, fps = len(truth["boxes"]), int(truth["fps"])
+    every = [pts for pts, _now in _handed_out(clip, "all")]
+    assert len(every) == frames and every == sorted(set(every)), (len(every), frames)
+    held = [round(pts, 3) for pts, _now in _handed_out(clip, "adaptive")]
+    assert held == sorted(set(held)), held
+    # held from the first key frame after 2.5 s (4 s) to the end: every one of those frames
+    assert set(round(i / fps, 3) for i in range(4 * fps, frames)) <= set(held)
+    run = look_back_at(clip, 4.0)
+    assert run.replayed == [round(i / fps, 3) for i in range(2 * fps, 4 * fps)], run.replayed
+    assert run.after[0] == 4.0 and run.after == sorted(set(run.after)), run.after
+    assert len(run.after) >= fps, run.after
+    assert not run.differ, f"frames not as decoded in 'all' mode: {run.differ[:5]}"
+    for decode in ("all", "adaptive"):
+        f1_plain = score(run_source(original, decode).run)["f1"]
+        f1_open = score(run_source(clip, decode).run)["f1"]
+        print(f"open-GOP H.265, {decode}: F1 {f1_open:.3f} (plain stream {f1_plain:.3f})")
+        assert f1_open >= f1_plain - 0.02, (decode, f1_open, f1_plain)
 
 
 def _gray_frames(path: Path) -> list[str]:

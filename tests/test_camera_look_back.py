@@ -10,21 +10,18 @@ the look-back (a silent trigger is what the night clips gave: once in 31).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import av
 import pytest
 
-from drivers.cameras import pyav_source
-from drivers.cameras.pyav_source import PyAVSource, PyAVSourceConfig
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.events import EventTracker
 from tests.infra import street_sets
-from tests.infra.adaptive_scoring import StreamClock, first_hit_s, run_source
+from tests.infra.adaptive_scoring import first_hit_s, run_source
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
+from tests.infra.look_back import look_back_at
 
 pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # may build the clip
 # t-ir-two: two walkers under IR; the first enters at 2.53 s, mid-GOP (key frames every 2 s),
@@ -79,10 +76,6 @@ def test_mid_gop_onset_is_reported_within_two_frames_with_the_trigger_off(clip: 
     assert start[0] < next_key - 1.0, start
 
 
-def _md5(frame: Any) -> str:
-    return hashlib.md5(frame.to_ndarray(format="gray").tobytes()).hexdigest()
-
-
 @pytest.mark.parametrize("threads", [1, 4])
 def test_frames_after_a_look_back_are_decoded_whole(clip: Path, threads: int) -> None:
     """Every frame handed out during and after a look-back is bit-identical to the same
@@ -90,41 +83,12 @@ def test_frames_after_a_look_back_are_decoded_whole(clip: Path, threads: int) ->
     after the current key frame from this GOP's references (not the previous GOP's last
     pictures, not a missing reference). With several decoder threads too: frame threads
     would hold frames back, and the look-back's flushes would drop them."""
-    reference: dict[float, str] = {}
-
-    def all_frame(frame: Any, pts: float) -> None:
-        reference[round(pts, 3)] = _md5(frame)
-
-    PyAVSource(PyAVSourceConfig(url=str(clip), decode="all", loop=False, realtime=False),
-               all_frame, lambda _s, _e: None)._session()
     keys = _key_times(clip)
-    replayed: list[float] = []
-    after: list[float] = []
-    differ: list[float] = []
-    clock = StreamClock()
-
-    def on_frame(frame: Any, pts: float) -> None:
-        if src.replaying:
-            replayed.append(pts)
-        elif src.stats.look_backs:
-            after.append(pts)
-        if reference.get(round(pts, 3)) != _md5(frame):
-            differ.append(pts)
-        if src.idle_key and pts >= 4.0 and not src.stats.look_backs:
-            assert src.look_back()
-
-    src = PyAVSource(PyAVSourceConfig(url=str(clip), decode="adaptive", loop=False,
-                                      realtime=False, activity_trigger="off",
-                                      decode_threads=threads),
-                     on_frame, lambda _s, _e: None)
-    src.on_packet = lambda _p, pts: setattr(clock, "now", pts)
-    with mock.patch.object(pyav_source, "time", clock):
-        src._session()
-    assert src.stats.look_backs == 1
+    run = look_back_at(clip, 4.0, decode_threads=threads)  # one look-back, the source says
     key = min(k for k in keys if k >= 4.0)
     previous = max(k for k in keys if k < key)
-    gop = [t for t in reference if previous <= t < key]
-    assert [round(t, 3) for t in replayed] == sorted(gop)
-    assert not differ, f"frames not as decoded in 'all' mode: {differ[:5]}"
+    gop = [t for t in run.shown if previous <= t < key]
+    assert run.replayed == sorted(gop)
+    assert not run.differ, f"frames not as decoded in 'all' mode: {run.differ[:5]}"
     # The key frame again, then every frame of the hold (activity_hold_s = 1 s) and more.
-    assert round(after[0], 3) == round(key, 3) and len(after) >= 15, after[:3]
+    assert run.after[0] == round(key, 3) and len(run.after) >= 15, run.after[:3]

@@ -96,6 +96,13 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-far-moto": (0.05, 0.05, 0.10),  # 0.074 0.079 0.128
     "t-moto-beam": (0.03, 0.03, 0.05),  # 0.059 0.053 0.071, 1 false event (the beam)
     "t-ir-moto": (0.66, 0.79, 0.39),  # 0.684 0.812 0.413
+    # added in the seventh round, style A drawn at 1280x720 (``street_clips_hd``), scored at
+    # the 160 px default before its change (at 240: 0.510 0.833 0.357 | 0.126 0.130 0.151 |
+    # 0.987 0.987 0.809 | 0.945 0.952 0.823)
+    "t-hd-far-walker": (0.26, 0.64, 0.21),  # 0.288 0.667 0.236
+    "t-hd-moto-night": (0.11, 0.11, 0.12),  # 0.139 0.138 0.148, 1 false event (its lamp)
+    "t-hd-ir-mover": (0.96, 0.96, 0.71),  # 0.987 0.987 0.739
+    "t-hd-rain-walker": (0.95, 0.93, 0.77),  # 0.977 0.955 0.791
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     # (h-rain, h2-rain-walker, h3-ir-crossing: scored again after the fourth round's change
     # and regressed, floors now from those scores; see docs/cameras.md)
@@ -124,7 +131,7 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "h4-ir-cyclist": (0.50, 0.58, 0.32),  # 0.527 0.604 0.342
     # added in the seventh round (street_clips_osd: style A with a burnt-in clock and name),
     # scored before the overlay finder (overlay: off, in the comment first; the clock's ticks
-    # made false events) and with it (overlay: auto, the default)
+    # made false events) and with it (overlay: auto, as their technician would set it)
     "t-osd-day-walker": (0.95, 0.93, 0.80),  # 0.978 0.957 0.819 -> 0.978 0.957 0.829
     "t-osd-rain-walker": (0.95, 0.93, 0.81),  # 0.978 0.957 0.833 -> 0.978 0.957 0.834
     # 0.972 0.945 0.789, 1 false event (the clock) -> 0.990 0.981 0.795, none
@@ -137,6 +144,7 @@ STREET_TARGET_F1 = 0.85
 # IR switches, one is lost for a while (held-out 2; the IR weakness was there before).
 STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figure", "t-wind-walker",
                         "t-far-walker", "t-far-dog", "t-far-moto", "t-moto-beam", "t-ir-moto",
+                        "t-hd-far-walker", "t-hd-moto-night",
                         "h-headlights", "h-foliage-lamp", "h2-rain-walker", "h2-car-beam",
                         "h2-ir-two",
                         "h3-umbrella-rain", "h3-car-wet", "h3-ir-crossing", "h4-rain-walker",
@@ -144,18 +152,20 @@ STREET_MISSES_TARGET = {"t-rain-heavy", "t-rain-slide-walker", "t-dark-far-figur
 # The beam (or the headlamps' glow) reaches the picture before the car: an event starts then.
 # (t-car-beam's beam no longer does since the fifth round: the rest of a beam is light too.)
 BEAM_STARTS_EARLY = {"h-headlights", "h2-car-beam", "h3-car-wet", "t-car-glow", "h4-car-lamps",
-                     "t-moto-beam"}
+                     "t-moto-beam", "t-hd-moto-night"}
 # A failing sodium lamp that fades out, stays dark and restarts (held-out 4): two events.
 # (Held-out 3's wavering lamp gave one event until the fourth round: none since.)
 FLICKER_FALSE_EVENT = {"h4-lamp-cycling"}
 # Tree shadows the wind shakes on a sunlit road (held-out 4): one event nearly all clip long.
-SHADOW_FALSE_EVENT = {"h4-wind-shadows", "t-wind-shadows", "t-wind-walker"}
+SHADOW_FALSE_EVENT = {"h4-wind-shadows", "t-wind-shadows", "t-wind-walker", "t-hd-wind"}
+# ... and at 720p (t-hd-wind) two events with nobody there.
+SHADOW_EVENTS = {"t-hd-wind"}
 # Empty street clips: motion in at most this share of the analysed frames. Held-out 3's lens
 # rain (refracting drops that slide) shows motion nearly all clip long in one event; the
 # tuning clip of sliding drops in 69 of 90 frames (86 before the slide rule).
 QUIET_SHARE = 0.05
 NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows",
-             "t-wind-shadows"}
+             "t-wind-shadows", "t-hd-wind"}
 # The camera's burnt-in clock: its ticking seconds made an event at ~2 s (and motion in 8 and
 # 16 of the 120 frames of the two empty clips) until the overlay finder (overlay: auto) found
 # it and held it still: none are left (the empty clips: no motion in any frame).
@@ -275,7 +285,9 @@ def test_no_event_lasts_zero_seconds(scores: dict[str, dict[str, Any]], clip_set
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="a cycling lamp: 2 events"))
-    if n in FLICKER_FALSE_EVENT else n for n in STILL_CLIPS])
+    if n in FLICKER_FALSE_EVENT else
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="wind-shaken shadows: 2 events"))
+    if n in SHADOW_EVENTS else n for n in STILL_CLIPS])
 def test_empty_scene_reports_no_motion_at_all(scores: dict[str, dict[str, Any]],
                                               name: str) -> None:
     if any(name in CLIP_SETS[s] for s in STREET_SETS):

@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from tests.infra import street_sets
 from tests.infra.adaptive_scoring import run_source
 from tests.infra.agent_proc import base_config, write_config
 from tests.infra.clip_lock import COLD_CLIPS_TIMEOUT_S
+from tests.infra.recorded import garbage, without_key_frames
+from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)  # may build the clip
 
@@ -76,6 +79,36 @@ def test_a_stream_that_does_not_open_is_reported_in_one_line() -> None:
     assert "secret" not in done.stdout + done.stderr
 
 
+def test_a_source_without_a_picture_says_why_in_one_line_and_fails(clip: Path) -> None:
+    """Packets but never a key frame (a camera joined mid-GOP that never sends one), served
+    by the real RTSP server: the replay used to stay silent until Ctrl-C. Now it says why
+    after ``no_picture_s`` (10 s) and exits 1; a file without key frames at its end (it
+    used to exit 0); garbage in words, not as FFmpeg's "avcodec_send_packet()" and errno."""
+    cut = without_key_frames(clip)
+    server = RtspServer(cut).start()
+    try:
+        began = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "edge_agent", "camera", "replay",
+                               server.url, "--decode", "all"],
+                              capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - began
+    finally:
+        server.stop()
+    assert done.returncode == 1, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert "0 frames analysed" in last and ("stopped: no picture decoded in 10 s: the stream "
+                                            "sends no key frame") in last, done.stdout
+    assert 10 <= took < 30, took  # bounded: the wait, the connect, the interpreter's start
+    assert "Traceback" not in done.stderr, done.stderr
+    file = _replay(str(cut), "--decode", "all")
+    assert file.returncode == 1, file.stdout + file.stderr
+    assert "stopped: no picture decoded: the file has no key frame (" in file.stdout, file.stdout
+    junk = _replay(str(garbage(clip)), "--decode", "all")
+    assert junk.returncode == 1, junk.stdout + junk.stderr
+    assert "stopped: cannot decode the h264 stream: Invalid data found when processing " \
+        "input (corrupt data or an unsupported profile?)" in junk.stdout, junk.stdout
+
+
 def test_seconds_in_adaptive_mode_ends_at_the_end_with_the_motion_inside(
         clip: Path, tmp_path: Path) -> None:
     """``--seconds 3`` on a file in adaptive mode (real time, key frames every 2 s): nothing
@@ -109,7 +142,7 @@ def test_a_config_whose_secret_files_cannot_be_read_still_replays(clip: Path,
 def test_the_burnt_in_clock_is_found_said_and_makes_no_event(artifacts_dir: Path) -> None:
     osd = street_sets.make_street_clip(street_sets.TUNING_OSD["t-osd-still-night"],
                                        artifacts_dir / "camera-clips")
-    found = _replay(str(osd), "--decode", "all")
+    found = _replay(str(osd), "--decode", "all", "--overlay", "auto")
     assert found.returncode == 0, found.stderr
     said = [line for line in found.stdout.splitlines() if "overlay (burnt-in text" in line]
     # the clock top-left and the camera's name top-right, found after the first second
@@ -117,5 +150,5 @@ def test_the_burnt_in_clock_is_found_said_and_makes_no_event(artifacts_dir: Path
     assert float(said[0].split()[0]) <= 1.5, said
     done = found.stdout.strip().splitlines()[-1]
     assert ", 0 events;" in done and "(overlay " in done and "detector " in done, done
-    off = _replay(str(osd), "--decode", "all", "--overlay", "off")
+    off = _replay(str(osd), "--decode", "all")  # the default: overlay off
     assert "overlay (burnt-in" not in off.stdout and ", 1 event;" in off.stdout, off.stdout

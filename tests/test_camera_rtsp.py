@@ -13,6 +13,7 @@ from tests.infra.agent_proc import AgentProcess, base_config, write_config
 from tests.infra.broker import Broker
 from tests.infra.clips import load_truth, make_clip
 from tests.infra.mqtt_client import ControlRoom, Received
+from tests.infra.recorded import without_key_frames
 from tests.infra.rtsp_server import RtspServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -237,6 +238,40 @@ def test_a_camera_that_comes_online_shows_its_rates_within_seconds(
     finally:
         agent.stop()
         server.stop()
+
+
+def test_a_stream_without_key_frames_is_offline_with_the_reason(
+        broker: Broker, control_room: ControlRoom, tmp_path: Path, moving_clip: Path) -> None:
+    """Packets but no picture (every key frame cut out): the camera's status said "offline,
+    connecting (first attempt not finished yet)" for ever. Now, after ``no_picture_s``, it
+    says why, the log too, and the agent keeps trying (a new session may start at one)."""
+    server = RtspServer(without_key_frames(moving_clip)).start()
+    gw = "gw-cam-nokeys"
+    agent = _agent(tmp_path, broker, gw, [_camera("gate", server.url, decode="adaptive",
+                                                  no_picture_s=3)])
+    try:
+        told = control_room.wait_for(
+            lambda m: _is(f"{gw}/camera/gate/status", state="offline")(m) and
+            "no key frame" in (m.json()["last_error"] or ""), 30)
+        body = told[0].json()
+        assert body["last_error"].startswith(
+            "no picture decoded in 3 s: the stream sends no key frame ("), body
+        assert body["packets_total"] > 0 and body["decoded_total"] == 0, body
+        assert len(server.client_times) >= 1
+        wait_for_log = time.monotonic() + 10
+        while "no key frame" not in agent.log() and time.monotonic() < wait_for_log:
+            time.sleep(0.2)
+        assert "camera gate: no picture decoded in 3 s: the stream sends no key frame" in \
+            agent.log(), agent.log()[-3000:]
+        # it tries again, and says so again (a reconnect, not a give-up)
+        deadline = time.monotonic() + 20
+        while len(server.client_times) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(server.client_times) >= 2, server.client_times
+    finally:
+        agent.stop()
+        server.stop()
+    assert "Traceback" not in agent.log()
 
 
 def test_an_event_cut_at_max_event_s_starts_the_next_with_its_own_snapshot(

@@ -95,7 +95,7 @@ def _sample() -> dict[str, Any]:
             "zones": ["duong"], "filters": {}, "day_start": now - 86400, "site": None,
             "sites": [("thon-1", "Thôn Đông")],
             "cameras": [{"value": "thon-1/gw-a:cong", "camera": "cong",
-                         "gateway_key": "thon-1/gw-a"}],
+                         "name": "Cổng", "gateway_key": "thon-1/gw-a"}],
             "gateway": None}
 
 

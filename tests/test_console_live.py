@@ -249,6 +249,7 @@ def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
             wait_for(lambda: "Không có cảnh báo" in text(phone, "#f-alerts"), 10, "no alert")
             wait_for(lambda: wall.find_elements("css selector", ".wall-cams img"), 20,
                      "the wall's camera picture")
+            _take_a_picture(phone, room, artifacts_dir)
             server.stop()  # the camera's stream is killed
             room.wait_for("/api/gateways/thon-1/gw-a",
                           lambda d: d["cameras"][0]["state"] == "offline", 30,
@@ -258,12 +259,15 @@ def test_killed_camera_alert_on_overview_and_wall_then_acknowledged(
             for screen in (phone, wall):
                 wait_for(lambda s=screen: "Camera mất kết nối" in text(s, "ul.alerts"), 60,
                          "the alert on the page")
-            assert "cong-lang" in text(phone, "ul.alerts")
+            # the camera by its name, as on the camera page, not by its id
+            alerts = text(phone, "ul.alerts")
+            assert "Cổng làng" in alerts and "cong-lang" not in alerts, alerts
+            assert "Cổng làng" in text(wall, "ul.alerts")
             assert wall.find_elements("css selector", ".tile.bad[data-site='thon-1']")
             _check_wall_fits(wall)
             wall.save_screenshot(str(artifacts_dir / "console_wall_alert.png"))
             phone.save_screenshot(str(artifacts_dir / "console_phone_alert.png"))
-            _acknowledge(phone, room)
+            _acknowledge(phone, room, artifacts_dir)
             wait_for(lambda: "dieuhanh đã xác nhận" in text(wall, "ul.alerts"), 10,
                      "the acknowledgement on the wall")
             _check_cameras_page(phone, room, artifacts_dir)
@@ -282,7 +286,7 @@ def _check_wall_fits(wall: Any) -> None:
     assert size[2] <= size[0] and size[3] <= size[1], size  # nothing scrolls
 
 
-def _acknowledge(phone: Any, room: RoomProcess) -> None:
+def _acknowledge(phone: Any, room: RoomProcess, artifacts_dir: Path) -> None:
     from selenium.webdriver.common.by import By
 
     phone.get(room.url + "/alerts")
@@ -294,6 +298,10 @@ def _acknowledge(phone: Any, room: RoomProcess) -> None:
     button.click()
     wait_for(lambda: "Đã xác nhận" in text(phone, "#toast"), 10, "acknowledged")
     wait_for(lambda: note in text(phone, "ul.alerts"), 10, "the note on the page")
+    history = text(phone, "ul.history")  # the alert's life, the camera by its name
+    assert "Cổng làng" in history and "cong-lang" not in history, history
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_alerts_camera.png"))
     alert = room.get("/api/alerts?status=active")["alerts"][0]
     assert alert["acked_by"] == "dieuhanh" and alert["ack_note"] == note
     admin = Session(room.url)
@@ -318,4 +326,44 @@ def _check_cameras_page(phone: Any, room: RoomProcess, artifacts_dir: Path) -> N
     events = phone.find_elements(By.CSS_SELECTOR, "ol.events li[data-event]")
     assert events, "the motion events of the moving clip"
     assert events[0].find_elements(By.TAG_NAME, "img"), "a thumbnail per event"
+    for event in events:
+        assert "Cổng làng" in event.text and "cong-lang" not in event.text, event.text
+    chosen = phone.find_element(By.CSS_SELECTOR, "select[name=camera] option[selected]")
+    assert chosen.text.startswith("Cổng làng · "), chosen.text
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
     phone.save_screenshot(str(artifacts_dir / "console_phone_events.png"))
+    phone.get(room.url + "/g/thon-1/gw-a")
+    commands = text(phone, "#f-gateway")
+    assert "Chụp ảnh ngay Cổng làng" in commands, commands
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # the commands
+    phone.save_screenshot(str(artifacts_dir / "console_phone_gateway_camera.png"))
+    # in English too: the name is the camera's, whatever the language
+    phone.get(room.url + "/events?camera=thon-1/gw-a:cong-lang")
+    phone.find_element(By.CSS_SELECTOR, "button[name=lang][value=en]").click()
+    wait_for(lambda: "Motion events" in text(phone, "main"), 10, "the English page")
+    events = phone.find_elements(By.CSS_SELECTOR, "ol.events li[data-event]")
+    assert events and all("Cổng làng" in e.text for e in events), [e.text for e in events]
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_events_en.png"))
+
+
+def _take_a_picture(phone: Any, room: RoomProcess, artifacts_dir: Path) -> None:
+    """An operator asks the camera for a picture: the toast, the audit log and the
+    gateway's recent commands name the camera "Cổng làng" (its id only in the raw path)."""
+    from selenium.webdriver.common.by import By
+
+    phone.get(room.url + "/cameras")
+    card = wait_for(lambda: phone.find_element(
+        By.CSS_SELECTOR, "[data-camera='thon-1/gw-a:cong-lang']"), 10, "the camera card")
+    card.find_element(By.CSS_SELECTOR, "button[value=snapshot]").click()
+    wait_for(lambda: "Cổng làng" in text(phone, "#toast"), 15, "the toast")
+    admin = Session(room.url)
+    admin.login("admin")
+    _, audit = admin.request("/audit")
+    assert "Chụp ảnh ngay Cổng làng" in audit, audit[-3000:]
+    phone.get(room.url + "/audit")
+    assert "Chụp ảnh ngay Cổng làng" in text(phone, "table.audit")
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_audit_camera.png"))
+    phone.get(room.url + "/")

@@ -1,6 +1,7 @@
 """The control room's side of the alerts (``control_room/alerting.py``) on both databases:
 the FleetView built from the store, states persisted and handed back as ``previous``,
-history, acknowledgement, transitions to the notifier.
+history, acknowledgement, transitions to the notifier; and with the real engine, what the
+database refuses (a long camera name).
 
 The engine here is a TEMPORARY STAND-IN written for this test only (the real one,
 ``control_room.alerts.rules``, is written on another branch): it fires ``gateway_offline``
@@ -10,18 +11,22 @@ list (the real channels are the other branch's)."""
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contract import utc_iso
 from control_room.alerting import AlertRunner, acknowledge
 from control_room.alerts.model import AlertState, FleetView, Transition
+from control_room.alerts.rules import AlertEngine
 from control_room.config import ControlRoomConfig, DatabaseSection
+from control_room.sim import payloads
 from control_room.store import queries
 from control_room.store.db import create_engine, migrate
-from tests.test_control_room_store import T0, msg, status, store
+from tests.test_control_room_store import T0, health, msg, status, store
 
 
 class StandInEngine:
@@ -90,3 +95,31 @@ async def test_states_persist_ack_survives_and_transitions_reach_the_notifier(
         history = await queries.alert_history(conn)
     assert [(r["status"], r["acked_by"]) for r in rows] == [("resolved", "lan")]
     assert [h["kind"] for h in reversed(history)] == ["fired", "acknowledged", "resolved"]
+
+
+async def test_a_camera_named_longer_than_the_alerts_column_still_alerts(
+        db: AsyncEngine) -> None:
+    """A camera's ``name`` is free text in the agent's config and the contract (no length
+    limit), the alerts' ``subject_name`` column holds 200 characters: PostgreSQL refused the
+    whole evaluation's transaction, so no alert of any gateway was stored or notified while
+    one camera had a long name. The name is clipped; the key and the message keep the id."""
+    config = ControlRoomConfig()
+    long_name = "Camera cổng làng phía đông, cột điện số 7 " * 8  # 344 characters
+    cam = payloads.camera_status(payloads.Camera("gate", since=utc_iso(T0 - 600)), 60,
+                                 random.Random(1))
+    cam |= {"seq": 2, "state": "offline", "connected": False, "name": long_name}
+    await store(db, [msg("status", status("online", 1, 0, T0), T0),
+                     msg("camera/gate/status", cam, T0 + 1),
+                     msg("health", health(3, T0 + 2), T0 + 2)])
+    notifier = ListNotifier()
+    runner = AlertRunner(config, db, AlertEngine(config.alerts), notifier)
+    fired = await runner.evaluate(datetime.fromtimestamp(T0 + 5, UTC))
+    key = "camera_offline:s1/gw-1:gate"
+    assert [(t.kind, t.alert.key) for t in fired if t.alert.rule == "camera_offline"] == [
+        ("fired", key)]
+    async with db.connect() as conn:
+        rows = {r["key"]: r for r in await queries.alerts(conn)}
+    assert rows[key]["subject_name"] == long_name[:200]
+    assert rows[key]["message"] == f"camera {long_name[:200]} (gate) offline"
+    assert [t.alert.subject_name for t in notifier.got if t.alert.key == key] == [
+        long_name[:200]]

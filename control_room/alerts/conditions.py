@@ -37,6 +37,7 @@ class Condition:
     message: str
     since: datetime | None = None  # when it began per the gateway; None: now
     hold_s: float = 0.0  # held at least this long (beside the rule's for_s) before firing
+    subject_name: str | None = None  # the subject's name for people, if it has one
 
     @property
     def key(self) -> str:
@@ -69,8 +70,9 @@ def conditions(gw: GatewayView, rules: AlertRulesConfig, now: datetime) -> Itera
 
 
 def _cond(gw: GatewayView, rule: str, subject: str | None, message: str,
-          since: datetime | None = None) -> Condition:
-    return Condition(rule, gw.site, gw.gateway, subject, message, since)
+          since: datetime | None = None, subject_name: str | None = None) -> Condition:
+    return Condition(rule, gw.site, gw.gateway, subject, message, since,
+                     subject_name=subject_name)
 
 
 def _gateway_state(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:
@@ -110,8 +112,9 @@ def _cameras(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:
     for cam in gw.cameras:
         if cam.state == "offline":
             detail = f": {cam.last_error}" if cam.last_error else ""
-            yield _cond(gw, "camera_offline", cam.id, f"camera {cam.id} offline{detail}",
-                        cam.since)
+            named = f"{cam.name} ({cam.id})" if cam.name and cam.name != cam.id else cam.id
+            yield _cond(gw, "camera_offline", cam.id, f"camera {named} offline{detail}",
+                        cam.since, subject_name=cam.name)
 
 
 def _circuit(gw: GatewayView, circuit: CircuitView, rules: AlertRulesConfig,

@@ -32,7 +32,8 @@ def titles(transition: Transition) -> tuple[str, str]:
     alert = transition.alert
     vi, en = TITLES.get(alert.rule, (alert.rule, alert.rule))
     kind_vi, kind_en = _KIND[transition.kind]
-    where = f"{alert.site}/{alert.gateway}" + (f" {alert.subject}" if alert.subject else "")
+    subject = alert.subject_name or alert.subject  # "Cổng làng", not "cong-lang"
+    where = f"{alert.site}/{alert.gateway}" + (f" {subject}" if subject else "")
     return f"{kind_vi}: {vi} — {where}", f"{kind_en}: {en} — {where}"
 
 
@@ -52,7 +53,8 @@ def payload(transition: Transition) -> dict[str, Any]:
     return {
         "id": notification_id(transition), "kind": transition.kind, "rule": alert.rule,
         "key": alert.key, "incident": alert.incident, "site": alert.site,
-        "gateway": alert.gateway, "subject": alert.subject, "severity": alert.severity,
+        "gateway": alert.gateway, "subject": alert.subject,
+        "subject_name": alert.subject_name, "severity": alert.severity,
         "status": alert.status, "message": alert.message, "since": _iso(alert.since),
         "fired_at": _iso(alert.fired_at), "resolved_at": _iso(alert.resolved_at),
         "at": _iso(transition.at), "acked_by": alert.acked_by, "ack_note": alert.ack_note,

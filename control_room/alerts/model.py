@@ -35,6 +35,7 @@ class CameraView:
     state: str  # online / offline / disarmed
     since: datetime | None
     last_error: str | None = None
+    name: str | None = None  # what people call it ("Cổng làng"); None: the agent sent none
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ class AlertState:
     acked_by: str | None = None
     acked_at: datetime | None = None
     ack_note: str | None = None
+    # the subject as people call it ("Cổng làng"), for the console and notifications;
+    # None: it has no name (a circuit, or an agent too old to send one): show ``subject``
+    subject_name: str | None = None
     clear_since: datetime | None = None  # the condition went away at; resolves after hold
     # set while a firing alert is frozen because its root cause is down (gateway not online,
     # relay error firing...): it can't be observed, so it neither resolves nor re-notifies

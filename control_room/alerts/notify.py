@@ -126,8 +126,10 @@ class AppriseChannel:
         vi, en = titles(transition)
         kind = (apprise.NotifyType.SUCCESS if transition.kind == "resolved"
                 else APPRISE_TYPE[transition.alert.severity])
+        # Our text is plain: saying so makes apprise escape it for targets that read HTML or
+        # Markdown (Telegram refuses a message with a bare '<' or '&' from a camera's name).
         return bool(sender.notify(body=body_text(transition), title=f"{vi} / {en}",
-                                  notify_type=kind))
+                                  notify_type=kind, body_format=apprise.NotifyFormat.TEXT))
 
     async def send(self, session: aiohttp.ClientSession, transition: Transition) -> None:
         loop = asyncio.get_running_loop()

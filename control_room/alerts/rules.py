@@ -126,12 +126,13 @@ class AlertEngine:
             since = min(aware(cond.since), now) if cond.since is not None else now
             state = AlertState(key=cond.key, rule=cond.rule, site=cond.site,
                                gateway=cond.gateway, subject=cond.subject, severity=severity,
-                               status="pending", message=cond.message, since=since)
+                               status="pending", message=cond.message, since=since,
+                               subject_name=cond.subject_name)
             if (now - since).total_seconds() < for_s:
                 return state, Transition("pending", state, now)
             prev = state
         state = replace(prev, message=cond.message, severity=severity, clear_since=None,
-                        suppressed_by=None)
+                        suppressed_by=None, subject_name=cond.subject_name)
         if state.status == "pending" and (now - state.since).total_seconds() >= for_s:
             state = replace(state, status="firing", fired_at=now)
             return state, Transition("fired", state, now)

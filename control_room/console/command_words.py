@@ -5,7 +5,7 @@ as sent (short, never dropped, never an error page)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from control_room.console import labels
@@ -15,12 +15,15 @@ MAX_VALUE = 60  # a hostile or pasted argument must not stretch the table
 
 
 def command_words(gettext: Callable[[str], str], fmt: Formats, path: str, args: Any,
-                  now: float) -> str:
+                  now: float, names: Mapping[str, str] | None = None) -> str:
+    """``names``: "camera/cong-lang" -> "Cổng làng" for the gateway the command went to (the
+    target's id is shown when it has no name)."""
     parts = path.split("/")
     code = parts[-1]
     name = labels.COMMANDS.get(code)
     what = gettext(name) if name else path
     target = parts[1] if len(parts) >= 3 else ""
+    target = (names or {}).get(f"{parts[0]}/{target}", target) if target else ""
     head = f"{what} {target}".strip()
     if not args:
         return head

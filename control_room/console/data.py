@@ -71,9 +71,13 @@ def villages(rows: list[dict[str, Any]], cfg: ControlRoomConfig) -> list[dict[st
 
 _SUMMARY = {  # the overview needs no payloads: JSON decoding 5,000 of them was half its time
     t.circuits: ("circuit", "state", "desired", "driver_ok"),
-    t.cameras: ("camera", "state"),
+    t.cameras: ("camera", "state", "name"),  # name: the one payload field it shows
     t.hotspots: ("hotspot", "state"),
 }
+
+
+def _summary_column(table: Any, name: str) -> Any:
+    return table.c.payload["name"].as_string() if name == "name" else table.c[name]
 
 
 async def summary(conn: AsyncConnection, now: float, cfg: ControlRoomConfig
@@ -86,7 +90,7 @@ async def summary(conn: AsyncConnection, now: float, cfg: ControlRoomConfig
     children: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for table, columns in _SUMMARY.items():
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        query = select(table.c.gateway_key, *(table.c[c] for c in columns)) \
+        query = select(table.c.gateway_key, *(_summary_column(table, c) for c in columns)) \
             .order_by(table.c.gateway_key, table.c[columns[0]])
         for key, *values in await conn.execute(query):  # tuples: 3x cheaper than mappings
             found[key].append(dict(zip(columns, values, strict=True)))
@@ -141,7 +145,25 @@ async def gateway(conn: AsyncConnection, key: str, now: float, cfg: ControlRoomC
         return None
     return {"g": rows[0], "alerts": await active_alerts(conn, [key]),
             "events": await queries.events(conn, gateway=key, limit=20),
-            "commands": await queries.commands(conn, gateway=key, limit=10)}
+            "commands": await queries.commands(conn, gateway=key, limit=10),
+            "names": (await subject_names(conn, [key])).get(key, {})}
+
+
+async def subject_names(conn: AsyncConnection, keys: Sequence[str]
+                        ) -> dict[str, dict[str, str]]:
+    """Gateway key -> {"light/<circuit>" / "camera/<camera>": its name}, for the commands
+    of those gateways in the reader's words (only what has a name: the rest keep their id)."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    if not keys:
+        return out
+    for table, column, kind in ((t.circuits, "circuit", "light"), (t.cameras, "camera", "camera")):
+        query = select(table.c.gateway_key, table.c[column], table.c.payload) \
+            .where(table.c.gateway_key.in_(sorted(set(keys))))
+        for key, ident, payload in await conn.execute(query):
+            name = (payload or {}).get("name")
+            if isinstance(name, str) and name:
+                out[key][f"{kind}/{ident}"] = name
+    return out
 
 
 async def lights(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
@@ -202,6 +224,12 @@ async def _state_before(conn: AsyncConnection, keys: list[str], at: float
 
 async def alerts(conn: AsyncConnection, limit: int = 100) -> dict[str, Any]:
     history = await queries.alert_history(conn, limit)
+    # a camera alert's line names the camera as its page does (the key holds its id)
+    parts = [str(h["key"]).split(":", 2) for h in history]
+    names = await subject_names(conn, [p[1] for p in parts if len(p) == 3])
+    for h, (rule, place, *subject) in zip(history, parts, strict=True):
+        if subject and rule.startswith("camera_"):
+            h["subject_name"] = names.get(place, {}).get(f"camera/{subject[0]}")
     return {"active": await active_alerts(conn), "history": history}
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_room.config import ControlRoomConfig
 from control_room.console import stats
-from control_room.console.data import keys_of, villages
+from control_room.console.data import keys_of, subject_names, villages
 from control_room.store import queries
 from control_room.store import schema as t
 
@@ -29,17 +29,24 @@ async def cameras(conn: AsyncConnection, now: float, cfg: ControlRoomConfig,
     rows = await queries.fleet(conn, now, cfg.fleet, keys=keys)
     grid = [{"gateway_key": g["gateway_key"], "site": g["site"], "gateway": g["gateway"],
              "gateway_state": g["state"], **c,
-             "name": (c.get("payload") or {}).get("name") or c["camera"]}
+             "name": camera_name(c.get("payload"), c["camera"])}
             for g in rows for c in g["cameras"]]
     return {"grid": grid, "site": site}
 
 
+def camera_name(payload: dict[str, Any] | None, camera: str) -> str:
+    """What people call a camera ("Cổng làng"): its configured name, else its id (an agent
+    too old to send one, or a camera known only from its events)."""
+    return str((payload or {}).get("name") or camera)
+
+
 async def camera_names(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Every camera for the filter: value ``site/gateway:camera``."""
+    """Every camera for the filter: value ``site/gateway:camera``, by name."""
     c = t.cameras
-    query = select(c.c.gateway_key, c.c.camera).order_by(c.c.gateway_key, c.c.camera)
-    return [{"value": f"{k}:{cam}", "camera": cam, "gateway_key": k}
-            for k, cam in await conn.execute(query)]
+    query = select(c.c.gateway_key, c.c.camera, c.c.payload) \
+        .order_by(c.c.gateway_key, c.c.camera)
+    return [{"value": f"{k}:{cam}", "camera": cam, "name": camera_name(payload, cam),
+             "gateway_key": k} for k, cam, payload in await conn.execute(query)]
 
 
 async def events(conn: AsyncConnection, *, camera: str | None = None, zone: str | None = None,
@@ -77,6 +84,11 @@ async def events(conn: AsyncConnection, *, camera: str | None = None, zone: str 
             break
         offset += page
     out = list(found.values())
+    # the name as the camera page shows it now (a renamed camera: its old events too)
+    names = await subject_names(conn, [r["gateway_key"] for r in out])
+    for item in out:
+        item["name"] = names.get(item["gateway_key"], {}).get(f"camera/{item['camera']}") \
+            or item["camera"]
     await _attach_snapshots(conn, out)
     return out
 

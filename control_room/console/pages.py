@@ -13,7 +13,7 @@ from control_room.api.app import CONTEXT, Handler
 from control_room.auth import roles
 from control_room.auth import store as users
 from control_room.auth import web as auth
-from control_room.console import live
+from control_room.console import data, live
 from control_room.console.app import HUB, RENDERER, fragments, language, page
 from control_room.console.i18n import LANGUAGES
 from control_room.console.thumbs import WIDTHS, Thumbnails
@@ -102,7 +102,10 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     async with ctx.db.connect() as conn:
         rows = await users.audit_rows(conn, AUDIT_PAGE, request.query.get("actor") or None,
                                       int(before) if before and before.isdigit() else None)
-    return await page(request, "audit.html", view="audit", rows=rows,
+        names = await data.subject_names(conn, [
+            str(r["target"]).partition(" ")[0] for r in rows
+            if r["action"] == "command" and r["target"]])
+    return await page(request, "audit.html", view="audit", rows=rows, names=names,
                       more=rows[-1]["id"] if len(rows) == AUDIT_PAGE else None)
 
 

@@ -77,7 +77,8 @@ class Renderer:
         found: dict[str, Any] = {
             "f": fmt, "now": now, "lang": lang, "me": user, "label": label,
             "tone": lambda code: labels.TONE.get(code, "off"),
-            "command_words": lambda path, args: command_words(gettext, fmt, path, args, now),
+            "command_words": lambda path, args, names=None: command_words(
+                gettext, fmt, path, args, now, names),
             "can": lambda action: roles.can(role, action),
             "can_view": lambda page: roles.can_view(role, page),
             "nav": [(page, href, gettext(text)) for page, href, text in NAV

@@ -55,7 +55,7 @@ class AlertView:
             c.gateway_key, c.circuit, c.state, c.reason, c.next_change, c.next_state,
             c.desired, c.driver_ok, c.driver_error, c.ts).order_by(c.gateway_key, c.circuit))
         cameras = await _children(conn, select(
-            k.gateway_key, k.camera, k.state, k.since, k.last_error)
+            k.gateway_key, k.camera, k.state, k.since, k.last_error, k.payload["name"])
             .order_by(k.gateway_key, k.camera))
         hotspots = await _children(conn, select(
             h.gateway_key, h.hotspot, h.state, h.since, h.payload["reasons"])
@@ -114,9 +114,15 @@ def _circuits(rows: tuple[Key, ...]) -> tuple[CircuitView, ...]:
     return tuple(_circuit(c) for c in rows)
 
 
+# a camera's name is free text of any length (agent config, contract); the alert keeps what
+# its column holds, or PostgreSQL refuses the evaluation's one transaction: every alert lost
+NAME_MAX: int = getattr(t.alerts.c.subject_name.type, "length")  # noqa: B009 (mypy: a String)
+
+
 def _cameras(rows: tuple[Key, ...]) -> tuple[CameraView, ...]:
-    return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err)
-                 for cam, s, since, err in rows)
+    return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err,
+                            name=name[:NAME_MAX] if isinstance(name, str) and name else None)
+                 for cam, s, since, err, name in rows)
 
 
 def _hotspots(rows: tuple[Key, ...]) -> tuple[HotspotView, ...]:

@@ -245,6 +245,7 @@ alerts = Table(
     Column("site", String(100), nullable=False),
     Column("gateway", String(100), nullable=False),
     Column("subject", String(100)),
+    Column("subject_name", String(200)),  # what people call the subject, if it has a name
     Column("severity", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("message", Text, nullable=False),

@@ -157,6 +157,31 @@ def read_error(url: str, exc: Exception, *, waited_s: float, timeout_s: float,
     return SourceError(redact_urls(f"{url}: {type(exc).__name__}: {exc}"))
 
 
+def no_picture_error(*, waited_s: float | None, packets: int, keys: int, codec: str,
+                     file: bool) -> SourceError:
+    """Packets came but no picture could be decoded from them, in words: no key frame at all
+    (a stream joined mid-GOP that never sends one, a key frame interval longer than the
+    wait), or key frames the decoder could not read (garbage, an unsupported profile).
+    ``waited_s`` None: at the file's end."""
+    head = ("no picture decoded" if waited_s is None
+            else f"no picture decoded in {waited_s:.0f} s")
+    if keys == 0:
+        where = "the file has" if file else "the stream sends"
+        return SourceError(f"{head}: {where} no key frame ({packets} {codec} packets, none a "
+                           "key frame; a picture can only start at one)")
+    return SourceError(f"{head} from {packets} {codec} packets with {keys} key frame"
+                       f"{'' if keys == 1 else 's'}: the decoder cannot read them (corrupt "
+                       "data or an unsupported profile?)")
+
+
+def decode_error(codec: str, exc: Exception) -> SourceError:
+    """The software decoder refused a packet, in words (FFmpeg's own say only
+    "avcodec_send_packet()" and an errno)."""
+    why = getattr(exc, "strerror", None) or str(exc)
+    return SourceError(f"cannot decode the {codec} stream: {why} (corrupt data or an "
+                       "unsupported profile?)")
+
+
 def make_decoder(stream: Any, hwaccel: HwAccel, threads: int,
                  options: dict[str, str]) -> tuple[Any, str]:
     """The codec context to decode ``stream`` with, and a one-line description of it.

@@ -1,4 +1,5 @@
-"""Packet helpers for the source thread: joining a frame's slices, pacing a file."""
+"""Packet helpers for the source thread: timing and joining demuxed packets into whole
+frames (``Framer``), pacing a file."""
 
 from __future__ import annotations
 
@@ -64,3 +65,64 @@ def time_orphans(orphans: list[Any], timed: list[Any], time_base: Any, frame_s: 
     for orphan in orphans:
         orphan.time_base = time_base
         orphan.pts, orphan.dts = pts, (pts if dts is None else min(dts, pts))
+
+
+class Framer:
+    """Demuxed packets in, whole frames out: ``(packet, stream seconds)`` in demux order,
+    the times of a looped file continuing after its end (``offset``). One per session.
+
+    The first packets of an RTSP session come before FFmpeg knows the stream clock (no
+    timestamps): they are kept and timed from the packets after them (``time_orphans``).
+    Dropping them cut the session's first key frame in half (its first slice), so nothing
+    usable was decoded for a whole GOP. With ``join`` (RTSP), the slices of one frame, which
+    arrive as several packets with the same time, are joined into one: decoded one by one
+    they give half-drawn frames. That costs one frame interval of delay (files already hold
+    whole frames, and are not joined).
+    """
+
+    def __init__(self, time_base: Any, frame_s: float, join: bool) -> None:
+        self._time_base, self.tb = time_base, float(time_base)
+        self._frame_s, self._join = frame_s, join
+        self.offset = 0.0  # added to the stream's times (a looped file's run so far)
+        self.last_pts = 0.0  # newest time handed out (B-frames come out of time order)
+        self._orphans: list[Any] = []  # packets without timestamps, waiting for a timed one
+        self._held: list[Any] = []  # timed packets after orphans, waiting for a decode time
+        self._pending: list[Any] = []  # slices of the frame being joined
+        self._pending_pts = 0.0
+
+    def looped(self) -> None:
+        """The file starts again: its times go on one frame after the last one."""
+        self.offset = self.last_pts + self._frame_s
+
+    def push(self, packet: Any) -> list[tuple[Any, float]]:
+        """The whole frames ``packet`` completes (none while it waits for times or slices)."""
+        if packet.pts is None and packet.dts is None:
+            self._orphans.append(packet)
+            del self._orphans[:-16]
+            return []
+        if self._orphans and packet.dts is None and len(self._held) < REORDER_MAX:
+            self._held.append(packet)  # B-frames: the orphans' times are not known yet
+            return []
+        timed, self._held = [*self._held, packet], []
+        if self._orphans:
+            time_orphans(self._orphans, timed, self._time_base, self._frame_s)
+        out: list[tuple[Any, float]] = []
+        for unit in [*self._orphans, *timed]:
+            pts = (unit.pts if unit.pts is not None else unit.dts) * self.tb + self.offset
+            self.last_pts = max(self.last_pts, pts)
+            if not self._join:
+                out.append((unit, pts))
+            elif self._pending and abs(pts - self._pending_pts) < 1e-6:
+                self._pending.append(unit)  # another slice of the same frame
+            else:
+                out.extend(self.flush())
+                self._pending, self._pending_pts = [unit], pts
+        self._orphans = []
+        return out
+
+    def flush(self) -> list[tuple[Any, float]]:
+        """The frame being joined, if any (the stream ended: no next frame will end it)."""
+        if not self._pending:
+            return []
+        parts, self._pending = self._pending, []
+        return [(parts[0] if len(parts) == 1 else join_slices(parts), self._pending_pts)]

@@ -37,17 +37,18 @@ from typing import Any
 import av
 
 from drivers.backoff import Backoff
-from drivers.cameras.adaptive import ActivityWatch
 from drivers.cameras.connect import (
     SourceError,
+    decode_error,
     is_file,
+    no_picture_error,
     open_container,
     read_error,
     source_decoder,
     wait_before_retry,
 )
 from drivers.cameras.io_wait import CameraWait, join_unless_hung
-from drivers.cameras.packets import REORDER_MAX, Pacer, join_slices, time_orphans
+from drivers.cameras.packets import Pacer
 from drivers.cameras.source_state import PyAVSourceConfig, ReadState, SourceStats, StreamInfo
 from drivers.redact import redact_urls
 
@@ -85,6 +86,7 @@ class PyAVSource:
         self.idle_key = False
         self.replaying = False
         self._look_back_asked = False
+        self._went_online = False  # the current session said "online" (it worked a while)
 
     # -- owner API (any thread) ------------------------------------------------------------
     def start(self) -> None:
@@ -123,7 +125,7 @@ class PyAVSource:
     def _run(self) -> None:
         backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, rng=self._rng)
         while not self._stop.is_set():
-            progress_before = self.stats.decoded + self.stats.packets
+            self._went_online = False
             try:
                 self._session()
                 if self._stop.is_set():
@@ -133,8 +135,11 @@ class PyAVSource:
                 self.on_state("offline", str(exc))
             except Exception as exc:  # any decoder/demuxer failure: report, reconnect
                 self.on_state("offline", redact(f"{type(exc).__name__}: {exc}"))
-            if self.stats.decoded + self.stats.packets > progress_before:
-                backoff.reset()  # it worked for a while: start the backoff again from the bottom
+            if self._went_online:
+                # it worked for a while: start the backoff again from the bottom (packets
+                # alone are no progress: a stream without a picture reconnected every
+                # no_picture_s at the shortest delay, for ever)
+                backoff.reset()
             self.stats.reconnects += 1
             wait_before_retry(self.cfg.url, backoff.failed(), self.cfg.probe_interval_s,
                               self._stop)
@@ -160,37 +165,27 @@ class PyAVSource:
         self._hw = ctx is not None and ctx is not stream.codec_context
         return ctx
 
-    def _start_reading(self, stream: Any) -> tuple[Any, float, float, ReadState]:
-        """A new connection: decoder, time base, frame interval and read state."""
+    def _start_reading(self, stream: Any) -> tuple[Any, float, ReadState]:
+        """A new connection: decoder, time base and read state."""
         ctx = self._decoder(stream)
         fps = float(stream.average_rate) if stream.average_rate else None
         self.info = StreamInfo(stream.codec_context.name, stream.codec_context.width,
                                stream.codec_context.height, fps, stream)
         if self.on_stream is not None:
             self.on_stream(self.info)
-        tb = float(stream.time_base or 1 / 90000)
         frame_s = 1 / fps if fps else 0.04
         self._wait.frame_interval(frame_s)
-        state = ReadState()
-        if ctx is not None and self.cfg.decode == "adaptive":
-            state.watch = ActivityWatch(
-                stream.codec_context.name, stream.codec_context.extradata, name=self._name,
-                margin=self.cfg.activity_margin, size_factor=self.cfg.activity_factor,
-                trigger=self.cfg.activity_trigger, hold_s=self.cfg.activity_hold_s)
+        state = ReadState.begin(stream, self.cfg, frame_s, ctx is not None, self._name,
+                                time.monotonic())
+        if state.watch is not None:
             self.stats.activity = state.watch.mode
         self.stats.last_packet = time.monotonic()  # a fresh connection counts as data
-        return ctx, tb, frame_s, state
+        return ctx, state.framer.tb, state
 
     def _read(self, container: Any, stream: Any) -> None:
-        ctx, tb, frame_s, state = self._start_reading(stream)
+        ctx, tb, state = self._start_reading(stream)
         pace = Pacer() if is_file(self.cfg.url) and self.cfg.realtime else None
         packets = iter(container.demux(stream))
-        # Over RTSP one frame may arrive as several packets (one per slice, same timestamp);
-        # decoded one by one they give half-drawn frames. They are joined before decoding,
-        # which costs one frame interval of delay (files already hold whole frames).
-        join = not is_file(self.cfg.url)
-        orphans: list[Any] = []  # packets without timestamps, waiting for the next timed one
-        held: list[Any] = []  # timed packets after orphans, waiting for a decode time
         while not self._stop.is_set():
             try:
                 with self._wait.waiting():
@@ -200,65 +195,33 @@ class PyAVSource:
                                  waited_s=time.monotonic() - self.stats.last_packet,
                                  timeout_s=self.cfg.read_timeout_s) from None
             if packet is None or packet.size == 0:  # end of the file / stream
-                self._flush(ctx, tb, state)
+                for unit, pts in state.framer.flush():
+                    self._unit(ctx, unit, pts, tb, state)
                 if ctx is not None:
                     self._drain(ctx, tb, state, emit=True)  # the last B-frames, if any
+                    self._check_pictures(state, ended=True)
                 if not (is_file(self.cfg.url) and self.cfg.loop):
                     return
                 container.seek(0)
                 packets = iter(container.demux(stream))
-                state.offset = state.last_pts + frame_s
+                state.framer.looped()
                 state.gop, state.prev_gop = [], []
                 continue
             now = time.monotonic()
             gap = now - self.stats.last_packet
-            if join and gap >= self.cfg.read_timeout_s:
+            if not is_file(self.cfg.url) and gap >= self.cfg.read_timeout_s:
                 # On a read timeout FFmpeg's RTSP demuxer hands out the frame it was holding
                 # instead of failing; a gap this long means the camera hung: reconnect.
                 raise SourceError(f"no data for {gap:.1f} s (camera hung?)")
             self.stats.last_packet = now
             state.packets += 1
-            if packet.pts is None and packet.dts is None:
-                # The first packets of an RTSP session come before FFmpeg knows the stream
-                # clock. Dropping them cut the session's first key frame in half (its first
-                # slice), so nothing usable was decoded for a whole GOP.
-                orphans.append(packet)
-                del orphans[:-16]
-                continue
-            if orphans and packet.dts is None and len(held) < REORDER_MAX:
-                held.append(packet)  # B-frames: the orphans' times are not known yet
-                continue
-            timed, held = [*held, packet], []
-            if orphans:
-                time_orphans(orphans, timed, stream.time_base, frame_s)
-            for unit in [*orphans, *timed]:
-                pts = (unit.pts if unit.pts is not None else unit.dts) * tb + state.offset
-                state.last_pts = max(state.last_pts, pts)  # B-frames come out of time order
+            for unit, pts in state.framer.push(packet):  # whole frames, with their times
                 if pace is not None:
                     pace.wait(pts, self._stop)
-                self._packet(ctx, unit, pts, tb, state, join)
-            orphans = []
+                self._unit(ctx, unit, pts, tb, state)
 
-    def _packet(self, ctx: Any, packet: Any, pts: float, tb: float, st: ReadState,
-                join: bool) -> None:
-        if not join:
-            self._unit(ctx, [packet], pts, tb, st)
-            return
-        if st.pending and abs(pts - st.pending_pts) < 1e-6:
-            st.pending.append(packet)  # another slice of the same frame
-            return
-        self._flush(ctx, tb, st)
-        st.pending, st.pending_pts = [packet], pts
-
-    def _flush(self, ctx: Any, tb: float, st: ReadState) -> None:
-        if st.pending:
-            self._unit(ctx, st.pending, st.pending_pts, tb, st)
-            st.pending = []
-
-    def _unit(self, ctx: Any, parts: list[Any], pts: float, tb: float,
-              state: ReadState) -> None:
+    def _unit(self, ctx: Any, packet: Any, pts: float, tb: float, state: ReadState) -> None:
         """Handle one whole frame's packet (joined from its slices when needed)."""
-        packet = parts[0] if len(parts) == 1 else join_slices(parts)
         self.stats.packets += 1
         if self.on_packet is not None:
             self.on_packet(packet, pts)
@@ -267,9 +230,7 @@ class PyAVSource:
         if ctx is None:  # packets only (a record stream): online with the first one
             if packet.is_keyframe:
                 self._note_key(pts, state)
-            if not state.announced:
-                state.announced = True
-                self.on_state("online", None)
+            self._announce(state)
             return
         try:
             if self._should_decode(ctx, packet, pts, tb, state):
@@ -288,18 +249,38 @@ class PyAVSource:
                     self.idle_key = False
                 if self._look_back_asked:
                     self._look_back_asked = False
-                    self._look_back(ctx, packet, tb, state)
+                    self._look_back(ctx, packet, pts, tb, state)
         except av.FFmpegError as exc:
             if not self._hw:
-                raise
+                raise decode_error(self.info.codec if self.info else "video", exc) from None
             # A hardware decoder that opened but cannot decode this stream (profile, size):
             # software from the next session on, said in the status's "decoder".
             self._hw_failed = True
             raise SourceError(f"hardware decoder failed ({exc}); reconnecting with the "
                               "software decoder") from None
-        if self.stats.decoded and not state.announced:
-            state.announced = True
+        # online once this session has a picture of its own (the source's decoded count
+        # includes earlier sessions': a reconnect without one flapped online/offline)
+        if state.pictures:
+            self._announce(state)
+        self._check_pictures(state)
+
+    def _announce(self, st: ReadState) -> None:
+        if not st.announced:
+            st.announced = self._went_online = True
             self.on_state("online", None)
+
+    def _check_pictures(self, st: ReadState, ended: bool = False) -> None:
+        """Packets flow but no picture comes out (no key frame, undecodable data): fail the
+        session with the reason after ``no_picture_s`` (or at the file's end) instead of
+        staying silent; the reconnect may join at a key frame."""
+        if st.pictures or not st.packets:
+            return
+        waited = time.monotonic() - st.started
+        if ended or waited >= self.cfg.no_picture_s:
+            raise no_picture_error(waited_s=None if ended else waited, packets=st.packets,
+                                   keys=st.keys_seen,
+                                   codec=self.info.codec if self.info else "video",
+                                   file=is_file(self.cfg.url))
 
     def _idle_key(self, packet: Any, st: ReadState) -> bool:
         """A key frame decoded while only key frames are (adaptive, no hold), with the whole
@@ -307,24 +288,27 @@ class PyAVSource:
         return (packet.is_keyframe and self.cfg.look_back and st.watch is not None
                 and len(st.prev_gop) > 1 and time.monotonic() >= self._active_until)
 
-    def _look_back(self, ctx: Any, key: Any, tb: float, st: ReadState) -> None:
+    def _look_back(self, ctx: Any, key: Any, pts: float, tb: float, st: ReadState) -> None:
         """Decode the previous GOP (frames handed out, ``replaying``), then ``key`` again; the
         frames after it are decoded from here on (``catching_up``: no second catch-up)."""
         self.stats.look_backs += 1
         ctx.skip_frame = "DEFAULT"
         ctx.flush_buffers()
+        # Every frame shown before the key frame that comes out from here on is the previous
+        # GOP's, handed out as replayed: those a reorder delay (B-frames) holds back, and in
+        # an open GOP (H.265 CRA) the last ones, which are coded after the key frame (RASL
+        # pictures, predicted from both GOPs: test_camera_codecs).
+        st.replay_before = pts
         self.replaying = True
         try:
             for old in st.prev_gop:
                 self._decode(ctx, old, tb, st, emit=True)
-            self._drain(ctx, tb, st, emit=True)  # what a reorder delay holds back
         finally:
             self.replaying = False
-        # The references must be this GOP's again: decoding the key frame again restores them
-        # (without it the frames after it are predicted from the previous GOP's last picture:
-        # smeared, test_camera_look_back); the drain above handed out what the decoder still
-        # held of the previous GOP (B-frames' reorder delay), so none comes out late.
-        self._decode(ctx, key, tb, st, emit=True)  # again, after its past
+        # The key frame again, right after its past with no flush between: the frames after
+        # it are predicted from this GOP's references (without it, from the previous GOP's
+        # last picture: smeared, test_camera_look_back), and RASL pictures from both.
+        self._decode(ctx, key, tb, st, emit=True)
         st.catching_up = True
         self._hold(self.cfg.activity_hold_s)
 
@@ -350,6 +334,7 @@ class PyAVSource:
                 return True
             self._note_key(pts, st)
             st.handed_out_upto = None  # a new GOP: no frame of the last will come again
+            st.replay_before = None
             if self.cfg.decode == "adaptive" and self.cfg.look_back:
                 # A GOP that overflowed (``gop`` emptied) or began mid-GOP is not kept.
                 st.prev_gop = st.gop if st.gop and st.gop[0].is_keyframe else []
@@ -392,13 +377,14 @@ class PyAVSource:
         for frame in ctx.decode(packet):
             got = True
             self.stats.decoded += 1
-            pts = (frame.pts * tb + st.offset) if frame.pts is not None else 0.0
-            again = (frame.pts is not None and st.handed_out_upto is not None
-                     and pts <= st.handed_out_upto + 1e-6)
-            if emit and (self.replaying or not again):
-                if not self.replaying:
-                    st.last_emitted = pts
-                self.on_frame(frame, pts)
+            pts = (frame.pts * tb + st.framer.offset) if frame.pts is not None else 0.0
+            replayed = st.hand_out(pts, frame.pts is not None, self.replaying) if emit else None
+            if replayed is not None:
+                outer, self.replaying = self.replaying, replayed
+                try:
+                    self.on_frame(frame, pts)
+                finally:
+                    self.replaying = outer
         return got
 
     def _drain(self, ctx: Any, tb: float, st: ReadState, *, emit: bool) -> None:

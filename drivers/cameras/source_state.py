@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.cameras.adaptive import ActivityWatch
-from drivers.cameras.connect import PROBE_INTERVAL_S, HwAccel
+from drivers.cameras.connect import PROBE_INTERVAL_S, HwAccel, is_file
+from drivers.cameras.packets import Framer
 
 
 class PyAVSourceConfig(BaseModel):
@@ -45,6 +47,9 @@ class PyAVSourceConfig(BaseModel):
                                    "lasts; one it did not extend makes the next one harder).")
     look_back: bool = Field(True, description="Adaptive: when a key frame decoded while idle "
                             "shows motion, decode the previous GOP too (the owner asks).")
+    no_picture_s: float = Field(10.0, gt=0, description="A session whose packets give no "
+                                "picture this long (no key frame, undecodable data) fails "
+                                "with the reason and reconnects.")
 
 
 @dataclass(slots=True)
@@ -72,17 +77,47 @@ class StreamInfo:
 
 @dataclass(slots=True)
 class ReadState:
+    framer: Framer  # demuxed packets -> whole frames with their times
     gop: list[Any] = field(default_factory=list)  # packets since the last key frame
     prev_gop: list[Any] = field(default_factory=list)  # the GOP before it (look-back)
     watch: ActivityWatch | None = None  # adaptive mode's activity trigger
-    pending: list[Any] = field(default_factory=list)  # slices of the frame being joined
-    pending_pts: float = 0.0
     packets: int = 0  # packets read in this session
+    started: float = 0.0  # time.monotonic() the session began reading
+    pictures: int = 0  # frames handed out in this session
     catching_up: bool = False
     announced: bool = False
     keys_seen: int = 0
     last_key: float | None = None
-    offset: float = 0.0  # added to timestamps after a file loops
-    last_pts: float = 0.0
     last_emitted: float = float("-inf")  # time of the newest frame handed out (not replayed)
     handed_out_upto: float | None = None  # a catch-up decodes frames handed out up to here
+    replay_before: float | None = None  # after a look-back: frames shown before it replayed
+
+    @classmethod
+    def begin(cls, stream: Any, cfg: PyAVSourceConfig, frame_s: float, decoding: bool,
+              name: str, now: float) -> ReadState:
+        """A new session's state: its framer and, decoding adaptively, its activity watch."""
+        state = cls(Framer(stream.time_base or Fraction(1, 90000), frame_s,
+                           join=not is_file(cfg.url)), started=now)
+        if decoding and cfg.decode == "adaptive":
+            state.watch = ActivityWatch(
+                stream.codec_context.name, stream.codec_context.extradata, name=name,
+                margin=cfg.activity_margin, size_factor=cfg.activity_factor,
+                trigger=cfg.activity_trigger, hold_s=cfg.activity_hold_s)
+        return state
+
+    def hand_out(self, pts: float, timed: bool, replaying: bool) -> bool | None:
+        """A decoded frame at ``pts``: None, not handed out (a catch-up decoded it again after
+        handing it out); else handed out, as replayed (True) or not. After a look-back,
+        frames shown before its key frame are the previous GOP's (``replay_before``)."""
+        again = timed and self.handed_out_upto is not None and pts <= self.handed_out_upto + 1e-6
+        if self.replay_before is not None:
+            if pts < self.replay_before - 1e-6:
+                replaying = True
+            else:
+                self.replay_before = None
+        if again and not replaying:
+            return None
+        if not replaying:
+            self.last_emitted = pts
+        self.pictures += 1
+        return replaying

@@ -219,18 +219,24 @@ class CameraConfig(SecretsModel):
     open_timeout_s: float = Field(8, gt=0, le=120, description="Give up connecting after this.")
     read_timeout_s: float = Field(
         5, gt=0, le=120, description="No data for this long = camera offline (hung camera).")
+    no_picture_s: float = Field(
+        10, gt=0, le=600, description="Data but no picture for this long (no key frame, "
+        "undecodable data) = camera offline, with the reason; it reconnects. Raise it above "
+        "the key frame interval of a camera whose key frames come further apart.")
     reconnect_min_s: float = Field(1, gt=0, le=3600,
                                    description="First reconnect delay cap (s).")
     reconnect_max_s: float = Field(30, gt=0, le=3600,
                                    description="Largest reconnect delay cap (s).")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion detection.")
     overlay: Literal["auto", "off"] = Field(
-        "auto", description="The camera's burnt-in on-screen display (date/time clock, "
+        "off", description="The camera's burnt-in on-screen display (date/time clock, "
         "name): 'auto' finds white text with a dark outline that stays at one place near the "
         "top or bottom edge over the first second (re-checked every 10 s) and holds it still "
         "for motion analysis, so a ticking clock makes no motion; where it was found is in "
-        "the status ('overlay'). 'off': analyse the picture as it comes (draw a mask over an "
-        "overlay it does not find, e.g. dark text, or text in the middle of the picture).")
+        "the status ('overlay'). Off by default: on pictures without an overlay it can take "
+        "text-like scenery in the top or bottom fifth for one and hide movers there, so check "
+        "the status or `edge-agent camera replay --overlay auto` after switching it on. "
+        "'off': analyse the picture as it comes (mask the clock by hand instead).")
     masks: list[list[Point]] = Field(
         default_factory=list,
         description="Areas ignored (trees, a road outside the village): polygons of [x, y] "

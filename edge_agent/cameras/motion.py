@@ -49,17 +49,20 @@ import numpy as np
 
 from edge_agent.cameras.config import MotionConfig, Zone
 from edge_agent.cameras.motion_filters import (
+    REF_WIDTH,
     Box,
     DropTest,
     Evidence,
     above,
+    area_joined_as_at_reference,
     blob_box,
     downscale,
+    merge_side,
     polygon_mask,
     robust_noise,
     zones_in,
 )
-from edge_agent.cameras.motion_light import DARK, LitTest, gain_map
+from edge_agent.cameras.motion_light import DARK, LitTest, gain_map, match_exposure
 from edge_agent.cameras.motion_slow import SlowMovers, cell
 from edge_agent.cameras.motion_tracks import Seen, coasted, follow
 from edge_agent.cameras.motion_types import Blob, Buffers, MotionResult, Track
@@ -75,9 +78,6 @@ _KERNEL3 = np.ones((3, 3), np.uint8)
 # dark, noisy picture does not turn its noise into motion.
 _CONTRAST_REF = 30.0
 _MIN_THRESHOLD_SCALE = 0.7
-# Pieces of one object a few pixels apart are joined into one blob: a square kernel of 2.2 %
-# of the width rounded up to odd (5 px at 160, 7 px at 320).
-_MERGE_FRACTION = 0.022
 _GAUSS3 = np.array([0.25, 0.5, 0.25], np.float32)  # what GaussianBlur((3, 3), 0) uses
 _OWN_FRACTION = 0.3  # a blob with less of its area changed in this very frame counts as faint
 # The recent frames' average is looked at only in a noisy picture (the noise raised the
@@ -150,8 +150,7 @@ class MotionDetector:
                                        interpolation=cv2.INTER_AREA) > 127 \
             if self._mask_polys else None
         self._bufs = Buffers((h, w))
-        size = max(3, round(_MERGE_FRACTION * w) | 1)  # odd, so the blob does not shift
-        self._merge_kernel = np.ones((size, size), np.uint8)
+        self._merge_kernel = np.ones((merge_side(w),) * 2, np.uint8)
         # Zone masks at half resolution, like the blob labels.
         self._zone_masks = [
             (z.name, np.ascontiguousarray(polygon_mask([z.polygon], w, h)[::2, ::2]))
@@ -314,28 +313,13 @@ class MotionDetector:
         return cv2.bitwise_and(mask, self._valid)
 
     def _normalise(self, frame: np.ndarray, bg: np.ndarray, out: np.ndarray) -> np.ndarray:
-        # Statistics from every 4th pixel (of the unmasked area) are plenty and 16x cheaper.
-        f4, b4 = np.ascontiguousarray(frame[::4, ::4]), np.ascontiguousarray(bg[::4, ::4])
-        mask = None
-        if self._mask_polys and self._valid is not None:
-            mask = np.ascontiguousarray(self._valid[::4, ::4])
-        # What changed locally in the previous frame (a car's beam, a person) says nothing
-        # about the exposure; left in, a beam would dim the whole picture and with it a dark
-        # car's contrast. Left out of both statistics (unless it is most of the picture).
-        if self._changed4 is not None and self._changed4.shape == f4.shape:
-            still = cv2.bitwise_not(self._changed4)
-            if cv2.countNonZero(still) > still.size // 2:
-                mask = still if mask is None else cv2.bitwise_and(mask, still)
-        mf, sf = cv2.meanStdDev(f4, mask=mask)
-        mb, sb = cv2.meanStdDev(b4, mask=mask)
-        self._bg_std, self._bg_mean = float(sb[0, 0]), float(mb[0, 0])
-        self._ratio = (float(mf[0, 0]) + 1.0) / (float(mb[0, 0]) + 1.0)
-        gain = min(3.0, max(0.33, float(sb[0, 0]) / max(float(sf[0, 0]), 1e-3)))
-        offset = float(mb[0, 0] - mf[0, 0] * gain)
-        self._gain = (gain, offset)
-        if abs(gain - 1.0) < 0.01 and abs(offset) < 0.5:
+        e = match_exposure(frame, bg, self._valid if self._mask_polys else None,
+                           self._changed4)
+        self._bg_std, self._bg_mean, self._ratio = e.bg_std, e.bg_mean, e.ratio
+        self._gain = (e.gain, e.offset)
+        if abs(e.gain - 1.0) < 0.01 and abs(e.offset) < 0.5:
             return frame  # nothing to correct: skip a pass over the frame
-        cv2.addWeighted(frame, gain, frame, 0.0, offset, dst=out)
+        cv2.addWeighted(frame, e.gain, frame, 0.0, e.offset, dst=out)
         return out
 
     def _blobs(self, fg: np.ndarray, core: np.ndarray, moved: np.ndarray,
@@ -363,7 +347,9 @@ class MotionDetector:
             # Seen mostly in the average, or moving only there: a faint mover's rules.
             slow_only = moving_px[i] < enough or \
                 (own_px is not None and own_px[i] < _OWN_FRACTION * area)
-            if area < min_px or (slow_only and (slow_px is None or slow_px[i] < enough)):
+            small = area < min_px and (full_w <= REF_WIDTH or area_joined_as_at_reference(
+                labels, i, stats[i], core) < self.cfg.min_area)
+            if small or (slow_only and (slow_px is None or slow_px[i] < enough)):
                 lut[i] = 2  # too small or not moving: let the background absorb it
                 continue
             lut[i] = 1

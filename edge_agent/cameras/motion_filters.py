@@ -43,7 +43,10 @@ class DropTest:
         crop = self._crop(labels, i, stat, frame_area)
         if crop is None:
             return 0
-        d, px = cv2.subtract(crop[0], crop[1]), crop[2]
+        d, px = at_reference_scale(cv2.subtract(crop[0], crop[1]), crop[2],
+                                   self._norm.shape[1] if self._norm is not None else 0)
+        if not px.any():
+            return 0
         signed = d[px]
         gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
@@ -92,6 +95,23 @@ class DropTest:
         if not px.any():
             return None
         return self._norm[y0:y1, x0:x1], self._bg[y0:y1, x0:x1], px
+
+
+def at_reference_scale(d: np.ndarray, px: np.ndarray, width: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """A blob's change ``d`` and its pixels ``px`` (a crop of a picture ``width`` wide) as
+    they would be in a picture ``REF_WIDTH`` wide (area-averaged; as they are when it is no
+    wider). The drop test's sharpness is the 95th percentile of the slope over the blob's
+    pixels: an object's edge is a band about as many pixels wide at any width, so in a wider
+    picture it is a smaller share of the blob and the percentile falls off it (a walker at
+    240 px was judged a drop); at the reference scale the share is what it was tuned on."""
+    scale = REF_WIDTH / width if width > REF_WIDTH else 1.0
+    if scale == 1.0:
+        return d, px
+    size = (max(3, round(d.shape[1] * scale)), max(3, round(d.shape[0] * scale)))
+    small: np.ndarray = cv2.resize(d, size, interpolation=cv2.INTER_AREA)
+    inside = cv2.resize(px.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA)
+    return small, inside > 127
 
 
 def _p95(values: np.ndarray) -> float:
@@ -273,6 +293,46 @@ def px(n: int, width: int) -> int:
 def odd_px(n: int, width: int) -> int:
     """``px`` for a kernel side ``n`` (odd): kept odd, so the kernel does not shift."""
     return px(n, width) | 1
+
+
+# ``min_area`` is a share of the picture measured on the joined blob (the changed pixels grown
+# by the blob-joining dilation, ``MERGE_FRACTION`` of the width rounded up to an odd side):
+# 5 px at 160, 3.1 % of the width, but 5 px at 240 too (2.1 %), so in a wider picture the
+# same far dog made a smaller blob, under ``min_area`` in every other frame. A blob under it
+# in a picture wider than 160 px is measured again with its changed pixels grown by the
+# join's share at 160 (``reference_join``, 7 px at 240): ``min_area`` then means what it did
+# at 160. (Joining by that share itself, tried first, also joined a walker to the shadows
+# and the lamp's light around him: t-wind-walker 0.40 -> 0.20 at 240.)
+MERGE_FRACTION = 0.022
+
+
+def merge_side(width: int) -> int:
+    """The blob-joining kernel's side (odd, so the blob does not shift) at ``width``."""
+    return max(3, round(MERGE_FRACTION * width) | 1)
+
+
+def reference_join(width: int) -> int:
+    """The join's side at 160 px, as the same share of a picture ``width`` wide (odd)."""
+    ref = merge_side(REF_WIDTH)
+    return max(merge_side(width), 2 * round((ref * width / REF_WIDTH - 1) / 2) + 1)
+
+
+def area_joined_as_at_reference(labels: np.ndarray, i: int, stat: np.ndarray,
+                                core: np.ndarray) -> float:
+    """Half-resolution blob ``i``'s share of the picture once its changed pixels (``core``,
+    full analysis size) are joined by ``reference_join``'s square."""
+    fh, fw = core.shape
+    side = reference_join(fw)
+    x, y, bw, bh = (int(v) for v in stat[:4])
+    rows, cols = slice(2 * y, min(fh, 2 * (y + bh))), slice(2 * x, min(fw, 2 * (x + bw)))
+    crop = core[rows, cols]
+    inside = cv2.resize((labels[y:y + bh, x:x + bw] == i).view(np.uint8),
+                        (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
+    pad = side // 2
+    own = cv2.copyMakeBorder(cv2.bitwise_and(crop, crop, mask=inside), pad, pad, pad, pad,
+                             cv2.BORDER_CONSTANT, value=0)
+    grown = cv2.dilate(own, np.ones((side, side), np.uint8))
+    return cv2.countNonZero(grown) / float(fh * fw)
 
 
 def downscale(grey: np.ndarray, width: int) -> np.ndarray:

@@ -35,7 +35,8 @@ def source_config(cfg: CameraConfig, url: str, decode: str,
         look_back=cfg.look_back,
         decode_threads=cfg.decode_threads, hwaccel=cfg.hwaccel,
         open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s,
-        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s)
+        no_picture_s=cfg.no_picture_s, reconnect_min_s=cfg.reconnect_min_s,
+        reconnect_max_s=cfg.reconnect_max_s)
 
 
 class CameraStreams:

@@ -123,7 +123,7 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                      on_frame, lambda _state, _error: None, name=clip.stem)
     src.on_packet = on_packet
     rule = FrameAnalysis(det, analysis_fps, picture, src if decode == "adaptive" else None,
-                         overlay_finder(overlay))
+                         overlay_finder(overlay, clip))
     with mock.patch.object(pyav_source, "time", clock):
         src._session()  # one session, in this thread: the file ends, the session returns
     return SourceRun(_slots(analysed, truth, grid(len(truth), fps, analysis_fps), meta),

@@ -1,8 +1,8 @@
 """Score the motion detector on a labelled clip, frame by frame and event by event.
 
 - Frames are decoded with PyAV, as the agent does, and analysed through the agent's own
-  ``FrameAnalysis`` (its cadence, ``analysis_fps``, and the burnt-in overlay finder unless
-  ``overlay`` is "off": ``CameraConfig.overlay``'s default, as in the agent). Every decoded
+  ``FrameAnalysis`` (its cadence, ``analysis_fps``, and the burnt-in overlay finder where
+  the camera would have ``overlay: auto``: see ``overlay_finder``). Every decoded
   frame must line up with one ground-truth frame: a missing or extra frame fails the clip.
 - A frame is a hit when motion is reported with a box whose IoU with a true box is at least
   ``HIT_IOU``: a blob covering the whole picture is no hit. A frame with motion but no such
@@ -62,9 +62,18 @@ def labelled(clip: Path, cfg: MotionConfig | None = None, width: int | None = No
         cfg or MotionConfig(), masks=masks, width=width or DEFAULT_WIDTH)
 
 
-def overlay_finder(overlay: str | None = None) -> OverlayFinder | None:
-    """The agent's overlay finder for ``overlay`` ("auto" / "off"; None: the default)."""
-    return OverlayFinder() if (overlay or DEFAULT_OVERLAY) == "auto" else None
+# Clips drawn with a burnt-in clock and name (``street_clips_osd``) are scored as their
+# technician would set the camera up: ``overlay: auto``. Every other clip gets the default.
+OVERLAY_CLIPS_PREFIX = "t-osd-"
+
+
+def overlay_finder(overlay: str | None = None, clip: Path | None = None) -> OverlayFinder | None:
+    """The agent's overlay finder for ``overlay`` ("auto" / "off"; None: the camera's setting
+    for ``clip``: "auto" for the clips with a burnt-in overlay, else the config's default)."""
+    if overlay is None:
+        drawn = clip is not None and clip.name.startswith(OVERLAY_CLIPS_PREFIX)
+        overlay = "auto" if drawn else DEFAULT_OVERLAY
+    return OverlayFinder() if overlay == "auto" else None
 
 
 def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0,
@@ -72,7 +81,7 @@ def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 
     """Decode ``clip`` and analyse it from a cold start (the agent's defaults by default)."""
     meta, fps, truth, det = labelled(clip, cfg, width)
     rule = FrameAnalysis(det, analysis_fps, lambda f: f.to_ndarray(format="gray"),
-                         overlay=overlay_finder(overlay))
+                         overlay=overlay_finder(overlay, clip))
     results: list[MotionResult] = []
     kept: list[list[Box]] = []
     decoded = 0

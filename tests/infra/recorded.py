@@ -4,6 +4,7 @@ labelled clip re-encoded in another coding (B-frames, H.265)."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +67,51 @@ def _recode(name: str, directory: Path, source: Path, ffmpeg_args: tuple[str, ..
         labels.with_suffix(".part").write_bytes(truth.read_bytes())
         labels.with_suffix(".part").rename(labels)
     return out
+
+
+@one_builder_per_clip
+def _rewrite(name: str, directory: Path, source: Path, how: str) -> Path:
+    out = directory / name
+    if not out.exists():
+        partial = out.with_suffix(".part.mp4")
+        rng = random.Random(1)
+        with av.open(str(source)) as inp, av.open(str(partial), "w", format="mp4") as dst:
+            stream = inp.streams.video[0]
+            written = dst.add_stream_from_template(stream)
+            for packet in inp.demux(stream):
+                if not packet.size or (how == "nokeys" and packet.is_keyframe):
+                    continue
+                if how == "garbage":  # each NAL unit's length and header kept, not its data
+                    packet = _scrambled(packet, rng)
+                packet.stream = written
+                dst.mux(packet)
+        partial.rename(out)
+    return out
+
+
+def _scrambled(packet: av.Packet, rng: random.Random) -> av.Packet:
+    data, i = bytearray(bytes(packet)), 0
+    while i + 4 < len(data):
+        end = i + 4 + int.from_bytes(data[i:i + 4], "big")
+        data[i + 5:end] = rng.randbytes(max(0, min(end, len(data)) - i - 5))
+        i = end
+    out = av.Packet(bytes(data))
+    out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+    out.is_keyframe = packet.is_keyframe
+    return out
+
+
+def without_key_frames(source: Path) -> Path:
+    """``source``'s packets with every key frame cut out (SPS/PPS stay in the header): a
+    stream that sends data but no picture can ever be decoded from (a camera joined mid-GOP
+    that never sends a key frame), as ``<stem>-nokeys.mp4`` beside it."""
+    return _rewrite(f"{source.stem}-nokeys.mp4", source.parent, source, "nokeys")
+
+
+def garbage(source: Path) -> Path:
+    """``source`` with the data of every NAL unit replaced by random bytes (lengths, NAL
+    headers and timing kept): packets that look right and decode to nothing."""
+    return _rewrite(f"{source.stem}-garbage.mp4", source.parent, source, "garbage")
 
 
 def recoded(source: Path, coding: str, ffmpeg_args: Sequence[str]) -> Path:
