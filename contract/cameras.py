@@ -64,6 +64,11 @@ class CameraStatus(BaseModel):
         None, description="Adaptive: times a key frame showing motion after a still stretch "
         "made the camera decode the GOP before it again, so the event starts where the motion "
         "did (config look_back).")
+    overlay: list[tuple[float, float, float, float]] | None = Field(
+        None, description="Where the camera's burnt-in text (date/time clock, name) was found "
+        "and is held still for motion analysis, as [x, y, w, h] relative to the picture (0-1); "
+        "[] none found (yet: it is looked for over the first second, then every 10 s). Absent "
+        "with config overlay: off, and from older agents.")
 
 
 class MotionEvent(BaseModel):

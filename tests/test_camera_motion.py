@@ -128,7 +128,14 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "h4-dark-walker": (0.76, 0.97, 0.48),  # 0 -> 0.782 0.993 0.507
     "h4-rain-walker": (0.46, 0.40, 0.34),  # 0.483 0.429 0.362
     "h4-car-lamps": (0.88, 0.86, 0.39),  # 0.903 0.889 0.412
-    "h4-ir-cyclist": (0.50, 0.58, 0.32)}  # 0.527 0.604 0.342
+    "h4-ir-cyclist": (0.50, 0.58, 0.32),  # 0.527 0.604 0.342
+    # added in the seventh round (street_clips_osd: style A with a burnt-in clock and name),
+    # scored before the overlay finder (overlay: off, in the comment first; the clock's ticks
+    # made false events) and with it (overlay: auto, as their technician would set it)
+    "t-osd-day-walker": (0.95, 0.93, 0.80),  # 0.978 0.957 0.819 -> 0.978 0.957 0.829
+    "t-osd-rain-walker": (0.95, 0.93, 0.81),  # 0.978 0.957 0.833 -> 0.978 0.957 0.834
+    # 0.972 0.945 0.789, 1 false event (the clock) -> 0.990 0.981 0.795, none
+    "t-osd-ir-walker": (0.97, 0.96, 0.77)}
 STREET_TARGET_F1 = 0.85
 # Below the target: heavy lens rain hides a walker barely darker than the road (tuning); a
 # dark car is found by its headlamp and the start of its beam, its box too short or too long
@@ -159,17 +166,22 @@ SHADOW_EVENTS = {"t-hd-wind"}
 QUIET_SHARE = 0.05
 NOT_QUIET = {"h3-rain-empty", "t-rain-slide-empty", "h4-rain-empty", "h4-wind-shadows",
              "t-wind-shadows", "t-hd-wind"}
+# The camera's burnt-in clock: its ticking seconds made an event at ~2 s (and motion in 8 and
+# 16 of the 120 frames of the two empty clips) until the overlay finder (overlay: auto) found
+# it and held it still: none are left (the empty clips: no motion in any frame).
+OSD_FALSE_EVENT: set[str] = set()
+OSD_NOT_QUIET: set[str] = set()
 # Lens rain: at most one false event per clip (the issue's target); none anywhere else.
 RAIN_FALSE_EVENTS = 1
 CLIP_SETS: dict[str, dict[str, Any]] = {
     "dev": SCENES, "held-out-1": HELD_OUT, "held-out-2": HELD_OUT_2, "held-out-3": HELD_OUT_3,
     "street-tuning": street_sets.TUNING, "street-held-out": street_sets.HELD_OUT,
     "street-held-out-2": street_sets.HELD_OUT_2, "street-held-out-3": street_sets.HELD_OUT_3,
-    "street-held-out-4": street_sets.HELD_OUT_4}
+    "street-held-out-4": street_sets.HELD_OUT_4, "street-tuning-osd": street_sets.TUNING_OSD}
 OLD_MOTION_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items()
                     if set_name in F1_FLOORS for name, scene in scenes.items() if scene.movers]
 STREET_SETS = ("street-tuning", "street-held-out", "street-held-out-2", "street-held-out-3",
-               "street-held-out-4")
+               "street-held-out-4", "street-tuning-osd")
 STREET_MOTION_CLIPS = [(set_name, name) for set_name in STREET_SETS
                        for name, scene in CLIP_SETS[set_name].items() if scene.movers]
 ALL_CLIPS = [(set_name, name) for set_name, scenes in CLIP_SETS.items() for name in scenes]
@@ -254,7 +266,9 @@ def test_street_clips_reach_the_issue_target(scores: dict[str, dict[str, Any]],
     pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="lamp flicker"))
     if n in FLICKER_FALSE_EVENT else
     pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="wind-shaken shadows"))
-    if n in SHADOW_FALSE_EVENT else (c, n) for c, n in ALL_CLIPS])
+    if n in SHADOW_FALSE_EVENT else
+    pytest.param(c, n, marks=pytest.mark.xfail(strict=True, reason="the burnt-in clock"))
+    if n in OSD_FALSE_EVENT else (c, n) for c, n in ALL_CLIPS])
 def test_no_false_event_in_still_stretches(scores: dict[str, dict[str, Any]], clip_set: str,
                                            name: str) -> None:
     scene = CLIP_SETS[clip_set][name]
@@ -283,9 +297,19 @@ def test_empty_scene_reports_no_motion_at_all(scores: dict[str, dict[str, Any]],
     assert scores[name]["fp"] == 0 and scores[name]["event_starts"] == []
 
 
+@pytest.mark.parametrize("name", [n for n, s in street_sets.TUNING_OSD.items() if not s.movers])
+def test_a_burnt_in_clock_alone_makes_no_motion_at_all(scores: dict[str, dict[str, Any]],
+                                                       name: str) -> None:
+    # stricter than an empty street's rule (no rain here): not one frame (8 and 16 frames,
+    # and an event each, with overlay: off)
+    assert scores[name]["fp"] == 0 and scores[name]["event_starts"] == [], scores[name]
+
+
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="issue 11: sliding lens drops"))
-    if n in NOT_QUIET else n
+    if n in NOT_QUIET else
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="the burnt-in clock"))
+    if n in OSD_NOT_QUIET else n
     for n in STILL_CLIPS if any(n in CLIP_SETS[s] for s in STREET_SETS)])
 def test_empty_street_is_quiet_nearly_all_the_time(scores: dict[str, dict[str, Any]],
                                                    name: str) -> None:

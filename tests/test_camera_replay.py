@@ -137,3 +137,18 @@ def test_a_config_whose_secret_files_cannot_be_read_still_replays(clip: Path,
     done = _replay(str(clip), "--config", str(path), "--decode", "all", "--seconds", "1")
     assert done.returncode == 0, done.stderr
     assert "camera 'lane'" in done.stdout and ", 0 events;" in done.stdout, done.stdout
+
+
+def test_the_burnt_in_clock_is_found_said_and_makes_no_event(artifacts_dir: Path) -> None:
+    osd = street_sets.make_street_clip(street_sets.TUNING_OSD["t-osd-still-night"],
+                                       artifacts_dir / "camera-clips")
+    found = _replay(str(osd), "--decode", "all", "--overlay", "auto")
+    assert found.returncode == 0, found.stderr
+    said = [line for line in found.stdout.splitlines() if "overlay (burnt-in text" in line]
+    # the clock top-left and the camera's name top-right, found after the first second
+    assert len(said) == 1 and "top-left" in said[0] and "top-right" in said[0], found.stdout
+    assert float(said[0].split()[0]) <= 1.5, said
+    done = found.stdout.strip().splitlines()[-1]
+    assert ", 0 events;" in done and "(overlay " in done and "detector " in done, done
+    off = _replay(str(osd), "--decode", "all")  # the default: overlay off
+    assert "overlay (burnt-in" not in off.stdout and ", 1 event;" in off.stdout, off.stdout

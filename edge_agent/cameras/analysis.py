@@ -15,6 +15,10 @@ scores the agent's own logic, not a copy):
   look-back frame's result says how far behind the newest frame it is (``age_s``), so the
   event is dated when the frame was taken, not when it was analysed.
 
+- overlay: with an ``OverlayFinder``, the camera's burnt-in clock and name are found in the
+  picture and held still before the detector sees it (``overlay.py``); frames analysed again
+  in a look-back are not learned from (they are out of time order).
+
 It runs in the source thread, inside ``on_frame``; no I/O, no clock (stream times only).
 """
 
@@ -25,7 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.cameras.overlay import OverlayFinder
 
 # Adaptive decode: seconds of every-frame decoding after the detector last saw movement.
 ACTIVE_TAIL_S = 1.0
@@ -50,14 +56,17 @@ class Analysed:
 
 class FrameAnalysis:
     def __init__(self, detector: MotionDetector, analysis_fps: float,
-                 picture: Callable[[Any], Any], source: AdaptiveSource | None = None) -> None:
+                 picture: Callable[[Any], Any], source: AdaptiveSource | None = None,
+                 overlay: OverlayFinder | None = None) -> None:
         """``source``: the adaptive source to hold and ask for look-backs (None: the stream
-        is decoded in full, or in key frames only, whatever the detector sees)."""
+        is decoded in full, or in key frames only, whatever the detector sees). ``overlay``:
+        the finder of the camera's burnt-in text (None: ``overlay: off``)."""
         self.detector = detector
         self.next_at = -1.0  # stream time of the next frame to analyse
         self._interval = 1.0 / analysis_fps - 1e-3
         self._picture = picture
         self._source = source
+        self.overlay = overlay
         self.look_back_from = 0.0  # stream time of the key frame the last look-back ran for
         self.look_backs = 0
 
@@ -76,7 +85,10 @@ class FrameAnalysis:
             # and is taken once per GOP, on the only frames a look-back can start from.
             saved = (copy.deepcopy(self.detector), self.next_at)
         self.next_at = max(pts, self.next_at) + self._interval
-        result = self.detector.analyse(self._picture(frame), pts)
+        picture = self._picture(frame)
+        if self.overlay is not None:
+            picture = self.overlay.apply(picture, pts, learn=not replaying)
+        result = self.detector.analyse(picture, pts)
         if src is None:
             return Analysed(result, 0.0)
         if saved is not None and result.activity and src.look_back():
@@ -91,3 +103,15 @@ class FrameAnalysis:
             # most one key-frame interval later than in ``all`` mode.
             src.hold_active(ACTIVE_TAIL_S)
         return Analysed(result, max(0.0, self.look_back_from - pts) if replaying else 0.0)
+
+
+def camera_analysis(cfg: CameraConfig, picture: Callable[[Any], Any],
+                    source: AdaptiveSource | None,
+                    timer: Callable[[], float] | None = None) -> FrameAnalysis:
+    """The camera's analysis as the agent runs it (``CameraService``, ``camera replay``): its
+    detector, its cadence, the adaptive source in adaptive mode, the overlay finder unless
+    ``overlay: off`` (``timer``: the finder's CPU clock, to report its cost)."""
+    return FrameAnalysis(
+        MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width),
+        cfg.analysis_fps, picture, source if cfg.decode_mode == "adaptive" else None,
+        OverlayFinder(timer=timer) if cfg.overlay == "auto" else None)

@@ -228,6 +228,15 @@ class CameraConfig(SecretsModel):
     reconnect_max_s: float = Field(30, gt=0, le=3600,
                                    description="Largest reconnect delay cap (s).")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion detection.")
+    overlay: Literal["auto", "off"] = Field(
+        "off", description="The camera's burnt-in on-screen display (date/time clock, "
+        "name): 'auto' finds white text with a dark outline that stays at one place near the "
+        "top or bottom edge over the first second (re-checked every 10 s) and holds it still "
+        "for motion analysis, so a ticking clock makes no motion; where it was found is in "
+        "the status ('overlay'). Off by default: on pictures without an overlay it can take "
+        "text-like scenery in the top or bottom fifth for one and hide movers there, so check "
+        "the status or `edge-agent camera replay --overlay auto` after switching it on. "
+        "'off': analyse the picture as it comes (mask the clock by hand instead).")
     masks: list[list[Point]] = Field(
         default_factory=list,
         description="Areas ignored (trees, a road outside the village): polygons of [x, y] "

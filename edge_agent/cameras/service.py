@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
-from edge_agent.cameras.analysis import ACTIVE_TAIL_S, FrameAnalysis
+from edge_agent.cameras.analysis import ACTIVE_TAIL_S, camera_analysis
 from edge_agent.cameras.arming import ARMING_NOT_SAVED, CameraArming
 from edge_agent.cameras.config import CameraConfig
 from edge_agent.cameras.event_flow import CameraEvents
@@ -52,9 +52,7 @@ class CameraService:
                                 quota_mb=cfg.media.quota_mb, min_free_mb=cfg.media.min_free_mb)
         self.streams = CameraStreams(cfg, self._on_frame, self._on_state, self._on_record_state)
         self.source = self.streams.detect
-        self.analysis = FrameAnalysis(
-            MotionDetector(cfg.motion, cfg.masks, cfg.zones, cfg.analysis_width),
-            cfg.analysis_fps, luma, self.source if cfg.decode_mode == "adaptive" else None)
+        self.analysis = camera_analysis(cfg, luma, self.source)
         self.clips = self.streams.clips
         self.status = CameraStatusReporter(cfg.id, cfg.decode_mode, ctx, cfg.name)
         self.arming = CameraArming(cfg.id, cfg.arming, ctx.data_dir, self.tz)
@@ -196,9 +194,11 @@ class CameraService:
 
     async def publish_status(self, rates: tuple[float, float, float] | None = None) -> None:
         """Publish the retained status; ``rates`` None = the last measured ones."""
+        finder = self.analysis.overlay  # its boxes are replaced whole in the source thread
+        overlay = [(b.x, b.y, b.w, b.h) for b in finder.boxes] if finder is not None else None
         await self.status.publish(self.source, self.streams.record, self.armed,
                                   self._last_error(), self.media.stats.bytes_used / 1048576,
-                                  rates)
+                                  rates, overlay)
 
     async def _retention(self) -> None:
         while True:

@@ -81,8 +81,10 @@ class CameraStatusReporter:
         return redact(text) if text else None
 
     async def publish(self, detect: PyAVSource, record: PyAVSource | None, armed: bool,
-                      error: str | None, media_mb: float, rates: Rates | None = None) -> None:
-        """Publish the retained status; ``rates`` None = the last measured ones."""
+                      error: str | None, media_mb: float, rates: Rates | None = None,
+                      overlay: list[tuple[float, float, float, float]] | None = None) -> None:
+        """Publish the retained status; ``rates`` None = the last measured ones; ``overlay``:
+        the burnt-in text's boxes (None: not looked for)."""
         rates = self.rates if rates is None else rates
         info, stats = detect.info, detect.stats
         status = CameraStatus(
@@ -95,7 +97,7 @@ class CameraStatusReporter:
             keyframe_interval_s=round(stats.key_interval, 2) if stats.key_interval else None,
             reconnects_last_hour=self.reconnects_last_hour(), last_error=error,
             since=utc_iso(self.since), media_mb=round(media_mb, 2), decoder=stats.decoder,
-            record=self._record(record), name=self.name, **_activity(stats))
+            record=self._record(record), name=self.name, overlay=overlay, **_activity(stats))
         self.published = (status.state, error)
         self.rates = rates
         await self.ctx.bus.publish(f"camera/{self.cam_id}/status",

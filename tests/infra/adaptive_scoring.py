@@ -4,7 +4,8 @@ The clip is read by ``PyAVSource`` itself (file path, ``loop`` off, ``realtime``
 key-frame-only decoding, the activity trigger (slice QP from the bitstream), the catch-up
 from the key frame, the look-back and ``fast_decode`` are the agent's code, not a copy.
 The owner's rule (analysis cadence, ``hold_active`` when the detector sees activity, the
-look-back at a key frame that shows motion) is ``CameraService``'s own ``FrameAnalysis``.
+look-back at a key frame that shows motion, the burnt-in overlay held still) is
+``CameraService``'s own ``FrameAnalysis``.
 Only the clock is supplied here. Read as fast as possible, the source's wall-clock holds
 (``activity_hold_s``, the owner's tail) would cover far more frames than on a camera.
 ``StreamClock`` replaces the source module's ``time`` with the stream time of the packet
@@ -34,7 +35,7 @@ from edge_agent.cameras.analysis import FrameAnalysis
 from edge_agent.cameras.config import MotionConfig
 from edge_agent.cameras.frames import luma
 from edge_agent.cameras.motion import MotionResult
-from tests.infra.motion_scoring import HIT_IOU, Box, ClipRun, iou, labelled
+from tests.infra.motion_scoring import HIT_IOU, Box, ClipRun, iou, labelled, overlay_finder
 
 
 class StreamClock:
@@ -77,7 +78,8 @@ def grid(frames: int, fps: float, analysis_fps: float) -> list[int]:
 
 def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = None,
                analysis_fps: float = 10.0, picture: Callable[[Any], Any] = luma,
-               width: int | None = None, **source: Any) -> SourceRun:
+               width: int | None = None, overlay: str | None = None,
+               **source: Any) -> SourceRun:
     """Play ``clip`` through the real source in ``decode`` mode from a cold start.
     ``picture``: the agent's (``luma``: the Y plane at full range) unless told otherwise."""
     meta, fps, truth, det = labelled(clip, cfg, width)
@@ -120,7 +122,8 @@ def run_source(clip: Path, decode: str = "adaptive", cfg: MotionConfig | None = 
                                       loop=False, realtime=False, **source),
                      on_frame, lambda _state, _error: None, name=clip.stem)
     src.on_packet = on_packet
-    rule = FrameAnalysis(det, analysis_fps, picture, src if decode == "adaptive" else None)
+    rule = FrameAnalysis(det, analysis_fps, picture, src if decode == "adaptive" else None,
+                         overlay_finder(overlay, clip))
     with mock.patch.object(pyav_source, "time", clock):
         src._session()  # one session, in this thread: the file ends, the session returns
     return SourceRun(_slots(analysed, truth, grid(len(truth), fps, analysis_fps), meta),

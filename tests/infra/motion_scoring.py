@@ -1,8 +1,9 @@
 """Score the motion detector on a labelled clip, frame by frame and event by event.
 
-- Frames are decoded with PyAV, as the agent does, and analysed at the agent's cadence
-  (``analysis_fps``: the same rule as ``CameraService._on_frame``). Every decoded frame must
-  line up with one ground-truth frame: a missing or extra frame fails the clip.
+- Frames are decoded with PyAV, as the agent does, and analysed through the agent's own
+  ``FrameAnalysis`` (its cadence, ``analysis_fps``, and the burnt-in overlay finder where
+  the camera would have ``overlay: auto``: see ``overlay_finder``). Every decoded
+  frame must line up with one ground-truth frame: a missing or extra frame fails the clip.
 - A frame is a hit when motion is reported with a box whose IoU with a true box is at least
   ``HIT_IOU``: a blob covering the whole picture is no hit. A frame with motion but no such
   box is a false positive; a labelled frame without such a box is a miss.
@@ -18,13 +19,16 @@ from typing import Any
 
 import av
 
+from edge_agent.cameras.analysis import FrameAnalysis
 from edge_agent.cameras.config import CameraConfig, MotionConfig
 from edge_agent.cameras.events import EventTracker
 from edge_agent.cameras.motion import MotionDetector, MotionResult
+from edge_agent.cameras.overlay import OverlayFinder
 from tests.infra.clips import load_truth
 
 HIT_IOU = 0.2
 DEFAULT_WIDTH: int = CameraConfig.model_fields["analysis_width"].default
+DEFAULT_OVERLAY: str = CameraConfig.model_fields["overlay"].default
 Box = tuple[float, ...]
 
 
@@ -58,25 +62,38 @@ def labelled(clip: Path, cfg: MotionConfig | None = None, width: int | None = No
         cfg or MotionConfig(), masks=masks, width=width or DEFAULT_WIDTH)
 
 
+# Clips drawn with a burnt-in clock and name (``street_clips_osd``) are scored as their
+# technician would set the camera up: ``overlay: auto``. Every other clip gets the default.
+OVERLAY_CLIPS_PREFIX = "t-osd-"
+
+
+def overlay_finder(overlay: str | None = None, clip: Path | None = None) -> OverlayFinder | None:
+    """The agent's overlay finder for ``overlay`` ("auto" / "off"; None: the camera's setting
+    for ``clip``: "auto" for the clips with a burnt-in overlay, else the config's default)."""
+    if overlay is None:
+        drawn = clip is not None and clip.name.startswith(OVERLAY_CLIPS_PREFIX)
+        overlay = "auto" if drawn else DEFAULT_OVERLAY
+    return OverlayFinder() if overlay == "auto" else None
+
+
 def run_clip(clip: Path, cfg: MotionConfig | None = None, analysis_fps: float = 10.0,
-             width: int | None = None) -> ClipRun:
+             width: int | None = None, overlay: str | None = None) -> ClipRun:
     """Decode ``clip`` and analyse it from a cold start (the agent's defaults by default)."""
     meta, fps, truth, det = labelled(clip, cfg, width)
+    rule = FrameAnalysis(det, analysis_fps, lambda f: f.to_ndarray(format="gray"),
+                         overlay=overlay_finder(overlay, clip))
     results: list[MotionResult] = []
     kept: list[list[Box]] = []
-    next_at = -1.0
     decoded = 0
     with av.open(str(clip)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             decoded += 1
             if i >= len(truth):
                 continue
-            pts = i / fps
-            if pts < next_at:
-                continue
-            next_at = max(pts, next_at) + 1.0 / analysis_fps - 1e-3
-            results.append(det.analyse(frame.to_ndarray(format="gray"), pts))
-            kept.append(truth[i])
+            done = rule.frame(frame, i / fps)
+            if done is not None:
+                results.append(done.result)
+                kept.append(truth[i])
     if decoded != len(truth):
         raise AssertionError(f"{clip.name}: decoded {decoded} frames, ground truth has "
                              f"{len(truth)}: frames do not line up")

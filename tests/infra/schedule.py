@@ -72,6 +72,7 @@ ESTIMATES_S: dict[str, float] = {
     "tests/test_camera_motion_held_out_6.py": 190,
     # rows (~35 s warm), two clips streamed in real time (~55 s); cold: +~110 s the encodes
     "tests/test_camera_motion_held_out_7.py": 90,
+    "tests/test_camera_overlay_rtsp.py": 20,  # the real agent, one pass of a 12 s clip
     "tests/test_demo_script.py": 85,
     "tests/test_control_room_alerts_e2e.py::test_camera_stream_killed": 86,
     "tests/test_control_room_outage.py::test_gateway_link_cut_60s": 74,

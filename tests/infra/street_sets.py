@@ -25,6 +25,7 @@ from tests.infra import (
     street_clips_f,
     street_clips_g,
     street_clips_hd,
+    street_clips_osd,
     street_clips_wind,
 )
 from tests.infra.clip_lock import one_builder_per_clip
@@ -47,8 +48,11 @@ from tests.infra.street_clips_f_movers import Mover as MoverF
 from tests.infra.street_clips_g import SceneG
 from tests.infra.street_clips_g_movers import MoverG
 from tests.infra.street_clips_hd import SceneHD, WindSceneHD
+from tests.infra.street_clips_osd import OsdScene
 from tests.infra.street_clips_wind import WindScene
 
+# Round 7: style-A scenes with a burnt-in clock and camera name (``street_clips_osd``).
+TUNING_OSD: dict[str, OsdScene] = street_clips_osd.TUNING_OSD
 TUNING: dict[str, StreetScene] = {s.name: s for s in (
     StreetScene("t-rain", 14.0, "A", (Walker(5.0, 11.0, -0.1, 1.1, 0.8, 0.42, 0.75, 1, True),),
                 ambient=0.55, noise_sigma=4.0, drops_per_s=3.0, streaks=30, seed=1),
@@ -446,7 +450,7 @@ def _still(truth: list[list[clips.Box]], fps: int) -> list[list[float]]:
 STYLES: tuple[tuple[type, Any], ...] = (
     (SceneG, street_clips_g), (SceneF, street_clips_f), (SceneE, street_clips_e),
     (SceneD, street_clips_d), (SceneC, street_clips_c), (WindSceneHD, street_clips_hd),
-    (SceneHD, street_clips_hd), (WindScene, street_clips_wind))
+    (SceneHD, street_clips_hd), (WindScene, street_clips_wind), (OsdScene, street_clips_osd))
 
 
 def _style(scene: object) -> Any:
