@@ -47,7 +47,7 @@ from tests.infra.rtsp_motion import starts_over_rtsp
 pytestmark = [pytest.mark.motion, pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)]  # builds every clip
 
 # Floors per clip set, each a little under what was measured (see the printed table and
-# docs/cameras.md): the clips the detector was developed on; held-out sets 1 and 2 (used for
+# docs/detection-quality.md): the clips the detector was developed on; held-out sets 1 and 2 (used for
 # re-tuning after they were scored); held-out set 3.
 F1_FLOORS = {"dev": 0.9, "held-out-1": 0.85, "held-out-2": 0.85, "held-out-3": 0.9}
 PRECISION_FLOORS = {"dev": 0.95, "held-out-1": 0.95, "held-out-2": 0.95, "held-out-3": 0.95}
@@ -64,7 +64,7 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     # on those encodes (in the comment: F1, precision, IoU) rounded down to 2 decimals after
     # taking off 0.02 (room for another FFmpeg/libx264/OpenCV build, not for encode noise).
     # The figures on the earlier threaded encodes, and the sets' history, are in
-    # docs/cameras.md; some floors went down with the new bytes (h-rain's precision 0.95 ->
+    # docs/detection-quality.md; some floors went down with the new bytes (h-rain's precision 0.95 ->
     # 0.83 on one encode of the same frames: a false event's length), most went up.
     # tuning set (style A)
     "t-rain": (0.96, 0.95, 0.77),  # 0.987 0.975 0.795
@@ -105,7 +105,7 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     "t-hd-rain-walker": (0.95, 0.93, 0.77),  # 0.977 0.955 0.791
     # held-out set 1 (style B; one of its failures led to a tuning clip)
     # (h-rain, h2-rain-walker, h3-ir-crossing: scored again after the fourth round's change
-    # and regressed, floors now from those scores; see docs/cameras.md)
+    # and regressed, floors now from those scores; see docs/detection-quality.md)
     "h-rain": (0.92, 0.93, 0.56),  # 0.889 0.833 0.715 -> 0.940 0.951 0.586
     "h-dark-walk": (0.92, 0.98, 0.53),  # 0.947 1.000 0.555
     "h-headlights": (0.76, 0.66, 0.39),  # 0.786 0.688 0.410

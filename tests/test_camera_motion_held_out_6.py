@@ -4,7 +4,7 @@ Eight scenes in the sixth drawing style (``street_sets.HELD_OUT_6``, ``street_cl
 pole camera at a commune junction), one per failure kind the issue and set 5 name, none like
 an earlier scene. Written and committed alone before the sixth detector round; the scores
 asserted here were measured once, on main's detector before that round (commit c60c4cc,
-``test-artifacts/held-out-6-before.json``, docs/cameras.md "Held-out 6"), and nobody tunes
+``test-artifacts/held-out-6-before.json``, docs/detection-quality.md "Held-out 6"), and nobody tunes
 on these clips. Three ways, each from a cold start:
 
 - offline, ``decode: all`` (``motion_scoring.run_clip``, as ``test_camera_motion.py``);

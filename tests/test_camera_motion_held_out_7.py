@@ -6,7 +6,7 @@ over a canal, the dyke road beyond), one per failure kind the issue and sets 5-6
 like an earlier scene; one clip at 12 fps, one with a GOP of 4 s, one with B-frames. Written
 and committed alone before the seventh detector round; the scores asserted here were measured
 once, on main's detector before that round (commit a8608be, at the config's analysis width
-160; ``test-artifacts/held-out-7-before.json`` also has them at 240, docs/cameras.md
+160; ``test-artifacts/held-out-7-before.json`` also has them at 240, docs/detection-quality.md
 "Held-out 7"), and nobody tunes on these clips. Three ways, each from a cold start:
 
 - offline, ``decode: all`` (``motion_scoring.run_clip``, as ``test_camera_motion.py``);

@@ -1,7 +1,7 @@
 """The detector's rules mean the same at every analysis width (issue 11, detector round 7).
 
 At ``analysis_width`` 240 the tuning set's near movers, foliage and far dog fell against 160
-(docs/cameras.md, "Detector round 7"): not from noise (the picture is a strided view of
+(docs/detection-quality.md, "Detector round 7"): not from noise (the picture is a strided view of
 the frame, one camera pixel per analysis pixel at any width, and the noise measured per
 frame was the same or lower at 240), but from rules that counted pixels: the drop test's
 share of edge pixels and ``min_area`` on a blob joined by a 5 px square at both widths.

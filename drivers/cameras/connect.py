@@ -224,7 +224,7 @@ def source_decoder(stream: Any, cfg: PyAVSourceConfig,
         # Deblocking is ~20 % of H.264 decoding. Without it on inter frames a picture
         # differs from the full decode by 39-44 dB PSNR (720p, 2 s GOP), invisible at a
         # glance, but not to the detector on dark noisy pictures (block edges read as
-        # motion: docs/cameras.md, F1 in adaptive mode); each key frame starts clean.
+        # motion: docs/detection-quality.md, F1 in adaptive mode); each key frame starts clean.
         options = {"skip_loop_filter": "nokey"}
     # auto: hardware only where every frame is decoded (it saves most there). A memory-
     # to-memory decoder holds frames back until more input comes, which the key-frame

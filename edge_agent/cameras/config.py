@@ -190,7 +190,7 @@ class CameraConfig(SecretsModel):
         "between key frames, about 20 % less decoder CPU while motion lasts; key frames and "
         "'all' mode are always decoded in full. With a separate record stream it applies to "
         "the detect stream in every mode. Off by default: on dark, noisy pictures the block "
-        "edges it leaves look like motion (measured in docs/cameras.md); true only for a "
+        "edges it leaves look like motion (measured in docs/detection-quality.md); true only for a "
         "well-lit camera on a gateway short of CPU.")
     activity_trigger: Literal["bitstream", "size", "off"] = Field(
         "bitstream", description="Adaptive mode with one stream: what starts decoding every "

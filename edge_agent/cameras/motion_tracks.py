@@ -122,7 +122,7 @@ def follow(tracks: list[Track], b: Seen, drops: DropTest, lit: np.ndarray | None
             b.labels, b.i, stat, area) <= _KEPT):
         need = max(need, _DROP_FRAMES)  # looked like a drop on the lens: gone before this
     # No veto on a track that stays soft-edged: a car seen blurred by its own lamps is one
-    # too (tried: it cost a held-out wet-road car most of its frames, docs/cameras.md).
+    # too (tried: it cost a held-out wet-road car most of its frames, docs/detection-quality.md).
     # (Once reported, a mover is not vetoed as light: the IR's light around him, left by
     # the gain map, may join his blob.)
     confirmed = run >= need and not sliding and (shown or not _lit_only(b, drops, lit))
