@@ -47,8 +47,8 @@ from tests.infra.rtsp_motion import starts_over_rtsp
 pytestmark = [pytest.mark.motion, pytest.mark.timeout(COLD_CLIPS_TIMEOUT_S)]  # builds every clip
 
 # Floors per clip set, each a little under what was measured (see the printed table and
-# docs/detection-quality.md): the clips the detector was developed on; held-out sets 1 and 2 (used for
-# re-tuning after they were scored); held-out set 3.
+# docs/detection-quality.md): the clips the detector was developed on; held-out sets 1 and 2
+# (used for re-tuning after they were scored); held-out set 3.
 F1_FLOORS = {"dev": 0.9, "held-out-1": 0.85, "held-out-2": 0.85, "held-out-3": 0.9}
 PRECISION_FLOORS = {"dev": 0.95, "held-out-1": 0.95, "held-out-2": 0.95, "held-out-3": 0.95}
 IOU_FLOORS = {"dev": 0.55, "held-out-1": 0.45, "held-out-2": 0.55, "held-out-3": 0.52}
@@ -64,8 +64,8 @@ STREET_FLOORS: dict[str, tuple[float, float, float]] = {
     # on those encodes (in the comment: F1, precision, IoU) rounded down to 2 decimals after
     # taking off 0.02 (room for another FFmpeg/libx264/OpenCV build, not for encode noise).
     # The figures on the earlier threaded encodes, and the sets' history, are in
-    # docs/detection-quality.md; some floors went down with the new bytes (h-rain's precision 0.95 ->
-    # 0.83 on one encode of the same frames: a false event's length), most went up.
+    # docs/detection-quality.md; some floors went down with the new bytes (h-rain's precision
+    # 0.95 -> 0.83 on one encode of the same frames: a false event's length), most went up.
     # tuning set (style A)
     "t-rain": (0.96, 0.95, 0.77),  # 0.987 0.975 0.795
     "t-dark-slow": (0.95, 0.95, 0.72),  # 0.978 0.978 0.747

@@ -4,8 +4,8 @@ Eight scenes in the fifth drawing style (``street_sets.HELD_OUT_5``, ``street_cl
 one per failure kind the issue names and none like an earlier scene. Written and committed
 before the fifth detector round; the scores asserted here were measured once, on the
 detector as it was before that round (``test-artifacts/held-out-5-before.json``,
-docs/detection-quality.md "held-out 5"), and nobody tunes on these clips. Three ways, each from a cold
-start:
+docs/detection-quality.md "held-out 5"), and nobody tunes on these clips. Three ways, each
+from a cold start:
 
 - offline, ``decode: all`` (``motion_scoring.run_clip``, as ``test_camera_motion.py``);
 - ``decode: adaptive`` through the agent's real ``PyAVSource`` (``adaptive_scoring``, as

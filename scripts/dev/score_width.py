@@ -10,8 +10,8 @@ means, and writes everything as JSON.
     .venv/bin/python scripts/dev/score_width.py 160 240 320 -o widths.json
 
 ``--set HELD_OUT_7`` (any set of ``street_sets``) scores a held-out set instead: only once a
-decision taken on the tuning set is committed (the held-out rule, docs/detection-quality.md). Per clip
-it also reports the events of 0 s and the share of labelled boxes under ``min_area`` (the
+decision taken on the tuning set is committed (the held-out rule,
+docs/detection-quality.md). Per clip it also reports the events of 0 s and the share of labelled boxes under ``min_area`` (the
 same at every width), as the held-out modules do; ``--no-timing`` skips the CPU timing.
 
     .venv/bin/python scripts/dev/score_width.py 160 240 --set HELD_OUT_7 --no-timing \
