@@ -123,6 +123,12 @@ def _named_as_people_call_them(phone: Any, room: RoomProcess, artifacts_dir: Pat
              "the down hotspot by its name on the overview")
     line = text(phone, "li[data-gateway='thon-2/gw-b']")
     assert "Đường làng" in line and "cultural-house" not in line and "main-road" not in line, line
+    phone.execute_script("document.querySelector(\"li[data-gateway='thon-2/gw-b']\")"
+                         ".scrollIntoView({block: 'center'})")
+    phone.save_screenshot(str(artifacts_dir / "console_phone_overview_named.png"))
+    # the hotspot's alerts (down, degraded) name it too, as the camera's do
+    wait_for(lambda: "Nhà văn hoá thôn" in text(phone, "ul.alerts"), 30, "the named alert")
+    assert "cultural-house" not in text(phone, "ul.alerts")
     phone.get(room.url + "/g/thon-2/gw-b")
     page = text(phone, "#f-gateway")
     assert "Đường làng" in page and "Nhà văn hoá thôn" in page, page
