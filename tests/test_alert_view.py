@@ -102,3 +102,38 @@ async def test_a_cameras_name_is_read_for_the_alerts_and_the_console(db: AsyncEn
     assert names == {"s1/gw-1": {"camera/cong-lang": "Cổng làng"}}
     assert [(e["camera"], e["name"]) for e in events] == [("cho", "cho"),
                                                           ("cong-lang", "Cổng làng")]
+
+
+async def test_a_circuits_and_a_hotspots_name_is_read_for_the_alerts_and_the_console(
+        db: AsyncEngine) -> None:
+    """As a camera's: a circuit's and a hotspot's ``name`` (light and hotspot state) reach the
+    alert engine's view, the overview's lean read, the commands' words and the alert history
+    (which names the circuit, not its id), on SQLite and PostgreSQL; one without a name has
+    none (the pages show its id)."""
+    named = {**light(1, "off", "schedule"), "name": "Đường trục chính"}
+    unnamed = {**light(2, "on", "schedule"), "circuit": "c2"}
+    spot = {**hotspot(3, "down", T0 + 3), "name": "Nhà văn hoá"}
+    bare = {**hotspot(4, "up", T0 + 4), "hotspot": "hs2", "name": None}
+    await store(db, [msg("light/c1/state", named, T0 + 1),
+                     msg("light/c2/state", unnamed, T0 + 2),
+                     msg("hotspot/hs1/state", spot, T0 + 3),
+                     msg("hotspot/hs2/state", bare, T0 + 4)])
+    async with db.begin() as conn:
+        await conn.execute(t.alert_history.insert().values(
+            key="light_not_due:s1/gw-1:c1", kind="fired", at=T0 + 5, severity="warning",
+            message="light Đường trục chính (c1) should be on"))
+    config = ControlRoomConfig.model_validate({"database": {"url": "sqlite://"}})
+    async with db.connect() as conn:
+        view = await AlertView().read(conn, T0 + 10, config.fleet)
+        summary = await data.summary(conn, T0 + 10, config)
+        names = await data.subject_names(conn, ["s1/gw-1"])
+        history = (await data.alerts(conn))["history"]
+    gw = view.gateways[0]
+    assert [(c.id, c.name) for c in gw.circuits] == [("c1", "Đường trục chính"), ("c2", None)]
+    assert [(h.id, h.name) for h in gw.hotspots] == [("hs1", "Nhà văn hoá"), ("hs2", None)]
+    assert [(c["circuit"], c["name"]) for c in summary[0]["circuits"]] == [
+        ("c1", "Đường trục chính"), ("c2", None)]
+    assert [(h["hotspot"], h["name"]) for h in summary[0]["hotspots"]] == [
+        ("hs1", "Nhà văn hoá"), ("hs2", None)]
+    assert names == {"s1/gw-1": {"light/c1": "Đường trục chính", "hotspot/hs1": "Nhà văn hoá"}}
+    assert [h.get("subject_name") for h in history] == ["Đường trục chính"]

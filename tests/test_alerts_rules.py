@@ -45,8 +45,8 @@ def circuit(state: str = "off", next_change: datetime | None = T0, next_state: s
                        next_change=next_change, next_state=next_state, **fields)
 
 
-def hotspot(state: str = "down", since: datetime = T0) -> HotspotView:
-    return HotspotView(id="school", state=state, since=since)
+def hotspot(state: str = "down", since: datetime = T0, **fields: Any) -> HotspotView:
+    return HotspotView(id="school", state=state, since=since, **fields)
 
 
 class Run:
@@ -167,6 +167,36 @@ def test_camera_alert_and_its_notification_name_the_camera_as_people_call_it() -
     assert unnamed.log[0].alert.subject_name is None
     assert titles(unnamed.log[0])[1] == "Alert: Camera offline — xa-a/gw1 gate"
     assert unnamed.log[0].alert.message == "camera gate offline"
+
+
+def test_circuit_and_hotspot_alerts_name_them_as_people_call_them() -> None:
+    """As a camera's: the relay fault, the light not as due and the hotspot down say
+    "Đường trục chính" / "Trường học", in the titles too; the keys keep the ids; one without
+    a name keeps its id."""
+    from control_room.alerts.message import payload, titles
+
+    run = Run()
+    road = circuit("off", next_change=T0, name="Đường trục chính", driver_ok=False)
+    run.step(0, gateway(circuits=(road,), hotspots=(hotspot("down", name="Trường học"),)))
+    run.step(600, gateway(circuits=(road,), hotspots=(hotspot("down", name="Trường học"),)))
+    fired = {t.alert.key: t for t in run.log if t.kind == "fired"}
+    relay = fired["light_driver_error:xa-a/gw1:main-road"]
+    assert relay.alert.subject_name == "Đường trục chính"
+    assert relay.alert.message == "relay of light Đường trục chính (main-road) cannot be switched"
+    assert titles(relay) == ("Cảnh báo: Lỗi rơ-le đèn — xa-a/gw1 Đường trục chính",
+                             "Alert: Light relay error — xa-a/gw1 Đường trục chính")
+    due = run.states["light_not_due:xa-a/gw1:main-road"]
+    assert due.subject_name == "Đường trục chính"
+    assert due.message.startswith("light Đường trục chính (main-road) should be on since")
+    down = fired["hotspot_down:xa-a/gw1:school"]
+    assert payload(down)["subject_name"] == "Trường học"
+    assert down.alert.message == "hotspot Trường học (school) down"
+    assert titles(down)[0] == "Cảnh báo: Điểm wifi mất kết nối — xa-a/gw1 Trường học"
+    bare = Run()
+    bare.step(0, gateway(hotspots=(hotspot("down"),)))
+    bare.step(600, gateway(hotspots=(hotspot("down"),)))
+    (alert,) = bare.states.values()
+    assert alert.subject_name is None and alert.message == "hotspot school down"
 
 
 def test_firing_alert_message_follows_the_condition() -> None:

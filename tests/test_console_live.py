@@ -54,7 +54,8 @@ def test_light_switch_shows_live_and_operator_override_is_audited(
     room = start_console(tmp_path, broker.url, f"sqlite:///{tmp_path}/room.db")
     agent = start_village(tmp_path, broker.url, broker.port, "gw-a", "thon-1")
     other = start_village(tmp_path, broker.url, broker.port, "gw-b", "thon-2",
-                          hotspot_up=False)
+                          hotspot_up=False, circuit_name="Đường làng",
+                          hotspot_name="Nhà văn hoá thôn")
     try:
         _ready(room, "thon-1/gw-a")
         _ready(room, "thon-2/gw-b")
@@ -72,6 +73,7 @@ def test_light_switch_shows_live_and_operator_override_is_audited(
             assert phone.execute_script(
                 "return document.documentElement.scrollWidth") <= 412
             phone.save_screenshot(str(artifacts_dir / "console_phone_overview.png"))
+            _named_as_people_call_them(phone, room, artifacts_dir)
             _audit_names_the_operator(phone, room)
             phone.save_screenshot(str(artifacts_dir / "console_phone_audit.png"))
             for path, name in (("/hotspots", "hotspots"), ("/g/thon-1/gw-a", "gateway"),
@@ -111,6 +113,32 @@ def _overview_over_slow_3g(phone: Any, room: RoomProcess) -> None:
     print(f"overview over slow 3G: loaded in {loaded / 1000:.1f} s, {weight / 1024:.1f} kB")
     assert weight < 200 * 1024
     assert loaded < 6000, loaded  # 3 round trips + 20 kB at 50 kB/s: about 2 s
+
+
+def _named_as_people_call_them(phone: Any, room: RoomProcess, artifacts_dir: Path) -> None:
+    """gw-b's circuit and its down hotspot have names: the overview's problem line, the
+    gateway page and the wifi page say "Đường làng" / "Nhà văn hoá thôn", not the ids; gw-a's
+    have none and keep their ids."""
+    wait_for(lambda: "Nhà văn hoá thôn" in text(phone, "li[data-gateway='thon-2/gw-b']"), 20,
+             "the down hotspot by its name on the overview")
+    line = text(phone, "li[data-gateway='thon-2/gw-b']")
+    assert "Đường làng" in line and "cultural-house" not in line and "main-road" not in line, line
+    phone.execute_script("document.querySelector(\"li[data-gateway='thon-2/gw-b']\")"
+                         ".scrollIntoView({block: 'center'})")
+    phone.save_screenshot(str(artifacts_dir / "console_phone_overview_named.png"))
+    # the hotspot's alerts (down, degraded) name it too, as the camera's do
+    wait_for(lambda: "Nhà văn hoá thôn" in text(phone, "ul.alerts"), 30, "the named alert")
+    assert "cultural-house" not in text(phone, "ul.alerts")
+    phone.get(room.url + "/g/thon-2/gw-b")
+    page = text(phone, "#f-gateway")
+    assert "Đường làng" in page and "Nhà văn hoá thôn" in page, page
+    assert "cultural-house" not in page, page
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 412
+    phone.save_screenshot(str(artifacts_dir / "console_phone_gateway_named.png"))
+    phone.get(room.url + "/hotspots")
+    wifi = text(phone, "#f-hotspots")
+    assert "Nhà văn hoá thôn" in wifi and "cultural-house" in wifi, wifi  # gw-a's: its id
+    phone.get(room.url + "/")
 
 
 def _switch_elsewhere_shows_within_3_s(room: RoomProcess, phone: Any, tmp: Path) -> None:

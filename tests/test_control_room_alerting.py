@@ -123,3 +123,38 @@ async def test_a_camera_named_longer_than_the_alerts_column_still_alerts(
     assert rows[key]["message"] == f"camera {long_name[:200]} (gate) offline"
     assert [t.alert.subject_name for t in notifier.got if t.alert.key == key] == [
         long_name[:200]]
+
+
+async def test_circuit_and_hotspot_alerts_carry_their_names_clipped_to_the_column(
+        db: AsyncEngine) -> None:
+    """A circuit's and a hotspot's ``name`` (light state, hotspot state) reach their alerts as
+    the camera's does: stored, notified, in the message beside the id; a name longer than the
+    column is clipped, not the evaluation refused (PostgreSQL); the keys keep the ids."""
+    config = ControlRoomConfig()
+    long_name = "Điểm wifi nhà văn hoá thôn Đông, cạnh sân bóng " * 6  # 282 characters
+    spot = payloads.hotspot_state(payloads.Hotspot("hs1", "down", utc_iso(T0 - 3600)),
+                                  datetime.fromtimestamp(T0, UTC), random.Random(1))
+    light = {"seq": 3, "circuit": "c1", "name": "Đường trục chính", "state": "off",
+             "reason": "schedule", "driver": "sim", "driver_ok": False,
+             "driver_error": "no answer from the relay board", "on_hours_today": 1.5,
+             "clock_synced": True}
+    await store(db, [msg("status", status("online", 1, 0, T0), T0),
+                     msg("hotspot/hs1/state", {"seq": 2, **spot, "name": long_name}, T0 + 1),
+                     msg("light/c1/state", light, T0 + 1),
+                     msg("health", health(4, T0 + 2), T0 + 2)])
+    notifier = ListNotifier()
+    runner = AlertRunner(config, db, AlertEngine(config.alerts), notifier)
+    await runner.evaluate(datetime.fromtimestamp(T0 + 5, UTC))
+    await store(db, [msg("health", health(5, T0 + 69), T0 + 69)])  # still online
+    await runner.evaluate(datetime.fromtimestamp(T0 + 70, UTC))  # past the relay's for_s
+    async with db.connect() as conn:
+        rows = {r["key"]: r for r in await queries.alerts(conn)}
+    down, relay = rows["hotspot_down:s1/gw-1:hs1"], rows["light_driver_error:s1/gw-1:c1"]
+    assert (down["subject"], down["subject_name"]) == ("hs1", long_name[:200])
+    assert down["message"].startswith(f"hotspot {long_name[:200]} (hs1) down")
+    assert (relay["subject"], relay["subject_name"]) == ("c1", "Đường trục chính")
+    assert relay["message"] == ("relay of light Đường trục chính (c1) cannot be switched: "
+                                "no answer from the relay board")
+    named = {t.alert.key: t.alert.subject_name for t in notifier.got if t.kind == "fired"}
+    assert named["light_driver_error:s1/gw-1:c1"] == "Đường trục chính"
+    assert named["hotspot_down:s1/gw-1:hs1"] == long_name[:200]

@@ -112,17 +112,25 @@ def _cameras(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:
     for cam in gw.cameras:
         if cam.state == "offline":
             detail = f": {cam.last_error}" if cam.last_error else ""
-            named = f"{cam.name} ({cam.id})" if cam.name and cam.name != cam.id else cam.id
-            yield _cond(gw, "camera_offline", cam.id, f"camera {named} offline{detail}",
+            yield _cond(gw, "camera_offline", cam.id,
+                        f"camera {_named(cam.name, cam.id)} offline{detail}",
                         cam.since, subject_name=cam.name)
+
+
+def _named(name: str | None, ident: str) -> str:
+    """The subject in a message: "Cổng làng (cong-lang)", its id alone if it has no name
+    (the id stays: it is what a technician greps the agent's config and logs for)."""
+    return f"{name} ({ident})" if name and name != ident else ident
 
 
 def _circuit(gw: GatewayView, circuit: CircuitView, rules: AlertRulesConfig,
              now: datetime) -> Iterator[Condition]:
+    named = _named(circuit.name, circuit.id)
     if not circuit.driver_ok and rules.light_driver_error.enabled:
         detail = f": {circuit.driver_error}" if circuit.driver_error else ""
         yield _cond(gw, "light_driver_error", circuit.id,
-                    f"relay of light {circuit.id} cannot be switched{detail}")
+                    f"relay of light {named} cannot be switched{detail}",
+                    subject_name=circuit.name)
     due = rules.light_not_due
     if not due.enabled:
         return
@@ -133,22 +141,26 @@ def _circuit(gw: GatewayView, circuit: CircuitView, rules: AlertRulesConfig,
         late_from = aware(circuit.next_change) + timedelta(seconds=due.grace_s)
         if now >= late_from and circuit.state != circuit.next_state:
             yield _cond(gw, "light_not_due", circuit.id,
-                        f"light {circuit.id} should be {circuit.next_state} since "
-                        f"{_hhmm(circuit.next_change)} but is {circuit.state}{why}", late_from)
+                        f"light {named} should be {circuit.next_state} since "
+                        f"{_hhmm(circuit.next_change)} but is {circuit.state}{why}", late_from,
+                        subject_name=circuit.name)
             return
     if circuit.desired is not None and circuit.state != circuit.desired:
         # due now but not so (e.g. a relay that does not switch): after the same grace,
         # counted from when the control room first saw it
         yield Condition("light_not_due", gw.site, gw.gateway, circuit.id,
-                        f"light {circuit.id} should be {circuit.desired} now but is "
-                        f"{circuit.state}{why}", None, due.grace_s)
+                        f"light {named} should be {circuit.desired} now but is "
+                        f"{circuit.state}{why}", None, due.grace_s, subject_name=circuit.name)
 
 
 def _hotspots(gw: GatewayView, rules: AlertRulesConfig) -> Iterator[Condition]:
     for spot in gw.hotspots:
         why = f": {', '.join(spot.reasons)}" if spot.reasons else ""
+        named = _named(spot.name, spot.id)
         if spot.state == "down" and rules.hotspot_down.enabled:
-            yield _cond(gw, "hotspot_down", spot.id, f"hotspot {spot.id} down{why}", spot.since)
+            yield _cond(gw, "hotspot_down", spot.id, f"hotspot {named} down{why}", spot.since,
+                        subject_name=spot.name)
         if spot.state in ("degraded", "down") and rules.hotspot_degraded.enabled:
             yield _cond(gw, "hotspot_degraded", spot.id,
-                        f"hotspot {spot.id} {spot.state}{why}", spot.since)
+                        f"hotspot {named} {spot.state}{why}", spot.since,
+                        subject_name=spot.name)

@@ -27,6 +27,7 @@ class CircuitView:
     driver_ok: bool = True
     driver_error: str | None = None
     updated_at: datetime | None = None  # when this state message was made
+    name: str | None = None  # what people call it ("Đường làng"); None: the agent sent none
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class HotspotView:
     state: str  # unknown / up / degraded / down
     since: datetime | None
     reasons: tuple[str, ...] = ()
+    name: str | None = None  # what people call it ("Nhà văn hoá"); None: the agent sent none
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class AlertState:
     acked_at: datetime | None = None
     ack_note: str | None = None
     # the subject as people call it ("Cổng làng"), for the console and notifications;
-    # None: it has no name (a circuit, or an agent too old to send one): show ``subject``
+    # None: it has no name (an agent too old to send one, a gateway-wide alert): show ``subject``
     subject_name: str | None = None
     clear_since: datetime | None = None  # the condition went away at; resolves after hold
     # set while a firing alert is frozen because its root cause is down (gateway not online,

@@ -70,9 +70,10 @@ def villages(rows: list[dict[str, Any]], cfg: ControlRoomConfig) -> list[dict[st
 
 
 _SUMMARY = {  # the overview needs no payloads: JSON decoding 5,000 of them was half its time
-    t.circuits: ("circuit", "state", "desired", "driver_ok"),
-    t.cameras: ("camera", "state", "name"),  # name: the one payload field it shows
-    t.hotspots: ("hotspot", "state"),
+    # name: the one payload field it shows (the problem line names what is wrong)
+    t.circuits: ("circuit", "state", "desired", "driver_ok", "name"),
+    t.cameras: ("camera", "state", "name"),
+    t.hotspots: ("hotspot", "state", "name"),
 }
 
 
@@ -151,12 +152,14 @@ async def gateway(conn: AsyncConnection, key: str, now: float, cfg: ControlRoomC
 
 async def subject_names(conn: AsyncConnection, keys: Sequence[str]
                         ) -> dict[str, dict[str, str]]:
-    """Gateway key -> {"light/<circuit>" / "camera/<camera>": its name}, for the commands
-    of those gateways in the reader's words (only what has a name: the rest keep their id)."""
+    """Gateway key -> {"light/<circuit>" / "camera/<camera>" / "hotspot/<hotspot>": its name},
+    for the commands and alerts of those gateways in the reader's words (only what has a
+    name: the rest keep their id)."""
     out: dict[str, dict[str, str]] = defaultdict(dict)
     if not keys:
         return out
-    for table, column, kind in ((t.circuits, "circuit", "light"), (t.cameras, "camera", "camera")):
+    for table, column, kind in ((t.circuits, "circuit", "light"), (t.cameras, "camera", "camera"),
+                                (t.hotspots, "hotspot", "hotspot")):
         query = select(table.c.gateway_key, table.c[column], table.c.payload) \
             .where(table.c.gateway_key.in_(sorted(set(keys))))
         for key, ident, payload in await conn.execute(query):
@@ -222,14 +225,20 @@ async def _state_before(conn: AsyncConnection, keys: list[str], at: float
     return {(k, c): s for k, c, s in await conn.execute(query)}
 
 
+# a rule's first word -> the kind its subject is named under in ``subject_names``
+_SUBJECT_KIND = {"camera": "camera", "light": "light", "hotspot": "hotspot"}
+
+
 async def alerts(conn: AsyncConnection, limit: int = 100) -> dict[str, Any]:
     history = await queries.alert_history(conn, limit)
-    # a camera alert's line names the camera as its page does (the key holds its id)
+    # an alert's line names its camera, circuit or hotspot as its page does (the key holds
+    # its id)
     parts = [str(h["key"]).split(":", 2) for h in history]
     names = await subject_names(conn, [p[1] for p in parts if len(p) == 3])
     for h, (rule, place, *subject) in zip(history, parts, strict=True):
-        if subject and rule.startswith("camera_"):
-            h["subject_name"] = names.get(place, {}).get(f"camera/{subject[0]}")
+        kind = _SUBJECT_KIND.get(rule.split("_", 1)[0])
+        if subject and kind:
+            h["subject_name"] = names.get(place, {}).get(f"{kind}/{subject[0]}")
     return {"active": await active_alerts(conn), "history": history}
 
 

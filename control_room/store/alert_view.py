@@ -53,12 +53,13 @@ class AlertView:
             .order_by(g.gateway_key))).all()
         circuits = await _children(conn, select(
             c.gateway_key, c.circuit, c.state, c.reason, c.next_change, c.next_state,
-            c.desired, c.driver_ok, c.driver_error, c.ts).order_by(c.gateway_key, c.circuit))
+            c.desired, c.driver_ok, c.driver_error, c.ts, c.payload["name"])
+            .order_by(c.gateway_key, c.circuit))
         cameras = await _children(conn, select(
             k.gateway_key, k.camera, k.state, k.since, k.last_error, k.payload["name"])
             .order_by(k.gateway_key, k.camera))
         hotspots = await _children(conn, select(
-            h.gateway_key, h.hotspot, h.state, h.since, h.payload["reasons"])
+            h.gateway_key, h.hotspot, h.state, h.since, h.payload["reasons"], h.payload["name"])
             .order_by(h.gateway_key, h.hotspot))
         lost = {key: int(n or 0) for key, n in await conn.execute(
             select(loss.gateway_key, func.sum(loss.count - loss.recovered))
@@ -114,20 +115,26 @@ def _circuits(rows: tuple[Key, ...]) -> tuple[CircuitView, ...]:
     return tuple(_circuit(c) for c in rows)
 
 
-# a camera's name is free text of any length (agent config, contract); the alert keeps what
-# its column holds, or PostgreSQL refuses the evaluation's one transaction: every alert lost
+# a camera's, circuit's or hotspot's name is free text of any length (agent config,
+# contract); the alert keeps what its column holds, or PostgreSQL refuses the evaluation's
+# one transaction: every alert lost
 NAME_MAX: int = getattr(t.alerts.c.subject_name.type, "length")  # noqa: B009 (mypy: a String)
 
 
 def _cameras(rows: tuple[Key, ...]) -> tuple[CameraView, ...]:
     return tuple(CameraView(id=cam, state=s or "unknown", since=_dt(since), last_error=err,
-                            name=name[:NAME_MAX] if isinstance(name, str) and name else None)
+                            name=_name(name))
                  for cam, s, since, err, name in rows)
 
 
+def _name(name: Any) -> str | None:
+    return name[:NAME_MAX] if isinstance(name, str) and name else None
+
+
 def _hotspots(rows: tuple[Key, ...]) -> tuple[HotspotView, ...]:
-    return tuple(HotspotView(id=spot, state=s, since=_dt(since), reasons=tuple(reasons or ()))
-                 for spot, s, since, reasons in rows)
+    return tuple(HotspotView(id=spot, state=s, since=_dt(since), reasons=tuple(reasons or ()),
+                             name=_name(name))
+                 for spot, s, since, reasons, name in rows)
 
 
 _MAKERS: tuple[Callable[[tuple[Key, ...]], tuple[Any, ...]], ...] = (
@@ -135,9 +142,9 @@ _MAKERS: tuple[Callable[[tuple[Key, ...]], tuple[Any, ...]], ...] = (
 
 
 def _circuit(c: Sequence[Any]) -> CircuitView:
-    circuit, state, reason, next_change, next_state, desired, ok, error, ts = c
+    circuit, state, reason, next_change, next_state, desired, ok, error, ts, name = c
     return CircuitView(id=circuit, state=state, reason=reason, next_change=_dt(next_change),
                        next_state=next_state, desired=desired,
                        driver_ok=ok if ok is not None else True, driver_error=error,
-                       updated_at=_dt(ts))
+                       updated_at=_dt(ts), name=_name(name))
 
