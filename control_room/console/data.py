@@ -160,11 +160,11 @@ async def subject_names(conn: AsyncConnection, keys: Sequence[str]
         return out
     for table, column, kind in ((t.circuits, "circuit", "light"), (t.cameras, "camera", "camera"),
                                 (t.hotspots, "hotspot", "hotspot")):
-        query = select(table.c.gateway_key, table.c[column], table.c.payload) \
+        # the name alone, as the overview reads it: not every state's whole payload
+        query = select(table.c.gateway_key, table.c[column], _summary_column(table, "name")) \
             .where(table.c.gateway_key.in_(sorted(set(keys))))
-        for key, ident, payload in await conn.execute(query):
-            name = (payload or {}).get("name")
-            if isinstance(name, str) and name:
+        for key, ident, name in await conn.execute(query):
+            if name:
                 out[key][f"{kind}/{ident}"] = name
     return out
 
@@ -225,8 +225,8 @@ async def _state_before(conn: AsyncConnection, keys: list[str], at: float
     return {(k, c): s for k, c, s in await conn.execute(query)}
 
 
-# a rule's first word -> the kind its subject is named under in ``subject_names``
-_SUBJECT_KIND = {"camera": "camera", "light": "light", "hotspot": "hotspot"}
+# a rule's first word that is the kind its subject is named under in ``subject_names``
+_SUBJECT_KINDS = frozenset({"camera", "light", "hotspot"})
 
 
 async def alerts(conn: AsyncConnection, limit: int = 100) -> dict[str, Any]:
@@ -236,8 +236,8 @@ async def alerts(conn: AsyncConnection, limit: int = 100) -> dict[str, Any]:
     parts = [str(h["key"]).split(":", 2) for h in history]
     names = await subject_names(conn, [p[1] for p in parts if len(p) == 3])
     for h, (rule, place, *subject) in zip(history, parts, strict=True):
-        kind = _SUBJECT_KIND.get(rule.split("_", 1)[0])
-        if subject and kind:
+        kind = rule.split("_", 1)[0]
+        if subject and kind in _SUBJECT_KINDS:
             h["subject_name"] = names.get(place, {}).get(f"{kind}/{subject[0]}")
     return {"active": await active_alerts(conn), "history": history}
 
